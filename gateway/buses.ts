@@ -1,0 +1,43 @@
+import type { BusDriver } from './core/driver.js';
+import { LangbiangError } from './core/errors.js';
+import type { BusSpec } from './cli/bus-spec.js';
+
+/** The bus part of a config, as the factory needs it (config durations are already ms). */
+export type BusSettings =
+  | { id: string; type: 'modbus-rtu'; port: string; baudRate: number; parity: 'none' | 'even' | 'odd'; stopBits: 1 | 2; dataBits: 7 | 8; timeout: number; interFrameDelay?: number }
+  | { id: string; type: 'modbus-tcp'; host: string; port: number; timeout: number }
+  | { id: string; type: 'gpio' | 'firmata'; [k: string]: unknown };
+
+/**
+ * Builds the driver for a bus. Drivers are loaded lazily: a gateway with no Modbus bus never
+ * pays for modbus-serial and serialport (RSS target on a Pi).
+ */
+export async function createBusDriver(bus: BusSettings): Promise<BusDriver> {
+  switch (bus.type) {
+    case 'modbus-rtu': {
+      const { ModbusBus } = await import('../drivers/modbus/bus.js');
+      return ModbusBus.rtu({
+        id: bus.id,
+        path: bus.port,
+        baudRate: bus.baudRate,
+        parity: bus.parity,
+        stopBits: bus.stopBits,
+        dataBits: bus.dataBits,
+        timeoutMs: bus.timeout,
+        ...(bus.interFrameDelay !== undefined ? { interFrameDelayMs: bus.interFrameDelay } : {}),
+      });
+    }
+    case 'modbus-tcp': {
+      const { ModbusBus } = await import('../drivers/modbus/bus.js');
+      return ModbusBus.tcp({ id: bus.id, host: bus.host, port: bus.port, timeoutMs: bus.timeout });
+    }
+    default:
+      throw new LangbiangError('USAGE', `bus ${bus.id}: type ${bus.type} has no driver in this release yet`);
+  }
+}
+
+/** A one-shot bus from a CLI SPEC (scan/read/write). */
+export function busSettingsFromSpec(spec: BusSpec, timeoutMs: number): BusSettings {
+  if (spec.type === 'modbus-tcp') return { id: 'cli', type: 'modbus-tcp', host: spec.host, port: spec.port, timeout: timeoutMs };
+  return { id: 'cli', ...spec, timeout: timeoutMs };
+}

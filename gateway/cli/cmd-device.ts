@@ -1,0 +1,166 @@
+import { loadProfile, loadProfiles } from '../../hardware/profiles.js';
+import { type BusSettings, busSettingsFromSpec, createBusDriver } from '../buses.js';
+import { validateWrite } from '../commands/validate-write.js';
+import type { BusDriver, DeviceBinding } from '../core/driver.js';
+import { LangbiangError } from '../core/errors.js';
+import type { DeviceProfile, PointDef } from '../core/point.js';
+import type { PointValue } from '../core/reading.js';
+import { parseBusSpec, parseUnitRange } from './bus-spec.js';
+import { loadValidConfig } from './config-arg.js';
+import { formatTable } from './output.js';
+
+interface DeviceTarget {
+  bus: BusDriver;
+  binding: DeviceBinding;
+}
+
+function parseTimeout(text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(String(text).replace(/ms$/, ''));
+  if (!Number.isFinite(n) || n < 10 || n > 60_000) throw new LangbiangError('USAGE', `--timeout ${text}: expected milliseconds between 10 and 60000`);
+  return n;
+}
+
+/** Resolve `--config F DEVICE` or `--bus S --unit N --profile P` to an open bus and a device. */
+async function openTarget(o: { config?: string; bus?: string; unit?: string; profile?: string; timeout?: string }, device?: string): Promise<DeviceTarget> {
+  const timeout = parseTimeout(o.timeout, 1000);
+  if (o.config) {
+    if (!device) throw new LangbiangError('USAGE', 'name the device: langbiang read --config FILE DEVICE');
+    const config = loadValidConfig(o.config);
+    const dev = config.devices.find((d) => d.id === device);
+    if (!dev) throw new LangbiangError('UNKNOWN_DEVICE', `no device "${device}" in ${o.config} (devices: ${config.devices.map((d) => d.id).join(', ')})`);
+    const busCfg = config.buses.find((b) => b.id === dev.bus)!;
+    const profile = loadProfile(dev.profile, config.gateway.profilesDir ? [config.gateway.profilesDir] : []);
+    const bus = await createBusDriver(busCfg as BusSettings);
+    await bus.open();
+    return { bus, binding: { id: dev.id, profile, unit: dev.unit, pins: dev.pins } };
+  }
+  if (!o.bus || !o.unit || !o.profile) {
+    throw new LangbiangError('USAGE', 'give either --config FILE DEVICE, or --bus SPEC --unit N --profile NAME');
+  }
+  const unit = Number(o.unit);
+  if (!Number.isInteger(unit) || unit < 1 || unit > 247) throw new LangbiangError('USAGE', `--unit ${o.unit}: Modbus unit ids are 1-247`);
+  const profile = loadProfile(o.profile);
+  const bus = await createBusDriver(busSettingsFromSpec(parseBusSpec(o.bus), timeout));
+  await bus.open();
+  return { bus, binding: { id: `unit-${unit}`, profile, unit } };
+}
+
+function valueText(v: PointValue): string {
+  if (v.value === null || v.value === undefined) return '';
+  return String(v.value);
+}
+
+export async function runRead(o: { device?: string; config?: string; bus?: string; unit?: string; profile?: string; timeout?: string; json?: boolean }): Promise<void> {
+  const target = await openTarget(o, o.device);
+  try {
+    const points = target.binding.profile.points;
+    const values = await target.bus.readPoints(target.binding, points);
+    const byName = new Map<string, PointDef>(points.map((p) => [p.name, p]));
+    if (o.json) {
+      const out = values.map((v) => ({ point: v.point, value: v.value, unit: byName.get(v.point)?.unit ?? null, quality: v.quality, ...(v.error ? { error: v.error } : {}) }));
+      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    } else {
+      const rows = values.map((v) => [v.point, valueText(v), byName.get(v.point)?.unit ?? '', v.quality === 'good' ? 'good' : `${v.quality}${v.error ? ` (${v.error})` : ''}`]);
+      process.stdout.write(`${target.binding.id} (${target.binding.profile.name})\n${formatTable(['point', 'value', 'unit', 'quality'], rows)}\n`);
+    }
+    if (values.length > 0 && values.every((v) => v.quality !== 'good')) process.exitCode = 1;
+  } finally {
+    await target.bus.close();
+  }
+}
+
+export async function runWrite(o: { args: string[]; config?: string; bus?: string; unit?: string; profile?: string; timeout?: string; json?: boolean }): Promise<void> {
+  const args = [...o.args];
+  const expected = o.config ? 3 : 2;
+  if (args.length !== expected) {
+    throw new LangbiangError('USAGE', o.config ? 'usage: langbiang write --config FILE DEVICE POINT VALUE' : 'usage: langbiang write --bus SPEC --unit N --profile NAME POINT VALUE');
+  }
+  const [pointName, rawValue] = args.slice(-2) as [string, string];
+  // Validate against the profile before touching the bus: a refused write never reaches a device.
+  let profile: DeviceProfile;
+  if (o.config) {
+    const config = loadValidConfig(o.config);
+    const dev = config.devices.find((d) => d.id === args[0]);
+    if (!dev) throw new LangbiangError('UNKNOWN_DEVICE', `no device "${args[0]}" in ${o.config}`);
+    profile = loadProfile(dev.profile, config.gateway.profilesDir ? [config.gateway.profilesDir] : []);
+  } else {
+    if (!o.profile) throw new LangbiangError('USAGE', 'give --profile NAME with --bus');
+    profile = loadProfile(o.profile);
+  }
+  const { point, value } = validateWrite(profile, pointName, rawValue);
+  const target = await openTarget(o, args[0]);
+  try {
+    await target.bus.writePoint(target.binding, point, value);
+    const [readBack] = await target.bus.readPoints(target.binding, [point]);
+    const result = { ok: true, device: target.binding.id, point: point.name, value, readBack: readBack?.quality === 'good' ? readBack.value : null };
+    if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+    else process.stdout.write(`${target.binding.id}.${point.name} = ${value}${point.unit ? ` ${point.unit}` : ''} (read back: ${result.readBack ?? readBack?.quality ?? 'n/a'})\n`);
+  } finally {
+    await target.bus.close();
+  }
+}
+
+export async function runScan(o: { bus: string; units: string; timeout: string; json?: boolean }): Promise<void> {
+  const units = parseUnitRange(o.units);
+  const timeout = parseTimeout(o.timeout, 200);
+  const spec = parseBusSpec(o.bus);
+  const bus = await createBusDriver(busSettingsFromSpec(spec, timeout));
+  const { scanUnits } = await import('../../drivers/modbus/scan.js');
+  await bus.open();
+  const found: { unit: number; answeredWith: string; profiles: string[] }[] = [];
+  try {
+    const isTty = process.stderr.isTTY;
+    let done = 0;
+    const answered = await scanUnits(bus as never, {
+      units,
+      onProgress: (unit: number, ok: boolean) => {
+        done++;
+        if (isTty) process.stderr.write(`\rscanning unit ${unit} (${done}/${units.length})${ok ? ' — answered' : ''}   `);
+        else if (ok || done % 25 === 0 || done === units.length) process.stderr.write(`scanned ${done}/${units.length}${ok ? `: unit ${unit} answered` : ''}\n`);
+      },
+    });
+    if (isTty) process.stderr.write('\n');
+    const profiles = [...loadProfiles().values()].filter((p) => p.kind === 'modbus' && p.identify);
+    for (const a of answered) {
+      found.push({ unit: a.unit, answeredWith: a.answeredWith, profiles: await guessProfiles(bus, a.unit, profiles) });
+    }
+  } finally {
+    await bus.close();
+  }
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(found.map((f) => ({ unit: f.unit, answeredWith: f.answeredWith, profiles: f.profiles })), null, 2)}\n`);
+  } else if (found.length === 0) {
+    process.stdout.write(`no unit answered on ${o.bus}\n`);
+  } else {
+    for (const f of found) {
+      process.stdout.write(`unit ${f.unit}: answered (${f.answeredWith})${f.profiles.length ? `; looks like ${f.profiles.join(' or ')}` : ''}\n`);
+    }
+  }
+}
+
+/** A profile fits when its identify registers read back and every word lies in its range. */
+async function guessProfiles(bus: BusDriver, unit: number, profiles: DeviceProfile[]): Promise<string[]> {
+  const matches: string[] = [];
+  for (const profile of profiles) {
+    const id = profile.identify!;
+    const points: PointDef[] = Array.from({ length: id.count }, (_, i) => ({
+      name: `w${i}`,
+      function: id.function,
+      address: id.address + i,
+      type: id.function === 'coil' || id.function === 'discrete' ? 'bit' : 'u16',
+      byteOrder: 'big',
+      wordOrder: 'big',
+      scale: 1,
+      offset: 0,
+      writable: false,
+    }));
+    const probe: DeviceProfile = { ...profile, name: `${profile.name}#identify`, points };
+    const values = await bus.readPoints({ id: `scan-${unit}-${profile.name}`, profile: probe, unit }, points);
+    const ok = values.every(
+      (v) => v.quality === 'good' && typeof v.value === 'number' && (id.min === undefined || v.value >= id.min) && (id.max === undefined || v.value <= id.max),
+    );
+    if (ok) matches.push(profile.name);
+  }
+  return matches;
+}

@@ -1,0 +1,110 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { demoConfigPath, type GatewayConfig } from '../config/index.js';
+import { describeError } from '../core/errors.js';
+import { createLogger, type Logger } from '../log.js';
+import { loadValidConfig } from './config-arg.js';
+
+/**
+ * `langbiang start`. With no --config it runs the demo: simulators for the demo config's buses in
+ * a child process (`langbiang simulate`, exactly what a technician would run), then the gateway.
+ */
+export async function runStart(o: { config?: string; verbose?: boolean }): Promise<void> {
+  const demo = !o.config;
+  const file = o.config ?? demoConfigPath();
+  const config = loadValidConfig(file);
+  const log = createLogger({ level: o.verbose ? 'debug' : config.log?.level });
+
+  let simulator: ChildProcess | null = null;
+  if (demo) {
+    log.info({ config: file }, 'no --config given: starting the demo with simulated devices');
+    simulator = await startSimulatorChild(file, log);
+  }
+
+  const { Gateway } = await import('../app.js');
+  let gateway: Awaited<ReturnType<typeof Gateway.start>>;
+  try {
+    gateway = await Gateway.start(config, { log });
+  } catch (err) {
+    simulator?.kill('SIGTERM');
+    throw err;
+  }
+
+  const summary = startSummaryLog(gateway, config, log, demo);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    clearInterval(summary);
+    try {
+      await gateway.stop();
+    } catch (err) {
+      log.error({ err: describeError(err) }, 'stop failed');
+    }
+    simulator?.kill('SIGTERM');
+    log.flush?.();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  // A stray rejection in a library callback must not take polling down; log it loudly instead.
+  process.on('unhandledRejection', (reason) => log.error({ err: describeError(reason) }, 'unhandled rejection'));
+  simulator?.on('exit', (code) => {
+    if (!stopping) log.error({ code }, 'demo simulator exited; demo devices will go offline');
+  });
+}
+
+function startSimulatorChild(configFile: string, log: Logger): Promise<ChildProcess> {
+  const bin = fileURLToPath(new URL('../../../bin/langbiang.js', import.meta.url));
+  const child = spawn(process.execPath, [bin, 'simulate', '--config', configFile], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error('demo simulators did not start within 15 s')), 15_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buf += chunk.toString();
+      if (buf.includes('simulators ready')) {
+        clearTimeout(timer);
+        log.info('demo simulators ready');
+        child.stdout!.resume();
+        resolve(child);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`demo simulators exited with code ${code}`));
+    });
+  });
+}
+
+/** A line every 30 s so a technician sees readings flowing; in the demo, with the latest values. */
+function startSummaryLog(
+  gateway: { store: { stats(): { readings: number; lastSeq: number }; latest(): { device: string; point: string; value: unknown; unit?: string; quality: string }[] } },
+  _config: GatewayConfig,
+  log: Logger,
+  demo: boolean,
+): NodeJS.Timeout {
+  const report = () => {
+    try {
+      const s = gateway.store.stats();
+      const fields: Record<string, unknown> = { readings: s.readings, lastSeq: s.lastSeq };
+      if (demo) {
+        fields.latest = gateway.store
+          .latest()
+          .slice(0, 12)
+          .map((r) => `${r.device}.${r.point}=${r.quality === 'good' ? `${r.value}${r.unit ? ` ${r.unit}` : ''}` : r.quality}`)
+          .join(', ');
+      }
+      log.info(fields, 'readings stored');
+    } catch (err) {
+      log.warn({ err: describeError(err) }, 'summary failed');
+    }
+  };
+  // First line soon, so whoever just typed `npm start` sees readings flowing; then every 30 s.
+  setTimeout(report, 3_000).unref();
+  const timer = setInterval(report, 30_000);
+  timer.unref();
+  return timer;
+}

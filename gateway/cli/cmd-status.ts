@@ -1,0 +1,42 @@
+import { LangbiangError } from '../core/errors.js';
+import { formatTable } from './output.js';
+
+export async function runStatus(o: { url: string; json?: boolean }): Promise<void> {
+  let url: URL;
+  try {
+    url = new URL('/healthz', o.url);
+  } catch {
+    throw new LangbiangError('USAGE', `--url "${o.url}" is not a URL (e.g. http://127.0.0.1:8080)`);
+  }
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  } catch (err) {
+    throw new LangbiangError('USAGE', `no gateway answers at ${url.origin} (${(err as Error).cause ?? (err as Error).message})`);
+  }
+  if (!res.ok) throw new LangbiangError('USAGE', `${url.origin} answered HTTP ${res.status}`);
+  const h = (await res.json()) as {
+    gateway: string;
+    version: string;
+    uptimeS: number;
+    lastReadingAt: string | null;
+    readings: number;
+    lastSeq: number;
+    clockSynced: boolean;
+    buses: { bus: string; open: boolean; devices: { device: string; state: string }[] }[];
+  };
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(h, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(
+    `gateway ${h.gateway} (v${h.version}) up ${h.uptimeS}s, ${h.readings} readings stored (last seq ${h.lastSeq}), ` +
+      `last reading ${h.lastReadingAt ?? 'none yet'}, clock ${h.clockSynced ? 'synchronised' : 'NOT synchronised'}\n`,
+  );
+  const rows = h.buses.flatMap((b) =>
+    b.devices.length ? b.devices.map((d) => [b.bus, b.open ? 'open' : 'closed', d.device, d.state]) : [[b.bus, b.open ? 'open' : 'closed', '', '']],
+  );
+  process.stdout.write(`${formatTable(['bus', 'port', 'device', 'health'], rows)}\n`);
+  const bad = h.buses.some((b) => !b.open || b.devices.some((d) => d.state !== 'ok'));
+  if (bad) process.exitCode = 3;
+}

@@ -1,0 +1,364 @@
+import { z } from 'zod';
+import { describeError } from '../core/errors.js';
+import { describeValue } from './problems.js';
+import { DURATION_PATTERN, formatDuration, formatSize, parseDuration, parseSize, SIZE_PATTERN } from './units.js';
+
+/**
+ * The one source of the config's shape: validation, defaults, the TypeScript types and the
+ * shipped JSON Schema all come from here. Durations and sizes are written by humans (`30s`,
+ * `2GiB`) and come out as ms and bytes. Every object is strict, so a typo is an error, not a
+ * silently ignored key.
+ */
+
+function duration(description: string, min = 0) {
+  return z
+    .union([z.string(), z.number()], {
+      error: (iss) => `expected a duration like 30s or 500ms, got ${describeValue(iss.input)}`,
+    })
+    .transform((input, ctx) => {
+      try {
+        const ms = parseDuration(input);
+        if (ms < min) {
+          ctx.issues.push({
+            code: 'custom',
+            input,
+            message: `must be at least ${formatDuration(min)}, got ${formatDuration(ms)}`,
+          });
+          return z.NEVER;
+        }
+        return ms;
+      } catch (err) {
+        ctx.issues.push({ code: 'custom', input, message: describeError(err) });
+        return z.NEVER;
+      }
+    })
+    .meta({ description, pattern: DURATION_PATTERN, minimum: min, examples: ['500ms', '30s', '5m', '2h', '90d'] });
+}
+
+function size(description: string, min = 0) {
+  return z
+    .union([z.string(), z.number()], {
+      error: (iss) => `expected a size like 512MiB or 2GiB, got ${describeValue(iss.input)}`,
+    })
+    .transform((input, ctx) => {
+      try {
+        const bytes = parseSize(input);
+        if (bytes < min) {
+          ctx.issues.push({
+            code: 'custom',
+            input,
+            message: `must be at least ${formatSize(min)}, got ${formatSize(bytes)}`,
+          });
+          return z.NEVER;
+        }
+        return bytes;
+      } catch (err) {
+        ctx.issues.push({ code: 'custom', input, message: describeError(err) });
+        return z.NEVER;
+      }
+    })
+    .meta({ description, pattern: SIZE_PATTERN, minimum: min, examples: ['512KiB', '100MB', '2GiB'] });
+}
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isBrokerUrl(url: string): boolean {
+  try {
+    return ['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(new URL(url).protocol);
+  } catch {
+    return false;
+  }
+}
+
+const GATEWAY_ID = /^[a-z0-9][a-z0-9\-_]{0,63}$/;
+// Bus and device ids end up in MQTT topics, URLs and CSV columns: no spaces, slashes or wildcards.
+const LOCAL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+function localId(what: string) {
+  return z
+    .string()
+    .regex(LOCAL_ID, {
+      error: (iss) =>
+        `${describeValue(iss.input)} is not a valid ${what} id (letters, digits, '.', '-', '_'; up to 64; no spaces)`,
+    })
+    .meta({
+      description: `Unique ${what} id; used in logs, MQTT topics and exports.`,
+      examples: [what === 'bus' ? 'rs485-1' : 'soil-a1'],
+    });
+}
+
+function filePath(description: string) {
+  return z.string().min(1).meta({ description });
+}
+
+export const BAUD_RATES = [1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200] as const;
+
+export const DEFAULT_LOCATION = { lat: 11.9404, lon: 108.4583 } as const;
+
+const locationSchema = z
+  .strictObject({
+    lat: z.number().min(-90).max(90).meta({ description: 'Latitude in degrees (WGS 84).' }),
+    lon: z.number().min(-180).max(180).meta({ description: 'Longitude in degrees (WGS 84).' }),
+  })
+  .meta({ description: 'Where the gateway is; used for sunrise/sunset schedules and the city map. Default: Đà Lạt.' });
+
+const gatewaySection = z
+  .strictObject({
+    id: z
+      .string()
+      .regex(GATEWAY_ID, {
+        error: (iss) =>
+          `${describeValue(iss.input)} is not a valid gateway id (lowercase letters, digits, '-' and '_', up to 64, starting with a letter or digit)`,
+      })
+      .meta({
+        description: 'Gateway id, unique in the city; the MQTT topic root is langbiang/v1/{id}/.',
+        examples: ['dl-gw-0001'],
+      }),
+    name: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({ description: 'Human name shown on the panel.', examples: ['Nhà kính 3'] }),
+    dataDir: z.string().min(1).default('/var/lib/langbiang').meta({
+      description: 'Where the SQLite store lives. Relative paths are resolved against the working directory.',
+    }),
+    timezone: z
+      .string()
+      .refine(isTimeZone, {
+        error: (iss) => `${describeValue(iss.input)} is not an IANA time zone (e.g. Asia/Ho_Chi_Minh, UTC)`,
+      })
+      .default('Asia/Ho_Chi_Minh')
+      .meta({ description: 'IANA time zone for schedules and the panel.', examples: ['Asia/Ho_Chi_Minh'] }),
+    location: locationSchema.default({ ...DEFAULT_LOCATION }),
+    profilesDir: filePath(
+      'Extra directory of device profiles (*.yaml); a profile here overrides a built-in one of the same name.',
+    ).optional(),
+    assumeClockSynced: z.boolean().default(false).meta({
+      description:
+        'Treat the wall clock as synchronised from the start (boards with an RTC). Default false: readings are corrected once NTP syncs.',
+    }),
+  })
+  .meta({ description: 'Who this gateway is.' });
+
+const modbusRtuBus = z
+  .strictObject({
+    id: localId('bus'),
+    type: z.literal('modbus-rtu'),
+    port: z
+      .string()
+      .min(1)
+      .meta({
+        description: 'Serial device; prefer /dev/serial/by-id/… so the name survives replugging.',
+        examples: ['/dev/ttyUSB0'],
+      }),
+    baudRate: z
+      .literal(BAUD_RATES)
+      .default(9600)
+      .meta({ description: 'Line speed; every device on the bus must use the same.' }),
+    parity: z.enum(['none', 'even', 'odd']).default('none'),
+    stopBits: z.literal([1, 2]).default(1),
+    dataBits: z.literal([7, 8]).default(8),
+    timeout: duration('How long to wait for each answer.', 10).prefault('500ms'),
+    interFrameDelay: duration('Pause between a reply and the next request (slow devices need 20–50ms).').optional(),
+  })
+  .meta({ title: 'Modbus RTU bus', description: 'An RS-485 line driven through a serial port.' });
+
+const modbusTcpBus = z
+  .strictObject({
+    id: localId('bus'),
+    type: z.literal('modbus-tcp'),
+    host: z.string().min(1).meta({ description: 'Host name or IP address of the Modbus TCP server or RTU gateway.' }),
+    port: z.number().int().min(1).max(65535).default(502),
+    timeout: duration('How long to wait for each answer.', 10).prefault('1s'),
+  })
+  .meta({ title: 'Modbus TCP bus', description: 'A Modbus TCP server (or a TCP-to-RS-485 gateway).' });
+
+const gpioBus = z
+  .strictObject({
+    id: localId('bus'),
+    type: z.literal('gpio'),
+    chip: z
+      .union([z.string().min(1), z.number().int().min(0)], {
+        error: (iss) => `expected a chip name like gpiochip0 or a number, got ${describeValue(iss.input)}`,
+      })
+      .optional()
+      .meta({ description: "GPIO chip (name or number); default: the board's main header chip." }),
+  })
+  .meta({ title: 'GPIO bus', description: "The board's own GPIO pins." });
+
+const firmataBus = z
+  .strictObject({
+    id: localId('bus'),
+    type: z.literal('firmata'),
+    port: z
+      .string()
+      .min(1)
+      .meta({ description: 'Serial device of the Firmata board.', examples: ['/dev/ttyACM0'] }),
+  })
+  .meta({ title: 'Firmata bus', description: 'An Arduino-class board running StandardFirmata.' });
+
+export const busSchema = z.discriminatedUnion('type', [modbusRtuBus, modbusTcpBus, gpioBus, firmataBus]);
+
+const unitError = (iss: { input?: unknown }) => `must be a Modbus unit id 1–247, got ${describeValue(iss.input)}`;
+
+const deviceSchema = z
+  .strictObject({
+    id: localId('device'),
+    name: z.string().min(1).optional().meta({ description: 'Human name shown on the panel.' }),
+    zone: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({ description: 'Label the farmer panel groups cards by.', examples: ['Khu A'] }),
+    profile: z
+      .string()
+      .min(1)
+      .meta({
+        description: 'Device profile name (built-in, or a file in gateway.profilesDir).',
+        examples: ['comwintop-cwt-soil'],
+      }),
+    bus: z.string().min(1).meta({ description: 'Id of the bus the device is on.' }),
+    unit: z
+      .number()
+      .int()
+      .min(1, { error: unitError })
+      .max(247, { error: unitError })
+      .optional()
+      .meta({ description: 'Modbus unit (slave) id 1–247; required on Modbus buses.' }),
+    pins: z
+      .record(z.string().min(1), z.number().int().min(0).max(1023))
+      .optional()
+      .meta({ description: "GPIO/Firmata pin numbers by the profile's pin names.", examples: [{ presence: 17 }] }),
+    interval: duration('How often to poll.', 100).prefault('30s'),
+    points: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .meta({ description: 'Poll only these profile points (default: all).' }),
+    enabled: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'false keeps the device in the config but does not poll it.' }),
+  })
+  .meta({ description: 'A physical device on a bus.' });
+
+const storageSchema = z
+  .strictObject({
+    maxBytes: size(
+      'Cap on the database size; the oldest readings are dropped first (and a gap event recorded).',
+      2 ** 20,
+    ).prefault('2GiB'),
+    maxAge: duration('Readings older than this are dropped.', 60_000).prefault('90d'),
+    synchronous: z.enum(['full', 'normal']).default('full').meta({
+      description:
+        'full: a committed batch survives power loss; normal: the last batches may be lost on power loss, fewer writes.',
+    }),
+    batchMaxReadings: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(500)
+      .meta({ description: 'Commit after this many readings…' }),
+    batchMaxDelay: duration('…or after this long, whichever comes first.').prefault('1s'),
+  })
+  .meta({ description: 'The local SQLite store.' });
+
+const syncSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .refine(isBrokerUrl, {
+        error: (iss) => `${describeValue(iss.input)} is not a broker URL (use mqtt://, mqtts://, ws:// or wss://)`,
+      })
+      .meta({ description: 'MQTT broker URL.', examples: ['mqtts://mqtt.dalat.example:8883'] }),
+    clientId: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .meta({ description: 'MQTT client id (default: langbiang-{gateway.id}).' }),
+    tls: z
+      .strictObject({
+        ca: filePath('CA certificate file (PEM).').optional(),
+        cert: filePath('Client certificate file (PEM).').optional(),
+        key: filePath('Client private key file (PEM).').optional(),
+      })
+      .optional()
+      .meta({ description: 'TLS files for mqtts:// and wss://. Paths, checked to be readable at validate time.' }),
+    username: z.string().min(1).optional(),
+    passwordFile: filePath('File holding the MQTT password (the password never goes in the config).').optional(),
+    format: z
+      .enum(['native', 'sparkplug', 'thingsboard', 'ngsi-ld'])
+      .default('native')
+      .meta({ description: 'Northbound payload format.' }),
+    batchMaxReadings: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(1000)
+      .meta({ description: 'Most readings in one MQTT message.' }),
+    batchMaxDelay: duration('Longest a live reading waits to fill a batch.').prefault('1s'),
+    backlogRate: z
+      .number()
+      .positive()
+      .default(5000)
+      .meta({ description: 'Backlog drain pace in readings per second (live readings are not paced).' }),
+  })
+  .meta({ description: 'Sync to the city platform over MQTT. Omit to run offline.' });
+
+const panelSchema = z
+  .strictObject({
+    port: z.number().int().min(1).max(65535).default(8080),
+    host: z
+      .string()
+      .min(1)
+      .default('0.0.0.0')
+      .meta({ description: 'Address to listen on; 127.0.0.1 keeps the panel local.' }),
+  })
+  .meta({ description: 'HTTP server: farmer panel, technician console, API.' });
+
+const flowsSchema = z
+  .strictObject({ enabled: z.boolean().default(false).meta({ description: 'Run Node-RED (in its own process).' }) })
+  .meta({ description: 'Node-RED flows.' });
+
+const logSchema = z
+  .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') })
+  .meta({ description: 'Logging (JSON lines on stdout).' });
+
+export const gatewayConfigSchema = z.strictObject({
+  gateway: gatewaySection,
+  buses: z.array(busSchema).default([]).meta({ description: 'Buses the devices are on.' }),
+  devices: z.array(deviceSchema).default([]).meta({ description: 'Devices to poll.' }),
+  storage: storageSchema.prefault({}),
+  sync: syncSchema.optional(),
+  panel: panelSchema.prefault({}),
+  flows: flowsSchema.prefault({}),
+  log: logSchema.prefault({}),
+});
+
+/** The parsed config: defaults applied, durations in ms, sizes in bytes, paths absolute. */
+export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
+/** The config as written in YAML (before defaults and units). */
+export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
+export type GatewaySection = GatewayConfig['gateway'];
+export type BusConfig = GatewayConfig['buses'][number];
+export type BusType = BusConfig['type'];
+export type ModbusRtuBusConfig = Extract<BusConfig, { type: 'modbus-rtu' }>;
+export type ModbusTcpBusConfig = Extract<BusConfig, { type: 'modbus-tcp' }>;
+export type GpioBusConfig = Extract<BusConfig, { type: 'gpio' }>;
+export type FirmataBusConfig = Extract<BusConfig, { type: 'firmata' }>;
+export type DeviceConfig = GatewayConfig['devices'][number];
+export type StorageConfig = GatewayConfig['storage'];
+export type SyncConfig = NonNullable<GatewayConfig['sync']>;
+export type PanelConfig = GatewayConfig['panel'];
+export type FlowsConfig = GatewayConfig['flows'];
+export type LogConfig = GatewayConfig['log'];

@@ -1,0 +1,109 @@
+import { LangbiangError } from '../core/errors.js';
+
+/**
+ * Human durations and sizes as technicians write them in YAML. Plain numbers mean milliseconds
+ * and bytes, so a value copied from an API response or a log still parses.
+ */
+
+const DURATION_UNITS_MS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+// Decimal units are SI (1 MB = 10^6 B); the "i" units are binary (1 MiB = 2^20 B), as on disk labels.
+const SIZE_UNITS_BYTES: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+};
+
+export const DURATION_EXAMPLES = '500ms, 30s, 5m, 2h, 90d';
+export const SIZE_EXAMPLES = '512MiB, 2GiB';
+
+const NUMBER = String.raw`\d+(?:\.\d+)?`;
+/** One or more number+unit parts (`1h30m`), or a bare number (ms). For the JSON Schema too. */
+export const DURATION_PATTERN = String.raw`^\s*(?:${NUMBER}|(?:${NUMBER}\s*(?:ms|s|m|h|d|w)\s*)+)$`;
+export const SIZE_PATTERN = String.raw`^\s*${NUMBER}\s*(?:[bB]|[kKmMgGtT][iI]?[bB])?\s*$`;
+
+const DURATION_PART = new RegExp(String.raw`(${NUMBER})\s*(ms|s|m|h|d|w)`, 'gy');
+
+function quote(s: unknown): string {
+  return typeof s === 'string' ? JSON.stringify(s) : String(s);
+}
+
+function durationError(input: unknown): LangbiangError {
+  return new LangbiangError('CONFIG_INVALID', `${quote(input)} is not a duration (use e.g. ${DURATION_EXAMPLES})`);
+}
+
+function sizeError(input: unknown): LangbiangError {
+  return new LangbiangError('CONFIG_INVALID', `${quote(input)} is not a size (use e.g. ${SIZE_EXAMPLES})`);
+}
+
+function plainNumber(input: number, err: () => LangbiangError): number {
+  if (!Number.isFinite(input) || input < 0) throw err();
+  return input;
+}
+
+/** `500ms`, `30s`, `5m`, `2h`, `90d`, `1w`, `1h30m`, or a number of ms. Returns whole ms. */
+export function parseDuration(input: string | number): number {
+  if (typeof input === 'number') return Math.round(plainNumber(input, () => durationError(input)));
+  if (typeof input !== 'string') throw durationError(input);
+  const text = input.trim();
+  if (/^\d+(?:\.\d+)?$/.test(text)) return Math.round(Number(text));
+  if (text === '') throw durationError(input);
+  let total = 0;
+  let consumed = 0;
+  DURATION_PART.lastIndex = 0;
+  for (;;) {
+    // sticky regex: each part must start exactly where the last one ended, so "5 minutes" fails
+    while (text[DURATION_PART.lastIndex] === ' ') DURATION_PART.lastIndex++;
+    const m = DURATION_PART.exec(text);
+    if (!m) break;
+    total += Number(m[1]) * (DURATION_UNITS_MS[m[2] as string] as number);
+    consumed = DURATION_PART.lastIndex;
+  }
+  if (consumed !== text.length || !Number.isFinite(total)) throw durationError(input);
+  return Math.round(total);
+}
+
+/** `512KiB`, `2GiB`, `100MB`, `4096B`, or a number of bytes. Returns whole bytes. */
+export function parseSize(input: string | number): number {
+  if (typeof input === 'number') return Math.round(plainNumber(input, () => sizeError(input)));
+  if (typeof input !== 'string') throw sizeError(input);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(input);
+  if (!m) throw sizeError(input);
+  const unit = (m[2] as string).toLowerCase();
+  const factor = unit === '' ? 1 : SIZE_UNITS_BYTES[unit];
+  if (factor === undefined) throw sizeError(input);
+  const bytes = Number(m[1]) * factor;
+  if (!Number.isFinite(bytes)) throw sizeError(input);
+  return Math.round(bytes);
+}
+
+/** The shortest exact human form of a ms count (`90d`, `1500ms`), for docs, logs and the console. */
+export function formatDuration(ms: number): string {
+  for (const unit of ['w', 'd', 'h', 'm', 's'] as const) {
+    const f = DURATION_UNITS_MS[unit] as number;
+    if (ms >= f && ms % f === 0) return `${ms / f}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+/** The shortest exact binary form of a byte count (`2GiB`), falling back to bytes. */
+export function formatSize(bytes: number): string {
+  for (const unit of ['TiB', 'GiB', 'MiB', 'KiB'] as const) {
+    const f = SIZE_UNITS_BYTES[unit.toLowerCase()] as number;
+    if (bytes >= f && bytes % f === 0) return `${bytes / f}${unit}`;
+  }
+  return `${bytes}B`;
+}

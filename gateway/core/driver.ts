@@ -1,0 +1,53 @@
+import type { DeviceProfile, PointDef } from './point.js';
+import type { PointValue } from './reading.js';
+
+/** A device as a driver needs to know it: which unit/pins, which register map. */
+export interface DeviceBinding {
+  id: string;
+  profile: DeviceProfile;
+  /** Modbus unit id 1-247 */
+  unit?: number;
+  /** GPIO / Firmata pin numbers by the profile's pin names */
+  pins?: Record<string, number>;
+}
+
+export type HealthState = 'ok' | 'degraded' | 'offline';
+
+export interface DeviceHealth {
+  device: string;
+  state: HealthState;
+  consecutiveFailures: number;
+  polls: number;
+  errors: number;
+  lastError?: string;
+  lastOkAt?: number;
+  /** while backed off: when the driver will ask the device again (wall ms) */
+  retryAt?: number;
+}
+
+export interface BusHealth {
+  bus: string;
+  type: string;
+  open: boolean;
+  lastError?: string;
+  reconnects: number;
+  queueDepth: number;
+  transactions: number;
+  devices: DeviceHealth[];
+}
+
+/**
+ * The small driver interface (in the spirit of EdgeX's device SDK): a bus knows how to read and
+ * write the points of the devices on it, and reports health. It knows nothing of SQLite or MQTT.
+ */
+export interface BusDriver {
+  readonly id: string;
+  readonly type: string;
+  open(): Promise<void>;
+  close(): Promise<void>;
+  /** Read these points of one device. Never rejects for device trouble: failures come back as qualities. */
+  readPoints(device: DeviceBinding, points: readonly PointDef[]): Promise<PointValue[]>;
+  /** Write one point (already validated against the profile). Rejects with a LangbiangError. */
+  writePoint(device: DeviceBinding, point: PointDef, value: number | boolean): Promise<void>;
+  health(): BusHealth;
+}

@@ -1,0 +1,91 @@
+/**
+ * Device profiles are data (YAML under hardware/profiles/); these are their shapes once validated.
+ * Addresses are 0-based protocol addresses as they go on the wire (a datasheet's "40001" is
+ * holding register address 0).
+ */
+export type RegisterFunction = 'coil' | 'discrete' | 'holding' | 'input';
+export type ValueType = 'bit' | 'u16' | 'i16' | 'u32' | 'i32' | 'f32' | 'f64' | 'string';
+/** big = most significant first. wordOrder applies to 32/64-bit values (ABCD vs CDAB); byteOrder inside each 16-bit word (ABCD vs BADC). */
+export type Endianness = 'big' | 'little';
+
+export interface PointDef {
+  /** lower_snake_case, unique within the profile */
+  name: string;
+  function: RegisterFunction;
+  address: number;
+  type: ValueType;
+  byteOrder: Endianness;
+  wordOrder: Endianness;
+  /** for type 'bit' on a holding/input register: which bit (0 = LSB) */
+  bit?: number;
+  /** for type 'string': length in registers */
+  length?: number;
+  /** engineering = raw * scale + offset */
+  scale: number;
+  offset: number;
+  unit?: string;
+  writable: boolean;
+  /** valid range in engineering units: reads outside get quality out_of_range, writes outside are refused */
+  min?: number;
+  max?: number;
+  /** poll group name (profiles may poll groups at different intervals) */
+  group?: string;
+  description?: string;
+}
+
+/** Number of 16-bit registers (or coils/inputs for bit functions) a point occupies. */
+export function pointWidth(p: Pick<PointDef, 'type' | 'function' | 'length'>): number {
+  if (p.function === 'coil' || p.function === 'discrete') return 1;
+  switch (p.type) {
+    case 'bit':
+    case 'u16':
+    case 'i16':
+      return 1;
+    case 'u32':
+    case 'i32':
+    case 'f32':
+      return 2;
+    case 'f64':
+      return 4;
+    case 'string':
+      return p.length ?? 1;
+  }
+}
+
+export interface ProfileSource {
+  title: string;
+  url?: string;
+  note?: string;
+}
+
+/** How `langbiang scan` guesses a profile for a unit that answered: read this and compare. */
+export interface ProfileIdentify {
+  function: RegisterFunction;
+  address: number;
+  count: number;
+  /** every word must lie in [min, max] to call it a match */
+  min?: number;
+  max?: number;
+}
+
+export interface DeviceProfile {
+  /** = file name without .yaml */
+  name: string;
+  manufacturer: string;
+  model: string;
+  description?: string;
+  /** the public document the register map comes from */
+  source: ProfileSource;
+  /** defaults for the bus this device usually sits on (documentation and scan hints) */
+  serial?: { baudRate?: number; parity?: 'none' | 'even' | 'odd'; stopBits?: 1 | 2 };
+  /** largest block this model accepts in one read (<= 125 registers, <= 2000 bits) */
+  maxReadRegisters: number;
+  identify?: ProfileIdentify;
+  points: PointDef[];
+  /** for 'gpio' and 'firmata' profiles: named pins a device config must map */
+  pins?: string[];
+  /** pins a device config may map but need not (e.g. the second loop of a loop pair) */
+  optionalPins?: string[];
+  /** which driver kind the profile is for */
+  kind: 'modbus' | 'gpio' | 'firmata';
+}

@@ -1,0 +1,1 @@
+export { EXPORT_COLUMNS, type ExportFormat, type ExportRow, isoTime, writeExport } from './export.js';

@@ -1,0 +1,12 @@
+export { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+export {
+  type CorrectionOptions,
+  FLAG_UNSYNCED,
+  PAGE_SIZE,
+  type QueryOptions,
+  STORE_FILE,
+  Store,
+  type StoreOptions,
+  type StoreStats,
+  SYNC_CURSOR,
+} from './store.js';

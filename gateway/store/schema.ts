@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import { LangbiangError } from '../core/errors.js';
+
+/**
+ * Versioned schema. Each entry moves the database from version i to i+1 (PRAGMA user_version);
+ * entries are never edited once released, only appended. A database written by a newer release
+ * is refused rather than guessed at.
+ */
+export const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
+  // v1: first release.
+  (db) => {
+    db.exec(`
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE series (
+        id INTEGER PRIMARY KEY,
+        device TEXT NOT NULL,
+        point TEXT NOT NULL,
+        unit TEXT NOT NULL DEFAULT '',
+        UNIQUE (device, point, unit)
+      );
+      CREATE TABLE boots (id INTEGER PRIMARY KEY, boot_id TEXT NOT NULL UNIQUE, first_seq INTEGER NOT NULL);
+      -- One row per reading, kept small: SD cards pay for every byte. No secondary index: an index
+      -- keyed by series puts one insert point per series in every commit (one page write each),
+      -- which alone would cost many times the row itself. Time ranges go through ts_blocks.
+      -- value has REAL affinity so integral numbers are stored as compact integers; string points
+      -- are stored as UTF-8 BLOBs, which affinity never converts.
+      CREATE TABLE readings (
+        seq INTEGER PRIMARY KEY,
+        series INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        mono INTEGER NOT NULL,
+        value REAL,
+        quality INTEGER NOT NULL,
+        flags INTEGER NOT NULL,
+        boot INTEGER NOT NULL
+      );
+      -- min/max ts of each complete block of 1024 seqs: lets a time-range query skip blocks
+      -- without a ts index, whatever order the wall clock went in.
+      CREATE TABLE ts_blocks (block INTEGER PRIMARY KEY, min_ts INTEGER NOT NULL, max_ts INTEGER NOT NULL);
+      CREATE TABLE cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE gaps (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        ts INTEGER NOT NULL
+      );
+    `);
+    // The epoch is born with the database: a new file (even at the same path) is a new seq space.
+    const setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+    setMeta.run('epoch', randomBytes(16).toString('hex'));
+    setMeta.run('seq_floor', '0');
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+/** 'LbE1': marks a file as a Langbiang store so a stray SQLite file is not mistaken for one. */
+export const APPLICATION_ID = 0x4c624531;
+
+/** Brings the schema up to date in one transaction; returns the version found before. */
+export function migrate(db: Database.Database, file: string): number {
+  const found = db.pragma('user_version', { simple: true }) as number;
+  checkVersion(found, file);
+  const appId = db.pragma('application_id', { simple: true }) as number;
+  if (appId !== 0 && appId !== APPLICATION_ID) {
+    throw new LangbiangError('STORE_FAILED', `${file} is an SQLite database of another program, not a Langbiang store`);
+  }
+  if (found === SCHEMA_VERSION) return found;
+  db.transaction(() => {
+    for (let v = found; v < SCHEMA_VERSION; v++) MIGRATIONS[v]!(db);
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+    db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  })();
+  return found;
+}
+
+export function checkVersion(found: number, file: string): void {
+  if (found > SCHEMA_VERSION) {
+    throw new LangbiangError(
+      'STORE_SCHEMA_TOO_NEW',
+      `${file} has store schema version ${found}, newer than this release understands (${SCHEMA_VERSION}); upgrade the gateway software`,
+      { found, supported: SCHEMA_VERSION },
+    );
+  }
+}
