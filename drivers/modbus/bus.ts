@@ -1,5 +1,5 @@
 import type { BusDriver, BusHealth, DeviceBinding } from '../../gateway/core/driver.js';
-import { LangbiangError, describeError } from '../../gateway/core/errors.js';
+import { describeError, LangbiangError } from '../../gateway/core/errors.js';
 import type { PointDef, RegisterFunction } from '../../gateway/core/point.js';
 import type { PointValue, Quality } from '../../gateway/core/reading.js';
 import { decodePoint, encodePoint, inPointRange, isRegisterBitField } from './codec.js';
@@ -64,7 +64,14 @@ export class ModbusBus implements BusDriver {
   }
 
   static tcp(o: ModbusTcpOptions, deps: ModbusBusDeps = {}): ModbusBus {
-    return new ModbusBus(o.id, 'modbus-tcp', { kind: 'tcp', host: o.host, port: o.port }, o.timeoutMs, o.interFrameDelayMs ?? 0, deps);
+    return new ModbusBus(
+      o.id,
+      'modbus-tcp',
+      { kind: 'tcp', host: o.host, port: o.port },
+      o.timeoutMs,
+      o.interFrameDelayMs ?? 0,
+      deps,
+    );
   }
 
   private constructor(
@@ -114,7 +121,10 @@ export class ModbusBus implements BusDriver {
       return all('bus_error', `device ${device.id} has no valid Modbus unit id`);
     }
     if (!this.transport.open) {
-      return all('bus_error', `bus ${this.id} is not open${this.transport.lastError ? `: ${this.transport.lastError}` : ''}`);
+      return all(
+        'bus_error',
+        `bus ${this.id} is not open${this.transport.lastError ? `: ${this.transport.lastError}` : ''}`,
+      );
     }
     const retryAt = this.healthTracker.backedOffUntil(device.id);
     if (retryAt !== undefined) {
@@ -167,7 +177,9 @@ export class ModbusBus implements BusDriver {
     // Bus loss says nothing about the device: its health stays as it was.
     if (outcome) this.healthTracker.record(device.id, outcome, lastError);
 
-    return points.map((p) => byName.get(p.name) ?? { point: p.name, value: null, quality: 'decode_error', error: 'not planned' });
+    return points.map(
+      (p) => byName.get(p.name) ?? { point: p.name, value: null, quality: 'decode_error', error: 'not planned' },
+    );
   }
 
   async writePoint(device: DeviceBinding, point: PointDef, value: number | boolean): Promise<void> {
@@ -176,13 +188,19 @@ export class ModbusBus implements BusDriver {
       throw new LangbiangError('COMMAND_INVALID', `device ${device.id} has no valid Modbus unit id`);
     }
     if (!point.writable || (point.function !== 'coil' && point.function !== 'holding')) {
-      throw new LangbiangError('NOT_WRITABLE', `${device.id}.${point.name} is not writable`, { device: device.id, point: point.name });
+      throw new LangbiangError('NOT_WRITABLE', `${device.id}.${point.name} is not writable`, {
+        device: device.id,
+        point: point.name,
+      });
     }
     const label = `${this.id} unit ${unit} write ${point.function} ${point.address} (${device.id}.${point.name})`;
     if (point.function === 'coil') {
       const on = typeof value === 'boolean' ? value : value !== 0;
       if (typeof value === 'number' && value !== 0 && value !== 1) {
-        throw new LangbiangError('OUT_OF_RANGE', `${device.id}.${point.name} is a coil: write 0/1 or true/false, not ${value}`);
+        throw new LangbiangError(
+          'OUT_OF_RANGE',
+          `${device.id}.${point.name} is a coil: write 0/1 or true/false, not ${value}`,
+        );
       }
       await this.transport.request(unit, label, (c) => c.writeCoil(point.address, on));
       return;
@@ -205,11 +223,22 @@ export class ModbusBus implements BusDriver {
    * One raw block read on the bus queue (for scan, profile identification and diagnostics).
    * Bits come back as 0/1. Rejects with a LangbiangError.
    */
-  async readRaw(unit: number, fn: RegisterFunction, address: number, count: number, timeoutMs?: number): Promise<number[]> {
+  async readRaw(
+    unit: number,
+    fn: RegisterFunction,
+    address: number,
+    count: number,
+    timeoutMs?: number,
+  ): Promise<number[]> {
     const block: ReadBlock = { function: fn, address, count, points: [] };
-    const data = await this.transport.request(unit, `${this.id} unit ${unit} ${fn} ${address}+${count}`, (c) => readBlock(c, block), {
-      timeoutMs,
-    });
+    const data = await this.transport.request(
+      unit,
+      `${this.id} unit ${unit} ${fn} ${address}+${count}`,
+      (c) => readBlock(c, block),
+      {
+        timeoutMs,
+      },
+    );
     return data.slice(0, count).map((d) => (typeof d === 'boolean' ? (d ? 1 : 0) : d));
   }
 

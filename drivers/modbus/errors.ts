@@ -18,11 +18,15 @@ export function toModbusError(err: unknown, context: string): LangbiangError {
     return new LangbiangError('MODBUS_CRC', `${context}: garbled answer (CRC error)`, undefined, { cause: err });
   }
   if (/data length error|unexpected data error|bad client address/i.test(message)) {
-    return new LangbiangError('MODBUS_BAD_FRAME', `${context}: malformed answer (${message})`, undefined, { cause: err });
+    return new LangbiangError('MODBUS_BAD_FRAME', `${context}: malformed answer (${message})`, undefined, {
+      cause: err,
+    });
   }
   // modbus-serial parses answers with Buffer reads: a frame whose byte count lies throws these
   if (err instanceof RangeError || err instanceof TypeError) {
-    return new LangbiangError('MODBUS_BAD_FRAME', `${context}: malformed answer (${message})`, undefined, { cause: err });
+    return new LangbiangError('MODBUS_BAD_FRAME', `${context}: malformed answer (${message})`, undefined, {
+      cause: err,
+    });
   }
   if (/port not open/i.test(message)) {
     return new LangbiangError('PORT_NOT_OPEN', `${context}: port not open`, undefined, { cause: err });

@@ -62,7 +62,12 @@ export class RequestQueue {
 
   push<T>(task: QueuedTask<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.waiting.push({ task: task as QueuedTask<unknown>, skipped: 0, resolve: resolve as (v: unknown) => void, reject });
+      this.waiting.push({
+        task: task as QueuedTask<unknown>,
+        skipped: 0,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      });
       if (!this.running) void this.drain();
     });
   }
@@ -149,7 +154,12 @@ export class RequestQueue {
  * Modbus RTU frames are separated by at least 3.5 character times of silence; above 19200 baud
  * the spec fixes it at 1.75 ms. One character = start bit + data bits + parity bit + stop bits.
  */
-export function rtuInterFrameDelayMs(o: { baudRate: number; dataBits?: number; parity?: string; stopBits?: number }): number {
+export function rtuInterFrameDelayMs(o: {
+  baudRate: number;
+  dataBits?: number;
+  parity?: string;
+  stopBits?: number;
+}): number {
   if (o.baudRate > 19200) return 1.75;
   const bitsPerChar = 1 + (o.dataBits ?? 8) + (o.parity && o.parity !== 'none' ? 1 : 0) + (o.stopBits ?? 1);
   return (3.5 * bitsPerChar * 1000) / o.baudRate;

@@ -104,8 +104,8 @@ export class RtuFramedPort extends EventEmitter {
       return;
     }
     if (this.rx.length < EXCEPTION_FRAME_LENGTH) return;
-    if (this.rx[1] === (this.expectFc | 0x80)) return this.emitFrame(EXCEPTION_FRAME_LENGTH);
-    if (this.expectLength !== undefined && this.rx.length >= this.expectLength) return this.emitFrame(this.expectLength);
+    if (this.rx[1] === (this.expectFc | 0x80)) this.emitFrame(EXCEPTION_FRAME_LENGTH);
+    else if (this.expectLength !== undefined && this.rx.length >= this.expectLength) this.emitFrame(this.expectLength);
   }
 
   private emitFrame(length: number): void {

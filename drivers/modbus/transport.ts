@@ -1,6 +1,6 @@
 import net from 'node:net';
 import modbusSerial from 'modbus-serial';
-import { LangbiangError, describeError } from '../../gateway/core/errors.js';
+import { describeError, LangbiangError } from '../../gateway/core/errors.js';
 import { toModbusError } from './errors.js';
 import { RequestQueue } from './queue.js';
 import { RtuFramedPort, type RtuSerialOptions } from './rtu-port.js';
@@ -101,7 +101,10 @@ export class ModbusTransport {
   ): Promise<T> {
     if (!this.isOpenNow || !this.client) {
       return Promise.reject(
-        new LangbiangError('BUS_CLOSED', `${label}: bus ${this.opts.id} is not open${this.lastError ? ` (${this.lastError})` : ''}`),
+        new LangbiangError(
+          'BUS_CLOSED',
+          `${label}: bus ${this.opts.id} is not open${this.lastError ? ` (${this.lastError})` : ''}`,
+        ),
       );
     }
     const timeout = opts.timeoutMs ?? this.opts.timeoutMs;
@@ -112,7 +115,8 @@ export class ModbusTransport {
       run: async () => {
         const client = this.client;
         const gen = this.generation;
-        if (!this.isOpenNow || !client) throw new LangbiangError('BUS_CLOSED', `${label}: bus ${this.opts.id} is not open`);
+        if (!this.isOpenNow || !client)
+          throw new LangbiangError('BUS_CLOSED', `${label}: bus ${this.opts.id} is not open`);
         client.setID(unit);
         client.setTimeout(timeout);
         try {
@@ -147,9 +151,14 @@ export class ModbusTransport {
       this.teardown = undefined;
       this.client = undefined;
       this.lastError = describeError(err);
-      throw new LangbiangError('PORT_OPEN_FAILED', `cannot open bus ${this.opts.id} (${this.describeTarget}): ${this.lastError}`, undefined, {
-        cause: err,
-      });
+      throw new LangbiangError(
+        'PORT_OPEN_FAILED',
+        `cannot open bus ${this.opts.id} (${this.describeTarget}): ${this.lastError}`,
+        undefined,
+        {
+          cause: err,
+        },
+      );
     }
     if (gen !== this.generation || this.closing) {
       // stop() ran while we were connecting
@@ -166,7 +175,10 @@ export class ModbusTransport {
     const socket = new net.Socket();
     this.teardown = () => socket.destroy();
     await new Promise<void>((resolve, reject) => {
-      const connectTimeout = setTimeout(() => reject(new Error(`connect timed out after ${Math.max(this.opts.timeoutMs, 2000)} ms`)), Math.max(this.opts.timeoutMs, 2000));
+      const connectTimeout = setTimeout(
+        () => reject(new Error(`connect timed out after ${Math.max(this.opts.timeoutMs, 2000)} ms`)),
+        Math.max(this.opts.timeoutMs, 2000),
+      );
       socket.once('error', (err) => {
         clearTimeout(connectTimeout);
         reject(err);

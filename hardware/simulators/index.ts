@@ -26,7 +26,10 @@ export interface SimulatorGroup {
  * One simulator per bus of a config-like description (what `langbiang simulate` and the demo
  * start). If any bus fails to start, the ones already started are closed before rethrowing.
  */
-export async function startSimulatorsForBuses(buses: SimBusDevices[], opts: { clock?: () => number } = {}): Promise<SimulatorGroup> {
+export async function startSimulatorsForBuses(
+  buses: SimBusDevices[],
+  opts: { clock?: () => number } = {},
+): Promise<SimulatorGroup> {
   const started: { id: string; simulator: ModbusSimulator }[] = [];
   const closeAll = async () => {
     await Promise.all(started.map((s) => s.simulator.close()));
@@ -35,7 +38,12 @@ export async function startSimulatorsForBuses(buses: SimBusDevices[], opts: { cl
     for (const b of buses) {
       const simulator =
         b.bus.type === 'modbus-tcp'
-          ? await ModbusSimulator.tcp({ host: b.bus.host ?? '127.0.0.1', port: b.bus.port, units: b.units, clock: opts.clock })
+          ? await ModbusSimulator.tcp({
+              host: b.bus.host ?? '127.0.0.1',
+              port: b.bus.port,
+              units: b.units,
+              clock: opts.clock,
+            })
           : await ModbusSimulator.serial({
               path: b.bus.path,
               baudRate: b.bus.baudRate,

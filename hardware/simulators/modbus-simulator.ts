@@ -2,7 +2,7 @@ import net from 'node:net';
 import { SerialPort } from 'serialport';
 import { LangbiangError } from '../../gateway/core/errors.js';
 import { crcOk, withCrc } from './crc16.js';
-import { type SimBehaviour, SimulatedUnit, type SimUnitSpec, type SimUnitStats } from './sim-unit.js';
+import { type SimBehaviour, type SimUnitSpec, type SimUnitStats, SimulatedUnit } from './sim-unit.js';
 
 export type { SimBehaviour, SimUnitSpec, SimUnitStats } from './sim-unit.js';
 
@@ -46,7 +46,8 @@ export class ModbusSimulator {
 
   private constructor(specs: SimUnitSpec[], clock: () => number) {
     for (const spec of specs) {
-      if (this.units.has(spec.unit)) throw new LangbiangError('USAGE', `unit ${spec.unit} is simulated twice on one bus`);
+      if (this.units.has(spec.unit))
+        throw new LangbiangError('USAGE', `unit ${spec.unit} is simulated twice on one bus`);
       this.units.set(spec.unit, new SimulatedUnit(spec, clock));
     }
   }
@@ -136,7 +137,10 @@ export class ModbusSimulator {
   }
 
   private later(ms: number, fn: () => void): void {
-    if (ms <= 0) return fn();
+    if (ms <= 0) {
+      fn();
+      return;
+    }
     const t = setTimeout(() => {
       this.timers.delete(t);
       if (!this.closed) fn();
@@ -209,7 +213,11 @@ export class ModbusSimulator {
     });
     serial.on('error', () => {});
     await new Promise<void>((resolve, reject) =>
-      serial.open((err) => (err ? reject(new LangbiangError('PORT_OPEN_FAILED', `simulator cannot open ${opts.path}: ${err.message}`)) : resolve())),
+      serial.open((err) =>
+        err
+          ? reject(new LangbiangError('PORT_OPEN_FAILED', `simulator cannot open ${opts.path}: ${err.message}`))
+          : resolve(),
+      ),
     );
     this.path = opts.path;
     let rx = Buffer.alloc(0);

@@ -80,7 +80,10 @@ export class SimulatedUnit {
     private readonly now: () => number,
   ) {
     if (spec.profile.kind !== 'modbus') {
-      throw new LangbiangError('PROFILE_INVALID', `profile ${spec.profile.name} is a ${spec.profile.kind} profile; only Modbus devices can be simulated here`);
+      throw new LangbiangError(
+        'PROFILE_INVALID',
+        `profile ${spec.profile.name} is a ${spec.profile.kind} profile; only Modbus devices can be simulated here`,
+      );
     }
     if (!Number.isInteger(spec.unit) || spec.unit < 1 || spec.unit > 247) {
       throw new LangbiangError('USAGE', `simulated unit id must be 1-247, got ${spec.unit}`);
@@ -121,7 +124,9 @@ export class SimulatedUnit {
   private store(p: PointDef, value: number | string): void {
     const current = p.type === 'bit' && p.function !== 'coil' && p.function !== 'discrete' ? this.words(p) : undefined;
     const words = encodePoint(p, value, current);
-    words.forEach((w, i) => this.image[p.function].set(p.address + i, w));
+    words.forEach((w, i) => {
+      this.image[p.function].set(p.address + i, w);
+    });
   }
 
   /** Bring modelled points up to now (called before every read). */
@@ -158,13 +163,14 @@ export class SimulatedUnit {
   private writableAt(fn: RegisterFunction, address: number, count: number): boolean {
     for (let a = address; a < address + count; a++) {
       const owners = this.owners[fn].get(a);
-      if (!owners || !owners.some((p) => p.writable)) return false;
+      if (!owners?.some((p) => p.writable)) return false;
     }
     return true;
   }
 
   private pinAt(fn: RegisterFunction, address: number, count: number): void {
-    for (let a = address; a < address + count; a++) for (const p of this.owners[fn].get(a) ?? []) this.pinned.add(p.name);
+    for (let a = address; a < address + count; a++)
+      for (const p of this.owners[fn].get(a) ?? []) this.pinned.add(p.name);
   }
 
   private exception(fc: number, code: number): Buffer {

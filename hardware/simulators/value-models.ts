@@ -64,7 +64,12 @@ export function restingValue(point: PointDef): number | string {
  * The model for one point, or undefined when the point just holds what was last written
  * (writable points, status words, anything without an obvious physical meaning).
  */
-export function modelFor(profile: DeviceProfile, point: PointDef, seed: number, startMs: number): ValueModel | undefined {
+export function modelFor(
+  profile: DeviceProfile,
+  point: PointDef,
+  seed: number,
+  startMs: number,
+): ValueModel | undefined {
   if (point.writable || point.type === 'bit' || point.type === 'string') return undefined;
   const name = point.name;
   const soil = /soil/.test(profile.name) || profile.points.some((p) => p.name === 'moisture');
@@ -79,10 +84,12 @@ export function modelFor(profile: DeviceProfile, point: PointDef, seed: number, 
   const avgPowerW = 230 * 3 * 0.93 * phases;
   const importKwh = (t: number) => 1234.5 + seed * 10 + (avgPowerW * Math.max(0, t - startMs)) / HOUR / 1000;
 
-  const m = (f: ValueModel): ValueModel => (t) => {
-    const v = f(t);
-    return typeof v === 'number' ? clamp(point, v) : v;
-  };
+  const m =
+    (f: ValueModel): ValueModel =>
+    (t) => {
+      const v = f(t);
+      return typeof v === 'number' ? clamp(point, v) : v;
+    };
 
   if (name === 'moisture') return m((t) => soilMoisture(t, seed));
   if (name === 'temperature' || name.endsWith('_temperature')) {

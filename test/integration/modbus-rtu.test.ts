@@ -103,7 +103,8 @@ describe('Modbus RTU over a PTY', () => {
   it('keeps the healthy unit polled while others are dead, refusing or dropping frames', async () => {
     const devices = [healthy, deadOne, refuser, flaky];
     // the healthy unit polls its fast group (one block), the others everything they have
-    const pointsOf = (d: DeviceBinding) => (d === healthy ? climate.points.filter((p) => p.function === 'input') : d.profile.points);
+    const pointsOf = (d: DeviceBinding) =>
+      d === healthy ? climate.points.filter((p) => p.function === 'input') : d.profile.points;
 
     async function window(ms: number) {
       const results = new Map<string, PointValue[][]>(devices.map((d) => [d.id, []]));
@@ -136,7 +137,6 @@ describe('Modbus RTU over a PTY', () => {
     const healthyGood = allGood(during.get(healthy.id) ?? []);
     expect(healthyGood).toBe((during.get(healthy.id) ?? []).length);
     expect(healthyGood).toBeGreaterThanOrEqual(Math.floor(baseline * 0.7));
-    console.log("DEBUG", baseline, healthyGood, (during.get(deadOne.id) ?? []).length, sim.stats(2).requests - deadRequestsBefore);
 
     // dead: a few timeouts, then backed off: most polls never touch the bus
     const deadPolls = during.get(deadOne.id) ?? [];
@@ -209,12 +209,17 @@ describe('Modbus RTU over a PTY', () => {
 
     // refused before the bus: out of range, and a read-only point
     await expect(bus.writePoint(cab, pts.brightness!, 300)).rejects.toMatchObject({ code: 'OUT_OF_RANGE' });
-    await expect(bus.writePoint(healthy, climate.points.find((p) => p.name === 'temperature')!, 20)).rejects.toMatchObject({
+    await expect(
+      bus.writePoint(healthy, climate.points.find((p) => p.name === 'temperature')!, 20),
+    ).rejects.toMatchObject({
       code: 'NOT_WRITABLE',
     });
     // a device refusing a write: the rejection carries the Modbus exception
     sim.setBehaviour(5, 'exception');
-    await expect(bus.writePoint(cab, pts.brightness!, 10)).rejects.toMatchObject({ code: 'MODBUS_EXCEPTION', exceptionCode: 4 });
+    await expect(bus.writePoint(cab, pts.brightness!, 10)).rejects.toMatchObject({
+      code: 'MODBUS_EXCEPTION',
+      exceptionCode: 4,
+    });
     sim.setBehaviour(5, 'normal');
   });
 

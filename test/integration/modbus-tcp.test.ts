@@ -18,7 +18,11 @@ function byName(values: PointValue[]): Record<string, PointValue> {
   return Object.fromEntries(values.map((v) => [v.point, v]));
 }
 
-async function pollUntil(read: () => Promise<PointValue[]>, ok: (v: PointValue[]) => boolean, ms: number): Promise<PointValue[]> {
+async function pollUntil(
+  read: () => Promise<PointValue[]>,
+  ok: (v: PointValue[]) => boolean,
+  ms: number,
+): Promise<PointValue[]> {
   const deadline = Date.now() + ms;
   let last = await read();
   while (!ok(last) && Date.now() < deadline) {
@@ -32,7 +36,12 @@ describe('Modbus TCP', () => {
   it('reads a hole-y meter profile in the fewest requests without ever touching a hole', async () => {
     const meter = loadProfile('eastron-sdm120');
     const climate = loadProfile('xy-md02');
-    const sim = await ModbusSimulator.tcp({ units: [{ unit: 1, profile: meter }, { unit: 7, profile: climate }] });
+    const sim = await ModbusSimulator.tcp({
+      units: [
+        { unit: 1, profile: meter },
+        { unit: 7, profile: climate },
+      ],
+    });
     cleanups.push(() => sim.close());
     const bus = ModbusBus.tcp({ id: 'cabinet', host: '127.0.0.1', port: sim.port as number, timeoutMs: 500 });
     cleanups.push(() => bus.close());

@@ -61,8 +61,16 @@ describe('RequestQueue', () => {
 
   it('a rejection of one request does not disturb the others', async () => {
     const q = new RequestQueue({ timeoutMs: 1000 });
-    const a = q.push({ run: async () => { throw new Error('boom'); } });
-    const b = q.push({ run: () => { throw new Error('sync boom'); } });
+    const a = q.push({
+      run: async () => {
+        throw new Error('boom');
+      },
+    });
+    const b = q.push({
+      run: () => {
+        throw new Error('sync boom');
+      },
+    });
     const c = q.push({ run: async () => 'ok' });
     await expect(a).rejects.toThrow('boom');
     await expect(b).rejects.toThrow('sync boom');
@@ -101,10 +109,7 @@ describe('RequestQueue', () => {
         },
       });
     const blocker = task('first', 'normal'); // in flight while the rest queue up
-    const rest = [
-      task('suspect', 'low'),
-      ...Array.from({ length: 6 }, (_, i) => task(`healthy${i}`, 'normal')),
-    ];
+    const rest = [task('suspect', 'low'), ...Array.from({ length: 6 }, (_, i) => task(`healthy${i}`, 'normal'))];
     await Promise.all([blocker, ...rest]);
     // the low-priority request waited, but only for 4 others
     expect(order).toEqual(['first', 'healthy0', 'healthy1', 'healthy2', 'healthy3', 'suspect', 'healthy4', 'healthy5']);
@@ -124,7 +129,8 @@ describe('RequestQueue', () => {
         }),
       ),
     );
-    for (let i = 1; i < starts.length; i++) expect((starts[i] as number) - (ends[i - 1] as number)).toBeGreaterThanOrEqual(28);
+    for (let i = 1; i < starts.length; i++)
+      expect((starts[i] as number) - (ends[i - 1] as number)).toBeGreaterThanOrEqual(28);
   });
 });
 
