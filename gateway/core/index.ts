@@ -1,4 +1,5 @@
 export * from './clock.js';
+export * from './command.js';
 export * from './driver.js';
 export * from './errors.js';
 export * from './events.js';

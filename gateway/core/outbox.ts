@@ -15,3 +15,26 @@ export interface Outbox {
   setCursor(name: string, seq: number): void;
   gapsAfter(afterId: number): GapEvent[];
 }
+
+/** Events that are themselves synced to the city: gaps, command audit, alarms, config changes. */
+export type GatewayEventKind = 'gap' | 'command' | 'alarm' | 'config' | 'flows' | 'clock';
+
+export interface GatewayEventRecord {
+  /** event id, increasing, never reused (the events cursor moves over it) */
+  id: number;
+  kind: GatewayEventKind;
+  /** wall ms */
+  ts: number;
+  data: Record<string, unknown>;
+}
+
+/** Where any part of the gateway records an event for the city (implemented by the store). */
+export interface EventRecorder {
+  recordEvent(kind: GatewayEventKind, data: Record<string, unknown>): number;
+}
+
+/** What the sync agent reads of events (implemented by the store). */
+export interface EventOutbox {
+  eventsAfter(afterId: number, limit: number): GatewayEventRecord[];
+  lastEventId(): number;
+}

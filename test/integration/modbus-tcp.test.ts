@@ -4,7 +4,7 @@ import { planReads } from '../../drivers/modbus/planner.js';
 import { scanUnits } from '../../drivers/modbus/scan.js';
 import type { DeviceBinding } from '../../gateway/core/driver.js';
 import type { PointValue } from '../../gateway/core/reading.js';
-import { loadProfile } from '../../hardware/profiles.js';
+import { loadProfile, loadProfiles } from '../../hardware/profiles.js';
 import { ModbusSimulator, startSimulatorsForBuses } from '../../hardware/simulators/index.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -81,6 +81,23 @@ describe('Modbus TCP', () => {
     const hole = await bus.readRaw(1, 'input', 2, 2).catch((e: unknown) => e);
     expect(hole).toMatchObject({ code: 'MODBUS_EXCEPTION', exceptionCode: 2 });
     expect(sim.stats(1).illegalAddressRequests).toBe(1);
+  });
+
+  it('serves every shipped Modbus profile with values inside their declared ranges', async () => {
+    const profiles = [...loadProfiles().values()].filter((p) => p.kind === 'modbus');
+    expect(profiles.length).toBeGreaterThanOrEqual(5);
+    const units = profiles.map((profile, i) => ({ unit: i + 1, profile }));
+    const sim = await ModbusSimulator.tcp({ units });
+    cleanups.push(() => sim.close());
+    const bus = ModbusBus.tcp({ id: 'all', host: '127.0.0.1', port: sim.port as number, timeoutMs: 1000 });
+    cleanups.push(() => bus.close());
+    await bus.open();
+    for (const { unit, profile } of units) {
+      const values = await bus.readPoints({ id: profile.name, unit, profile }, profile.points);
+      const bad = values.filter((v) => v.quality !== 'good').map((v) => `${profile.name}.${v.point}: ${v.quality} ${v.error ?? ''}`);
+      expect(bad).toEqual([]);
+      expect(sim.stats(unit).illegalAddressRequests).toBe(0);
+    }
   });
 
   it('comes back by itself after the device side restarts on the same port', async () => {

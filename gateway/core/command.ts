@@ -1,0 +1,46 @@
+/**
+ * Commands from every source — the city over MQTT, the panel and console over HTTP, the CLI,
+ * Node-RED, the local schedules — go through one router that implements CommandExecutor.
+ */
+export type CommandSource = 'mqtt' | 'http' | 'cli' | 'flows' | 'schedule';
+
+export interface CommandRequest {
+  /** idempotency key: the same id delivered twice runs once (the second gets the first's result) */
+  id: string;
+  device: string;
+  point: string;
+  value: number | boolean | string;
+  source: CommandSource;
+  /** wall ms; a command arriving after its deadline is refused, not run late */
+  deadline?: number;
+  /** who asked (user name, 'city', flow id) — for the audit */
+  actor?: string;
+}
+
+export type CommandResultCode =
+  | 'COMMAND_INVALID'
+  | 'UNKNOWN_DEVICE'
+  | 'UNKNOWN_POINT'
+  | 'NOT_WRITABLE'
+  | 'OUT_OF_RANGE'
+  | 'EXPIRED'
+  | 'DEVICE_ERROR'
+  | 'BUSY'
+  | 'FORBIDDEN';
+
+export interface CommandResult {
+  id: string;
+  ok: boolean;
+  code?: CommandResultCode;
+  message?: string;
+  /** the value read back after the write, where the device allows */
+  readBack?: number | boolean | string | null;
+  /** wall ms when the result was decided */
+  ts: number;
+  /** this id was seen before; this is the stored result */
+  duplicate?: boolean;
+}
+
+export interface CommandExecutor {
+  execute(req: CommandRequest): Promise<CommandResult>;
+}
