@@ -21,6 +21,18 @@ function parseTimeout(text: string | undefined, fallback: number): number {
   return n;
 }
 
+/** Open a bus for a one-shot; on failure stop its background reconnects so the command can exit. */
+async function openBus(settings: BusSettings): Promise<BusDriver> {
+  const bus = await createBusDriver(settings);
+  try {
+    await bus.open();
+  } catch (err) {
+    await bus.close().catch(() => {});
+    throw err;
+  }
+  return bus;
+}
+
 /** Resolve `--config F DEVICE` or `--bus S --unit N --profile P` to an open bus and a device. */
 async function openTarget(o: { config?: string; bus?: string; unit?: string; profile?: string; timeout?: string }, device?: string): Promise<DeviceTarget> {
   const timeout = parseTimeout(o.timeout, 1000);
@@ -31,8 +43,7 @@ async function openTarget(o: { config?: string; bus?: string; unit?: string; pro
     if (!dev) throw new LangbiangError('UNKNOWN_DEVICE', `no device "${device}" in ${o.config} (devices: ${config.devices.map((d) => d.id).join(', ')})`);
     const busCfg = config.buses.find((b) => b.id === dev.bus)!;
     const profile = loadProfile(dev.profile, config.gateway.profilesDir ? [config.gateway.profilesDir] : []);
-    const bus = await createBusDriver(busCfg as BusSettings);
-    await bus.open();
+    const bus = await openBus(busCfg as BusSettings);
     return { bus, binding: { id: dev.id, profile, unit: dev.unit, pins: dev.pins } };
   }
   if (!o.bus || !o.unit || !o.profile) {
@@ -41,8 +52,7 @@ async function openTarget(o: { config?: string; bus?: string; unit?: string; pro
   const unit = Number(o.unit);
   if (!Number.isInteger(unit) || unit < 1 || unit > 247) throw new LangbiangError('USAGE', `--unit ${o.unit}: Modbus unit ids are 1-247`);
   const profile = loadProfile(o.profile);
-  const bus = await createBusDriver(busSettingsFromSpec(parseBusSpec(o.bus), timeout));
-  await bus.open();
+  const bus = await openBus(busSettingsFromSpec(parseBusSpec(o.bus), timeout));
   return { bus, binding: { id: `unit-${unit}`, profile, unit } };
 }
 
@@ -105,9 +115,8 @@ export async function runScan(o: { bus: string; units: string; timeout: string; 
   const units = parseUnitRange(o.units);
   const timeout = parseTimeout(o.timeout, 200);
   const spec = parseBusSpec(o.bus);
-  const bus = await createBusDriver(busSettingsFromSpec(spec, timeout));
+  const bus = await openBus(busSettingsFromSpec(spec, timeout));
   const { scanUnits } = await import('../../drivers/modbus/scan.js');
-  await bus.open();
   const found: { unit: number; answeredWith: string; profiles: string[] }[] = [];
   try {
     const isTty = process.stderr.isTTY;
