@@ -3,17 +3,31 @@
 // Find the Debian programs that are missing and install them with apt-get (as root or via sudo),
 // or fail with the one line that would install them. A missing component must fail, not skip.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 
 // program on PATH (or absolute path) -> Debian package that provides it
 const NEEDED = [
   { program: 'socat', pkg: 'socat' },
   { program: 'mosquitto', pkg: 'mosquitto', paths: ['/usr/sbin/mosquitto'] },
   { program: 'openssl', pkg: 'openssl' },
+  { program: 'chromium', pkg: 'chromium', paths: ['/usr/bin/chromium'] },
+  // screenshots of the Vietnamese panel need a font with its diacritics
+  { program: 'fonts-dejavu-core', pkg: 'fonts-dejavu-core', paths: ['/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf'], onlyPaths: true },
+  // the server binaries, not just the psql client: Debian keeps them under /usr/lib/postgresql/<ver>/bin
+  { program: 'initdb', pkg: 'postgresql', paths: postgresBinaries(), onlyPaths: true },
 ];
 
-function has({ program, paths = [] }) {
+function postgresBinaries() {
+  try {
+    return readdirSync('/usr/lib/postgresql').map((v) => `/usr/lib/postgresql/${v}/bin/initdb`);
+  } catch {
+    return [];
+  }
+}
+
+function has({ program, paths = [], onlyPaths = false }) {
   if (paths.some((p) => existsSync(p))) return true;
+  if (onlyPaths) return false;
   return spawnSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' }).status === 0;
 }
 
@@ -40,7 +54,7 @@ try {
   process.stderr.write(`pretest: apt-get failed. Install them with:\n  sudo ${line}\n`);
   process.exit(1);
 }
-const still = NEEDED.filter((n) => !has(n));
+const still = NEEDED.map((n) => (n.pkg === 'postgresql' ? { ...n, paths: postgresBinaries() } : n)).filter((n) => !has(n));
 if (still.length) {
   process.stderr.write(`pretest: still missing after install: ${still.map((s) => s.program).join(', ')}\n`);
   process.exit(1);
