@@ -12,6 +12,7 @@ import type { DeviceProfile } from './core/point.js';
 import type { Reading } from './core/reading.js';
 import { HttpServer } from './http/server.js';
 import type { Logger } from './log.js';
+import { pollSlotsFor } from './scheduler/poll-slots.js';
 import { Scheduler, type ScheduledDevice } from './scheduler/scheduler.js';
 import { Store } from './store/index.js';
 
@@ -108,13 +109,7 @@ export class Gateway {
       const bus = this.buses.get(dev.bus);
       const profile = profiles.get(dev.profile);
       if (!bus || !profile) continue;
-      const points = dev.points?.length ? profile.points.filter((p) => dev.points!.includes(p.name)) : profile.points;
-      scheduled.push({
-        binding: { id: dev.id, profile, unit: dev.unit, pins: dev.pins },
-        bus,
-        intervalMs: dev.interval,
-        points,
-      });
+      scheduled.push(...pollSlotsFor(dev, profile, bus));
     }
 
     this.scheduler = new Scheduler(scheduled, {

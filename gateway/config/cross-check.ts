@@ -105,6 +105,18 @@ export function crossCheck(config: GatewayConfig, profiles: ReadonlyMap<string, 
       });
     }
 
+    if (profile && dev.groupIntervals) {
+      const groups = [...new Set(profile.points.map((p) => p.group).filter((g): g is string => !!g))];
+      for (const group of Object.keys(dev.groupIntervals)) {
+        if (!groups.includes(group)) {
+          problem(
+            at('groupIntervals', group),
+            `profile ${profile.name} has no poll group "${group}"${groups.length ? ` (groups: ${groups.join(', ')})` : ''}${didYouMean(group, groups)}`,
+          );
+        }
+      }
+    }
+
     if (!bus) return;
 
     if (profile && profile.kind !== PROFILE_KIND_FOR_BUS[bus.type]) {

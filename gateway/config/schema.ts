@@ -237,6 +237,13 @@ const deviceSchema = z
       .optional()
       .meta({ description: "GPIO/Firmata pin numbers by the profile's pin names.", examples: [{ presence: 17 }] }),
     interval: duration('How often to poll.', 100).prefault('30s'),
+    groupIntervals: z
+      .record(z.string().min(1), duration('How often to poll the points of this poll group.', 100))
+      .optional()
+      .meta({
+        description: "Poll intervals for the profile's poll groups (a point's `group`); other points use `interval`.",
+        examples: [{ info: '1h', levels: '5m' }],
+      }),
     points: z
       .array(z.string().min(1))
       .min(1)
