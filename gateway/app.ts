@@ -10,7 +10,13 @@ import { describeError } from './core/errors.js';
 import { EventBus } from './core/events.js';
 import type { DeviceProfile } from './core/point.js';
 import type { Reading } from './core/reading.js';
-import { HttpServer } from './http/server.js';
+import type { AuthContext } from './auth/index.js';
+import type { CabinetController } from './cabinet/index.js';
+import { CommandRouter, type RouterDevice } from './commands/router.js';
+import { fillCommandDevices } from './commands/wiring.js';
+import { type ConfigHost, HttpServer } from './http/server.js';
+import type { FlowsSupervisor } from '../flows/host/index.js';
+import type { SyncAgent } from '../cloud-sync/agent.js';
 import type { Logger } from './log.js';
 import { pollSlotsFor } from './scheduler/poll-slots.js';
 import { Scheduler, type ScheduledDevice } from './scheduler/scheduler.js';
@@ -22,6 +28,10 @@ export interface GatewayOptions {
   profiles?: Map<string, DeviceProfile>;
   /** serve /healthz etc. (default true) */
   http?: boolean;
+  /** logins and sessions; passed in so they outlive a restart with a new config */
+  auth?: AuthContext;
+  /** lets the console apply a new config (GatewayHost); without it the config is read-only */
+  configHost?: ConfigHost | null;
 }
 
 const VERSION = '0.1.0';
@@ -35,6 +45,15 @@ export class Gateway {
   readonly events = new EventBus();
   readonly store: Store;
   readonly buses = new Map<string, BusDriver>();
+  /** The one command path: MQTT cmd, the HTTP API, Node-RED and the cabinet schedules call execute(). */
+  readonly commands: CommandRouter;
+  /** Streetlight cabinets (null when the config has none). */
+  cabinets: CabinetController | null = null;
+  /** Node-RED in its own process (null unless flows.enabled). */
+  flows: FlowsSupervisor | null = null;
+  /** MQTT sync to the city (null unless the config has a `sync` section). */
+  sync: SyncAgent | null = null;
+  private readonly commandDevices = new Map<string, RouterDevice>();
   private scheduler: Scheduler | null = null;
   private watcher: ClockWatcher | null = null;
   private http: HttpServer | null = null;
@@ -59,6 +78,15 @@ export class Gateway {
       batchMaxDelayMs: config.storage.batchMaxDelay,
       clock,
       events: this.events,
+    });
+    this.commands = new CommandRouter({
+      clock,
+      devices: this.commandDevices,
+      ledger: this.store.control(),
+      audit: this.store,
+      // the new state shows on the panel at once, not at the next poll
+      onReadBack: (reading) => this.store.append([reading]),
+      onError: (what, err) => opts.log.error({ err: describeError(err) }, `${what} failed`),
     });
   }
 
@@ -111,11 +139,29 @@ export class Gateway {
       if (!bus || !profile) continue;
       scheduled.push(...pollSlotsFor(dev, profile, bus));
     }
+    // event-driven buses (GPIO edges, Firmata reports) arm their inputs before the first poll
+    await Promise.all(
+      [...this.buses].map(async ([id, driver]) => {
+        const bindings = new Set(scheduled.filter((s) => s.bus === driver).map((s) => s.binding));
+        await driver.attach?.([...bindings]).catch((err) => log.warn({ bus: id, err: describeError(err) }, 'devices not armed yet'));
+      }),
+    );
+
+    fillCommandDevices(this.commandDevices, config, profiles, this.buses);
 
     this.scheduler = new Scheduler(scheduled, {
       clock: this.clock,
       sink: (readings: Reading[]) => {
         this.store.append(readings);
+        // The very first poll is committed at once, not a batch delay later: whoever just started
+        // the gateway sees stored data sooner (start to first reading ≤ 1.5 s); one extra commit per start.
+        if (this.readingsStored === 0) {
+          try {
+            this.store.flush();
+          } catch {
+            this.store.append([]); // re-arms the batch timer, which retries the commit
+          }
+        }
         this.readingsStored += readings.length;
         this.lastReadingAt = this.clock.wallNow();
       },
@@ -135,12 +181,74 @@ export class Gateway {
     this.scheduler.start();
     log.info({ devices: scheduled.length, buses: this.buses.size }, 'polling started');
 
+    if (config.cabinets.length > 0) {
+      // loaded only for cabinet gateways (suncalc and the schedule code)
+      const { CabinetController } = await import('./cabinet/index.js');
+      this.cabinets = new CabinetController({
+        cabinets: config.cabinets,
+        profileOf: (id) => this.commandDevices.get(id)?.binding.profile,
+        site: { ...config.gateway.location, timezone: config.gateway.timezone },
+        clock: this.clock,
+        executor: this.commands,
+        settings: this.store.control(),
+        alarms: this.store,
+        events: this.events,
+        log,
+      });
+      for (const cabinet of this.cabinets.cabinets) this.commands.addTarget(cabinet.id, cabinet);
+      this.cabinets.start();
+      log.info({ cabinets: this.cabinets.cabinets.length }, 'cabinet schedules running');
+    }
+
+    if (config.flows.enabled) {
+      const { startFlowsHost } = await import('./flows-host.js');
+      this.flows = await startFlowsHost({ config, log, events: this.events, commands: this.commands, store: this.store });
+    }
+
+    if (config.sync) await this.startSync(config.sync);
+
     if (opts.http !== false) {
-      this.http = new HttpServer(this, { host: config.panel.host, port: config.panel.port });
+      this.http = new HttpServer(this, {
+        host: config.panel.host,
+        port: config.panel.port,
+        log,
+        auth: opts.auth,
+        configHost: opts.configHost ?? null,
+      });
       const addr = await this.http.listen();
       this.httpAddress = { host: addr.address, port: addr.port };
       log.info({ port: addr.port }, 'http listening');
     }
+  }
+
+  /** mqtt and the agent are loaded only when the config syncs (RSS target). */
+  private async startSync(sync: NonNullable<GatewayConfig['sync']>): Promise<void> {
+    const { SyncAgent } = await import('../cloud-sync/agent.js');
+    const { EVENTS_CURSOR, SYNC_CURSOR } = await import('./store/index.js');
+    const agent = new SyncAgent({
+      gatewayId: this.config.gateway.id,
+      outbox: this.store,
+      events: this.store,
+      commands: this.commands,
+      clock: this.clock,
+      log: this.opts.log.child({ part: 'sync' }),
+      version: VERSION,
+      url: sync.url,
+      clientId: sync.clientId,
+      tls: sync.tls,
+      username: sync.username,
+      passwordFile: sync.passwordFile,
+      format: sync.format,
+      batchMaxReadings: sync.batchMaxReadings,
+      batchMaxBytes: sync.batchMaxBytes,
+      batchMaxDelayMs: sync.batchMaxDelay,
+      backlogRate: sync.backlogRate,
+      cursorName: SYNC_CURSOR,
+      eventsCursorName: EVENTS_CURSOR,
+    });
+    this.events.on('readings', () => agent.wake());
+    await agent.start();
+    this.sync = agent;
   }
 
   /** Liveness, served without auth: nothing secret, nothing a stranger could use. */
@@ -161,6 +269,8 @@ export class Gateway {
         devices: b.devices.map((d) => ({ device: d.device, state: d.state })),
       })),
       clockSynced: this.clock.isSynced(),
+      ...(this.flows ? { flows: this.flows.status() } : {}),
+      ...(this.sync ? { sync: syncHealth(this.sync) } : {}),
     };
   }
 
@@ -170,9 +280,26 @@ export class Gateway {
 
   async stop(): Promise<void> {
     this.watcher?.stop();
+    await this.cabinets?.stop();
+    // before the buses close: the fail-safe writes go out on them
+    await this.flows?.stop();
     await this.scheduler?.stop();
+    // before the store closes: the agent reads it while it sends what is pending
+    await this.sync?.stop();
     await this.http?.close();
     await Promise.allSettled([...this.buses.values()].map((b) => b.close()));
     this.store.close();
   }
+}
+
+function syncHealth(agent: SyncAgent): Record<string, unknown> {
+  const s = agent.status();
+  return {
+    connected: s.connected,
+    backlog: s.backlog,
+    oldestUnsentAgeS: s.oldestUnsentAgeS,
+    lastAckAt: s.lastAckAt ? new Date(s.lastAckAt).toISOString() : null,
+    inflight: s.inflight,
+    eventsBacklog: s.eventsBacklog,
+  };
 }

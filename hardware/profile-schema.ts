@@ -88,6 +88,21 @@ export const ProfileDocSchema = z.strictObject({
     .optional(),
   pins: z.array(z.string()).optional().describe('gpio/firmata: pin names a device config must map'),
   optionalPins: z.array(z.string()).optional().describe('gpio/firmata: pin names a device config may map'),
+  options: z
+    .record(
+      z.string(),
+      z.strictObject({
+        type: z.enum(['number', 'boolean', 'string']),
+        unit: z.string().optional(),
+        min: z.number().optional(),
+        max: z.number().optional(),
+        default: z.union([z.number(), z.boolean(), z.string()]).optional(),
+        requiredWithPin: z.string().optional().describe('required when the device maps this pin'),
+        description: z.string().optional(),
+      }),
+    )
+    .optional()
+    .describe('device settings a device config may give under options (e.g. loopDistance)'),
   points: z.array(PointDocSchema).min(1, 'a profile needs at least one point'),
 });
 export type ProfileDoc = z.infer<typeof ProfileDocSchema>;
@@ -163,7 +178,8 @@ export function crossCheckProfile(doc: ProfileDoc): Problem[] {
     if (doc.pins) add('pins', 'only gpio and firmata profiles have pins');
     if (doc.optionalPins) add('optionalPins', 'only gpio and firmata profiles have pins');
   } else {
-    if (!doc.pins || doc.pins.length === 0) add('pins', `a ${kind} profile must name at least one pin`);
+    if ((doc.pins ?? []).length + (doc.optionalPins ?? []).length === 0)
+      add('pins', `a ${kind} profile must name at least one pin (pins or optionalPins)`);
     const pinNames = new Set<string>();
     for (const [list, key] of [
       [doc.pins ?? [], 'pins'],
@@ -197,6 +213,21 @@ export function crossCheckProfile(doc: ProfileDoc): Problem[] {
       add(at('min'), `min ${p.min} is greater than max ${p.max}`);
     if (p.scale === 0) add(at('scale'), 'must not be 0');
 
+    if (kind === 'firmata') {
+      // a firmata point is the pin of the same name; its function says what the pin is
+      const allPins = [...(doc.pins ?? []), ...(doc.optionalPins ?? [])];
+      if (!allPins.includes(p.name))
+        add(
+          at('name'),
+          `"${p.name}" must also be a pin name (pins or optionalPins): a firmata point reads the pin of its name`,
+        );
+      if (p.function !== undefined && !['input', 'discrete', 'coil'].includes(p.function))
+        add(
+          at('function'),
+          'on a firmata board must be input (analog channel), discrete (digital input) or coil (digital output)',
+        );
+      if (p.writable && p.function !== 'coil') add(at('writable'), 'only coil (digital output) points can be written');
+    }
     if (kind !== 'modbus') return; // gpio/firmata points are computed by the driver; register fields carry no meaning
 
     if (p.function === undefined) add(at('function'), 'is required (coil, discrete, holding or input)');

@@ -98,6 +98,7 @@ export function parseProfile(name: string, doc: unknown, file?: string): DeviceP
   if (d.identify) profile.identify = { ...d.identify };
   if (d.pins) profile.pins = [...d.pins];
   if (d.optionalPins) profile.optionalPins = [...d.optionalPins];
+  if (d.options) profile.options = structuredClone(d.options);
   return profile;
 }
 

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { userInfo } from 'node:os';
 import { loadProfile, loadProfiles } from '../../hardware/profiles.js';
 import { type BusSettings, busSettingsFromSpec, createBusDriver } from '../buses.js';
 import { validateWrite } from '../commands/validate-write.js';
@@ -44,7 +46,7 @@ async function openTarget(o: { config?: string; bus?: string; unit?: string; pro
     const busCfg = config.buses.find((b) => b.id === dev.bus)!;
     const profile = loadProfile(dev.profile, config.gateway.profilesDir ? [config.gateway.profilesDir] : []);
     const bus = await openBus(busCfg as BusSettings);
-    return { bus, binding: { id: dev.id, profile, unit: dev.unit, pins: dev.pins } };
+    return { bus, binding: { id: dev.id, profile, unit: dev.unit, pins: dev.pins, ...(dev.options ? { options: dev.options } : {}) } };
   }
   if (!o.bus || !o.unit || !o.profile) {
     throw new LangbiangError('USAGE', 'give either --config FILE DEVICE, or --bus SPEC --unit N --profile NAME');
@@ -92,7 +94,15 @@ export async function runWrite(o: { args: string[]; config?: string; bus?: strin
   if (o.config) {
     const config = loadValidConfig(o.config);
     const dev = config.devices.find((d) => d.id === args[0]);
-    if (!dev) throw new LangbiangError('UNKNOWN_DEVICE', `no device "${args[0]}" in ${o.config}`);
+    if (!dev) {
+      const cabinet = config.cabinets.some((c) => c.id === args[0]);
+      throw new LangbiangError(
+        'UNKNOWN_DEVICE',
+        cabinet
+          ? `"${args[0]}" is a cabinet: its schedule and override commands go to the running gateway (console or MQTT), not to a bus`
+          : `no device "${args[0]}" in ${o.config}`,
+      );
+    }
     profile = loadProfile(dev.profile, config.gateway.profilesDir ? [config.gateway.profilesDir] : []);
   } else {
     if (!o.profile) throw new LangbiangError('USAGE', 'give --profile NAME with --bus');
@@ -101,13 +111,37 @@ export async function runWrite(o: { args: string[]; config?: string; bus?: strin
   const { point, value } = validateWrite(profile, pointName, rawValue);
   const target = await openTarget(o, args[0]);
   try {
-    await target.bus.writePoint(target.binding, point, value);
-    const [readBack] = await target.bus.readPoints(target.binding, [point]);
-    const result = { ok: true, device: target.binding.id, point: point.name, value, readBack: readBack?.quality === 'good' ? readBack.value : null };
-    if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-    else process.stdout.write(`${target.binding.id}.${point.name} = ${value}${point.unit ? ` ${point.unit}` : ''} (read back: ${result.readBack ?? readBack?.quality ?? 'n/a'})\n`);
+    // The write itself goes through the command router, as from the console or the city: the same
+    // checks, per-device queue, timeout, read-back and result codes. This is a separate process from
+    // a running gateway, so its audit is this output, not the gateway's event log.
+    const { CommandRouter } = await import('../commands/router.js');
+    const { SystemClock } = await import('../clock/index.js');
+    const router = new CommandRouter({
+      clock: new SystemClock({ assumeSynced: true }),
+      devices: new Map([[target.binding.id, { binding: target.binding, bus: target.bus, busId: target.bus.id, enabled: true }]]),
+    });
+    const result = await router.execute({
+      id: `cli-${randomUUID()}`,
+      source: 'cli',
+      actor: localUser(),
+      device: target.binding.id,
+      point: point.name,
+      value,
+    });
+    if (!result.ok) throw new LangbiangError(result.code ?? 'DEVICE_ERROR', `${target.binding.id}.${point.name}: ${result.message ?? result.code}`);
+    const out = { ok: true, device: target.binding.id, point: point.name, value, readBack: result.readBack ?? null, ...(result.message ? { message: result.message } : {}) };
+    if (o.json) process.stdout.write(`${JSON.stringify(out)}\n`);
+    else process.stdout.write(`${target.binding.id}.${point.name} = ${value}${point.unit ? ` ${point.unit}` : ''} (read back: ${out.readBack ?? result.message ?? 'n/a'})\n`);
   } finally {
     await target.bus.close();
+  }
+}
+
+function localUser(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return 'cli';
   }
 }
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LangbiangError } from '../core/errors.js';
-import { writeExport } from '../export/index.js';
+import { type ExportRow, writeExport } from '../export/index.js';
 import { STORE_FILE, Store } from '../store/index.js';
 import { parseTimeArg } from './output.js';
 
@@ -14,12 +14,10 @@ export async function runExport(o: {
   to?: string;
   format: 'csv' | 'jsonl';
 }): Promise<void> {
-  if (o.receiverDb) {
-    throw new LangbiangError('USAGE', '--receiver-db needs the reference receiver, which is not in this release yet');
+  if (o.receiverDb && o.dataDir) throw new LangbiangError('USAGE', 'give either --data-dir or --receiver-db, not both');
+  if (!o.dataDir && !o.receiverDb) {
+    throw new LangbiangError('USAGE', 'give --data-dir DIR (the gateway data directory) or --receiver-db URL (a receiver database)');
   }
-  if (!o.dataDir) throw new LangbiangError('USAGE', 'give --data-dir DIR (the gateway data directory)');
-  const dir = resolve(o.dataDir);
-  if (!existsSync(join(dir, STORE_FILE))) throw new LangbiangError('USAGE', `no gateway database in ${dir} (expected ${STORE_FILE})`);
   let from: number | undefined;
   let to: number | undefined;
   try {
@@ -28,6 +26,12 @@ export async function runExport(o: {
   } catch (err) {
     throw new LangbiangError('USAGE', (err as Error).message);
   }
+  if (o.receiverDb) {
+    await exportReceiverDb(o.receiverDb, { device: o.device, point: o.point, from, to }, o.format);
+    return;
+  }
+  const dir = resolve(o.dataDir!);
+  if (!existsSync(join(dir, STORE_FILE))) throw new LangbiangError('USAGE', `no gateway database in ${dir} (expected ${STORE_FILE})`);
   // Read-only: safe beside a running gateway (SQLite WAL readers never block the writer).
   const store = Store.open({ dataDir: dir, readonly: true });
   try {
@@ -35,5 +39,40 @@ export async function runExport(o: {
     await writeExport(rows, o.format, process.stdout);
   } finally {
     store.close();
+  }
+}
+
+/** A receiver's readings, `gateway` first, ordered by gateway, epoch, seq (DESIGN.md "Export columns"). */
+async function exportReceiverDb(
+  url: string,
+  q: { device?: string; point?: string; from?: number; to?: number },
+  format: 'csv' | 'jsonl',
+): Promise<void> {
+  const { openReceiverStore } = await import('../../cloud-sync/receiver/index.js');
+  const store = await openReceiverStore(url, { readonly: true });
+  try {
+    let first = true;
+    for await (const page of store.readings(q)) {
+      const rows: ExportRow[] = page.map((r) => ({
+        gateway: r.gateway,
+        seq: r.seq,
+        device: r.device,
+        point: r.point,
+        ts: r.ts,
+        value: r.value,
+        quality: r.quality,
+        ...(r.unit ? { unit: r.unit } : {}),
+        // not carried to the city; the export does not print them
+        mono: 0,
+        bootId: '',
+        synced: true,
+      }));
+      await writeExport(rows, format, process.stdout, { withGateway: true, header: first });
+      first = false;
+    }
+    // an empty export still gets its CSV header
+    if (first) await writeExport([], format, process.stdout, { withGateway: true });
+  } finally {
+    await store.close();
   }
 }

@@ -29,6 +29,11 @@ export async function runSimulate(o: { config?: string }): Promise<void> {
   }
   if (buses.length === 0) throw new LangbiangError('USAGE', `${file} has no Modbus devices to simulate`);
   const group = await startSimulatorsForBuses(buses);
+  if (config.cabinets.length > 0) {
+    const { linkCabinetLoads } = await import('../cabinet/sim-load.js');
+    const linked = linkCabinetLoads(config, profiles, (id) => group.get(id));
+    if (linked.length) process.stderr.write(`cabinet meters follow their lamps: ${linked.join(', ')}\n`);
+  }
   for (const b of buses) {
     const where = b.bus.type === 'modbus-tcp' ? `tcp:${b.bus.host}:${b.bus.port}` : `rtu:${b.bus.path}`;
     process.stderr.write(`simulating ${b.units.length} device(s) on ${where} (units ${b.units.map((u) => u.unit).join(', ')})\n`);

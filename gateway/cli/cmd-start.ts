@@ -12,6 +12,8 @@ import { loadValidConfig } from './config-arg.js';
 export async function runStart(o: { config?: string; verbose?: boolean }): Promise<void> {
   const demo = !o.config;
   const file = o.config ?? demoConfigPath();
+  // First boot: a provisioning bundle on the boot partition brings this gateway's config and keys.
+  if (!demo) (await import('../provision/boot.js')).importBootBundleOnStart(file, createLogger({ level: o.verbose ? 'debug' : undefined }));
   const config = loadValidConfig(file);
   const log = createLogger({ level: o.verbose ? 'debug' : config.log?.level });
 
@@ -21,22 +23,29 @@ export async function runStart(o: { config?: string; verbose?: boolean }): Promi
     simulator = await startSimulatorChild(file, log);
   }
 
-  const { Gateway } = await import('../app.js');
-  let gateway: Awaited<ReturnType<typeof Gateway.start>>;
+  // The host runs the Gateway and can swap its config from the console (with rollback).
+  const { GatewayHost } = await import('../host.js');
+  let gateway: Awaited<ReturnType<typeof GatewayHost.start>>;
   try {
-    gateway = await Gateway.start(config, { log });
+    gateway = await GatewayHost.start(config, demo ? null : file, { log });
   } catch (err) {
     simulator?.kill('SIGTERM');
     throw err;
   }
 
   const summary = startSummaryLog(gateway, config, log, demo);
+  // Readiness and watchdog pings for systemd (Type=notify), only when systemd started us.
+  const { systemdWatchdog } = await import('../systemd/index.js');
+  const watchdog = systemdWatchdog({ onError: (message) => log.warn({ err: message }, 'systemd notification failed') });
+  watchdog?.ready(`polling ${config.devices.length} devices`);
+  if (watchdog) log.info({ watchdogMs: watchdog.intervalMs === null ? null : watchdog.intervalMs * 2 }, 'systemd notified: ready');
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
     clearInterval(summary);
+    watchdog?.stopping();
     try {
       await gateway.stop();
     } catch (err) {

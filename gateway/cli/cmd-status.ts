@@ -24,6 +24,7 @@ export async function runStatus(o: { url: string; json?: boolean }): Promise<voi
     lastSeq: number;
     clockSynced: boolean;
     buses: { bus: string; open: boolean; devices: { device: string; state: string }[] }[];
+    sync?: { connected: boolean; backlog: number; oldestUnsentAgeS: number | null; lastAckAt: string | null };
   };
   if (o.json) {
     process.stdout.write(`${JSON.stringify(h, null, 2)}\n`);
@@ -33,6 +34,13 @@ export async function runStatus(o: { url: string; json?: boolean }): Promise<voi
     `gateway ${h.gateway} (v${h.version}) up ${h.uptimeS}s, ${h.readings} readings stored (last seq ${h.lastSeq}), ` +
       `last reading ${h.lastReadingAt ?? 'none yet'}, clock ${h.clockSynced ? 'synchronised' : 'NOT synchronised'}\n`,
   );
+  if (h.sync) {
+    const s = h.sync;
+    process.stdout.write(
+      `sync ${s.connected ? 'connected' : 'NOT connected'}, backlog ${s.backlog}` +
+        `${s.oldestUnsentAgeS !== null ? ` (oldest ${s.oldestUnsentAgeS}s)` : ''}, last ack ${s.lastAckAt ?? 'never'}\n`,
+    );
+  }
   const rows = h.buses.flatMap((b) =>
     b.devices.length ? b.devices.map((d) => [b.bus, b.open ? 'open' : 'closed', d.device, d.state]) : [[b.bus, b.open ? 'open' : 'closed', '', '']],
   );

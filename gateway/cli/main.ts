@@ -74,7 +74,7 @@ export async function main(argv: string[]): Promise<void> {
     .command('export')
     .description('dump stored readings as CSV or JSON lines')
     .option('--data-dir <dir>', "the gateway's data directory")
-    .option('--receiver-db <url>', 'a receiver database (later release)')
+    .option('--receiver-db <url>', 'a receiver database: file path, sqlite:///path or postgres://… (adds a gateway column)')
     .option('--device <id>', 'only this device')
     .option('--point <name>', 'only this point')
     .option('--from <time>', 'ISO 8601 time, or relative like -24h')
@@ -83,11 +83,74 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (o) => (await import('./cmd-export.js')).runExport({ ...o, verbose }));
 
   program
+    .command('receiver')
+    .description('the reference cloud receiver: MQTT shared subscription → SQLite or PostgreSQL, deduplicated')
+    .requiredOption('--broker <url>', 'mqtt://, mqtts://, ws:// or wss:// broker URL (no password in it)')
+    .option('--db <url>', 'SQLite file (or sqlite:///path) or postgres://user@host/db', 'langbiang-receiver.db')
+    .option('--group <name>', 'shared-subscription group; receivers in one group split the load', 'langbiang-receivers')
+    .option('--client-id <id>', 'stable MQTT client id, one per receiver (default langbiang-receiver-HOSTNAME)')
+    .option('--username <name>', 'MQTT user name')
+    .option('--password-file <file>', 'file holding the MQTT password')
+    .option('--ca <file>', 'CA certificate (PEM) for mqtts://')
+    .option('--cert <file>', 'client certificate (PEM)')
+    .option('--key <file>', 'client private key (PEM)')
+    .option('--session-expiry <seconds>', "how long the broker keeps this receiver's session while it is away", '86400')
+    .option('--stats-interval <seconds>', 'log counters this often (0: never)', '60')
+    .action(async (o) => (await import('./cmd-receiver.js')).runReceiver({ ...o, verbose }));
+
+  program
+    .command('provision')
+    .description('make a first-boot bundle for a new gateway (--id, --out), or import one (--import, --import-boot)')
+    .option('--id <id>', 'gateway id of the new gateway')
+    .option('--out <dir>', 'where to write the bundle (a folder named langbiang is made in it)')
+    .option('--sync-url <url>', 'MQTT broker of the city, e.g. mqtts://mqtt.example:8883')
+    .option('--template <file>', 'config to start from (YAML; default: no buses)')
+    .option('--data-dir <dir>', "the gateway's data directory (default /var/lib/langbiang)")
+    .option('--ca <file>', 'CA certificate of the broker (PEM)')
+    .option('--ca-key <file>', 'CA key: sign the client certificate with it')
+    .option('--cert <file>', 'use this client certificate (with --key) instead of making one')
+    .option('--key <file>', 'the client key for --cert')
+    .option('--username <name>', 'MQTT user name')
+    .option('--password-file <file>', 'file holding the MQTT password')
+    .option('--days <n>', 'validity of a made certificate', '825')
+    .option('--import <dir>', 'import this bundle')
+    .option('--import-boot', 'import the bundle on the boot partition, if there is one')
+    .option('-c, --config <file>', 'where the imported config goes', '/etc/langbiang/config.yaml')
+    .option('--owner <user>', 'the service user that owns the imported secrets')
+    .option('--keep', 'do not delete the bundle after importing it')
+    .action(async (o) => (await import('./cmd-provision.js')).runProvision(o));
+
+  program
     .command('status')
     .description('health of a running gateway')
     .option('--url <url>', 'gateway address', 'http://127.0.0.1:8080')
     .option('--json', 'print JSON')
     .action(async (o) => (await import('./cmd-status.js')).runStatus(o));
+
+  const user = program.command('user').description('local users of the panel and console');
+  user
+    .command('add')
+    .description('create a user; the password is read from stdin (typed twice on a terminal), never from argv')
+    .argument('<name>', 'user name')
+    .addOption(new Option('--role <role>', 'what the user may do').choices(['farmer', 'technician']).makeOptionMandatory())
+    .option('-c, --config <file>', "gateway config (finds the data directory)")
+    .option('--data-dir <dir>', "the gateway's data directory")
+    .option('--replace', 'set a new password (and role) for an existing user')
+    .action(async (name, o) => (await import('./cmd-user.js')).runUserAdd({ ...o, name }));
+  user
+    .command('list')
+    .description('list users')
+    .option('-c, --config <file>', 'gateway config')
+    .option('--data-dir <dir>', "the gateway's data directory")
+    .option('--json', 'print JSON')
+    .action(async (o) => (await import('./cmd-user.js')).runUserList(o));
+  user
+    .command('remove')
+    .description('remove a user')
+    .argument('<name>', 'user name')
+    .option('-c, --config <file>', 'gateway config')
+    .option('--data-dir <dir>', "the gateway's data directory")
+    .action(async (name, o) => (await import('./cmd-user.js')).runUserRemove({ ...o, name }));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

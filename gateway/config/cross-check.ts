@@ -1,5 +1,7 @@
 import { realpathSync } from 'node:fs';
 import type { DeviceProfile } from '../core/point.js';
+import { crossCheckCabinets } from './cross-check-cabinets.js';
+import { checkDeviceOptions } from './cross-check-options.js';
 import { closest, didYouMean } from './did-you-mean.js';
 import type { PathSegment, RawProblem } from './problems.js';
 import type { BusConfig, BusType, GatewayConfig } from './schema.js';
@@ -64,6 +66,11 @@ export function crossCheck(config: GatewayConfig, profiles: ReadonlyMap<string, 
     }
   });
 
+  config.buses.forEach((bus, i) => {
+    if (bus.type === 'gpio' && bus.simulate && bus.backend !== 'simulated')
+      problem(['buses', i, 'simulate'], 'only with backend: simulated (a sysfs bus reads the real pins)');
+  });
+
   const portOwner = new Map<string, string>();
   config.buses.forEach((bus, i) => {
     if (bus.type !== 'modbus-rtu' && bus.type !== 'firmata') return;
@@ -117,6 +124,8 @@ export function crossCheck(config: GatewayConfig, profiles: ReadonlyMap<string, 
       }
     }
 
+    if (profile) checkDeviceOptions(dev, profile, at, problem);
+
     if (!bus) return;
 
     if (profile && profile.kind !== PROFILE_KIND_FOR_BUS[bus.type]) {
@@ -154,6 +163,8 @@ export function crossCheck(config: GatewayConfig, profiles: ReadonlyMap<string, 
     // gpio / firmata
     if (dev.unit !== undefined) problem(at('unit'), `only for Modbus devices; bus "${bus.id}" is ${bus.type}`);
     const wanted = profile?.pins ?? [];
+    // optional pins (the second loop of a pair, spare Firmata channels) may be mapped too
+    const known = [...wanted, ...(profile?.optionalPins ?? [])];
     const pins = dev.pins ?? {};
     if (profile) {
       const missing = wanted.filter((name) => pins[name] === undefined);
@@ -161,13 +172,13 @@ export function crossCheck(config: GatewayConfig, profiles: ReadonlyMap<string, 
         problem(at('pins'), `missing ${missing.join(', ')} (profile ${profile.name} needs pins: ${wanted.join(', ')})`);
       }
       for (const name of Object.keys(pins)) {
-        if (!wanted.includes(name)) {
-          const hint = closest(name, wanted);
+        if (!known.includes(name)) {
+          const hint = closest(name, known);
           problem(
             at('pins', name),
             hint !== undefined
               ? `unknown pin (did you mean ${hint}?)`
-              : `unknown pin (profile ${profile.name} has ${wanted.length > 0 ? `pins: ${wanted.join(', ')}` : 'no pins'})`,
+              : `unknown pin (profile ${profile.name} has ${known.length > 0 ? `pins: ${known.join(', ')}` : 'no pins'})`,
           );
         }
       }
@@ -180,6 +191,21 @@ export function crossCheck(config: GatewayConfig, profiles: ReadonlyMap<string, 
       else pinOwner.set(key, `${dev.id}.${name}`);
     }
   });
+
+  // Irrigation buttons on the farmer panel must name a writable on/off point of a configured device.
+  (config.panel.irrigation ?? []).forEach((relay, i) => {
+    const dev = config.devices.find((d) => d.id === relay.device);
+    if (!dev) {
+      problem(['panel', 'irrigation', i, 'device'], unknownName('device', relay.device, config.devices.map((d) => d.id)));
+      return;
+    }
+    const point = profiles.get(dev.profile)?.points.find((p) => p.name === relay.point);
+    if (!profiles.get(dev.profile)) return;
+    if (!point) problem(['panel', 'irrigation', i, 'point'], `device "${dev.id}" (${dev.profile}) has no point "${relay.point}"`);
+    else if (!point.writable) problem(['panel', 'irrigation', i, 'point'], `point "${relay.point}" of ${dev.profile} is read-only`);
+  });
+
+  crossCheckCabinets(config, profiles, problem);
 
   return { problems, warnings };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { describeError } from '../core/errors.js';
+import { cabinetSchema } from './cabinet-schema.js';
 import { describeValue } from './problems.js';
 import { DURATION_PATTERN, formatDuration, formatSize, parseDuration, parseSize, SIZE_PATTERN } from './units.js';
 
@@ -189,7 +190,29 @@ const gpioBus = z
         error: (iss) => `expected a chip name like gpiochip0 or a number, got ${describeValue(iss.input)}`,
       })
       .optional()
-      .meta({ description: "GPIO chip (name or number); default: the board's main header chip." }),
+      .meta({
+        description:
+          "GPIO chip: its label (pinctrl-rp1), sysfs name (gpiochip571) or base number; default: the board's header chip, found by label.",
+      }),
+    backend: z.enum(['sysfs', 'simulated']).default('sysfs').meta({
+      description:
+        "sysfs: the board's pins (through onoff); simulated: vehicles on simulated loops, for the demo and tests (never touches the hardware).",
+    }),
+    simulate: z
+      .strictObject({
+        vehiclesPerMinute: z.number().positive().max(6000).default(12).meta({ description: 'Mean traffic per lane.' }),
+        speed: z.number().positive().max(250).default(35).meta({ description: 'Mean vehicle speed, km/h.' }),
+        speedSpread: z
+          .number()
+          .min(0)
+          .max(100)
+          .default(8)
+          .meta({ description: 'Speeds spread over speed ± this, km/h.' }),
+        bounce: duration('Contact bounce after each edge (0 = clean contacts).').prefault('0ms'),
+        seed: z.number().int().optional().meta({ description: 'Random seed (reproducible traffic).' }),
+      })
+      .optional()
+      .meta({ description: 'Traffic of a simulated gpio bus (backend: simulated only).' }),
   })
   .meta({ title: 'GPIO bus', description: "The board's own GPIO pins." });
 
@@ -201,6 +224,8 @@ const firmataBus = z
       .string()
       .min(1)
       .meta({ description: 'Serial device of the Firmata board.', examples: ['/dev/ttyACM0'] }),
+    baudRate: z.literal(BAUD_RATES).default(57600).meta({ description: 'StandardFirmata runs at 57600.' }),
+    samplingInterval: duration('How often the board reports its analog inputs.', 10).prefault('250ms'),
   })
   .meta({ title: 'Firmata bus', description: 'An Arduino-class board running StandardFirmata.' });
 
@@ -236,6 +261,13 @@ const deviceSchema = z
       .record(z.string().min(1), z.number().int().min(0).max(1023))
       .optional()
       .meta({ description: "GPIO/Firmata pin numbers by the profile's pin names.", examples: [{ presence: 17 }] }),
+    options: z
+      .record(z.string().min(1), z.union([z.number(), z.boolean(), z.string()]))
+      .optional()
+      .meta({
+        description: "Device settings the profile declares (its `options`), e.g. a loop pair's loopDistance in metres.",
+        examples: [{ loopDistance: 4.5, laneId: 1 }],
+      }),
     interval: duration('How often to poll.', 100).prefault('30s'),
     groupIntervals: z
       .record(z.string().min(1), duration('How often to poll the points of this poll group.', 100))
@@ -305,7 +337,11 @@ const syncSchema = z
     format: z
       .enum(['native', 'sparkplug', 'thingsboard', 'ngsi-ld'])
       .default('native')
-      .meta({ description: 'Northbound payload format.' }),
+      // the other encoders are planned; until they exist, validate says so rather than start failing
+      .refine((f) => f === 'native', {
+        error: (iss) => `"${String(iss.input)}" is not supported yet; this release speaks only "native"`,
+      })
+      .meta({ description: 'Northbound payload format (only native in this release; see docs/protocol.md).' }),
     batchMaxReadings: z
       .number()
       .int()
@@ -313,7 +349,10 @@ const syncSchema = z
       .max(100_000)
       .default(1000)
       .meta({ description: 'Most readings in one MQTT message.' }),
-    batchMaxDelay: duration('Longest a live reading waits to fill a batch.').prefault('1s'),
+    // 10 s: each message pays its MQTT framing and string table once; at 15 readings/s that keeps
+    // the wire under 6 bytes per reading (docs/protocol.md, "Size").
+    batchMaxDelay: duration('Longest a live reading waits to fill a batch.').prefault('10s'),
+    batchMaxBytes: size('Largest encoded MQTT message; bigger batches are split.', 1024).prefault('64KiB'),
     backlogRate: z
       .number()
       .positive()
@@ -330,11 +369,54 @@ const panelSchema = z
       .min(1)
       .default('0.0.0.0')
       .meta({ description: 'Address to listen on; 127.0.0.1 keeps the panel local.' }),
+    irrigation: z
+      .array(
+        z.strictObject({
+          device: z.string().min(1).meta({ description: 'Device id (a relay board, a valve controller).' }),
+          point: z.string().min(1).meta({ description: 'A writable on/off point of that device.' }),
+          label: z.string().min(1).optional().meta({ description: 'Name on the button.', examples: ['Van khu A'] }),
+        }),
+      )
+      .default([])
+      .meta({
+        description:
+          'Relays the farmer role may switch from the panel (valves, pumps). Technicians may command any writable point.',
+      }),
   })
   .meta({ description: 'HTTP server: farmer panel, technician console, API.' });
 
 const flowsSchema = z
-  .strictObject({ enabled: z.boolean().default(false).meta({ description: 'Run Node-RED (in its own process).' }) })
+  .strictObject({
+    enabled: z.boolean().default(false).meta({ description: 'Run Node-RED (in its own process).' }),
+    maxHeap: size('V8 heap cap of the Node-RED process (--max-old-space-size); past it the process dies and is restarted.', 32 * 1024 * 1024).prefault('192MiB'),
+    maxRss: size('The Node-RED process is killed and restarted when its resident memory passes this.', 64 * 1024 * 1024).prefault('384MiB'),
+    heartbeatTimeout: duration('No heartbeat answer for this long means a flow blocks the event loop: the process is killed and restarted.', 1000).prefault('15s'),
+    startTimeout: duration('Longest Node-RED may take to start.', 5000).prefault('2m'),
+    restartDelay: duration('First restart delay; it doubles with each crash in a row.', 100).prefault('1s'),
+    restartDelayMax: duration('Longest restart delay.', 100).prefault('5m'),
+    crashLoop: z
+      .strictObject({
+        crashes: z.number().int().min(2).default(5).meta({ description: 'This many crashes…' }),
+        window: duration('…within this long…', 1000).prefault('10m'),
+        cooldown: duration('…stop the restarts for this long (a flows event is recorded).', 1000).prefault('30m'),
+      })
+      .prefault({})
+      .meta({ description: 'Crash-loop detection.' }),
+    env: z
+      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are letters, digits and _'), z.union([z.string(), z.number(), z.boolean()]).transform(String))
+      .default({})
+      .meta({ description: 'Environment variables of the flows: the default flows\' parameters (IRRIGATION_*, STREETLIGHT_*; see docs/flows.md).' }),
+    failsafe: z
+      .array(
+        z.strictObject({
+          device: z.string().min(1),
+          point: z.string().min(1),
+          value: z.union([z.number(), z.boolean(), z.string()]),
+        }),
+      )
+      .default([])
+      .meta({ description: 'Writes made whenever the Node-RED process goes away (e.g. close the irrigation valve).' }),
+  })
   .meta({ description: 'Node-RED flows.' });
 
 const logSchema = z
@@ -350,6 +432,10 @@ export const gatewayConfigSchema = z.strictObject({
   panel: panelSchema.prefault({}),
   flows: flowsSchema.prefault({}),
   log: logSchema.prefault({}),
+  cabinets: z
+    .array(cabinetSchema)
+    .default([])
+    .meta({ description: 'Streetlight cabinets: lamps switched and dimmed on a sunset/sunrise schedule.' }),
 });
 
 /** The parsed config: defaults applied, durations in ms, sizes in bytes, paths absolute. */
@@ -369,3 +455,4 @@ export type SyncConfig = NonNullable<GatewayConfig['sync']>;
 export type PanelConfig = GatewayConfig['panel'];
 export type FlowsConfig = GatewayConfig['flows'];
 export type LogConfig = GatewayConfig['log'];
+export type { CabinetConfig, ScheduleConfig } from './cabinet-schema.js';

@@ -9,6 +9,8 @@ export interface DeviceBinding {
   unit?: number;
   /** GPIO / Firmata pin numbers by the profile's pin names */
   pins?: Record<string, number>;
+  /** device-specific settings the profile declares (e.g. a loop pair's loopDistance) */
+  options?: Record<string, number | string | boolean>;
 }
 
 export type HealthState = 'ok' | 'degraded' | 'offline';
@@ -45,6 +47,11 @@ export interface BusDriver {
   readonly type: string;
   open(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Optional: the devices this bus will serve, told once before polling starts, so event-driven
+   * inputs (GPIO edges, Firmata reports) are armed before the first poll instead of at it.
+   */
+  attach?(devices: readonly DeviceBinding[]): Promise<void>;
   /** Read these points of one device. Never rejects for device trouble: failures come back as qualities. */
   readPoints(device: DeviceBinding, points: readonly PointDef[]): Promise<PointValue[]>;
   /** Write one point (already validated against the profile). Rejects with a LangbiangError. */

@@ -17,6 +17,9 @@ export type ErrorCode =
   | 'PORT_OPEN_FAILED'
   | 'BUS_CLOSED'
   | 'DEVICE_BACKED_OFF'
+  // gpio / firmata
+  | 'GPIO_UNAVAILABLE'
+  | 'BOARD_NOT_READY'
   // codec
   | 'DECODE_FAILED'
   | 'ENCODE_FAILED'
@@ -26,9 +29,16 @@ export type ErrorCode =
   | 'UNKNOWN_POINT'
   | 'NOT_WRITABLE'
   | 'OUT_OF_RANGE'
+  | 'EXPIRED'
+  | 'DEVICE_ERROR'
+  | 'BUSY'
+  | 'FORBIDDEN'
   // store
   | 'STORE_FAILED'
   | 'STORE_SCHEMA_TOO_NEW'
+  // provisioning and remote config
+  | 'BUNDLE_INVALID'
+  | 'REMOTE_CONFIG_REFUSED'
   // cli / usage
   | 'USAGE'
   | 'BUS_SPEC_INVALID'

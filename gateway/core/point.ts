@@ -88,4 +88,17 @@ export interface DeviceProfile {
   optionalPins?: string[];
   /** which driver kind the profile is for */
   kind: 'modbus' | 'gpio' | 'firmata';
+  /** device settings a device config may give under `options` */
+  options?: Record<string, ProfileOptionDef>;
+}
+
+export interface ProfileOptionDef {
+  type: 'number' | 'boolean' | 'string';
+  unit?: string;
+  min?: number;
+  max?: number;
+  default?: number | boolean | string;
+  /** required when the device maps this pin (e.g. loopDistance with presence_b) */
+  requiredWithPin?: string;
+  description?: string;
 }

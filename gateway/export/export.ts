@@ -20,7 +20,8 @@ export async function writeExport(
   readings: Iterable<ExportRow>,
   format: ExportFormat,
   out: NodeJS.WritableStream,
-  opts: { withGateway?: boolean } = {},
+  /** header: false continues an export written in pages (the CSV header went with the first) */
+  opts: { withGateway?: boolean; header?: boolean } = {},
 ): Promise<number> {
   if (format !== 'csv' && format !== 'jsonl') {
     throw new LangbiangError('USAGE', `unknown export format ${JSON.stringify(format)}; use csv or jsonl`);
@@ -28,7 +29,8 @@ export async function writeExport(
   const withGateway = opts.withGateway === true;
   const line =
     format === 'csv' ? (r: ExportRow) => csvLine(r, withGateway) : (r: ExportRow) => jsonLine(r, withGateway);
-  let chunk = format === 'csv' ? `${(withGateway ? ['gateway', ...EXPORT_COLUMNS] : EXPORT_COLUMNS).join(',')}\n` : '';
+  let chunk =
+    format === 'csv' && opts.header !== false ? `${(withGateway ? ['gateway', ...EXPORT_COLUMNS] : EXPORT_COLUMNS).join(',')}\n` : '';
   let count = 0;
   for (const r of readings) {
     chunk += line(r);

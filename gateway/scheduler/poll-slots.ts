@@ -6,6 +6,7 @@ export interface DevicePollSettings {
   id: string;
   unit?: number;
   pins?: Record<string, number>;
+  options?: Record<string, number | string | boolean>;
   interval: number;
   points?: string[];
   groupIntervals?: Record<string, number>;
@@ -17,7 +18,13 @@ export interface DevicePollSettings {
  * Groups that share an interval share a slot, so the planner can still merge their registers.
  */
 export function pollSlotsFor(dev: DevicePollSettings, profile: DeviceProfile, bus: BusDriver): ScheduledDevice[] {
-  const binding: DeviceBinding = { id: dev.id, profile, unit: dev.unit, pins: dev.pins };
+  const binding: DeviceBinding = {
+    id: dev.id,
+    profile,
+    unit: dev.unit,
+    pins: dev.pins,
+    ...(dev.options ? { options: dev.options } : {}),
+  };
   const wanted = dev.points?.length ? profile.points.filter((p) => dev.points!.includes(p.name)) : profile.points;
   const byInterval = new Map<number, typeof wanted>();
   for (const point of wanted) {

@@ -1,6 +1,7 @@
 export { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 export {
   type CorrectionOptions,
+  EVENTS_CURSOR,
   FLAG_UNSYNCED,
   PAGE_SIZE,
   type QueryOptions,
@@ -10,3 +11,4 @@ export {
   type StoreStats,
   SYNC_CURSOR,
 } from './store.js';
+export { ControlTables } from './control-tables.js';

@@ -53,6 +53,22 @@ export const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
     setMeta.run('epoch', randomBytes(16).toString('hex'));
     setMeta.run('seq_floor', '0');
   },
+  // v2: events synced to the city (gaps, command audit, alarms…). AUTOINCREMENT: an id is never
+  // reused even after the newest rows are deleted, so the sync agent's events cursor stays valid.
+  // Gaps recorded before this release are copied in so they are synced too.
+  (db) => {
+    db.exec(`
+      CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        data TEXT NOT NULL
+      );
+      INSERT INTO events (kind, ts, data)
+        SELECT 'gap', ts, json_object('gapId', id, 'firstSeq', first_seq, 'lastSeq', last_seq, 'count', count, 'reason', reason)
+        FROM gaps ORDER BY id;
+    `);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import type { Clock } from '../core/clock.js';
 import { describeError, isLangbiangError, LangbiangError } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
-import type { Outbox } from '../core/outbox.js';
+import type { EventOutbox, EventRecorder, GatewayEventKind, GatewayEventRecord, Outbox } from '../core/outbox.js';
 import {
   type GapEvent,
   QUALITIES,
@@ -15,11 +15,17 @@ import {
   type StoredReading,
 } from '../core/reading.js';
 import { checkVersion, migrate, SCHEMA_VERSION } from './schema.js';
+import { ControlTables } from './control-tables.js';
 
 /** File name of the store inside the data directory. */
 export const STORE_FILE = 'langbiang.db';
 /** The cursor the sync agent advances on PUBACK; readings at or below it count as delivered. */
 export const SYNC_CURSOR = 'sync';
+/** The sync agent's cursor over the events table (event ids, not seqs). */
+export const EVENTS_CURSOR = 'sync-events';
+/** Acknowledged events beyond this many newest are pruned; unacknowledged ones are always kept. */
+const EVENTS_KEEP = 10_000;
+const MAX_EVENT_DATA_BYTES = 64 * 1024;
 /** Reading flag bit: the wall clock was not known to be synchronised when it was stamped. */
 export const FLAG_UNSYNCED = 1;
 /** Seqs per ts_blocks row (see schema.ts). */
@@ -125,7 +131,7 @@ const COLUMNS = 'seq, series, ts, mono, value, quality, flags, boot';
  * The SQLite store (WAL). Readings are buffered and committed in batches; each gets a gateway-wide
  * seq that is never reused. Implements the Outbox the sync agent reads through.
  */
-export class Store implements Outbox {
+export class Store implements Outbox, EventRecorder, EventOutbox {
   readonly epoch: string;
   readonly file: string;
   readonly readonly: boolean;
@@ -154,6 +160,7 @@ export class Store implements Outbox {
   private readonly cursors = new Map<string, number>();
   private readonly dirtyCursors = new Set<string>();
   private latestBySeries: Map<string, StoredReading> | null = null;
+  private controlTables: ControlTables | null = null;
 
   /** the incomplete ts block: its number and min/max ts so far */
   private curBlock = -1;
@@ -303,6 +310,61 @@ export class Store implements Outbox {
   gapsAfter(afterId: number): GapEvent[] {
     this.assertOpen();
     return (this.stmts.gapsAfter.all(afterId) as GapRow[]).map(toGap);
+  }
+
+  // ---- events (EventRecorder, EventOutbox) ----------------------------------------------------
+
+  /** Records an event for the city now (its own small transaction: events are rare); returns its id. */
+  recordEvent(kind: GatewayEventKind, data: Record<string, unknown>): number {
+    this.assertWritable();
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(data ?? {});
+    } catch (err) {
+      throw new LangbiangError('STORE_FAILED', `event ${kind}: data is not JSON-serialisable (${describeError(err)})`);
+    }
+    if (json === undefined || !json.startsWith('{'))
+      throw new LangbiangError('STORE_FAILED', `event ${kind}: data must be an object`);
+    if (json.length > MAX_EVENT_DATA_BYTES)
+      throw new LangbiangError('STORE_FAILED', `event ${kind}: data is larger than ${MAX_EVENT_DATA_BYTES} bytes`);
+    const id = Number(this.stmts.insertEvent.run(kind, this.wallNow(), json).lastInsertRowid);
+    if (id % 100 === 0) this.pruneEvents();
+    return id;
+  }
+
+  eventsAfter(afterId: number, limit: number): GatewayEventRecord[] {
+    this.assertOpen();
+    const rows = this.stmts.eventsAfter.all(afterId, limit) as {
+      id: number;
+      kind: GatewayEventKind;
+      ts: number;
+      data: string;
+    }[];
+    return rows.map((r) => {
+      let data: Record<string, unknown>;
+      try {
+        data = JSON.parse(r.data) as Record<string, unknown>;
+      } catch {
+        data = { unreadable: r.data.slice(0, 200) };
+      }
+      return { id: r.id, kind: r.kind, ts: r.ts, data };
+    });
+  }
+
+  /** Newest event id ever given (0 when none); ids are never reused, even after pruning. */
+  lastEventId(): number {
+    this.assertOpen();
+    return (this.stmts.maxEventId.pluck().get() as number | null) ?? 0;
+  }
+
+  private insertGapEvent(g: GapEvent): void {
+    const data = { gapId: g.id, firstSeq: g.firstSeq, lastSeq: g.lastSeq, count: g.count, reason: g.reason };
+    this.stmts.insertEvent.run('gap', g.ts, JSON.stringify(data));
+  }
+
+  private pruneEvents(): void {
+    const acked = this.cursors.get(EVENTS_CURSOR) ?? 0;
+    this.stmts.pruneEvents.run(Math.min(acked, this.lastEventId() - EVENTS_KEEP));
   }
 
   // ---- queries --------------------------------------------------------------------------------
@@ -479,7 +541,9 @@ export class Store implements Outbox {
           if (maxSeq >= seq) seq = maxSeq + 1;
           for (const g of this.pendingGaps) {
             const info = s.insertGap.run(g.firstSeq, g.lastSeq, g.count, g.reason, g.ts);
-            gapRows.push({ id: Number(info.lastInsertRowid), ...g });
+            const gap = { id: Number(info.lastInsertRowid), ...g };
+            this.insertGapEvent(gap);
+            gapRows.push(gap);
           }
           for (const p of batch) {
             const series = this.seriesId(p, newSeries);
@@ -684,6 +748,7 @@ export class Store implements Outbox {
               reason,
               ts,
             };
+            this.insertGapEvent(gap);
           }
         }
         s.setSeqFloor.run(String(last), last);
@@ -862,6 +927,13 @@ export class Store implements Outbox {
     return this.opts.clock ? this.opts.clock.monoNow() : performance.now();
   }
 
+  /** The command-result and control-settings tables (command router, cabinet schedules). */
+  control(): ControlTables {
+    this.assertWritable();
+    this.controlTables ??= new ControlTables(this.db);
+    return this.controlTables;
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new LangbiangError('STORE_FAILED', 'the store is closed');
   }
@@ -908,6 +980,8 @@ function prepare(db: Database.Database, readonly: boolean) {
     pageBefore: db.prepare(`SELECT ${COLUMNS} FROM readings WHERE seq < ? ORDER BY seq DESC LIMIT ?`).raw(),
     oldestTs: db.prepare('SELECT seq, ts FROM readings WHERE seq >= ? ORDER BY seq LIMIT ?').raw(),
     gapsAfter: db.prepare('SELECT id, first_seq, last_seq, count, reason, ts FROM gaps WHERE id > ? ORDER BY id'),
+    eventsAfter: db.prepare('SELECT id, kind, ts, data FROM events WHERE id > ? ORDER BY id LIMIT ?'),
+    maxEventId: db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'"),
     blocksIn: db.prepare('SELECT block FROM ts_blocks WHERE min_ts <= ? AND max_ts >= ? ORDER BY block'),
     maxBlock: db.prepare('SELECT max(block) FROM ts_blocks'),
     blockRange: db.prepare('SELECT min(ts) AS lo, max(ts) AS hi FROM readings WHERE seq >= ?'),
@@ -923,6 +997,8 @@ function prepare(db: Database.Database, readonly: boolean) {
     insertSeries: w('INSERT INTO series (device, point, unit) VALUES (?, ?, ?)'),
     insertBoot: w('INSERT INTO boots (boot_id, first_seq) VALUES (?, ?)'),
     insertGap: w('INSERT INTO gaps (first_seq, last_seq, count, reason, ts) VALUES (?, ?, ?, ?, ?)'),
+    insertEvent: w('INSERT INTO events (kind, ts, data) VALUES (?, ?, ?)'),
+    pruneEvents: w('DELETE FROM events WHERE id <= ?'),
     putCursor: w('INSERT INTO cursors (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq'),
     putBlock: w('INSERT OR REPLACE INTO ts_blocks (block, min_ts, max_ts) VALUES (?, ?, ?)'),
     deleteRange: w('DELETE FROM readings WHERE seq >= ? AND seq <= ?'),

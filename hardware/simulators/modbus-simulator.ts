@@ -84,6 +84,11 @@ export class ModbusSimulator {
     this.unit(unit).setValue(point, value);
   }
 
+  /** Drives a point of a unit from a function of wall time (see SimulatedUnit.setModel). */
+  setModel(unit: number, point: string, model: (wallMs: number) => number): void {
+    this.unit(unit).setModel(point, model);
+  }
+
   getValue(unit: number, point: string): number {
     const v = this.unit(unit).getValue(point);
     return typeof v === 'number' ? v : Number.NaN;

@@ -149,6 +149,16 @@ export class SimulatedUnit {
     this.pinned.add(name);
   }
 
+  /**
+   * Drives a point from a function from now on (e.g. a meter's current following the lamps it
+   * feeds, wired by whoever knows how the simulated devices are connected).
+   */
+  setModel(name: string, model: ValueModel): void {
+    this.point(name);
+    this.models.set(name, model);
+    this.pinned.delete(name);
+  }
+
   getValue(name: string): number | string {
     this.refresh();
     const p = this.point(name);

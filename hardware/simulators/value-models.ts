@@ -53,6 +53,8 @@ export function restingValue(point: PointDef): number | string {
   if (point.type === 'string') return 'SIM';
   if (point.writable && /brightness|level/.test(point.name)) return clamp(point, 254);
   if (point.type === 'bit' || point.function === 'coil' || point.function === 'discrete') return 0;
+  // a healthy device: failure and fault words read 0 until a test sets them
+  if (/fail|fault|alarm|error/.test(point.name)) return 0;
   if (point.min !== undefined && point.max !== undefined) {
     const mid = (point.min + point.max) / 2;
     return point.scale === 1 && point.offset === 0 ? Math.round(mid) : mid;

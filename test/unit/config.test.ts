@@ -192,6 +192,11 @@ const broken: BrokenCase[] = [
     expect: 'sync.url: "http://city.example" is not a broker URL (use mqtt://, mqtts://, ws:// or wss://)',
   },
   {
+    name: 'sync format not built yet',
+    yaml: `${GW}sync: { url: "mqtt://127.0.0.1:1883", format: sparkplug }\n`,
+    expect: 'sync.format: "sparkplug" is not supported yet; this release speaks only "native"',
+  },
+  {
     name: 'duplicate bus id',
     yaml: `${GW}buses:\n  - { id: rs485-1, type: modbus-rtu, port: /dev/ttyUSB0 }\n  - { id: rs485-1, type: modbus-tcp, host: 127.0.0.1 }\n`,
     expect: 'buses.1.id: duplicate bus id "rs485-1" (also buses.0) (line 4)',
@@ -468,6 +473,7 @@ describe('valid configs', () => {
       panel: { port: 8080, host: '0.0.0.0' },
       flows: { enabled: false },
       log: { level: 'info' },
+      cabinets: [],
     });
   });
 
@@ -580,8 +586,14 @@ describe('demo config', () => {
     expect(c.gateway.id).toBe('dl-demo-0001');
     expect(c.gateway.name).toBe('Nhà kính demo');
     expect(c.gateway.dataDir).toBe(join(tmp, '.data/demo'));
-    expect(c.buses).toEqual([{ id: 'demo-tcp', type: 'modbus-tcp', host: '127.0.0.1', port: 15502, timeout: 1000 }]);
-    expect(c.devices.map((d) => [d.id, d.profile, d.unit])).toEqual([
+    expect(c.buses[0]).toEqual({ id: 'demo-tcp', type: 'modbus-tcp', host: '127.0.0.1', port: 15502, timeout: 1000 });
+    // the loop detectors run on a simulated gpio bus: the demo never touches /sys/class/gpio
+    expect(c.buses.find((b) => b.type === 'gpio')).toMatchObject({ id: 'road', backend: 'simulated' });
+    expect(c.devices.filter((d) => d.profile === 'loop-detector').map((d) => [d.id, d.pins, d.options?.loopDistance])).toEqual([
+      ['loop-l1', { presence: 17, presence_b: 27 }, 4.5],
+      ['loop-l2', { presence: 22, presence_b: 23 }, 4.5],
+    ]);
+    expect(c.devices.filter((d) => d.bus === 'demo-tcp').slice(0, 5).map((d) => [d.id, d.profile, d.unit])).toEqual([
       ['soil-a1', 'comwintop-cwt-soil', 1],
       ['soil-a2', 'comwintop-cwt-soil', 2],
       ['climate-1', 'xy-md02', 3],
@@ -731,7 +743,7 @@ describe('JSON Schema', () => {
     expect(schema.$schema).toBe('http://json-schema.org/draft-07/schema#');
     expect(schema.title).toBe('Langbiang Edge gateway config');
     const props = schema.properties as Record<string, Json>;
-    expect(Object.keys(props)).toEqual(['gateway', 'buses', 'devices', 'storage', 'sync', 'panel', 'flows', 'log']);
+    expect(Object.keys(props)).toEqual(['gateway', 'buses', 'devices', 'storage', 'sync', 'panel', 'flows', 'log', 'cabinets']);
     expect(schema.required).toEqual(['gateway']);
     expect(schema.additionalProperties).toBe(false);
     const busItems = (props.buses as Json).items as Json;

@@ -79,6 +79,7 @@ const REQUIRED: Record<string, Record<string, string | undefined>> = {
     Array.from({ length: 8 }, (_, i) => [`relay_${i + 1}`, undefined]),
   ),
   'loop-detector': { intensity: 'veh', occupancy: undefined, average_speed: 'km/h' },
+  'arduino-standardfirmata': { soil_1: undefined, switch_1: undefined, relay_1: undefined },
 };
 
 describe('shipped profiles', () => {

@@ -1,0 +1,73 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** One line of the results table: our figure beside the comparison measured in the same run. */
+export interface BenchRow {
+  metric: string;
+  ours: number;
+  unit: string;
+  /** what we compare against, in words */
+  versus: string;
+  theirs: number | null;
+  /** ours / theirs, or the ratio the target is stated in */
+  ratio: number | null;
+  target: string;
+  /** null when the target is not a pass/fail figure */
+  met: boolean | null;
+}
+
+export interface BenchResult {
+  /** the keys written to latest.json (issue 8); every one a finite number */
+  keys: Record<string, number>;
+  rows: BenchRow[];
+  /** extra figures (not in the table) kept in latest.json for the docs */
+  details?: Record<string, unknown>;
+}
+
+export interface BenchContext {
+  quick: boolean;
+  /** a scratch directory on the disk being measured (not tmpfs): removed after the benchmark */
+  scratch: string;
+}
+
+export type Benchmark = (ctx: BenchContext) => Promise<BenchResult>;
+
+/** Bytes this process has caused to be written to storage so far (Linux /proc/self/io). */
+export function writeBytes(pid: number | 'self' = 'self'): number {
+  const text = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const m = /^write_bytes:\s*(\d+)/m.exec(text);
+  if (!m) throw new Error(`/proc/${pid}/io has no write_bytes line`);
+  return Number(m[1]);
+}
+
+/** Resident set size of a process in MB (VmRSS of /proc/PID/status). */
+export function rssMb(pid: number | 'self' = 'self'): number {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /^VmRSS:\s*(\d+)\s*kB/m.exec(text);
+  if (!m) throw new Error(`/proc/${pid}/status has no VmRSS line`);
+  return Number(m[1]) / 1024;
+}
+
+export function scratchDir(prefix: string): { dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), `langbiang-bench-${prefix}-`));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export function round(x: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** A random-looking but reproducible sequence, so two runs measure the same data. */
+export function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}

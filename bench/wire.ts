@@ -1,0 +1,122 @@
+import { SYNC_DEFAULTS } from '../cloud-sync/defaults.js';
+import { encodeTelemetry, NATIVE_VERSION } from '../cloud-sync/protocol/native.js';
+import { topicsFor } from '../cloud-sync/protocol/topics.js';
+import type { WireReading } from '../cloud-sync/protocol/types.js';
+import { type BenchContext, type BenchResult, round } from './common.js';
+import { type Poll, pollsOf, realisticSites } from './dataset.js';
+
+const DAY = 86_400_000;
+/** The ThingsBoard IoT gateway's telemetry topic (one message per device per poll). */
+const TB_TOPIC = 'v1/gateway/telemetry';
+
+function varintLen(n: number): number {
+  let len = 1;
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  return len;
+}
+
+/**
+ * Exact size of a QoS 1 PUBLISH packet: fixed header byte, Remaining Length (1-4 bytes), topic
+ * (2-byte length + UTF-8), packet id (2), and for MQTT 5 the property length (1 byte for none).
+ */
+export function publishPacketBytes(topic: string, payloadBytes: number, mqtt5: boolean): number {
+  const variable = 2 + Buffer.byteLength(topic) + 2 + (mqtt5 ? 1 : 0);
+  const remaining = variable + payloadBytes;
+  return 1 + varintLen(remaining) + remaining;
+}
+
+/** The ThingsBoard gateway JSON for one poll: {"device":[{"ts":…,"values":{…}}]}. */
+function thingsboardPayload(p: Poll): string {
+  const values: Record<string, number | string | null> = {};
+  for (const r of p.readings) values[r.point] = r.value;
+  return JSON.stringify({ [p.device.id]: [{ ts: p.t, values }] });
+}
+
+interface SiteFigures {
+  gateway: string;
+  readings: number;
+  messages: number;
+  nativeBytes: number;
+  nativePayload: number;
+  tbMessages: number;
+  tbBytes: number;
+}
+
+/**
+ * A day of one site, batched as the sync agent batches live readings: a batch opens with the
+ * first reading after the previous one and is sent batchMaxDelay later, or at batchMaxReadings.
+ */
+function daySite(site: ReturnType<typeof realisticSites>[number], durationMs: number): SiteFigures {
+  const topic = topicsFor(site.gatewayId).telemetry;
+  const epoch = '5f0c7d1e9a2b4c6d8e0f1a2b3c4d5e6f';
+  const start = Date.UTC(2026, 2, 1, 17, 0, 0); // local midnight in Đà Lạt
+  const f: SiteFigures = { gateway: site.gatewayId, readings: 0, messages: 0, nativeBytes: 0, nativePayload: 0, tbMessages: 0, tbBytes: 0 };
+  let seq = 1;
+  let batch: WireReading[] = [];
+  let opened = 0;
+  const send = () => {
+    if (batch.length === 0) return;
+    const payload = encodeTelemetry({ v: NATIVE_VERSION, gateway: site.gatewayId, epoch, firstSeq: batch[0]!.seq, lastSeq: batch[batch.length - 1]!.seq, readings: batch });
+    f.messages++;
+    f.nativePayload += payload.length;
+    f.nativeBytes += publishPacketBytes(topic, payload.length, true);
+    batch = [];
+  };
+  for (const p of pollsOf(site, start, durationMs)) {
+    if (batch.length > 0 && p.t - opened >= SYNC_DEFAULTS.batchMaxDelayMs) send();
+    for (const r of p.readings) {
+      if (batch.length === 0) opened = p.t;
+      batch.push({ seq: seq++, device: r.device, point: r.point, ts: r.ts, value: r.value, unit: r.unit ?? null, quality: r.quality });
+      if (batch.length >= SYNC_DEFAULTS.batchMaxReadings) send();
+    }
+    f.readings += p.readings.length;
+    f.tbMessages++;
+    f.tbBytes += publishPacketBytes(TB_TOPIC, Buffer.byteLength(thingsboardPayload(p)), false);
+  }
+  send();
+  return f;
+}
+
+export default async function run(ctx: BenchContext): Promise<BenchResult> {
+  const duration = ctx.quick ? DAY / 24 : DAY;
+  const sites = realisticSites().map((s) => daySite(s, duration));
+  const sum = (k: keyof Omit<SiteFigures, 'gateway'>) => sites.reduce((a, s) => a + s[k], 0);
+  const readings = sum('readings');
+  const ours = sum('nativeBytes') / readings;
+  const tb = sum('tbBytes') / readings;
+  const ratio = ours / tb;
+  return {
+    keys: {
+      wire_bytes_per_reading: round(ours, 2),
+      wire_thingsboard_bytes_per_reading: round(tb, 2),
+      wire_ratio_vs_thingsboard: round(ratio, 3),
+    },
+    rows: [
+      {
+        metric: `wire bytes per reading (a day, 3 sites, ${readings.toLocaleString('en-US')} readings)`,
+        ours: round(ours, 2),
+        unit: 'B',
+        versus: 'ThingsBoard gateway JSON per device per poll',
+        theirs: round(tb, 2),
+        ratio: round(ratio, 3),
+        target: '≤ 6 B and ≤ 0.2×',
+        met: ours <= 6 && ratio <= 0.2,
+      },
+    ],
+    details: {
+      hours: duration / 3_600_000,
+      batching: { batchMaxDelayMs: SYNC_DEFAULTS.batchMaxDelayMs, batchMaxReadings: SYNC_DEFAULTS.batchMaxReadings },
+      framing: 'native: MQTT 5 PUBLISH QoS 1 (no properties); ThingsBoard: MQTT 3.1.1 PUBLISH QoS 1; PUBACKs (4 B each way) not counted on either side',
+      sites: sites.map((s) => ({
+        ...s,
+        nativePerReading: round(s.nativeBytes / s.readings, 2),
+        tbPerReading: round(s.tbBytes / s.readings, 2),
+        nativeMbPerMonth: round((s.nativeBytes * (DAY / duration) * 30) / 1e6, 2),
+        tbMbPerMonth: round((s.tbBytes * (DAY / duration) * 30) / 1e6, 2),
+      })),
+    },
+  };
+}

@@ -1,0 +1,82 @@
+import type { CommandExecutor, CommandResult } from '../gateway/core/command.js';
+import { describeError } from '../gateway/core/errors.js';
+import { COMMAND_VERSION, type CommandResultMessage, encodeCommandResult, parseCommand } from './protocol/command.js';
+import type { SyncLogger } from './log.js';
+
+/** Commands running at once; beyond this the city gets BUSY instead of a growing queue. */
+const MAX_CONCURRENT = 16;
+
+/**
+ * Downlink: a `cmd` message in, exactly one `cmd/result` message out — for a good command the
+ * executor's result, for anything else COMMAND_INVALID with the command's id where it could be
+ * read. Nothing a broker delivers can throw out of here.
+ */
+export class Downlink {
+  private running = 0;
+
+  constructor(
+    private readonly executor: CommandExecutor,
+    private readonly publishResult: (payload: Buffer) => void,
+    private readonly log: SyncLogger,
+    private readonly now: () => number,
+  ) {}
+
+  handle(payload: Buffer): void {
+    try {
+      this.dispatch(payload);
+    } catch (err) {
+      this.log.error({ err: describeError(err) }, 'command handling failed');
+    }
+  }
+
+  private dispatch(payload: Buffer): void {
+    const parsed = parseCommand(payload);
+    if (!parsed.ok) {
+      this.log.warn({ id: parsed.id, problem: parsed.message }, 'malformed command refused');
+      this.send({ v: COMMAND_VERSION, id: parsed.id, ok: false, code: 'COMMAND_INVALID', message: parsed.message, ts: this.now() });
+      return;
+    }
+    const req = parsed.request;
+    if (this.running >= MAX_CONCURRENT) {
+      this.send({ v: COMMAND_VERSION, id: req.id, ok: false, code: 'BUSY', message: 'too many commands running; retry later', ts: this.now() });
+      return;
+    }
+    this.running++;
+    this.log.info({ id: req.id, device: req.device, point: req.point }, 'command received');
+    let done: Promise<CommandResult>;
+    try {
+      done = Promise.resolve(this.executor.execute(req));
+    } catch (err) {
+      done = Promise.reject(err);
+    }
+    done
+      .then(
+        (res) => ({ ...res, v: COMMAND_VERSION, id: req.id }) as CommandResultMessage,
+        (err) =>
+          ({
+            v: COMMAND_VERSION,
+            id: req.id,
+            ok: false,
+            code: 'DEVICE_ERROR',
+            message: describeError(err),
+            ts: this.now(),
+          }) as CommandResultMessage,
+      )
+      .then((msg) => {
+        this.running--;
+        this.send(msg);
+      })
+      .catch((err) => this.log.error({ err: describeError(err) }, 'command result not sent'));
+  }
+
+  private send(msg: CommandResultMessage): void {
+    // v first, then the result fields in a stable order for people reading broker logs
+    const { v, id, ok, code, message, readBack, ts, duplicate } = msg;
+    const out: CommandResultMessage = { v, id, ok, ts };
+    if (code !== undefined) out.code = code;
+    if (message !== undefined) out.message = message;
+    if (readBack !== undefined) out.readBack = readBack;
+    if (duplicate !== undefined) out.duplicate = duplicate;
+    this.publishResult(encodeCommandResult(out));
+  }
+}

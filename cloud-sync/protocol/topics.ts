@@ -1,0 +1,27 @@
+/** Topic root of the native format: `langbiang/v1/{gatewayId}/…` (docs/protocol.md). */
+export const TOPIC_ROOT = 'langbiang/v1';
+
+export interface GatewayTopics {
+  telemetry: string;
+  events: string;
+  status: string;
+  cmd: string;
+  cmdResult: string;
+}
+
+export function topicsFor(gatewayId: string): GatewayTopics {
+  const base = `${TOPIC_ROOT}/${gatewayId}`;
+  return {
+    telemetry: `${base}/telemetry`,
+    events: `${base}/events`,
+    status: `${base}/status`,
+    cmd: `${base}/cmd`,
+    cmdResult: `${base}/cmd/result`,
+  };
+}
+
+/** What a topic of the native format names, or null for anything else. */
+export function parseTopic(topic: string): { gateway: string; kind: 'telemetry' | 'events' | 'status' | 'cmd' | 'cmd/result' } | null {
+  const m = /^langbiang\/v1\/([^/+#]+)\/(telemetry|events|status|cmd|cmd\/result)$/.exec(topic);
+  return m ? { gateway: m[1]!, kind: m[2] as 'telemetry' } : null;
+}

@@ -1,0 +1,316 @@
+import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
+import { describeError, LangbiangError } from '../../gateway/core/errors.js';
+import { decodeEvents } from '../protocol/events.js';
+import { decodeTelemetry } from '../protocol/native.js';
+import { parseTopic, TOPIC_ROOT } from '../protocol/topics.js';
+import { LogLimiter } from './log-limiter.js';
+import type { ReceiverStore } from './store.js';
+import { eventsProblem, telemetryProblem } from './validate.js';
+
+export const DEFAULT_GROUP = 'langbiang-receivers';
+
+/** The subset of pino the receiver logs through (cloud-sync does not import the gateway's logger). */
+export interface ReceiverLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface ReceiverOptions {
+  /** mqtt://, mqtts://, ws://, wss:// */
+  brokerUrl: string;
+  store: ReceiverStore;
+  /** shared-subscription group: receivers in one group split the messages between them */
+  group?: string;
+  /**
+   * Stable MQTT client id. The session outlives a crash (clean start off, session expiry below),
+   * so what the broker sent but this receiver had not acknowledged is sent again when it returns.
+   */
+  clientId: string;
+  /** seconds the broker keeps the session (and queues for it) while this receiver is away; default 1 day */
+  sessionExpirySeconds?: number;
+  username?: string;
+  password?: string;
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  logger?: ReceiverLogger;
+  /** reconnect backoff bounds, ms (default 500 .. 30000), with jitter */
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  /** messages the broker may have in flight to this receiver (MQTT 5 receive maximum; default 32) */
+  receiveMaximum?: number;
+}
+
+export interface ReceiverStats {
+  /** messages taken from the broker (each acknowledged once stored or found malformed) */
+  messages: number;
+  telemetryMessages: number;
+  eventMessages: number;
+  readingsInserted: number;
+  /** readings already held: redeliveries and replays, absorbed by the (gateway, epoch, seq) key */
+  duplicates: number;
+  eventsInserted: number;
+  eventDuplicates: number;
+  /** undecodable or inconsistent messages: logged (rate-limited), acknowledged, dropped */
+  malformed: number;
+  /** database writes that failed; the message was not acknowledged and comes back after a reconnect */
+  writeErrors: number;
+  connected: boolean;
+  /** wall ms of the last stored message */
+  lastMessageAt?: number;
+}
+
+const silent: ReceiverLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/**
+ * The reference receiver: one member of an MQTT 5 shared subscription on every gateway's
+ * telemetry and events. Each message is decoded, checked, written in one idempotent transaction,
+ * and only then acknowledged (PUBACK): a receiver killed before its commit leaves the message
+ * unacknowledged in its broker session, and the broker sends it again.
+ */
+export class Receiver {
+  private client: MqttClient | undefined;
+  private readonly log: ReceiverLogger;
+  private readonly group: string;
+  private readonly malformedLog = new LogLimiter(10, 60_000);
+  private readonly s: ReceiverStats = {
+    messages: 0,
+    telemetryMessages: 0,
+    eventMessages: 0,
+    readingsInserted: 0,
+    duplicates: 0,
+    eventsInserted: 0,
+    eventDuplicates: 0,
+    malformed: 0,
+    writeErrors: 0,
+    connected: false,
+  };
+  /** bumped on every connect and close: an ack is only ever sent on the connection the message came on */
+  private generation = 0;
+  private reconnects = 0;
+  private storeFailures = 0;
+  private stopping = false;
+  private inFlight: Promise<void> | undefined;
+  private readyResolve!: () => void;
+  private readonly readyPromise = new Promise<void>((r) => {
+    this.readyResolve = r;
+  });
+
+  constructor(private readonly opts: ReceiverOptions) {
+    this.log = opts.logger ?? silent;
+    this.group = opts.group ?? DEFAULT_GROUP;
+    if (!/^[^/+#$]+$/.test(this.group)) {
+      throw new LangbiangError('USAGE', `bad shared-subscription group ${JSON.stringify(this.group)}: no / + # $ allowed`);
+    }
+  }
+
+  /** The shared subscriptions this receiver takes part in. */
+  topics(): string[] {
+    return [`$share/${this.group}/${TOPIC_ROOT}/+/telemetry`, `$share/${this.group}/${TOPIC_ROOT}/+/events`];
+  }
+
+  stats(): ReceiverStats {
+    return { ...this.s };
+  }
+
+  /** Resolves once subscribed for the first time. */
+  ready(): Promise<void> {
+    return this.readyPromise;
+  }
+
+  /** Starts connecting (and keeps trying with backoff); see ready(). */
+  async start(): Promise<void> {
+    const mqtt = await import('mqtt');
+    const o = this.opts;
+    const options: IClientOptions = {
+      protocolVersion: 5,
+      clientId: o.clientId,
+      clean: false,
+      properties: {
+        sessionExpiryInterval: o.sessionExpirySeconds ?? 86_400,
+        receiveMaximum: o.receiveMaximum ?? 32,
+      },
+      keepalive: 30,
+      connectTimeout: 10_000,
+      reconnectPeriod: this.minBackoff(),
+      // we subscribe ourselves on each connect (the session may have expired while we were away)
+      resubscribe: false,
+      queueQoSZero: false,
+    };
+    if (o.username !== undefined) options.username = o.username;
+    if (o.password !== undefined) options.password = o.password;
+    if (o.tls?.ca) options.ca = o.tls.ca;
+    if (o.tls?.cert) options.cert = o.tls.cert;
+    if (o.tls?.key) options.key = o.tls.key;
+    const client = (mqtt.default?.connect ?? mqtt.connect)(o.brokerUrl, options);
+    this.client = client;
+    // mqtt.js calls handleMessage before it sends PUBACK for a QoS 1 message, and handles the next
+    // packet only after the callback: the ack waits for our commit, and messages are taken in order.
+    client.handleMessage = (packet, done) => {
+      this.onMessage(packet as IPublishPacket, done);
+    };
+    client.on('connect', (connack) => {
+      this.generation++;
+      this.reconnects = 0;
+      this.s.connected = true;
+      this.setReconnectPeriod();
+      this.log.info({ broker: redact(o.brokerUrl), clientId: o.clientId, sessionPresent: connack.sessionPresent }, 'receiver connected');
+      client.subscribe(this.topics(), { qos: 1 }, (err, granted) => {
+        if (err) {
+          this.log.error({ err: describeError(err) }, 'receiver subscribe failed');
+          return;
+        }
+        const refused = (granted ?? []).filter((g) => g.qos > 2);
+        if (refused.length) {
+          this.log.error({ topics: refused.map((g) => g.topic) }, 'the broker refused the shared subscription');
+          return;
+        }
+        this.log.info({ topics: this.topics(), group: this.group }, 'receiver subscribed');
+        this.readyResolve();
+      });
+    });
+    client.on('reconnect', () => {
+      this.reconnects++;
+      this.setReconnectPeriod();
+    });
+    client.on('close', () => {
+      if (this.s.connected) this.log.warn({ broker: redact(o.brokerUrl) }, 'receiver lost the broker; reconnecting');
+      this.generation++;
+      this.s.connected = false;
+    });
+    client.on('error', (err) => {
+      this.log.warn({ err: describeError(err) }, 'receiver MQTT error');
+    });
+  }
+
+  /** Finishes the message in hand, disconnects (the session stays on the broker), closes the store. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const c = this.client;
+    if (c) {
+      c.options.reconnectPeriod = 0;
+      if (this.inFlight) await this.inFlight.catch(() => {});
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          c.end(true, {}, () => resolve());
+        }, 3000);
+        c.end(false, {}, () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    this.s.connected = false;
+    await this.opts.store.close();
+    this.log.info({ ...this.stats() }, 'receiver stopped');
+  }
+
+  private onMessage(packet: IPublishPacket, done: (err?: Error) => void): void {
+    const gen = this.generation;
+    const work = this.handle(packet).then(
+      () => {
+        this.storeFailures = 0;
+        // An ack after the connection changed would name a packet id of another session.
+        if (gen === this.generation) done();
+      },
+      (err: unknown) => {
+        this.s.writeErrors++;
+        this.storeFailures++;
+        this.log.error(
+          { err: describeError(err), topic: packet.topic, failures: this.storeFailures },
+          'receiver database write failed; the message stays unacknowledged and will come again',
+        );
+        // Without an ack the broker resends only on a new connection: drop this one, come back later.
+        this.setReconnectPeriod();
+        if (gen === this.generation) this.client?.stream?.destroy();
+      },
+    );
+    this.inFlight = work;
+  }
+
+  private async handle(packet: IPublishPacket): Promise<void> {
+    this.s.messages++;
+    const topic = packet.topic;
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : (packet.payload as Buffer);
+    const t = parseTopic(topic);
+    if (!t || (t.kind !== 'telemetry' && t.kind !== 'events')) {
+      this.malformed(topic, 'not a telemetry or events topic');
+      return;
+    }
+    const now = Date.now();
+    if (t.kind === 'telemetry') {
+      this.s.telemetryMessages++;
+      let batch: ReturnType<typeof decodeTelemetry>;
+      try {
+        batch = decodeTelemetry(payload);
+      } catch (err) {
+        this.malformed(topic, describeError(err));
+        return;
+      }
+      const problem = telemetryProblem(batch, t.gateway);
+      if (problem) {
+        this.malformed(topic, problem);
+        return;
+      }
+      const r = await this.opts.store.writeTelemetry(batch, now);
+      this.s.readingsInserted += r.inserted;
+      this.s.duplicates += r.duplicates;
+      this.log.debug(
+        { gateway: batch.gateway, firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, inserted: r.inserted, duplicates: r.duplicates },
+        'telemetry stored',
+      );
+    } else {
+      this.s.eventMessages++;
+      let batch: ReturnType<typeof decodeEvents>;
+      try {
+        batch = decodeEvents(payload);
+      } catch (err) {
+        this.malformed(topic, describeError(err));
+        return;
+      }
+      const problem = eventsProblem(batch, t.gateway);
+      if (problem) {
+        this.malformed(topic, problem);
+        return;
+      }
+      const r = await this.opts.store.writeEvents(batch, now);
+      this.s.eventsInserted += r.inserted;
+      this.s.eventDuplicates += r.duplicates;
+      for (const e of batch.events) {
+        if (e.kind === 'gap') this.log.warn({ gateway: batch.gateway, epoch: batch.epoch, ...e.data }, 'gateway reported a gap');
+      }
+    }
+    this.s.lastMessageAt = now;
+  }
+
+  private malformed(topic: string, why: string): void {
+    this.s.malformed++;
+    const ok = this.malformedLog.take();
+    if (ok) {
+      this.log.warn(
+        { topic, why, malformedTotal: this.s.malformed, notLogged: ok.suppressed || undefined },
+        'malformed message dropped',
+      );
+    }
+  }
+
+  private minBackoff(): number {
+    return this.opts.reconnectMinMs ?? 500;
+  }
+
+  /** Exponential backoff with full jitter over both broker and database failures. */
+  private setReconnectPeriod(): void {
+    const c = this.client;
+    if (!c || this.stopping) return;
+    const min = this.minBackoff();
+    const max = this.opts.reconnectMaxMs ?? 30_000;
+    const n = Math.max(this.reconnects, this.storeFailures);
+    const cap = Math.min(max, min * 2 ** Math.min(n, 16));
+    c.options.reconnectPeriod = Math.round(min + Math.random() * (cap - min));
+  }
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+}

@@ -1,0 +1,275 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { describeError, LangbiangError } from '../../gateway/core/errors.js';
+import type { Quality } from '../../gateway/core/reading.js';
+import type { EventsBatch, TelemetryBatch } from '../protocol/types.js';
+import {
+  type EventQuery,
+  RECEIVER_SCHEMA_VERSION,
+  type ReadingQuery,
+  type ReceivedEvent,
+  type ReceivedReading,
+  type ReceiverStore,
+  splitValue,
+  type WriteResult,
+} from './store.js';
+
+/** 'LbR1': marks the file as a receiver database (the gateway's own store is 'LbE1'). */
+const APPLICATION_ID = 0x4c625231;
+
+const MIGRATIONS: readonly string[] = [
+  // v1
+  `CREATE TABLE readings (
+     gateway TEXT NOT NULL,
+     epoch TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     device TEXT NOT NULL,
+     point TEXT NOT NULL,
+     ts INTEGER NOT NULL,
+     value_num REAL,
+     value_text TEXT,
+     unit TEXT,
+     quality TEXT NOT NULL,
+     received_at INTEGER NOT NULL,
+     PRIMARY KEY (gateway, epoch, seq)
+   ) WITHOUT ROWID;
+   CREATE INDEX readings_device_ts ON readings (device, ts);
+   CREATE TABLE events (
+     gateway TEXT NOT NULL,
+     epoch TEXT NOT NULL,
+     id INTEGER NOT NULL,
+     kind TEXT NOT NULL,
+     ts INTEGER NOT NULL,
+     data TEXT NOT NULL,
+     received_at INTEGER NOT NULL,
+     PRIMARY KEY (gateway, epoch, id)
+   ) WITHOUT ROWID;`,
+];
+
+/**
+ * The default backend: one SQLite file, for one receiver (a pilot, a lab, a small city). WAL with
+ * synchronous=FULL: a message is acknowledged only after its commit, so the commit must survive
+ * a power cut too. Several receivers may share the file (busy timeout), but scale-out is what the
+ * PostgreSQL backend is for.
+ */
+export class SqliteReceiverStore implements ReceiverStore {
+  readonly backend = 'sqlite' as const;
+  readonly location: string;
+  private db: Database.Database | undefined;
+  private readonly readonly: boolean;
+  private stmts:
+    | {
+        insertReading: Database.Statement;
+        insertEvent: Database.Statement;
+      }
+    | undefined;
+
+  constructor(path: string, opts: { readonly?: boolean } = {}) {
+    this.location = resolve(path);
+    this.readonly = opts.readonly === true;
+  }
+
+  async init(): Promise<void> {
+    if (this.readonly && !existsSync(this.location)) {
+      throw new LangbiangError('USAGE', `no receiver database at ${this.location}`);
+    }
+    try {
+      if (!this.readonly) mkdirSync(dirname(this.location), { recursive: true });
+      this.db = new Database(this.location, { readonly: this.readonly, fileMustExist: this.readonly });
+      this.db.pragma('busy_timeout = 10000');
+      if (!this.readonly) {
+        this.db.pragma('journal_mode = WAL');
+        this.db.pragma('synchronous = FULL');
+      }
+    } catch (err) {
+      throw new LangbiangError('STORE_FAILED', `cannot open the receiver database ${this.location}: ${describeError(err)}`, undefined, {
+        cause: err,
+      });
+    }
+    this.migrate();
+    if (!this.readonly) {
+      this.stmts = {
+        insertReading: this.db.prepare(
+          `INSERT INTO readings (gateway, epoch, seq, device, point, ts, value_num, value_text, unit, quality, received_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        ),
+        insertEvent: this.db.prepare(
+          `INSERT INTO events (gateway, epoch, id, kind, ts, data, received_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        ),
+      };
+    }
+  }
+
+  private migrate(): void {
+    const db = this.must();
+    const found = db.pragma('user_version', { simple: true }) as number;
+    const appId = db.pragma('application_id', { simple: true }) as number;
+    if (appId !== 0 && appId !== APPLICATION_ID) {
+      throw new LangbiangError('STORE_FAILED', `${this.location} is an SQLite database of another program, not a receiver database`);
+    }
+    if (found > RECEIVER_SCHEMA_VERSION) {
+      throw new LangbiangError(
+        'STORE_SCHEMA_TOO_NEW',
+        `${this.location} has receiver schema version ${found}; this release knows up to ${RECEIVER_SCHEMA_VERSION}: upgrade langbiang`,
+      );
+    }
+    if (found === RECEIVER_SCHEMA_VERSION) return;
+    if (this.readonly) {
+      throw new LangbiangError('USAGE', `${this.location} is not a receiver database (run the receiver on it first)`);
+    }
+    db.transaction(() => {
+      for (let v = found; v < RECEIVER_SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+      db.pragma(`application_id = ${APPLICATION_ID}`);
+      db.pragma(`user_version = ${RECEIVER_SCHEMA_VERSION}`);
+    }).immediate();
+  }
+
+  private must(): Database.Database {
+    if (!this.db) throw new LangbiangError('STORE_FAILED', 'the receiver database is closed');
+    return this.db;
+  }
+
+  async writeTelemetry(b: TelemetryBatch, receivedAt: number): Promise<WriteResult> {
+    const db = this.must();
+    const ins = this.stmts!.insertReading;
+    let inserted = 0;
+    try {
+      db.transaction(() => {
+        for (const r of b.readings) {
+          const v = splitValue(r.value);
+          inserted += ins.run(b.gateway, b.epoch, r.seq, r.device, r.point, r.ts, v.num, v.text, r.unit, r.quality, receivedAt).changes;
+        }
+      }).immediate();
+    } catch (err) {
+      throw storeError(err);
+    }
+    return { inserted, duplicates: b.readings.length - inserted };
+  }
+
+  async writeEvents(b: EventsBatch, receivedAt: number): Promise<WriteResult> {
+    const db = this.must();
+    const ins = this.stmts!.insertEvent;
+    let inserted = 0;
+    try {
+      db.transaction(() => {
+        for (const e of b.events) {
+          inserted += ins.run(b.gateway, b.epoch, e.id, e.kind, e.ts, JSON.stringify(e.data), receivedAt).changes;
+        }
+      }).immediate();
+    } catch (err) {
+      throw storeError(err);
+    }
+    return { inserted, duplicates: b.events.length - inserted };
+  }
+
+  async *readings(q: ReadingQuery = {}): AsyncIterable<ReceivedReading[]> {
+    const db = this.must();
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.gateway !== undefined) {
+      where.push('gateway = ?');
+      args.push(q.gateway);
+    }
+    if (q.device !== undefined) {
+      where.push('device = ?');
+      args.push(q.device);
+    }
+    if (q.point !== undefined) {
+      where.push('point = ?');
+      args.push(q.point);
+    }
+    if (q.from !== undefined) {
+      where.push('ts >= ?');
+      args.push(q.from);
+    }
+    if (q.to !== undefined) {
+      where.push('ts <= ?');
+      args.push(q.to);
+    }
+    const pageSize = q.pageSize ?? 5000;
+    const cond = where.length ? `${where.join(' AND ')} AND ` : '';
+    const stmt = db.prepare(
+      `SELECT gateway, epoch, seq, device, point, ts, value_num, value_text, unit, quality FROM readings
+       WHERE ${cond}(gateway, epoch, seq) > (?, ?, ?) ORDER BY gateway, epoch, seq LIMIT ?`,
+    );
+    let after: [string, string, number] = ['', '', -1];
+    for (;;) {
+      const rows = stmt.all(...args, ...after, pageSize) as SqlReading[];
+      if (rows.length === 0) return;
+      yield rows.map(toReading);
+      const last = rows[rows.length - 1]!;
+      after = [last.gateway, last.epoch, last.seq];
+      if (rows.length < pageSize) return;
+    }
+  }
+
+  async events(q: EventQuery = {}): Promise<ReceivedEvent[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.gateway !== undefined) {
+      where.push('gateway = ?');
+      args.push(q.gateway);
+    }
+    if (q.kind !== undefined) {
+      where.push('kind = ?');
+      args.push(q.kind);
+    }
+    const rows = this.must()
+      .prepare(
+        `SELECT gateway, epoch, id, kind, ts, data FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+         ORDER BY gateway, epoch, id`,
+      )
+      .all(...args) as { gateway: string; epoch: string; id: number; kind: string; ts: number; data: string }[];
+    return rows.map((r) => ({ ...r, data: JSON.parse(r.data) as Record<string, unknown> }));
+  }
+
+  async counts(): Promise<{ readings: number; events: number }> {
+    const db = this.must();
+    return {
+      readings: db.prepare('SELECT count(*) FROM readings').pluck().get() as number,
+      events: db.prepare('SELECT count(*) FROM events').pluck().get() as number,
+    };
+  }
+
+  async ping(): Promise<void> {
+    this.must().prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    this.db?.close();
+    this.db = undefined;
+  }
+}
+
+interface SqlReading {
+  gateway: string;
+  epoch: string;
+  seq: number;
+  device: string;
+  point: string;
+  ts: number;
+  value_num: number | null;
+  value_text: string | null;
+  unit: string | null;
+  quality: string;
+}
+
+function toReading(r: SqlReading): ReceivedReading {
+  return {
+    gateway: r.gateway,
+    epoch: r.epoch,
+    seq: r.seq,
+    device: r.device,
+    point: r.point,
+    ts: r.ts,
+    value: r.value_num ?? r.value_text ?? null,
+    unit: r.unit,
+    quality: r.quality as Quality,
+  };
+}
+
+function storeError(err: unknown): LangbiangError {
+  return new LangbiangError('STORE_FAILED', `receiver database write failed: ${describeError(err)}`, undefined, { cause: err });
+}

@@ -1,0 +1,128 @@
+import { LangbiangError } from '../../gateway/core/errors.js';
+import type { Quality } from '../../gateway/core/reading.js';
+import type { EventsBatch, TelemetryBatch } from '../protocol/types.js';
+
+/** One reading as the receiver holds it: the wire reading plus who sent it. */
+export interface ReceivedReading {
+  gateway: string;
+  epoch: string;
+  seq: number;
+  device: string;
+  point: string;
+  /** wall ms, UTC */
+  ts: number;
+  value: number | string | null;
+  unit: string | null;
+  quality: Quality;
+}
+
+export interface ReceivedEvent {
+  gateway: string;
+  epoch: string;
+  id: number;
+  kind: string;
+  ts: number;
+  data: Record<string, unknown>;
+}
+
+export interface WriteResult {
+  inserted: number;
+  /** rows already held (a redelivery or a replay after a gateway crash) */
+  duplicates: number;
+}
+
+export interface ReadingQuery {
+  gateway?: string;
+  device?: string;
+  point?: string;
+  /** wall ms, inclusive */
+  from?: number;
+  /** wall ms, inclusive */
+  to?: number;
+  /** rows per page (default 5000) */
+  pageSize?: number;
+}
+
+export interface EventQuery {
+  gateway?: string;
+  kind?: string;
+}
+
+/**
+ * Where the receiver keeps what it got. Every write is idempotent on (gateway, epoch, seq) for
+ * readings and (gateway, epoch, id) for events, and runs in one transaction: when a write
+ * resolves it is committed, and only then is the MQTT message acknowledged.
+ */
+export interface ReceiverStore {
+  readonly backend: 'sqlite' | 'postgres';
+  /** where it is, without credentials (for logs) */
+  readonly location: string;
+  /** create or upgrade the schema; refuses a database written by a newer release */
+  init(): Promise<void>;
+  writeTelemetry(batch: TelemetryBatch, receivedAt: number): Promise<WriteResult>;
+  writeEvents(batch: EventsBatch, receivedAt: number): Promise<WriteResult>;
+  /** readings ordered by gateway, epoch, seq, a page at a time (keyset pagination: no long transaction) */
+  readings(q?: ReadingQuery): AsyncIterable<ReceivedReading[]>;
+  events(q?: EventQuery): Promise<ReceivedEvent[]>;
+  counts(): Promise<{ readings: number; events: number }>;
+  /** resolves when the database answers */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Schema version of the receiver's tables; bumped with each migration (see the backends). */
+export const RECEIVER_SCHEMA_VERSION = 1;
+
+export type StoreLocation = { backend: 'sqlite'; path: string } | { backend: 'postgres'; url: string };
+
+/**
+ * `postgres://…` / `postgresql://…` → PostgreSQL; `sqlite:///abs/path`, `sqlite:rel/path` or a
+ * plain file path → SQLite. Any other scheme is refused rather than taken for a file name.
+ */
+export function parseStoreUrl(url: string): StoreLocation {
+  const u = url.trim();
+  if (!u) throw new LangbiangError('USAGE', 'the receiver database URL is empty');
+  if (/^postgres(ql)?:\/\//i.test(u)) return { backend: 'postgres', url: u };
+  const sqlite = /^sqlite:(\/\/)?(.*)$/i.exec(u);
+  if (sqlite) {
+    const path = sqlite[2]!;
+    if (!path) throw new LangbiangError('USAGE', `${JSON.stringify(url)} names no file (use sqlite:///path/to/receiver.db)`);
+    return { backend: 'sqlite', path };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(u)) {
+    const scheme = u.slice(0, u.indexOf(':'));
+    throw new LangbiangError(
+      'USAGE',
+      `unsupported receiver database ${scheme}://… (use a file path, sqlite:///path or postgres://user@host/db)`,
+    );
+  }
+  return { backend: 'sqlite', path: u };
+}
+
+/** A URL safe to log: the password, if any, replaced. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
+}
+
+/** Opens (and initialises) the store a URL names; the PostgreSQL driver is loaded only when used. */
+export async function openReceiverStore(url: string, opts: { readonly?: boolean } = {}): Promise<ReceiverStore> {
+  const loc = parseStoreUrl(url);
+  const store =
+    loc.backend === 'postgres'
+      ? new (await import('./pg-store.js')).PgReceiverStore(loc.url, opts)
+      : new (await import('./sqlite-store.js')).SqliteReceiverStore(loc.path, opts);
+  try {
+    await store.init();
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw err;
+  }
+  return store;
+}
+
+/** Columns of one reading as stored: numbers and strings apart, so a number stays a number. */
+export function splitValue(v: number | string | null): { num: number | null; text: string | null } {
+  if (typeof v === 'number') return { num: v, text: null };
+  if (typeof v === 'string') return { num: null, text: v };
+  return { num: null, text: null };
+}

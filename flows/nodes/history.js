@@ -1,0 +1,49 @@
+'use strict';
+const { bridgeOf, durationMs, num } = require('./lib/gateway.js');
+
+module.exports = function (RED) {
+  function LangbiangHistory(config) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const bridge = bridgeOf(RED);
+    if (!bridge) node.status({ fill: 'red', shape: 'ring', text: 'no gateway' });
+
+    node.on('input', async (msg, send, done) => {
+      if (!bridge) return done(new Error('not running on a Langbiang gateway'));
+      const now = Date.now();
+      const to = toMs(msg.to) ?? now;
+      const from = toMs(msg.from) ?? to - durationMs(msg.range ?? config.range ?? '1h', 3_600_000);
+      const query = {
+        device: msg.device || config.device || undefined,
+        point: msg.point || config.point || undefined,
+        from,
+        to,
+        limit: num(msg.limit ?? config.limit, 1000),
+        order: config.order === 'desc' ? 'desc' : 'asc',
+      };
+      try {
+        const rows = await bridge.history(query);
+        node.status({ fill: 'green', shape: 'dot', text: `${rows.length} readings` });
+        send({
+          ...msg,
+          topic: [query.device, query.point].filter(Boolean).join('/') || 'history',
+          payload: rows.map((r) => ({ seq: r.seq, device: r.device, point: r.point, ts: r.ts, value: r.value, unit: r.unit, quality: r.quality })),
+          query,
+        });
+        done();
+      } catch (err) {
+        node.status({ fill: 'red', shape: 'ring', text: String(err.message).slice(0, 60) });
+        done(err);
+      }
+    });
+  }
+  RED.nodes.registerType('langbiang history', LangbiangHistory);
+};
+
+/** ms since epoch from a number, a Date or an ISO string; undefined when absent or unreadable */
+function toMs(v) {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'number') return v;
+  const t = new Date(v).getTime();
+  return Number.isFinite(t) ? t : undefined;
+}

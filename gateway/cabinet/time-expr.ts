@@ -1,0 +1,50 @@
+import { LangbiangError } from '../core/errors.js';
+
+/**
+ * When something happens in a cabinet's night: relative to the sun ("sunset", "sunset+15m",
+ * "sunrise-1h") or at a wall-clock time in the gateway's time zone ("23:00", "05:30").
+ */
+export type TimeExpr =
+  | { kind: 'sun'; event: 'sunset' | 'sunrise'; offsetMs: number }
+  | { kind: 'clock'; hour: number; minute: number };
+
+const SUN = /^(sunset|sunrise)\s*(?:([+-])\s*(\d+(?:\.\d+)?)\s*(s|m|min|h))?$/;
+const CLOCK = /^([01]?\d|2[0-3]):([0-5]\d)$/;
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
+/** an offset beyond this is a typo, not a schedule */
+const MAX_OFFSET_MS = 6 * 3_600_000;
+
+export function parseTimeExpr(text: string): TimeExpr {
+  const t = String(text).trim().toLowerCase();
+  const sun = SUN.exec(t);
+  if (sun) {
+    const sign = sun[2] === '-' ? -1 : 1;
+    const offsetMs = sun[3] ? sign * Number(sun[3]) * (UNIT_MS[sun[4]!] ?? 0) : 0;
+    if (Math.abs(offsetMs) > MAX_OFFSET_MS) {
+      throw new LangbiangError('CONFIG_INVALID', `"${text}": the offset from ${sun[1]} must be within 6h`);
+    }
+    return { kind: 'sun', event: sun[1] as 'sunset' | 'sunrise', offsetMs };
+  }
+  const clock = CLOCK.exec(t);
+  if (clock) return { kind: 'clock', hour: Number(clock[1]), minute: Number(clock[2]) };
+  throw new LangbiangError(
+    'CONFIG_INVALID',
+    `"${text}" is not a schedule time (use HH:MM, sunset, sunrise, or an offset like sunset+15m, sunrise-30m)`,
+  );
+}
+
+export function isTimeExpr(text: string): boolean {
+  try {
+    parseTimeExpr(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function formatTimeExpr(e: TimeExpr): string {
+  if (e.kind === 'clock') return `${String(e.hour).padStart(2, '0')}:${String(e.minute).padStart(2, '0')}`;
+  if (e.offsetMs === 0) return e.event;
+  const m = Math.round(Math.abs(e.offsetMs) / 60_000);
+  return `${e.event}${e.offsetMs < 0 ? '-' : '+'}${m}m`;
+}

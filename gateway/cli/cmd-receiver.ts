@@ -1,0 +1,103 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { describeError, LangbiangError } from '../core/errors.js';
+import { createLogger } from '../log.js';
+
+export interface ReceiverCliOptions {
+  broker: string;
+  db: string;
+  group?: string;
+  clientId?: string;
+  username?: string;
+  passwordFile?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  sessionExpiry?: string;
+  statsInterval?: string;
+  verbose?: boolean;
+}
+
+function readFile(what: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new LangbiangError('USAGE', `cannot read the ${what} ${file}: ${describeError(err)}`);
+  }
+}
+
+function positiveInt(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new LangbiangError('USAGE', `${name} must be a whole number, not ${JSON.stringify(v)}`);
+  return n;
+}
+
+/**
+ * `langbiang receiver --broker URL --db URL`: the reference cloud receiver. Runs until SIGINT or
+ * SIGTERM; the message being written is finished (and acknowledged) before it exits.
+ */
+export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
+  if (!/^(mqtts?|wss?):\/\//i.test(o.broker)) {
+    throw new LangbiangError('USAGE', `--broker ${JSON.stringify(o.broker)} is not a broker URL (use mqtt://, mqtts://, ws:// or wss://)`);
+  }
+  if (/^[a-z]+:\/\/[^/@]*:[^/@]*@/i.test(o.broker)) {
+    // argv is visible to every user of the machine (ps, /proc)
+    throw new LangbiangError('USAGE', 'do not put a password in --broker; use --username and --password-file');
+  }
+  if (/^postgres(ql)?:\/\/[^/@]*:[^/@]*@/i.test(o.db)) {
+    throw new LangbiangError(
+      'USAGE',
+      'do not put a password in --db; use a ~/.pgpass file or the PGPASSWORD environment variable (the pg driver reads both)',
+    );
+  }
+  if (o.passwordFile && !o.username) throw new LangbiangError('USAGE', '--password-file needs --username');
+  const sessionExpirySeconds = positiveInt('--session-expiry', o.sessionExpiry, 86_400);
+  const statsEverySeconds = positiveInt('--stats-interval', o.statsInterval, 60);
+  const password = o.passwordFile ? readFile('password file', o.passwordFile).toString('utf8').replace(/\r?\n$/, '') : undefined;
+  const tls = {
+    ca: o.ca ? readFile('CA certificate', o.ca) : undefined,
+    cert: o.cert ? readFile('client certificate', o.cert) : undefined,
+    key: o.key ? readFile('client key', o.key) : undefined,
+  };
+
+  const log = createLogger({ name: 'langbiang-receiver', level: o.verbose ? 'debug' : undefined });
+  const { openReceiverStore, Receiver } = await import('../../cloud-sync/receiver/index.js');
+  const store = await openReceiverStore(o.db);
+  log.info({ db: store.location, backend: store.backend }, 'receiver database ready');
+
+  const receiver = new Receiver({
+    brokerUrl: o.broker,
+    store,
+    group: o.group,
+    clientId: o.clientId ?? `langbiang-receiver-${hostname()}`,
+    sessionExpirySeconds,
+    username: o.username,
+    password,
+    tls,
+    logger: log,
+  });
+  await receiver.start();
+
+  const statsTimer =
+    statsEverySeconds > 0 ? setInterval(() => log.info({ ...receiver.stats() }, 'receiver stats'), statsEverySeconds * 1000) : undefined;
+  statsTimer?.unref();
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'receiver stopping');
+    if (statsTimer) clearInterval(statsTimer);
+    try {
+      await receiver.stop();
+    } catch (err) {
+      log.error({ err: describeError(err) }, 'receiver stop failed');
+    }
+    log.flush?.();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('unhandledRejection', (reason) => log.error({ err: describeError(reason) }, 'unhandled rejection'));
+}

@@ -1,0 +1,257 @@
+import { api, ApiError, h, logout, session, toast } from './api.js';
+
+let devices = [];
+let thresholds = [];
+const errText = (err) => (err instanceof ApiError ? err.message : String(err));
+const when = (ms) => (ms ? new Date(ms).toLocaleString('en-GB', { timeZone: 'Asia/Ho_Chi_Minh' }) : '');
+
+function table(el, head, rows) {
+  el.replaceChildren(h('thead', {}, h('tr', {}, head.map((x) => h('th', {}, x)))), h('tbody', {}, rows));
+}
+
+async function loadDevices() {
+  const [buses, devs] = await Promise.all([api('/api/buses'), api('/api/devices')]);
+  devices = devs;
+  table(
+    document.getElementById('buses'),
+    ['bus', 'type', 'port', 'queue', 'transactions', 'reconnects', 'last error'],
+    buses.map((b) => h('tr', { dataset: { bus: b.bus } }, h('td', {}, b.bus), h('td', {}, b.type), h('td', {}, b.open ? 'open' : 'closed'), h('td', {}, b.queueDepth), h('td', {}, b.transactions), h('td', {}, b.reconnects), h('td', { class: 'error' }, b.lastError ?? ''))),
+  );
+  table(
+    document.getElementById('device-table'),
+    ['device', 'zone', 'profile', 'bus/unit', 'health', 'polls', 'errors', 'last ok', 'last error', ''],
+    devs.map((d) =>
+      h(
+        'tr',
+        { dataset: { device: d.id } },
+        h('td', {}, d.id, d.name ? h('div', { class: 'muted' }, d.name) : null),
+        h('td', {}, d.zone ?? ''),
+        h('td', {}, d.profile),
+        h('td', {}, `${d.bus}${d.unit ? ` #${d.unit}` : ''}`),
+        h('td', {}, h('span', { class: `badge ${d.health?.state ?? 'offline'}` }, d.enabled ? (d.health?.state ?? 'not polled') : 'disabled')),
+        h('td', {}, d.health?.polls ?? ''),
+        h('td', {}, d.health?.errors ?? ''),
+        h('td', {}, when(d.health?.lastOkAt)),
+        h('td', { class: 'error' }, d.health?.lastError ?? ''),
+        h('td', {}, h('button', { type: 'button', class: 'small', onclick: () => testRead(d.id) }, 'Test read')),
+      ),
+    ),
+  );
+  const sel = document.getElementById('cmd-device');
+  const keep = sel.value;
+  sel.replaceChildren(...devs.filter((d) => d.points.some((p) => p.writable)).map((d) => h('option', { value: d.id }, d.id)));
+  if (keep) sel.value = keep;
+  fillPoints();
+}
+
+async function testRead(id) {
+  const box = document.getElementById('test-read');
+  box.classList.remove('hidden');
+  box.replaceChildren(h('p', {}, `Reading ${id}…`));
+  try {
+    const r = await api(`/api/devices/${encodeURIComponent(id)}/read`, { method: 'POST', body: {} });
+    const t = h('table', {});
+    table(t, ['point', 'value', 'unit', 'quality', 'error'], r.values.map((v) => h('tr', {}, h('td', {}, v.point), h('td', {}, v.value ?? ''), h('td', {}, v.unit ?? ''), h('td', {}, v.quality), h('td', {}, v.error ?? ''))));
+    box.replaceChildren(h('h3', {}, `Test read of ${id} (${r.ms} ms)`), t);
+  } catch (err) {
+    box.replaceChildren(h('p', { class: 'error' }, errText(err)));
+  }
+}
+
+function fillPoints() {
+  const dev = devices.find((d) => d.id === document.getElementById('cmd-device').value);
+  document.getElementById('cmd-point').replaceChildren(...(dev?.points ?? []).filter((p) => p.writable).map((p) => h('option', { value: p.name }, `${p.name}${p.unit ? ` (${p.unit})` : ''}`)));
+}
+
+async function sendCommand(e) {
+  e.preventDefault();
+  const out = document.getElementById('cmd-result');
+  out.classList.remove('hidden');
+  const raw = document.getElementById('cmd-value').value.trim();
+  const value = raw !== '' && !Number.isNaN(Number(raw)) ? Number(raw) : raw;
+  try {
+    const r = await api('/api/commands', { method: 'POST', body: { device: document.getElementById('cmd-device').value, point: document.getElementById('cmd-point').value, value } });
+    out.textContent = JSON.stringify(r, null, 2);
+  } catch (err) {
+    out.textContent = JSON.stringify(err.body ?? { error: errText(err) }, null, 2);
+  }
+}
+
+async function loadConfig() {
+  const c = await api('/api/config');
+  document.getElementById('config-file').textContent = c.file ? `File: ${c.file}` : 'Built-in demo config (read-only: start with --config FILE to edit).';
+  document.getElementById('config-text').value = c.text;
+  document.getElementById('config-apply').disabled = !c.editable;
+  showApply(c.lastApply);
+}
+
+function showApply(a) {
+  if (!a) return;
+  document.getElementById('config-status').textContent = `last change: ${a.state} by ${a.actor} at ${a.startedAt}${a.error ? ` — ${a.error}` : ''}`;
+}
+
+/** Each problem names the key path (and line); clicking it selects that line in the editor. */
+function showProblems(problems) {
+  const ta = document.getElementById('config-text');
+  document.getElementById('config-problems').replaceChildren(
+    ...problems.map((p) =>
+      h(
+        'li',
+        {
+          dataset: { path: p.path },
+          onclick: () => {
+            if (!p.line) return;
+            const lines = ta.value.split('\n');
+            const start = lines.slice(0, p.line - 1).join('\n').length + (p.line > 1 ? 1 : 0);
+            ta.focus();
+            ta.setSelectionRange(start, start + (lines[p.line - 1] ?? '').length);
+          },
+        },
+        `${p.path ? `${p.path}: ` : ''}${p.message}${p.line ? ` (line ${p.line})` : ''}`,
+      ),
+    ),
+  );
+}
+
+async function validateConfig() {
+  const r = await api('/api/config/validate', { method: 'POST', body: { text: document.getElementById('config-text').value } });
+  showProblems(r.problems);
+  document.getElementById('config-status').textContent = r.ok ? 'valid' : `${r.problems.length} problem(s)`;
+  return r.ok;
+}
+
+async function applyConfig() {
+  if (!(await validateConfig())) return;
+  if (!confirm('Apply this config? The gateway restarts its buses and polling; it rolls back if the new config fails to start.')) return;
+  try {
+    await api('/api/config/apply', { method: 'POST', body: { text: document.getElementById('config-text').value } });
+    document.getElementById('config-status').textContent = 'applying…';
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 1000));
+      try {
+        const a = await api('/api/config/apply');
+        if (a && a.state !== 'applying') {
+          showApply(a);
+          await loadConfig();
+          return;
+        }
+      } catch {
+        // the server restarts: keep asking
+      }
+    }
+  } catch (err) {
+    if (err.body?.problems) showProblems(err.body.problems);
+    document.getElementById('config-status').textContent = errText(err);
+  }
+}
+
+function thresholdRow(th) {
+  const input = (name, v) => h('input', { name, value: v ?? '', size: name === 'device' || name === 'point' ? 12 : 6 });
+  return h('tr', {}, h('td', {}, input('device', th.device)), h('td', {}, input('point', th.point)), h('td', {}, input('below', th.below)), h('td', {}, input('above', th.above)), h('td', {}, h('button', { type: 'button', class: 'small', onclick: (e) => e.target.closest('tr').remove() }, 'Remove')));
+}
+
+async function loadThresholds() {
+  thresholds = await api('/api/thresholds');
+  table(document.getElementById('threshold-table'), ['device', 'point', 'alert below', 'alert above', ''], thresholds.map(thresholdRow));
+}
+
+async function saveThresholds() {
+  const rows = [...document.querySelectorAll('#threshold-table tbody tr')].map((tr) => {
+    const v = (n) => tr.querySelector(`[name=${n}]`).value.trim();
+    const o = { device: v('device'), point: v('point') };
+    if (v('below') !== '') o.below = Number(v('below'));
+    if (v('above') !== '') o.above = Number(v('above'));
+    return o;
+  });
+  try {
+    await api('/api/thresholds', { method: 'PUT', body: { thresholds: rows } });
+    document.getElementById('threshold-status').textContent = 'saved';
+    await loadThresholds();
+  } catch (err) {
+    document.getElementById('threshold-status').textContent = errText(err);
+  }
+}
+
+async function loadSync() {
+  const [s, ev] = await Promise.all([api('/api/sync'), api('/api/events')]);
+  const agent = s.agent && typeof s.agent === 'object' ? s.agent : {};
+  document.getElementById('sync-status').replaceChildren(
+    h('p', {}, s.configured ? `Broker: ${s.url}` : 'Sync is not configured (no sync: section): readings stay on this gateway.'),
+    h('p', {}, `Readings waiting to send: `, h('strong', { id: 'backlog' }, String(agent.backlog ?? s.outbox.backlog)), ` (last seq ${s.outbox.lastSeq}, acknowledged up to ${s.outbox.cursor})`),
+    s.configured ? h('p', {}, `Connected: ${agent.connected ? 'yes' : 'no'}${agent.lastAckAt ? `, last ack ${when(agent.lastAckAt)}` : ''}`) : null,
+    h('p', {}, `Gap events: ${s.gaps}`),
+  );
+  table(document.getElementById('gaps'), ['id', 'seqs', 'count', 'reason', 'when'], ev.gaps.map((g) => h('tr', {}, h('td', {}, g.id), h('td', {}, `${g.firstSeq}–${g.lastSeq}`), h('td', {}, g.count), h('td', {}, g.reason), h('td', {}, when(g.ts)))));
+}
+
+async function loadUsers() {
+  const [users, tokens] = await Promise.all([api('/api/users'), api('/api/tokens')]);
+  table(document.getElementById('user-table'), ['user', 'role', 'created', ''], users.map((u) => h('tr', { dataset: { user: u.name } }, h('td', {}, u.name), h('td', {}, u.role), h('td', {}, u.createdAt), h('td', {}, h('button', { type: 'button', class: 'small', onclick: () => removeUser(u.name) }, 'Remove')))));
+  table(document.getElementById('token-table'), ['id', 'label', 'created', 'by', ''], tokens.map((t) => h('tr', {}, h('td', {}, t.id), h('td', {}, t.label), h('td', {}, t.createdAt), h('td', {}, t.createdBy), h('td', {}, h('button', { type: 'button', class: 'small', onclick: () => revokeToken(t.id) }, 'Revoke')))));
+}
+
+async function removeUser(name) {
+  if (!confirm(`Remove user ${name}?`)) return;
+  try {
+    await api(`/api/users/${encodeURIComponent(name)}`, { method: 'DELETE' });
+    await loadUsers();
+  } catch (err) {
+    toast(errText(err));
+  }
+}
+
+async function revokeToken(id) {
+  await api(`/api/tokens/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  await loadUsers();
+}
+
+async function loadLogs() {
+  const lines = await api('/api/logs?n=200');
+  document.getElementById('log-lines').textContent = lines
+    .map((l) => `${l.time ?? ''} ${({ 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' })[l.level] ?? ''} ${l.msg ?? ''}${l.err ? ` — ${l.err}` : ''}`)
+    .join('\n');
+}
+
+function wire() {
+  document.getElementById('logout').addEventListener('click', logout);
+  document.getElementById('refresh').addEventListener('click', () => loadDevices().catch((e) => toast(errText(e))));
+  document.getElementById('cmd-device').addEventListener('change', fillPoints);
+  document.getElementById('command-form').addEventListener('submit', sendCommand);
+  document.getElementById('config-validate').addEventListener('click', () => validateConfig().catch((e) => toast(errText(e))));
+  document.getElementById('config-apply').addEventListener('click', () => applyConfig());
+  document.getElementById('threshold-add').addEventListener('click', () => document.querySelector('#threshold-table tbody').append(thresholdRow({})));
+  document.getElementById('threshold-save').addEventListener('click', saveThresholds);
+  document.getElementById('logs-refresh').addEventListener('click', () => loadLogs());
+  document.getElementById('user-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    try {
+      await api('/api/users', { method: 'POST', body: { name: f.get('name'), role: f.get('role'), password: f.get('password') } });
+      e.target.reset();
+      document.getElementById('user-status').textContent = 'added';
+      await loadUsers();
+    } catch (err) {
+      document.getElementById('user-status').textContent = errText(err);
+    }
+  });
+  document.getElementById('token-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    const r = await api('/api/tokens', { method: 'POST', body: { label: f.get('label') } });
+    document.getElementById('token-new').replaceChildren('New token (shown once): ', h('code', { class: 'token' }, r.token));
+    await loadUsers();
+  });
+}
+
+async function main() {
+  wire();
+  await session();
+  await Promise.all([loadDevices(), loadConfig(), loadThresholds(), loadSync(), loadUsers(), loadLogs()].map((p) => p.catch((e) => toast(errText(e)))));
+  setInterval(() => {
+    loadDevices().catch(() => {});
+    loadSync().catch(() => {});
+  }, 10_000);
+}
+
+main().catch(() => {});

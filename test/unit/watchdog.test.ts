@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { type NotifySink, systemdEnv, Watchdog, type WatchdogTimers } from '../../gateway/systemd/index.js';
+
+/** A clock the test moves by hand; intervals fire as real ones would, in order. */
+class ManualTimers implements WatchdogTimers {
+  now = 0;
+  private next = 1;
+  private readonly timers = new Map<number, { fn: () => void; every: number; due: number }>();
+  setInterval(fn: () => void, ms: number): unknown {
+    const id = this.next++;
+    this.timers.set(id, { fn, every: ms, due: this.now + ms });
+    return id;
+  }
+  clearInterval(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+  advance(ms: number): void {
+    const end = this.now + ms;
+    for (;;) {
+      const due = [...this.timers.values()].filter((t) => t.due <= end).sort((a, b) => a.due - b.due)[0];
+      if (!due) break;
+      this.now = due.due;
+      due.due += due.every;
+      due.fn();
+    }
+    this.now = end;
+  }
+}
+
+class FakeSink implements NotifySink {
+  readonly sent: { at: number; fields: Record<string, string> }[] = [];
+  constructor(private readonly timers: ManualTimers) {}
+  send(fields: Record<string, string>): void {
+    this.sent.push({ at: this.timers.now, fields });
+  }
+  pings(): number[] {
+    return this.sent.filter((s) => s.fields.WATCHDOG === '1').map((s) => s.at);
+  }
+}
+
+describe('systemdEnv', () => {
+  it('is null without NOTIFY_SOCKET (run by hand, docker, tests)', () => {
+    expect(systemdEnv({}, 42)).toBeNull();
+    expect(systemdEnv({ WATCHDOG_USEC: '30000000' }, 42)).toBeNull();
+  });
+
+  it('reads the watchdog period from WATCHDOG_USEC', () => {
+    expect(systemdEnv({ NOTIFY_SOCKET: '/run/systemd/notify', WATCHDOG_USEC: '30000000' }, 42)).toEqual({
+      socket: '/run/systemd/notify',
+      watchdogMs: 30_000,
+    });
+  });
+
+  it('ignores a watchdog meant for another process (a child that inherited the environment)', () => {
+    const env = { NOTIFY_SOCKET: '@abstract', WATCHDOG_USEC: '30000000', WATCHDOG_PID: '41' };
+    expect(systemdEnv(env, 42)?.watchdogMs).toBeNull();
+    expect(systemdEnv(env, 41)?.watchdogMs).toBe(30_000);
+  });
+
+  it('treats a missing or nonsense WATCHDOG_USEC as no watchdog', () => {
+    expect(systemdEnv({ NOTIFY_SOCKET: '/s' }, 1)?.watchdogMs).toBeNull();
+    expect(systemdEnv({ NOTIFY_SOCKET: '/s', WATCHDOG_USEC: 'x' }, 1)?.watchdogMs).toBeNull();
+    expect(systemdEnv({ NOTIFY_SOCKET: '/s', WATCHDOG_USEC: '0' }, 1)?.watchdogMs).toBeNull();
+  });
+});
+
+describe('Watchdog', () => {
+  it('sends READY=1 once, then pings at half the watchdog period', () => {
+    const timers = new ManualTimers();
+    const sink = new FakeSink(timers);
+    const wd = new Watchdog({ sink, watchdogMs: 30_000, timers });
+    timers.advance(60_000);
+    expect(sink.sent).toEqual([]); // nothing before ready
+    wd.ready('polling 3 devices');
+    wd.ready();
+    expect(sink.sent).toEqual([{ at: 60_000, fields: { READY: '1', STATUS: 'polling 3 devices' } }]);
+    expect(wd.intervalMs).toBe(15_000);
+    timers.advance(60_000);
+    expect(sink.pings()).toEqual([75_000, 90_000, 105_000, 120_000]);
+  });
+
+  it('never leaves a gap longer than the watchdog period', () => {
+    const timers = new ManualTimers();
+    const sink = new FakeSink(timers);
+    new Watchdog({ sink, watchdogMs: 7_000, timers }).ready();
+    timers.advance(100_000);
+    const at = [0, ...sink.pings()];
+    const gaps = at.slice(1).map((t, i) => t - at[i]!);
+    expect(gaps.length).toBeGreaterThan(20);
+    expect(Math.max(...gaps)).toBeLessThan(7_000);
+  });
+
+  it('sends readiness but no pings when the unit has no WatchdogSec', () => {
+    const timers = new ManualTimers();
+    const sink = new FakeSink(timers);
+    const wd = new Watchdog({ sink, watchdogMs: null, timers });
+    wd.ready();
+    timers.advance(120_000);
+    expect(wd.intervalMs).toBeNull();
+    expect(sink.sent.map((s) => s.fields)).toEqual([{ READY: '1' }]);
+  });
+
+  it('withholds pings while the gateway reports itself unhealthy', () => {
+    const timers = new ManualTimers();
+    const sink = new FakeSink(timers);
+    let healthy = true;
+    new Watchdog({ sink, watchdogMs: 10_000, timers, healthy: () => healthy }).ready();
+    timers.advance(10_000);
+    healthy = false;
+    timers.advance(20_000);
+    healthy = true;
+    timers.advance(10_000);
+    expect(sink.pings()).toEqual([5_000, 10_000, 35_000, 40_000]);
+  });
+
+  it('says STOPPING=1 and stops pinging on a clean stop', () => {
+    const timers = new ManualTimers();
+    const sink = new FakeSink(timers);
+    const wd = new Watchdog({ sink, watchdogMs: 10_000, timers });
+    wd.ready();
+    timers.advance(5_000);
+    wd.stopping();
+    timers.advance(60_000);
+    expect(sink.sent.map((s) => s.fields)).toEqual([{ READY: '1' }, { WATCHDOG: '1' }, { STOPPING: '1' }]);
+  });
+});
