@@ -77,14 +77,18 @@ function build(spec: DeviceSpec): SiteDevice {
   if (profile.kind === 'modbus') {
     let now = 0;
     const unit = new SimulatedUnit({ unit: spec.unit, profile, seed: spec.unit }, () => now);
+    // getValue refreshes every model of the unit: remember the last poll's values
+    let last: { t: number; values: (number | string | null)[] } | null = null;
     return {
       id: spec.id,
       profile,
       points,
       intervalMs: spec.intervalMs,
       values: (t) => {
+        if (last?.t === t) return last.values;
         now = t;
-        return points.map((p) => unit.getValue(p.name));
+        last = { t, values: points.map((p) => unit.getValue(p.name)) };
+        return last.values;
       },
     };
   }

@@ -108,6 +108,22 @@ async function naiveDrain(store: Store, url: string, n: number): Promise<{ ms: n
   return { ms, n: sent };
 }
 
+/** Naiver still: each publish awaits its PUBACK before the next (a plain `await publishAsync` loop). */
+async function sequentialDrain(store: Store, url: string, n: number): Promise<{ ms: number; n: number }> {
+  const mqtt = await import('mqtt');
+  const client = await mqtt.connectAsync(url, { clientId: 'naive-seq-bench', protocolVersion: 5 });
+  const topic = 'langbiang/v1/dl-bench-0001/telemetry';
+  const t0 = performance.now();
+  const rows = store.readAfter(0, n);
+  for (const r of rows) {
+    const { seq, device, point, ts, value, unit, quality } = r;
+    await client.publishAsync(topic, JSON.stringify({ seq, device, point, ts, value, unit, quality }), { qos: 1 });
+  }
+  const ms = performance.now() - t0;
+  await client.endAsync();
+  return { ms, n: rows.length };
+}
+
 export default async function run(ctx: BenchContext): Promise<BenchResult> {
   const total = ctx.quick ? 20_000 : 1_000_000;
   const naiveN = ctx.quick ? 5_000 : 50_000;
@@ -120,9 +136,11 @@ export default async function run(ctx: BenchContext): Promise<BenchResult> {
     const store2 = Store.open({ dataDir: join(ctx.scratch, 'naive'), synchronous: 'normal', batchMaxReadings: 10_000 });
     fill(store2, naiveN);
     const naive = await naiveDrain(store2, broker.url, naiveN);
+    const sequential = await sequentialDrain(store2, broker.url, Math.min(naiveN, 10_000));
     store2.close();
     const ours = (agent.n / agent.ms) * 1000;
-    const theirs = (naive.n / naive.ms) * 1000;
+    // the faster of the two naive clients is the comparison: the ratio is never flattered
+    const theirs = Math.max((naive.n / naive.ms) * 1000, (sequential.n / sequential.ms) * 1000);
     const ratio = ours / theirs;
     return {
       keys: {
@@ -135,14 +153,15 @@ export default async function run(ctx: BenchContext): Promise<BenchResult> {
           metric: `backlog drain, ${agent.n.toLocaleString('en-US')} readings, QoS 1, durable cursor`,
           ours: Math.round(ours),
           unit: 'readings/s',
-          versus: `naive mqtt.js, one JSON publish per reading (${naive.n.toLocaleString('en-US')})`,
+          versus: 'naive mqtt.js, one JSON publish per reading (faster of 2 variants)',
           theirs: Math.round(theirs),
           ratio: round(ratio, 1),
           target: '≥ 200,000/s and ≥ 50×',
           met: ours >= 200_000 && ratio >= 50,
         },
       ],
-      details: { agent: { readings: agent.n, ms: Math.round(agent.ms) }, naive: { readings: naive.n, ms: Math.round(naive.ms) }, backlogRate: 'unpaced (1e9/s) for this run; the default paces the drain' },
+      details: { agent: { readings: agent.n, ms: Math.round(agent.ms) }, naive: { readings: naive.n, ms: Math.round(naive.ms), note: 'publishes 1000 at a time without waiting, then awaits their acks' },
+        naiveSequential: { readings: sequential.n, ms: Math.round(sequential.ms), perS: Math.round((sequential.n / sequential.ms) * 1000), ratio: round(ours / ((sequential.n / sequential.ms) * 1000), 1) }, backlogRate: 'unpaced (1e9/s) for this run; the default paces the drain' },
     };
   } finally {
     await broker.proc.kill();

@@ -16,7 +16,7 @@ function makeReadings(n: number): Reading[] {
   const t0 = Date.UTC(2026, 0, 1);
   for (let k = 0; k < n; k++) {
     const s = series[k % series.length]!;
-    const t = t0 + k * 10;
+    const t = t0 + Math.floor(k / series.length) * 1000; // one value computation per device per round
     const p = s.d.points[s.i]!;
     const r: Reading = { device: s.d.id, point: p.name, value: s.d.values(t)[s.i] ?? null, quality: 'good', ts: t, mono: k * 10, bootId: 'bench-boot', synced: true };
     if (p.unit) r.unit = p.unit;

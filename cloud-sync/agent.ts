@@ -8,9 +8,9 @@ import { AckTracker } from './ack-tracker.js';
 import { type BrokerSettings, clientOptions, redactUrl } from './connection.js';
 import { SYNC_DEFAULTS } from './defaults.js';
 import { Downlink } from './downlink.js';
-import { silentLogger, type SyncLogger } from './log.js';
+import { type SyncLogger, silentLogger } from './log.js';
 import { backoffDelay, TokenBucket } from './pacing.js';
-import { encodeEvents, EVENTS_VERSION } from './protocol/events.js';
+import { EVENTS_VERSION, encodeEvents } from './protocol/events.js';
 import { encodeTelemetry, NATIVE_VERSION } from './protocol/native.js';
 import { encodeStatus, STATUS_VERSION, type StatusMessage } from './protocol/status.js';
 import { type GatewayTopics, topicsFor } from './protocol/topics.js';
@@ -26,6 +26,8 @@ export interface SyncAgentOptions {
   events?: EventOutbox;
   /** where `cmd` messages go; without one every command is answered BUSY */
   commands?: CommandExecutor;
+  /** where the city's `config` messages go (gateway/remote-config); without one the topic is not subscribed */
+  onConfig?: (payload: Buffer) => void;
   clock?: Pick<Clock, 'wallNow' | 'monoNow'>;
   log?: SyncLogger;
   /** software version, shown in `status` */
@@ -102,7 +104,7 @@ const STOP_GRACE_MS = 2000;
  */
 export class SyncAgent {
   private readonly o: Required<
-    Omit<SyncAgentOptions, 'events' | 'commands' | 'clock' | 'log' | 'tls' | 'username' | 'passwordFile' | 'clientId'>
+    Omit<SyncAgentOptions, 'events' | 'commands' | 'clock' | 'log' | 'tls' | 'username' | 'passwordFile' | 'clientId' | 'onConfig'>
   >;
   private readonly topics: GatewayTopics;
   private readonly log: SyncLogger;
@@ -188,16 +190,28 @@ export class SyncAgent {
     this.tracker = new AckTracker(opts.outbox.getCursor(this.o.cursorName));
     this.eventsCursor = opts.outbox.getCursor(this.o.eventsCursorName);
     const executor: CommandExecutor = opts.commands ?? {
-      execute: async (req) => ({ id: req.id, ok: false, code: 'BUSY', message: 'no command router', ts: this.clock.wallNow() }),
+      execute: async (req) => ({
+        id: req.id,
+        ok: false,
+        code: 'BUSY',
+        message: 'no command router',
+        ts: this.clock.wallNow(),
+      }),
     };
-    this.downlink = new Downlink(executor, (p) => this.publishResult(p), this.log, () => this.clock.wallNow());
+    this.downlink = new Downlink(
+      executor,
+      (p) => this.publishResult(p),
+      this.log,
+      () => this.clock.wallNow(),
+    );
   }
 
   /** Starts connecting in the background; never waits for the broker. */
   async start(): Promise<void> {
     if (this.running) return;
     const mqtt = await import('mqtt');
-    this.connectFn = (mqtt.connect ?? (mqtt as unknown as { default: { connect: MqttConnect } }).default.connect) as MqttConnect;
+    this.connectFn = (mqtt.connect ??
+      (mqtt as unknown as { default: { connect: MqttConnect } }).default.connect) as MqttConnect;
     this.running = true;
     this.tracker = new AckTracker(this.o.outbox.getCursor(this.o.cursorName));
     this.eventsCursor = this.o.outbox.getCursor(this.o.eventsCursorName);
@@ -237,13 +251,12 @@ export class SyncAgent {
       }
       const offline = encodeStatus(this.statusMessage('offline', 'shutdown'));
       await withTimeout(
-        new Promise<void>((resolve) => client.publish(this.topics.status, offline, { qos: 1, retain: true }, () => resolve())),
+        new Promise<void>((resolve) =>
+          client.publish(this.topics.status, offline, { qos: 1, retain: true }, () => resolve()),
+        ),
         1000,
       );
-      await withTimeout(
-        new Promise<void>((resolve) => client.end(false, {}, () => resolve())),
-        1000,
-      );
+      await withTimeout(new Promise<void>((resolve) => client.end(false, {}, () => resolve())), 1000);
     }
     this.dropClient();
     this.log.info({ cursor: this.tracker.cursor }, 'sync agent stopped');
@@ -303,6 +316,13 @@ export class SyncAgent {
     });
     client.on('message', (topic, payload) => {
       if (gen === this.gen && topic === this.topics.cmd) this.downlink.handle(payload);
+      else if (gen === this.gen && topic === this.topics.config && this.opts.onConfig) {
+        try {
+          this.opts.onConfig(payload);
+        } catch (err) {
+          this.log.error({ err: describeError(err) }, 'config message handling failed');
+        }
+      }
     });
     client.on('error', (err) => {
       if (gen !== this.gen) return;
@@ -338,6 +358,11 @@ export class SyncAgent {
     client.subscribe(this.topics.cmd, { qos: 1 }, (err) => {
       if (err) this.log.warn({ err: describeError(err) }, 'cmd subscription refused');
     });
+    if (this.opts.onConfig) {
+      client.subscribe(this.topics.config, { qos: 1 }, (err) => {
+        if (err) this.log.warn({ err: describeError(err) }, 'config subscription refused');
+      });
+    }
     this.publishStatus();
     const results = this.pendingResults;
     this.pendingResults = [];
@@ -384,7 +409,11 @@ export class SyncAgent {
   private tick(): void {
     if (!this.running) return;
     const now = this.clock.monoNow();
-    if (this.connected && (this.inflight.size > 0 || this.eventsInflight) && now - this.lastProgress > this.o.watchdogMs) {
+    if (
+      this.connected &&
+      (this.inflight.size > 0 || this.eventsInflight) &&
+      now - this.lastProgress > this.o.watchdogMs
+    ) {
       this.lastError = `no PUBACK for ${Math.round((now - this.lastProgress) / 1000)} s with work in flight`;
       this.log.warn({ err: this.lastError, inflight: this.inflight.size }, 'sync stalled; rebuilding the MQTT client');
       this.attempt = 0;
@@ -499,9 +528,24 @@ export class SyncAgent {
     const readings: WireReading[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const r = rows[i]!;
-      readings[i] = { seq: r.seq, device: r.device, point: r.point, ts: r.ts, value: r.value, unit: r.unit ?? null, quality: r.quality };
+      readings[i] = {
+        seq: r.seq,
+        device: r.device,
+        point: r.point,
+        ts: r.ts,
+        value: r.value,
+        unit: r.unit ?? null,
+        quality: r.quality,
+      };
     }
-    return { v: NATIVE_VERSION, gateway: this.o.gatewayId, epoch: this.o.outbox.epoch, firstSeq: from, lastSeq: readings[n - 1]!.seq, readings };
+    return {
+      v: NATIVE_VERSION,
+      gateway: this.o.gatewayId,
+      epoch: this.o.outbox.epoch,
+      firstSeq: from,
+      lastSeq: readings[n - 1]!.seq,
+      readings,
+    };
   }
 
   private onTelemetryAck(gen: number, id: number, err: Error | undefined): void {
@@ -537,7 +581,12 @@ export class SyncAgent {
       this.o.outbox.setCursor(this.o.eventsCursorName, this.eventsCursor);
       return;
     }
-    const payload = encodeEvents({ v: EVENTS_VERSION, gateway: this.o.gatewayId, epoch: this.o.outbox.epoch, events: list });
+    const payload = encodeEvents({
+      v: EVENTS_VERSION,
+      gateway: this.o.gatewayId,
+      epoch: this.o.outbox.epoch,
+      events: list,
+    });
     const lastId = list[list.length - 1]!.id;
     const gen = this.gen;
     if (this.inflight.size === 0) this.lastProgress = this.clock.monoNow();

@@ -59,7 +59,9 @@ export function clientOptions(s: BrokerSettings, will: { topic: string; payload:
   };
   if (s.username) o.username = s.username;
   if (s.passwordFile) {
-    const pw = readFile(s.passwordFile, 'sync.passwordFile').toString('utf8').replace(/\r?\n$/, '');
+    const pw = readFile(s.passwordFile, 'sync.passwordFile')
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
     if (pw === '') throw new LangbiangError('CONFIG_INVALID', `sync.passwordFile: ${s.passwordFile} is empty`);
     o.password = pw;
   }

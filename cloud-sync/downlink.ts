@@ -1,7 +1,7 @@
 import type { CommandExecutor, CommandResult } from '../gateway/core/command.js';
 import { describeError } from '../gateway/core/errors.js';
-import { COMMAND_VERSION, type CommandResultMessage, encodeCommandResult, parseCommand } from './protocol/command.js';
 import type { SyncLogger } from './log.js';
+import { COMMAND_VERSION, type CommandResultMessage, encodeCommandResult, parseCommand } from './protocol/command.js';
 
 /** Commands running at once; beyond this the city gets BUSY instead of a growing queue. */
 const MAX_CONCURRENT = 16;
@@ -33,12 +33,26 @@ export class Downlink {
     const parsed = parseCommand(payload);
     if (!parsed.ok) {
       this.log.warn({ id: parsed.id, problem: parsed.message }, 'malformed command refused');
-      this.send({ v: COMMAND_VERSION, id: parsed.id, ok: false, code: 'COMMAND_INVALID', message: parsed.message, ts: this.now() });
+      this.send({
+        v: COMMAND_VERSION,
+        id: parsed.id,
+        ok: false,
+        code: 'COMMAND_INVALID',
+        message: parsed.message,
+        ts: this.now(),
+      });
       return;
     }
     const req = parsed.request;
     if (this.running >= MAX_CONCURRENT) {
-      this.send({ v: COMMAND_VERSION, id: req.id, ok: false, code: 'BUSY', message: 'too many commands running; retry later', ts: this.now() });
+      this.send({
+        v: COMMAND_VERSION,
+        id: req.id,
+        ok: false,
+        code: 'BUSY',
+        message: 'too many commands running; retry later',
+        ts: this.now(),
+      });
       return;
     }
     this.running++;

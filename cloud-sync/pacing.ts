@@ -38,7 +38,12 @@ export class TokenBucket {
 }
 
 /** Reconnect delay: exponential, capped, with jitter so a city's gateways do not reconnect in step. */
-export function backoffDelay(attempt: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  minMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+): number {
   const base = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
   return Math.round(base / 2 + random() * (base / 2));
 }

@@ -32,6 +32,8 @@ export interface GatewayOptions {
   auth?: AuthContext;
   /** lets the console apply a new config (GatewayHost); without it the config is read-only */
   configHost?: ConfigHost | null;
+  /** where the city's `config` messages go (gateway/remote-config); without one the topic is not subscribed */
+  onRemoteConfig?: (payload: Buffer) => void;
 }
 
 const VERSION = '0.1.0';
@@ -245,6 +247,7 @@ export class Gateway {
       backlogRate: sync.backlogRate,
       cursorName: SYNC_CURSOR,
       eventsCursorName: EVENTS_CURSOR,
+      onConfig: sync.remoteConfig.enabled ? this.opts.onRemoteConfig : undefined,
     });
     this.events.on('readings', () => agent.wake());
     await agent.start();

@@ -61,6 +61,24 @@ export class GatewayHost implements ConfigHost {
     return this.gw;
   }
 
+  /** The config the running parts were started with. */
+  get runningConfig(): GatewayConfig {
+    return this.config;
+  }
+
+  /**
+   * Stops the running parts and starts them with `next`; rejects when they do not start. No file
+   * is written and nothing is rolled back here: that is the caller's (gateway/remote-config).
+   */
+  async swap(next: GatewayConfig): Promise<void> {
+    await this.gw
+      .stop()
+      .catch((err) => this.opts.log.error({ err: describeError(err) }, 'stopping the old parts failed'));
+    this.switchAuth(next);
+    this.gw = await startChecked(next, this.opts);
+    this.config = next;
+  }
+
   get store(): Gateway['store'] {
     return this.gw.store;
   }
@@ -78,7 +96,8 @@ export class GatewayHost implements ConfigHost {
     if (!this.file) throw new HttpError(409, 'the built-in demo config cannot be changed');
     if (this.busy) throw new HttpError(409, 'a config change is already being applied');
     const parsed = parseConfigText(text, { file: 'config', baseDir: dirname(this.file) });
-    if (!parsed.ok) throw new HttpError(400, 'the config has problems; nothing was changed', { problems: parsed.problems });
+    if (!parsed.ok)
+      throw new HttpError(400, 'the config has problems; nothing was changed', { problems: parsed.problems });
     this.busy = true;
     const file = this.file;
     try {
@@ -123,8 +142,16 @@ export class GatewayHost implements ConfigHost {
           record(this.gw, { change: 'rolled_back', by: actor, error: why });
         } catch (err2) {
           // Nothing runs now; a supervisor (systemd) restarting the process is the way out.
-          this.report = { ...this.report!, state: 'failed', finishedAt: new Date().toISOString(), error: `${why}; the previous config failed too: ${describeError(err2)}` };
-          log.fatal({ err: describeError(err2) }, 'the previous config failed to start again; exiting for the supervisor to restart');
+          this.report = {
+            ...this.report!,
+            state: 'failed',
+            finishedAt: new Date().toISOString(),
+            error: `${why}; the previous config failed too: ${describeError(err2)}`,
+          };
+          log.fatal(
+            { err: describeError(err2) },
+            'the previous config failed to start again; exiting for the supervisor to restart',
+          );
           process.exitCode = 1;
           setTimeout(() => process.exit(1), 200).unref();
         }
@@ -159,9 +186,8 @@ async function startChecked(config: GatewayConfig, opts: GatewayOptions): Promis
 }
 
 function record(gw: Gateway, data: Record<string, unknown>): void {
-  const store = gw.store as unknown as { recordEvent?: (kind: string, d: Record<string, unknown>) => number };
   try {
-    store.recordEvent?.('config', data);
+    gw.store.recordEvent('config', data);
   } catch {
     // the event is a courtesy to the city; the change itself stands
   }

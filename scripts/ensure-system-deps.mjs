@@ -10,6 +10,9 @@ const NEEDED = [
   { program: 'socat', pkg: 'socat' },
   { program: 'mosquitto', pkg: 'mosquitto', paths: ['/usr/sbin/mosquitto'] },
   { program: 'openssl', pkg: 'openssl' },
+  // the watchdog tests: the real sender, and a stand-in for systemd's notify socket
+  { program: 'systemd-notify', pkg: 'systemd' },
+  { program: 'python3', pkg: 'python3-minimal' },
   { program: 'chromium', pkg: 'chromium', paths: ['/usr/bin/chromium'] },
   // screenshots of the Vietnamese panel need a font with its diacritics
   { program: 'fonts-dejavu-core', pkg: 'fonts-dejavu-core', paths: ['/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf'], onlyPaths: true },

@@ -18,7 +18,8 @@ import { fileURLToPath } from 'node:url';
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const range = process.env.LANGBIANG_NODE22_VERSION ?? '22';
 const cache = resolve(
-  process.env.LANGBIANG_NODE22_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'langbiang-node22'),
+  process.env.LANGBIANG_NODE22_CACHE ??
+    join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'langbiang-node22'),
 );
 if (cache === repo || cache.startsWith(`${repo}/`)) fail(`the cache ${cache} must be outside the repository`);
 
@@ -62,7 +63,11 @@ if (!version?.startsWith(`v${range.split('.')[0]}.`)) {
   step(`installing ${pkgName}@${range} from the npm registry`);
   rmSync(join(runtime, 'node_modules'), { recursive: true, force: true });
   writeFileSync(join(runtime, 'package.json'), '{"private":true}\n');
-  if (run('npm', ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `${pkgName}@${range}`], { cwd: runtime }) !== 0) {
+  if (
+    run('npm', ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `${pkgName}@${range}`], {
+      cwd: runtime,
+    }) !== 0
+  ) {
     fail(`npm install ${pkgName}@${range} failed`);
   }
   version = nodeVersion(node22);
@@ -96,10 +101,14 @@ if (!existsSync(keyFile) || readFileSync(keyFile, 'utf8') !== key || !existsSync
   step(`rebuilding ${REBUILD.join(', ')} for Node ${version} from source (headers from ${pkgName})`);
   // --build-from-source: no prebuilt binary is fetched; --nodedir: node-gyp uses the shipped headers
   // instead of downloading them. PATH puts Node 22 first so npm and node-gyp run on it.
-  const status = run('npm', ['rebuild', ...REBUILD, '--build-from-source', `--nodedir=${nodeDir}`, '--foreground-scripts'], {
-    cwd: work,
-    env: { ...env, npm_config_nodedir: nodeDir, npm_config_build_from_source: 'true' },
-  });
+  const status = run(
+    'npm',
+    ['rebuild', ...REBUILD, '--build-from-source', `--nodedir=${nodeDir}`, '--foreground-scripts'],
+    {
+      cwd: work,
+      env: { ...env, npm_config_nodedir: nodeDir, npm_config_build_from_source: 'true' },
+    },
+  );
   if (status !== 0) fail('npm rebuild failed');
   writeFileSync(keyFile, key);
 }
@@ -117,14 +126,22 @@ for (const m of MUST_LOAD) {
   const r = spawnSync(node22, ['-e', `require(${JSON.stringify(m)})`], { cwd: work, env, encoding: 'utf8' });
   if (r.status !== 0) fail(`${m} does not load under Node ${version}:\n${r.stderr}`);
 }
-const sqlite = spawnSync(node22, ['-e', "new (require('better-sqlite3'))(':memory:').prepare('select 1').get()"], { cwd: work, env, encoding: 'utf8' });
+const sqlite = spawnSync(node22, ['-e', "new (require('better-sqlite3'))(':memory:').prepare('select 1').get()"], {
+  cwd: work,
+  env,
+  encoding: 'utf8',
+});
 if (sqlite.status !== 0) fail(`better-sqlite3 does not work under Node ${version}:\n${sqlite.stderr}`);
 
 step(`running test/unit under Node ${version}`);
 const args = process.argv.slice(2);
-const status = run(node22, [join(work, 'node_modules', 'vitest', 'vitest.mjs'), 'run', ...(args.length ? args : ['test/unit'])], {
-  cwd: work,
-  env: { ...env, LANGBIANG_TEST_NODE: version },
-});
+const status = run(
+  node22,
+  [join(work, 'node_modules', 'vitest', 'vitest.mjs'), 'run', ...(args.length ? args : ['test/unit'])],
+  {
+    cwd: work,
+    env: { ...env, LANGBIANG_TEST_NODE: version },
+  },
+);
 step(`done, exit ${status}`);
 process.exit(status);

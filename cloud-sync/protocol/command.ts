@@ -41,7 +41,11 @@ export function parseCommand(payload: Buffer | Uint8Array | string): ParsedComma
   }
   if (!isPlainObject(doc)) return { ok: false, id: null, message: 'command: not a JSON object' };
   const id = typeof doc.id === 'string' && doc.id.length > 0 && doc.id.length <= MAX_ID ? doc.id : null;
-  const bad = (message: string): ParsedCommand => ({ ok: false, id, message: `command${id ? ` ${id}` : ''}: ${message}` });
+  const bad = (message: string): ParsedCommand => ({
+    ok: false,
+    id,
+    message: `command${id ? ` ${id}` : ''}: ${message}`,
+  });
   if (id === null) {
     return bad(doc.id === undefined ? 'id is missing' : `id must be a string of 1–${MAX_ID} characters`);
   }
@@ -49,14 +53,16 @@ export function parseCommand(payload: Buffer | Uint8Array | string): ParsedComma
   if (doc.v !== undefined && doc.v !== COMMAND_VERSION) return bad(`version ${JSON.stringify(doc.v)} is not supported`);
   for (const f of ['device', 'point'] as const) {
     const v = doc[f];
-    if (typeof v !== 'string' || v === '' || v.length > MAX_NAME) return bad(`${f} must be a string of 1–${MAX_NAME} characters`);
+    if (typeof v !== 'string' || v === '' || v.length > MAX_NAME)
+      return bad(`${f} must be a string of 1–${MAX_NAME} characters`);
   }
   const value = doc.value;
   const valueOk =
     (typeof value === 'number' && Number.isFinite(value)) ||
     typeof value === 'boolean' ||
     (typeof value === 'string' && value.length <= MAX_STRING_VALUE);
-  if (!valueOk) return bad(value === undefined ? 'value is missing' : 'value must be a finite number, a boolean or a short string');
+  if (!valueOk)
+    return bad(value === undefined ? 'value is missing' : 'value must be a finite number, a boolean or a short string');
   const request: CommandRequest = {
     id,
     device: doc.device as string,
@@ -67,12 +73,14 @@ export function parseCommand(payload: Buffer | Uint8Array | string): ParsedComma
   };
   if (doc.deadline !== undefined) {
     const d = doc.deadline;
-    const ms = typeof d === 'number' ? d : typeof d === 'string' && /^\d{4}-\d\d-\d\dT/.test(d) ? Date.parse(d) : Number.NaN;
+    const ms =
+      typeof d === 'number' ? d : typeof d === 'string' && /^\d{4}-\d\d-\d\dT/.test(d) ? Date.parse(d) : Number.NaN;
     if (!Number.isSafeInteger(ms) || ms <= 0) return bad('deadline must be wall ms since 1970 or an ISO 8601 time');
     request.deadline = ms;
   }
   if (doc.actor !== undefined) {
-    if (typeof doc.actor !== 'string' || doc.actor === '' || doc.actor.length > MAX_NAME) return bad('actor must be a short string');
+    if (typeof doc.actor !== 'string' || doc.actor === '' || doc.actor.length > MAX_NAME)
+      return bad('actor must be a short string');
     request.actor = doc.actor;
   }
   return { ok: true, request };

@@ -201,7 +201,8 @@ export function decodeTelemetry(payload: Buffer | Uint8Array, opts: DecodeOption
     );
   }
   const flags = payload[1]!;
-  if ((flags & ~FLAG_DEFLATE) !== 0) throw new LangbiangError('DECODE_FAILED', `${what}: unknown flags 0x${flags.toString(16)}`);
+  if ((flags & ~FLAG_DEFLATE) !== 0)
+    throw new LangbiangError('DECODE_FAILED', `${what}: unknown flags 0x${flags.toString(16)}`);
   const max = opts.maxInflatedBytes ?? DEFAULT_MAX_INFLATED;
   let body: Uint8Array = payload.subarray(2);
   if (flags & FLAG_DEFLATE) {

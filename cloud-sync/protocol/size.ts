@@ -36,7 +36,9 @@ export interface LiveDayResult {
  * second — the 15 points of DESIGN.md's comparison — with realistic noise, batched the way the
  * agent batches live readings (batchMaxDelay / batchMaxReadings).
  */
-export function simulateLiveDay(opts: { hours?: number; batchMaxDelayMs?: number; batchMaxReadings?: number; gateway?: string } = {}): LiveDayResult {
+export function simulateLiveDay(
+  opts: { hours?: number; batchMaxDelayMs?: number; batchMaxReadings?: number; gateway?: string } = {},
+): LiveDayResult {
   const hours = opts.hours ?? 24;
   const delay = opts.batchMaxDelayMs ?? SYNC_DEFAULTS.batchMaxDelayMs;
   const maxReadings = opts.batchMaxReadings ?? SYNC_DEFAULTS.batchMaxReadings;
@@ -77,7 +79,14 @@ export function simulateLiveDay(opts: { hours?: number; batchMaxDelayMs?: number
   let pendingSince = -1;
   const t0 = 1_717_000_000_000;
   const flush = () => {
-    const payload = encodeTelemetry({ v: 1, gateway, epoch: 'f3a9c2d4e5b60718293a4b5c6d7e8f90', firstSeq: pending[0]!.seq, lastSeq: pending[pending.length - 1]!.seq, readings: pending });
+    const payload = encodeTelemetry({
+      v: 1,
+      gateway,
+      epoch: 'f3a9c2d4e5b60718293a4b5c6d7e8f90',
+      firstSeq: pending[0]!.seq,
+      lastSeq: pending[pending.length - 1]!.seq,
+      readings: pending,
+    });
     payloadBytes += payload.length;
     wireBytes += mqttPublishWireBytes(payload.length, topic);
     messages++;
@@ -101,5 +110,11 @@ export function simulateLiveDay(opts: { hours?: number; batchMaxDelayMs?: number
     }
   }
   if (pending.length) flush();
-  return { readings, messages, wireBytes, bytesPerReading: wireBytes / readings, payloadPerReading: payloadBytes / readings };
+  return {
+    readings,
+    messages,
+    wireBytes,
+    bytesPerReading: wireBytes / readings,
+    payloadPerReading: payloadBytes / readings,
+  };
 }

@@ -7,6 +7,8 @@ export interface GatewayTopics {
   status: string;
   cmd: string;
   cmdResult: string;
+  /** downlink of new configs (gateway/remote-config), subscribed when remote config is on */
+  config: string;
 }
 
 export function topicsFor(gatewayId: string): GatewayTopics {
@@ -17,11 +19,14 @@ export function topicsFor(gatewayId: string): GatewayTopics {
     status: `${base}/status`,
     cmd: `${base}/cmd`,
     cmdResult: `${base}/cmd/result`,
+    config: `${base}/config`,
   };
 }
 
 /** What a topic of the native format names, or null for anything else. */
-export function parseTopic(topic: string): { gateway: string; kind: 'telemetry' | 'events' | 'status' | 'cmd' | 'cmd/result' } | null {
+export function parseTopic(
+  topic: string,
+): { gateway: string; kind: 'telemetry' | 'events' | 'status' | 'cmd' | 'cmd/result' } | null {
   const m = /^langbiang\/v1\/([^/+#]+)\/(telemetry|events|status|cmd|cmd\/result)$/.exec(topic);
   return m ? { gateway: m[1]!, kind: m[2] as 'telemetry' } : null;
 }

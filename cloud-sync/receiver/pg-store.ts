@@ -72,10 +72,18 @@ export class PgReceiverStore implements ReceiverStore {
     try {
       pg = await import('pg');
     } catch (err) {
-      throw new LangbiangError('STORE_FAILED', `the PostgreSQL driver (npm package pg) is not installed: ${describeError(err)}`);
+      throw new LangbiangError(
+        'STORE_FAILED',
+        `the PostgreSQL driver (npm package pg) is not installed: ${describeError(err)}`,
+      );
     }
     const PoolCtor = (pg.default?.Pool ?? pg.Pool) as typeof Pool;
-    this.pool = new PoolCtor({ connectionString: this.url, max: 4, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 10_000 });
+    this.pool = new PoolCtor({
+      connectionString: this.url,
+      max: 4,
+      idleTimeoutMillis: 30_000,
+      connectionTimeoutMillis: 10_000,
+    });
     // An idle client losing its server (restart, failover) must not crash the process.
     this.pool.on('error', () => {});
     if (this.readonly) {
@@ -83,14 +91,17 @@ export class PgReceiverStore implements ReceiverStore {
         "SELECT CASE WHEN to_regclass('langbiang_receiver_meta') IS NULL THEN NULL ELSE (SELECT value FROM langbiang_receiver_meta WHERE key = 'schema_version') END AS version",
       );
       const found = r?.version ? Number(r.version) : 0;
-      if (found === 0) throw new LangbiangError('USAGE', `${this.location} holds no receiver tables (run the receiver on it first)`);
+      if (found === 0)
+        throw new LangbiangError('USAGE', `${this.location} holds no receiver tables (run the receiver on it first)`);
       if (found > RECEIVER_SCHEMA_VERSION) throw tooNew(this.location, found);
       return;
     }
     await this.tx(async (c) => {
       await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
       await c.query('CREATE TABLE IF NOT EXISTS langbiang_receiver_meta (key text PRIMARY KEY, value text NOT NULL)');
-      const r = await c.query<{ value: string }>("SELECT value FROM langbiang_receiver_meta WHERE key = 'schema_version'");
+      const r = await c.query<{ value: string }>(
+        "SELECT value FROM langbiang_receiver_meta WHERE key = 'schema_version'",
+      );
       const found = r.rows[0] ? Number(r.rows[0].value) : 0;
       if (found > RECEIVER_SCHEMA_VERSION) throw tooNew(this.location, found);
       for (let v = found; v < RECEIVER_SCHEMA_VERSION; v++) await c.query(MIGRATIONS[v]!);
@@ -108,7 +119,9 @@ export class PgReceiverStore implements ReceiverStore {
     try {
       c = await this.pool.connect();
     } catch (err) {
-      throw new LangbiangError('STORE_FAILED', `cannot connect to ${this.location}: ${describeError(err)}`, undefined, { cause: err });
+      throw new LangbiangError('STORE_FAILED', `cannot connect to ${this.location}: ${describeError(err)}`, undefined, {
+        cause: err,
+      });
     }
     let broken = false;
     try {
@@ -121,7 +134,9 @@ export class PgReceiverStore implements ReceiverStore {
         broken = true;
       });
       if (err instanceof LangbiangError) throw err;
-      throw new LangbiangError('STORE_FAILED', `receiver database ${what} failed: ${describeError(err)}`, undefined, { cause: err });
+      throw new LangbiangError('STORE_FAILED', `receiver database ${what} failed: ${describeError(err)}`, undefined, {
+        cause: err,
+      });
     } finally {
       c.release(broken);
     }
@@ -226,7 +241,14 @@ export class PgReceiverStore implements ReceiverStore {
       args.push(q.kind);
       where.push(`kind = $${args.length}`);
     }
-    const rows = await this.query<{ gateway: string; epoch: string; id: string; kind: string; ts: string; data: Record<string, unknown> }>(
+    const rows = await this.query<{
+      gateway: string;
+      epoch: string;
+      id: string;
+      kind: string;
+      ts: string;
+      data: Record<string, unknown>;
+    }>(
       `SELECT gateway, epoch, id, kind, ts, data FROM langbiang_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
        ORDER BY gateway, epoch, id`,
       args,
@@ -250,7 +272,9 @@ export class PgReceiverStore implements ReceiverStore {
     try {
       return (await this.pool.query(sql, args)).rows as T[];
     } catch (err) {
-      throw new LangbiangError('STORE_FAILED', `receiver database query failed: ${describeError(err)}`, undefined, { cause: err });
+      throw new LangbiangError('STORE_FAILED', `receiver database query failed: ${describeError(err)}`, undefined, {
+        cause: err,
+      });
     }
   }
 

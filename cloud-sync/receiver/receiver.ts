@@ -24,6 +24,13 @@ export interface ReceiverOptions {
   /** shared-subscription group: receivers in one group split the messages between them */
   group?: string;
   /**
+   * A plain subscription instead of a shared one, for a single receiver. Some brokers (Mosquitto
+   * 2.0.11, Debian 12's) do not restore shared subscriptions from their persistence file: after a
+   * broker restart, what gateways publish before the receivers have subscribed again is lost. A
+   * plain subscription of a persistent session is restored, so nothing is.
+   */
+  exclusive?: boolean;
+  /**
    * Stable MQTT client id. The session outlives a crash (clean start off, session expiry below),
    * so what the broker sent but this receiver had not acknowledged is sent again when it returns.
    */
@@ -100,13 +107,17 @@ export class Receiver {
     this.log = opts.logger ?? silent;
     this.group = opts.group ?? DEFAULT_GROUP;
     if (!/^[^/+#$]+$/.test(this.group)) {
-      throw new LangbiangError('USAGE', `bad shared-subscription group ${JSON.stringify(this.group)}: no / + # $ allowed`);
+      throw new LangbiangError(
+        'USAGE',
+        `bad shared-subscription group ${JSON.stringify(this.group)}: no / + # $ allowed`,
+      );
     }
   }
 
   /** The shared subscriptions this receiver takes part in. */
   topics(): string[] {
-    return [`$share/${this.group}/${TOPIC_ROOT}/+/telemetry`, `$share/${this.group}/${TOPIC_ROOT}/+/events`];
+    const prefix = this.opts.exclusive ? '' : `$share/${this.group}/`;
+    return [`${prefix}${TOPIC_ROOT}/+/telemetry`, `${prefix}${TOPIC_ROOT}/+/events`];
   }
 
   stats(): ReceiverStats {
@@ -154,7 +165,10 @@ export class Receiver {
       this.reconnects = 0;
       this.s.connected = true;
       this.setReconnectPeriod();
-      this.log.info({ broker: redact(o.brokerUrl), clientId: o.clientId, sessionPresent: connack.sessionPresent }, 'receiver connected');
+      this.log.info(
+        { broker: redact(o.brokerUrl), clientId: o.clientId, sessionPresent: connack.sessionPresent },
+        'receiver connected',
+      );
       client.subscribe(this.topics(), { qos: 1 }, (err, granted) => {
         if (err) {
           this.log.error({ err: describeError(err) }, 'receiver subscribe failed');
@@ -165,7 +179,7 @@ export class Receiver {
           this.log.error({ topics: refused.map((g) => g.topic) }, 'the broker refused the shared subscription');
           return;
         }
-        this.log.info({ topics: this.topics(), group: this.group }, 'receiver subscribed');
+        this.log.info({ topics: this.topics() }, 'receiver subscribed');
         this.readyResolve();
       });
     });
@@ -257,7 +271,13 @@ export class Receiver {
       this.s.readingsInserted += r.inserted;
       this.s.duplicates += r.duplicates;
       this.log.debug(
-        { gateway: batch.gateway, firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, inserted: r.inserted, duplicates: r.duplicates },
+        {
+          gateway: batch.gateway,
+          firstSeq: batch.firstSeq,
+          lastSeq: batch.lastSeq,
+          inserted: r.inserted,
+          duplicates: r.duplicates,
+        },
         'telemetry stored',
       );
     } else {
@@ -278,7 +298,8 @@ export class Receiver {
       this.s.eventsInserted += r.inserted;
       this.s.eventDuplicates += r.duplicates;
       for (const e of batch.events) {
-        if (e.kind === 'gap') this.log.warn({ gateway: batch.gateway, epoch: batch.epoch, ...e.data }, 'gateway reported a gap');
+        if (e.kind === 'gap')
+          this.log.warn({ gateway: batch.gateway, epoch: batch.epoch, ...e.data }, 'gateway reported a gap');
       }
     }
     this.s.lastMessageAt = now;

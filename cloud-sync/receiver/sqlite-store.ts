@@ -83,9 +83,14 @@ export class SqliteReceiverStore implements ReceiverStore {
         this.db.pragma('synchronous = FULL');
       }
     } catch (err) {
-      throw new LangbiangError('STORE_FAILED', `cannot open the receiver database ${this.location}: ${describeError(err)}`, undefined, {
-        cause: err,
-      });
+      throw new LangbiangError(
+        'STORE_FAILED',
+        `cannot open the receiver database ${this.location}: ${describeError(err)}`,
+        undefined,
+        {
+          cause: err,
+        },
+      );
     }
     this.migrate();
     if (!this.readonly) {
@@ -107,7 +112,10 @@ export class SqliteReceiverStore implements ReceiverStore {
     const found = db.pragma('user_version', { simple: true }) as number;
     const appId = db.pragma('application_id', { simple: true }) as number;
     if (appId !== 0 && appId !== APPLICATION_ID) {
-      throw new LangbiangError('STORE_FAILED', `${this.location} is an SQLite database of another program, not a receiver database`);
+      throw new LangbiangError(
+        'STORE_FAILED',
+        `${this.location} is an SQLite database of another program, not a receiver database`,
+      );
     }
     if (found > RECEIVER_SCHEMA_VERSION) {
       throw new LangbiangError(
@@ -139,7 +147,19 @@ export class SqliteReceiverStore implements ReceiverStore {
       db.transaction(() => {
         for (const r of b.readings) {
           const v = splitValue(r.value);
-          inserted += ins.run(b.gateway, b.epoch, r.seq, r.device, r.point, r.ts, v.num, v.text, r.unit, r.quality, receivedAt).changes;
+          inserted += ins.run(
+            b.gateway,
+            b.epoch,
+            r.seq,
+            r.device,
+            r.point,
+            r.ts,
+            v.num,
+            v.text,
+            r.unit,
+            r.quality,
+            receivedAt,
+          ).changes;
         }
       }).immediate();
     } catch (err) {
@@ -271,5 +291,7 @@ function toReading(r: SqlReading): ReceivedReading {
 }
 
 function storeError(err: unknown): LangbiangError {
-  return new LangbiangError('STORE_FAILED', `receiver database write failed: ${describeError(err)}`, undefined, { cause: err });
+  return new LangbiangError('STORE_FAILED', `receiver database write failed: ${describeError(err)}`, undefined, {
+    cause: err,
+  });
 }

@@ -86,7 +86,8 @@ export function parseStoreUrl(url: string): StoreLocation {
   const sqlite = /^sqlite:(\/\/)?(.*)$/i.exec(u);
   if (sqlite) {
     const path = sqlite[2]!;
-    if (!path) throw new LangbiangError('USAGE', `${JSON.stringify(url)} names no file (use sqlite:///path/to/receiver.db)`);
+    if (!path)
+      throw new LangbiangError('USAGE', `${JSON.stringify(url)} names no file (use sqlite:///path/to/receiver.db)`);
     return { backend: 'sqlite', path };
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(u)) {

@@ -37,7 +37,8 @@ export function eventsProblem(b: EventsBatch, topicGateway: string): string | un
     if (!Number.isSafeInteger(e.id) || e.id < 0) return `bad event id ${e.id}`;
     if (!isName(e.kind)) return `event ${e.id}: bad kind`;
     if (typeof e.ts !== 'number' || !Number.isFinite(e.ts)) return `event ${e.id}: bad ts`;
-    if (typeof e.data !== 'object' || e.data === null || Array.isArray(e.data)) return `event ${e.id}: data is not an object`;
+    if (typeof e.data !== 'object' || e.data === null || Array.isArray(e.data))
+      return `event ${e.id}: data is not an object`;
     // PostgreSQL's jsonb refuses \u0000 in strings
     if (JSON.stringify(e.data).includes('\\u0000')) return `event ${e.id}: data holds a NUL character`;
   }
@@ -48,7 +49,8 @@ function envelopeProblem(b: { gateway: string; epoch: string }, topicGateway: st
   if (typeof b.gateway !== 'string' || b.gateway !== topicGateway) {
     return `envelope gateway ${JSON.stringify(b.gateway)} does not match the topic's ${JSON.stringify(topicGateway)}`;
   }
-  if (typeof b.epoch !== 'string' || b.epoch.length === 0 || b.epoch.length > 128 || !isText(b.epoch)) return 'bad epoch';
+  if (typeof b.epoch !== 'string' || b.epoch.length === 0 || b.epoch.length > 128 || !isText(b.epoch))
+    return 'bad epoch';
   return undefined;
 }
 

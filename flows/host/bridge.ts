@@ -23,7 +23,10 @@ const REQUEST_TIMEOUT_MS = 30_000;
 export class FlowsBridge {
   private readonly readingListeners = new Set<ReadingListener>();
   private readonly eventListeners = new Set<EventListener>();
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >();
   private nextId = 1;
   private subscribeQueued = false;
 

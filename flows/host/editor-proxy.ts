@@ -27,7 +27,12 @@ const HOP_BY_HOP = new Set([
  * here, and whatever a browser put in the editor token header is replaced: only the gateway,
  * after its session check, says who the editor user is.
  */
-function forwardHeaders(req: IncomingMessage, target: EditorTarget, user: string, keepUpgrade: boolean): OutgoingHttpHeaders {
+function forwardHeaders(
+  req: IncomingMessage,
+  target: EditorTarget,
+  user: string,
+  keepUpgrade: boolean,
+): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (const [k, v] of Object.entries(req.headers)) {
     const key = k.toLowerCase();
@@ -42,9 +47,20 @@ function forwardHeaders(req: IncomingMessage, target: EditorTarget, user: string
 }
 
 /** Proxies one editor/admin-API request (`/red/...`, path kept) to the Node-RED child. */
-export function proxyEditorRequest(target: EditorTarget, user: string, req: IncomingMessage, res: ServerResponse): void {
+export function proxyEditorRequest(
+  target: EditorTarget,
+  user: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
   const upstream = request(
-    { host: target.host, port: target.port, method: req.method, path: req.url, headers: forwardHeaders(req, target, user, false) },
+    {
+      host: target.host,
+      port: target.port,
+      method: req.method,
+      path: req.url,
+      headers: forwardHeaders(req, target, user, false),
+    },
     (up) => {
       const headers: OutgoingHttpHeaders = {};
       for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
@@ -63,7 +79,13 @@ export function proxyEditorRequest(target: EditorTarget, user: string, req: Inco
 }
 
 /** Proxies the editor's websocket (`/red/comms`) upgrade to the child, then splices the two sockets. */
-export function proxyEditorUpgrade(target: EditorTarget, user: string, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+export function proxyEditorUpgrade(
+  target: EditorTarget,
+  user: string,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): void {
   const upstream = connect(target.port, target.host);
   const fail = () => {
     socket.destroy();

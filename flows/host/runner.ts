@@ -14,6 +14,7 @@ import type { FromChild, RunnerInit, ToChild } from './protocol.js';
 import { nodeRedSettings } from './settings.js';
 
 const require = createRequire(import.meta.url);
+const FLOWS_START_WAIT_MS = 30_000;
 
 function send(msg: FromChild): void {
   if (process.connected) process.send?.(msg);
@@ -36,7 +37,9 @@ process.on('message', (msg: ToChild) => {
       started = true;
       start(msg).catch((err) => {
         send({ t: 'fatal', msg: err instanceof Error ? err.message : String(err) });
-        writeLog(`${JSON.stringify({ level: 'fatal', msg: `node-red did not start: ${String(err?.message ?? err)}` })}\n`);
+        writeLog(
+          `${JSON.stringify({ level: 'fatal', msg: `node-red did not start: ${String(err?.message ?? err)}` })}\n`,
+        );
         process.exit(3);
       });
       break;
@@ -46,6 +49,8 @@ process.on('message', (msg: ToChild) => {
 });
 
 process.on('disconnect', () => process.exit(0));
+// Ctrl-C in a terminal reaches the whole process group; the gateway decides when this child stops.
+process.on('SIGINT', () => {});
 
 async function start(init: RunnerInit): Promise<void> {
   mkdirSync(init.userDir, { recursive: true, mode: 0o700 });
@@ -72,7 +77,13 @@ async function start(init: RunnerInit): Promise<void> {
       resolve();
     });
   });
+  // 'ready' means the flows run (their nodes have subscribed), not just that the editor is up
+  const flowsStarted = new Promise<void>((resolve) => {
+    RED.events.once('flows:started', () => resolve());
+    setTimeout(resolve, FLOWS_START_WAIT_MS).unref();
+  });
   await RED.start();
+  await flowsStarted;
   stopRed = async () => {
     await RED.stop();
     server.close();

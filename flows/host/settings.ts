@@ -2,7 +2,14 @@ import { timingSafeEqual } from 'node:crypto';
 import type { RunnerInit } from './protocol.js';
 
 /** Node-RED's numeric log levels (@node-red/util log.js) → pino's level names. */
-const LEVEL_NAMES: Record<number, string> = { 10: 'fatal', 20: 'error', 30: 'warn', 40: 'info', 50: 'debug', 60: 'trace' };
+const LEVEL_NAMES: Record<number, string> = {
+  10: 'fatal',
+  20: 'error',
+  30: 'warn',
+  40: 'info',
+  50: 'debug',
+  60: 'trace',
+};
 
 export interface EditorUser {
   username: string;
@@ -32,7 +39,8 @@ export function jsonLineLogger(write: (line: string) => void) {
   return () => (msg: { level: number; msg: unknown; type?: string; id?: string; name?: string }) => {
     const level = LEVEL_NAMES[msg.level];
     if (!level) return; // audit and metric records
-    const text = msg.msg instanceof Error ? msg.msg.message : typeof msg.msg === 'string' ? msg.msg : JSON.stringify(msg.msg);
+    const text =
+      msg.msg instanceof Error ? msg.msg.message : typeof msg.msg === 'string' ? msg.msg : JSON.stringify(msg.msg);
     const line: Record<string, unknown> = { level, msg: text };
     if (msg.type) line.nodeType = msg.type;
     if (msg.id) line.node = msg.id;
@@ -47,7 +55,11 @@ export function jsonLineLogger(write: (line: string) => void) {
  * stall the child), no telemetry, no HTTP-in endpoints, no projects, no password list — the
  * editor trusts only the gateway's proxy.
  */
-export function nodeRedSettings(init: RunnerInit, bridge: unknown, writeLog: (line: string) => void): Record<string, unknown> {
+export function nodeRedSettings(
+  init: RunnerInit,
+  bridge: unknown,
+  writeLog: (line: string) => void,
+): Record<string, unknown> {
   return {
     uiHost: init.host,
     uiPort: init.port,
@@ -72,7 +84,11 @@ export function nodeRedSettings(init: RunnerInit, bridge: unknown, writeLog: (li
     telemetry: { enabled: false },
     diagnostics: { enabled: false, ui: false },
     runtimeState: { enabled: false, ui: false },
-    externalModules: { autoInstall: false, palette: { allowInstall: false, allowUpload: false }, modules: { allowInstall: false } },
+    externalModules: {
+      autoInstall: false,
+      palette: { allowInstall: false, allowUpload: false },
+      modules: { allowInstall: false },
+    },
     functionExternalModules: false,
     exportGlobalContextKeys: false,
     editorTheme: {

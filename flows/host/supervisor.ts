@@ -166,14 +166,16 @@ export class FlowsSupervisor {
     if (!o.failsafe?.length || !o.commands) return;
     await Promise.all(
       o.failsafe.map(async (f) => {
-        const r = await o.commands!.execute({
-          id: `flows-failsafe-${randomBytes(8).toString('hex')}`,
-          device: f.device,
-          point: f.point,
-          value: f.value,
-          source: 'flows',
-          actor: `flows supervisor (${why})`,
-        }).catch((err) => ({ ok: false, message: describeError(err) }));
+        const r = await o
+          .commands!.execute({
+            id: `flows-failsafe-${randomBytes(8).toString('hex')}`,
+            device: f.device,
+            point: f.point,
+            value: f.value,
+            source: 'flows',
+            actor: `flows supervisor (${why})`,
+          })
+          .catch((err) => ({ ok: false, message: describeError(err) }));
         if (!r.ok) o.log.warn({ device: f.device, point: f.point, err: r.message }, 'fail-safe write failed');
       }),
     );
@@ -261,7 +263,7 @@ export class FlowsSupervisor {
       gatewayId: o.gatewayId,
     };
     this.send(child, init);
-    o.log.info({ pid: child.pid, maxOldSpaceMb: o.maxOldSpaceMb }, 'node-red starting');
+    o.log.info({ childPid: child.pid, maxOldSpaceMb: o.maxOldSpaceMb }, 'node-red starting');
   }
 
   private onMessage(child: ChildProcess, m: FromChild): void {
@@ -279,7 +281,10 @@ export class FlowsSupervisor {
         this.state = 'running';
         this.lastPongAt = Date.now();
         this.eventCursor = this.opts.eventSource?.lastEventId() ?? 0;
-        this.opts.log.info({ pid: child.pid, startMs: this.readyAt - this.spawnedAt }, 'node-red running; editor at /red/');
+        this.opts.log.info(
+          { childPid: child.pid, startMs: this.readyAt - this.spawnedAt },
+          'node-red running; editor at /red/',
+        );
         for (const w of this.readyWaiters.splice(0)) w();
         break;
       case 'subscribe':
@@ -323,10 +328,25 @@ export class FlowsSupervisor {
       this.consecutiveFailures = 0;
       this.state = 'crash-loop';
       o.log.error(
-        { reason, code, signal, crashes: o.crashLoopCrashes, windowMs: o.crashLoopWindowMs, cooldownMs: o.crashLoopCooldownMs },
+        {
+          reason,
+          code,
+          signal,
+          crashes: o.crashLoopCrashes,
+          windowMs: o.crashLoopWindowMs,
+          cooldownMs: o.crashLoopCooldownMs,
+        },
         'node-red keeps crashing; not restarting it for the cool-down (polling and storing go on)',
       );
-      this.record({ state: 'crash-loop', reason, code, signal, crashes: o.crashLoopCrashes, windowMs: o.crashLoopWindowMs, cooldownMs: o.crashLoopCooldownMs });
+      this.record({
+        state: 'crash-loop',
+        reason,
+        code,
+        signal,
+        crashes: o.crashLoopCrashes,
+        windowMs: o.crashLoopWindowMs,
+        cooldownMs: o.crashLoopCooldownMs,
+      });
       this.scheduleRestart(o.crashLoopCooldownMs);
       return;
     }
@@ -359,7 +379,7 @@ export class FlowsSupervisor {
         : reason === 'memory'
           ? { rssBytes: this.rss, maxRssBytes: o.maxRssBytes }
           : { startTimeoutMs: o.startTimeoutMs };
-    o.log.error({ pid: child.pid, reason, ...detail }, 'killing node-red');
+    o.log.error({ childPid: child.pid, reason, ...detail }, 'killing node-red');
     child.kill('SIGKILL');
   }
 
@@ -447,7 +467,12 @@ export class FlowsSupervisor {
     const cmdId = typeof c?.id === 'string' && c.id ? c.id.slice(0, 200) : `flows-${randomBytes(8).toString('hex')}`;
     const refuse = (message: string, code: CommandResult['code'] = 'COMMAND_INVALID') =>
       reply({ id: cmdId, ok: false, code, message, ts: Date.now() });
-    if (!c || typeof c.device !== 'string' || typeof c.point !== 'string' || !['number', 'boolean', 'string'].includes(typeof c.value))
+    if (
+      !c ||
+      typeof c.device !== 'string' ||
+      typeof c.point !== 'string' ||
+      !['number', 'boolean', 'string'].includes(typeof c.value)
+    )
       return void refuse('a command needs device, point and value');
     if (!this.opts.commands) return void refuse('this gateway has no command router', 'FORBIDDEN');
     const req: CommandRequest = {
@@ -493,9 +518,9 @@ export class FlowsSupervisor {
         } catch {
           obj = null;
         }
-        const text = (obj?.msg ?? line).slice(0, 2000);
+        const text = String(obj?.msg ?? line).trim().slice(0, 2000);
         const lvl = obj?.level && levels.has(obj.level) ? obj.level : 'info';
-        const fields: Record<string, unknown> = { component: 'node-red' };
+        const fields: Record<string, unknown> = { from: 'node-red' };
         if (obj && typeof obj === 'object') {
           for (const [k, v] of Object.entries(obj)) if (k !== 'msg' && k !== 'level') fields[k] = v;
         }
@@ -505,7 +530,7 @@ export class FlowsSupervisor {
     }
     if (child.stderr) {
       createInterface({ input: child.stderr }).on('line', (line) => {
-        if (line.trim()) log.warn({ component: 'node-red' }, line.slice(0, 2000));
+        if (line.trim()) log.warn({ from: 'node-red' }, line.slice(0, 2000));
       });
     }
   }

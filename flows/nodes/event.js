@@ -1,15 +1,13 @@
-'use strict';
 const { bridgeOf } = require('./lib/gateway.js');
 
 const KINDS = ['gap', 'alarm', 'command', 'flows', 'config', 'clock'];
 
-module.exports = function (RED) {
+module.exports = (RED) => {
   function LangbiangEvent(config) {
     RED.nodes.createNode(this, config);
-    const node = this;
     const bridge = bridgeOf(RED);
     if (!bridge) {
-      node.status({ fill: 'red', shape: 'ring', text: 'no gateway' });
+      this.status({ fill: 'red', shape: 'ring', text: 'no gateway' });
       return;
     }
     const kinds = new Set(KINDS.filter((k) => config[k] === true));
@@ -18,10 +16,10 @@ module.exports = function (RED) {
     const off = bridge.onEvent((event) => {
       if (!kinds.has(event.kind)) return;
       if (device && event.data && event.data.device !== undefined && event.data.device !== device) return;
-      node.send({ topic: event.kind, payload: event.data, event });
-      node.status({ fill: 'green', shape: 'dot', text: `${event.kind} ${new Date(event.ts).toLocaleTimeString()}` });
+      this.send({ topic: event.kind, payload: event.data, event });
+      this.status({ fill: 'green', shape: 'dot', text: `${event.kind} ${new Date(event.ts).toLocaleTimeString()}` });
     });
-    node.on('close', off);
+    this.on('close', off);
   }
   RED.nodes.registerType('langbiang event', LangbiangEvent);
 };

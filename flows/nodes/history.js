@@ -1,14 +1,12 @@
-'use strict';
 const { bridgeOf, durationMs, num } = require('./lib/gateway.js');
 
-module.exports = function (RED) {
+module.exports = (RED) => {
   function LangbiangHistory(config) {
     RED.nodes.createNode(this, config);
-    const node = this;
     const bridge = bridgeOf(RED);
-    if (!bridge) node.status({ fill: 'red', shape: 'ring', text: 'no gateway' });
+    if (!bridge) this.status({ fill: 'red', shape: 'ring', text: 'no gateway' });
 
-    node.on('input', async (msg, send, done) => {
+    this.on('input', async (msg, send, done) => {
       if (!bridge) return done(new Error('not running on a Langbiang gateway'));
       const now = Date.now();
       const to = toMs(msg.to) ?? now;
@@ -23,16 +21,24 @@ module.exports = function (RED) {
       };
       try {
         const rows = await bridge.history(query);
-        node.status({ fill: 'green', shape: 'dot', text: `${rows.length} readings` });
+        this.status({ fill: 'green', shape: 'dot', text: `${rows.length} readings` });
         send({
           ...msg,
           topic: [query.device, query.point].filter(Boolean).join('/') || 'history',
-          payload: rows.map((r) => ({ seq: r.seq, device: r.device, point: r.point, ts: r.ts, value: r.value, unit: r.unit, quality: r.quality })),
+          payload: rows.map((r) => ({
+            seq: r.seq,
+            device: r.device,
+            point: r.point,
+            ts: r.ts,
+            value: r.value,
+            unit: r.unit,
+            quality: r.quality,
+          })),
           query,
         });
         done();
       } catch (err) {
-        node.status({ fill: 'red', shape: 'ring', text: String(err.message).slice(0, 60) });
+        this.status({ fill: 'red', shape: 'ring', text: String(err.message).slice(0, 60) });
         done(err);
       }
     });

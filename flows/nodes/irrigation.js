@@ -1,13 +1,11 @@
-'use strict';
 const { durationMs, num } = require('./lib/gateway.js');
 const { IrrigationController } = require('./lib/irrigation-logic.js');
 
 const TICK_MS = 1000;
 
-module.exports = function (RED) {
+module.exports = (RED) => {
   function LangbiangIrrigation(config) {
     RED.nodes.createNode(this, config);
-    const node = this;
     let ctl;
     try {
       const threshold = num(config.threshold, 30);
@@ -24,14 +22,14 @@ module.exports = function (RED) {
         Date.now(),
       );
     } catch (err) {
-      node.status({ fill: 'red', shape: 'ring', text: 'bad settings' });
-      node.error(err.message);
+      this.status({ fill: 'red', shape: 'ring', text: 'bad settings' });
+      this.error(err.message);
       return;
     }
 
     const emit = (action) => {
       if (!action) return;
-      node.send({ topic: 'valve', payload: action.open, reason: action.reason, moisture: ctl.lastValue });
+      this.send({ topic: 'valve', payload: action.open, reason: action.reason, moisture: ctl.lastValue });
       show();
     };
     const show = () => {
@@ -40,20 +38,20 @@ module.exports = function (RED) {
       const text = s.fault
         ? `closed: sensor ${s.fault}`
         : `${s.open ? 'open' : 'closed'} · ${s.lastValue ?? '–'} % · ${used}/${Math.round(s.budgetMs / 60_000)} min`;
-      node.status({ fill: s.fault ? 'red' : s.open ? 'blue' : 'green', shape: s.open ? 'dot' : 'ring', text });
+      this.status({ fill: s.fault ? 'red' : s.open ? 'blue' : 'green', shape: s.open ? 'dot' : 'ring', text });
     };
 
     // The runtime may have died with the valve open: the first word after a (re)start is "close".
-    setImmediate(() => node.send({ topic: 'valve', payload: false, reason: 'startup' }));
+    setImmediate(() => this.send({ topic: 'valve', payload: false, reason: 'startup' }));
     const timer = setInterval(() => emit(ctl.tick(Date.now())), TICK_MS);
 
-    node.on('input', (msg, send, done) => {
+    this.on('input', (msg, _send, done) => {
       const value = typeof msg.payload === 'number' ? msg.payload : msg.value;
       emit(ctl.reading(value, msg.quality ?? 'good', Date.now()));
       show();
       done();
     });
-    node.on('close', () => clearInterval(timer));
+    this.on('close', () => clearInterval(timer));
   }
   RED.nodes.registerType('langbiang irrigation', LangbiangIrrigation);
 };

@@ -1,33 +1,31 @@
-'use strict';
 const { bridgeOf, list } = require('./lib/gateway.js');
 
-module.exports = function (RED) {
+module.exports = (RED) => {
   function LangbiangReading(config) {
     RED.nodes.createNode(this, config);
-    const node = this;
     const bridge = bridgeOf(RED);
     if (!bridge) {
-      node.status({ fill: 'red', shape: 'ring', text: 'no gateway' });
+      this.status({ fill: 'red', shape: 'ring', text: 'no gateway' });
       return;
     }
     const devices = list(config.devices);
     const points = list(config.points);
     const batch = config.output === 'batch';
-    node.status({ fill: 'grey', shape: 'ring', text: 'waiting' });
+    this.status({ fill: 'grey', shape: 'ring', text: 'waiting' });
     const off = bridge.onReadings({ devices, points }, (readings) => {
       if (batch) {
-        node.send({ topic: 'readings', payload: readings.map(toPlain) });
+        this.send({ topic: 'readings', payload: readings.map(toPlain) });
       } else {
-        for (const r of readings) node.send({ topic: `${r.device}/${r.point}`, payload: r.value, ...toPlain(r) });
+        for (const r of readings) this.send({ topic: `${r.device}/${r.point}`, payload: r.value, ...toPlain(r) });
       }
       const last = readings[readings.length - 1];
-      node.status({
+      this.status({
         fill: last.quality === 'good' ? 'green' : 'yellow',
         shape: 'dot',
         text: `${last.device}/${last.point} ${last.value ?? last.quality}${last.unit ? ` ${last.unit}` : ''}`,
       });
     });
-    node.on('close', off);
+    this.on('close', off);
   }
   RED.nodes.registerType('langbiang reading', LangbiangReading);
 };

@@ -1,13 +1,13 @@
 import type { Logger } from 'pino';
-import { LoginLimiter, type LimiterOptions } from './rate-limit.js';
+import { type LimiterOptions, LoginLimiter } from './rate-limit.js';
 import { SessionStore } from './sessions.js';
 import { SetupCode } from './setup-code.js';
 import { UserStore } from './users.js';
 
-export { LoginLimiter, type LimiterOptions } from './rate-limit.js';
+export { passwordProblem } from './password.js';
+export { type LimiterOptions, LoginLimiter } from './rate-limit.js';
 export { type Session, SessionStore } from './sessions.js';
 export { normaliseCode, SETUP_CODE_TTL_MS, SetupCode } from './setup-code.js';
-export { passwordProblem } from './password.js';
 export { ROLES, type Role, USERS_FILE, UserStore, userNameProblem } from './users.js';
 
 /**

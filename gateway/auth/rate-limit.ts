@@ -83,7 +83,8 @@ export class LoginLimiter {
   }
 
   private prune(t: number): void {
-    for (const [k, e] of this.entries) if (e.lockedUntil <= t && t - e.lastFailAt > this.o.windowMs) this.entries.delete(k);
+    for (const [k, e] of this.entries)
+      if (e.lockedUntil <= t && t - e.lastFailAt > this.o.windowMs) this.entries.delete(k);
     // still full (an attack from many addresses): forget the oldest half rather than grow
     if (this.entries.size >= MAX_ENTRIES) {
       const keys = [...this.entries.keys()].slice(0, MAX_ENTRIES / 2);

@@ -75,7 +75,9 @@ export class UserStore {
       const parsed = JSON.parse(readFileSync(this.file, 'utf8')) as Partial<UsersFile>;
       this.data = {
         version: 1,
-        users: Array.isArray(parsed.users) ? parsed.users.filter((u) => u && NAME.test(u.name) && ROLES.includes(u.role)) : [],
+        users: Array.isArray(parsed.users)
+          ? parsed.users.filter((u) => u && NAME.test(u.name) && ROLES.includes(u.role))
+          : [],
         tokens: Array.isArray(parsed.tokens) ? parsed.tokens : [],
       };
       this.mtimeMs = m;
@@ -111,7 +113,10 @@ export class UserStore {
 
   /** Adds a user, or with replace sets the password and role of an existing one. */
   async add(name: string, role: Role, password: string, opts: { replace?: boolean } = {}): Promise<void> {
-    const bad = userNameProblem(name) ?? (ROLES.includes(role) ? null : `role must be farmer or technician`) ?? passwordProblem(password);
+    const bad =
+      userNameProblem(name) ??
+      (ROLES.includes(role) ? null : `role must be farmer or technician`) ??
+      passwordProblem(password);
     if (bad) throw new LangbiangError('USAGE', bad);
     const hash = await hashPassword(password);
     this.reload();

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import type { CabinetConfig } from '../config/cabinet-schema.js';
 import type { Clock } from '../core/clock.js';
 import type { CommandExecutor, CommandRequest, CommandResult } from '../core/command.js';
 import { describeError, LangbiangError } from '../core/errors.js';
 import type { EventRecorder } from '../core/outbox.js';
 import type { Reading } from '../core/reading.js';
-import type { CabinetConfig } from '../config/cabinet-schema.js';
 import { parseCommandOverride, parseCommandSchedule } from './commands.js';
 import { type DimCurve, levelToPoint } from './levels.js';
 import { localDate } from './local-time.js';
@@ -119,9 +119,11 @@ export class Cabinet {
    * the controller and after each cabinet command; runs one at a time.
    */
   tick(): Promise<void> {
-    this.ticking = this.ticking.then(() => this.step()).catch((err) => {
-      this.lastError = describeError(err);
-    });
+    this.ticking = this.ticking
+      .then(() => this.step())
+      .catch((err) => {
+        this.lastError = describeError(err);
+      });
     return this.ticking;
   }
 
@@ -140,7 +142,8 @@ export class Cabinet {
   private async step(): Promise<void> {
     const now = this.deps.clock.wallNow();
     if (now < PLAUSIBLE_WALL_MS) {
-      if (!this.warnedClock) this.deps.log?.warn({ cabinet: this.id }, 'wall clock not set; holding the lamps as they are');
+      if (!this.warnedClock)
+        this.deps.log?.warn({ cabinet: this.id }, 'wall clock not set; holding the lamps as they are');
       this.warnedClock = true;
       return;
     }
@@ -174,7 +177,10 @@ export class Cabinet {
         this.applied = null; // state unknown: the next attempt writes everything again
         this.retryAt = now + this.retryDelay;
         this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
-        this.deps.log?.warn({ cabinet: this.id, err: this.lastError, retryInS: this.retryDelay / 2000 }, 'cabinet switching failed');
+        this.deps.log?.warn(
+          { cabinet: this.id, err: this.lastError, retryInS: this.retryDelay / 2000 },
+          'cabinet switching failed',
+        );
         return;
       }
     }
@@ -220,7 +226,9 @@ export class Cabinet {
       }
       await this.tickNow();
       const n = this.plan.nextSwitchAt(now);
-      return { message: `schedule ${spec === 'config' ? 'restored from the config' : 'replaced'}; next switch at ${new Date(n).toISOString()}` };
+      return {
+        message: `schedule ${spec === 'config' ? 'restored from the config' : 'replaced'}; next switch at ${new Date(n).toISOString()}`,
+      };
     }
     if (req.point === 'override') {
       const parsed = parseCommandOverride(req.value, now, (t) => this.plan.nextSwitchAt(t));
@@ -242,9 +250,15 @@ export class Cabinet {
       if (this.lastError) {
         throw new LangbiangError('DEVICE_ERROR', `override stored, but the lamps did not follow: ${this.lastError}`);
       }
-      return { readBack: parsed.level, message: `lamps at ${parsed.level} % until ${new Date(parsed.until).toISOString()}` };
+      return {
+        readBack: parsed.level,
+        message: `lamps at ${parsed.level} % until ${new Date(parsed.until).toISOString()}`,
+      };
     }
-    throw new LangbiangError('UNKNOWN_POINT', `cabinet ${this.id} takes the points schedule and override, not "${req.point}"`);
+    throw new LangbiangError(
+      'UNKNOWN_POINT',
+      `cabinet ${this.id} takes the points schedule and override, not "${req.point}"`,
+    );
   }
 
   /** Fault checks on polled readings: DALI lamp failures, feeder current against the scheduled state. */

@@ -1,7 +1,7 @@
-import { LangbiangError } from '../core/errors.js';
 import { scheduleSchema } from '../config/cabinet-schema.js';
 import { pathToString } from '../config/problems.js';
 import { parseDuration } from '../config/units.js';
+import { LangbiangError } from '../core/errors.js';
 import type { ScheduleSpec } from './plan.js';
 
 /** An override may not outlast this: a forgotten manual setting must not hold for good. */
@@ -20,11 +20,17 @@ export function parseCommandSchedule(value: unknown): ScheduleSpec | 'config' {
     try {
       v = JSON.parse(v);
     } catch {
-      throw new LangbiangError('COMMAND_INVALID', 'schedule must be an object like {"on":"sunset","off":"sunrise","steps":[…]} (or its JSON text)');
+      throw new LangbiangError(
+        'COMMAND_INVALID',
+        'schedule must be an object like {"on":"sunset","off":"sunrise","steps":[…]} (or its JSON text)',
+      );
     }
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-    throw new LangbiangError('COMMAND_INVALID', 'schedule must be an object like {"on":"sunset","off":"sunrise","steps":[…]}');
+    throw new LangbiangError(
+      'COMMAND_INVALID',
+      'schedule must be an object like {"on":"sunset","off":"sunrise","steps":[…]}',
+    );
   }
   const parsed = scheduleSchema.safeParse(v);
   if (!parsed.success) {
@@ -63,19 +69,25 @@ export function parseCommandOverride(
   if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
     const o = v as Record<string, unknown>;
     const extra = Object.keys(o).filter((k) => !['level', 'for', 'until'].includes(k));
-    if (extra.length) throw new LangbiangError('COMMAND_INVALID', `override takes level, for and until, not ${extra.join(', ')}`);
+    if (extra.length)
+      throw new LangbiangError('COMMAND_INVALID', `override takes level, for and until, not ${extra.join(', ')}`);
     if (o.for !== undefined) {
       try {
         forMs = parseDuration(o.for as string | number);
       } catch {
-        throw new LangbiangError('COMMAND_INVALID', `override.for: expected a duration like 2h, got ${JSON.stringify(o.for)}`);
+        throw new LangbiangError(
+          'COMMAND_INVALID',
+          `override.for: expected a duration like 2h, got ${JSON.stringify(o.for)}`,
+        );
       }
     }
     if (o.until !== undefined) {
       until = typeof o.until === 'number' ? o.until : typeof o.until === 'string' ? Date.parse(o.until) : Number.NaN;
-      if (!Number.isFinite(until)) throw new LangbiangError('COMMAND_INVALID', 'override.until: expected an ISO 8601 time or ms since the epoch');
+      if (!Number.isFinite(until))
+        throw new LangbiangError('COMMAND_INVALID', 'override.until: expected an ISO 8601 time or ms since the epoch');
     }
-    if (forMs !== undefined && until !== undefined) throw new LangbiangError('COMMAND_INVALID', 'override takes for or until, not both');
+    if (forMs !== undefined && until !== undefined)
+      throw new LangbiangError('COMMAND_INVALID', 'override takes for or until, not both');
     v = o.level;
   }
   let level: number;

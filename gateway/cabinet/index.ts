@@ -1,9 +1,9 @@
+import type { CabinetConfig } from '../config/cabinet-schema.js';
 import type { Clock } from '../core/clock.js';
 import type { CommandExecutor } from '../core/command.js';
 import type { EventBus } from '../core/events.js';
 import type { EventRecorder } from '../core/outbox.js';
 import type { DeviceProfile } from '../core/point.js';
-import type { CabinetConfig } from '../config/cabinet-schema.js';
 import { Cabinet, type CabinetDeps, type CabinetSettings, type CabinetStatus } from './cabinet.js';
 import type { Site } from './plan.js';
 
@@ -57,9 +57,10 @@ export class CabinetController {
 
   start(): void {
     if (this.timer) return;
-    this.unsubscribe = this.opts.events?.on('readings', (readings) => {
-      for (const c of this.cabinets) c.onReadings(readings);
-    }) ?? null;
+    this.unsubscribe =
+      this.opts.events?.on('readings', (readings) => {
+        for (const c of this.cabinets) c.onReadings(readings);
+      }) ?? null;
     void this.tick();
     this.timer = setInterval(() => void this.tick(), this.opts.intervalMs ?? 15_000);
     this.timer.unref();

@@ -16,7 +16,10 @@ export async function runExport(o: {
 }): Promise<void> {
   if (o.receiverDb && o.dataDir) throw new LangbiangError('USAGE', 'give either --data-dir or --receiver-db, not both');
   if (!o.dataDir && !o.receiverDb) {
-    throw new LangbiangError('USAGE', 'give --data-dir DIR (the gateway data directory) or --receiver-db URL (a receiver database)');
+    throw new LangbiangError(
+      'USAGE',
+      'give --data-dir DIR (the gateway data directory) or --receiver-db URL (a receiver database)',
+    );
   }
   let from: number | undefined;
   let to: number | undefined;
@@ -31,7 +34,8 @@ export async function runExport(o: {
     return;
   }
   const dir = resolve(o.dataDir!);
-  if (!existsSync(join(dir, STORE_FILE))) throw new LangbiangError('USAGE', `no gateway database in ${dir} (expected ${STORE_FILE})`);
+  if (!existsSync(join(dir, STORE_FILE)))
+    throw new LangbiangError('USAGE', `no gateway database in ${dir} (expected ${STORE_FILE})`);
   // Read-only: safe beside a running gateway (SQLite WAL readers never block the writer).
   const store = Store.open({ dataDir: dir, readonly: true });
   try {

@@ -28,7 +28,9 @@ export const DEFAULT_CONFIG_FILE = '/etc/langbiang/config.yaml';
  */
 export async function runProvision(o: ProvisionArgs): Promise<void> {
   const { createBundle, findBootBundle, importBundle } = await import('../provision/index.js');
-  const modes = [o.id !== undefined || o.out !== undefined, o.import !== undefined, o.importBoot === true].filter(Boolean).length;
+  const modes = [o.id !== undefined || o.out !== undefined, o.import !== undefined, o.importBoot === true].filter(
+    Boolean,
+  ).length;
   if (modes !== 1) {
     throw new LangbiangError('USAGE', 'use one of: --id ID --out DIR (make a bundle), --import DIR, or --import-boot');
   }
@@ -40,10 +42,15 @@ export async function runProvision(o: ProvisionArgs): Promise<void> {
       process.stdout.write('no provisioning bundle on the boot partition; nothing to import\n');
       return;
     }
-    const r = importBundle({ bundle, configFile: o.config ?? DEFAULT_CONFIG_FILE, owner: o.owner, deleteBundle: !o.keep });
+    const r = importBundle({
+      bundle,
+      configFile: o.config ?? DEFAULT_CONFIG_FILE,
+      owner: o.owner,
+      deleteBundle: !o.keep,
+    });
     process.stdout.write(
       `imported the bundle for gateway ${r.gateway}: config → ${r.configFile}; ${r.secrets.length} secret file(s) → ${r.dataDir}/secrets (0600)` +
-        `${r.bundleDeleted ? '; the bundle was deleted from ' + bundle : ''}\n`,
+        `${r.bundleDeleted ? `; the bundle was deleted from ${bundle}` : ''}\n`,
     );
     return;
   }

@@ -7,6 +7,7 @@ export interface ReceiverCliOptions {
   broker: string;
   db: string;
   group?: string;
+  exclusive?: boolean;
   clientId?: string;
   username?: string;
   passwordFile?: string;
@@ -29,7 +30,8 @@ function readFile(what: string, file: string): Buffer {
 function positiveInt(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new LangbiangError('USAGE', `${name} must be a whole number, not ${JSON.stringify(v)}`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new LangbiangError('USAGE', `${name} must be a whole number, not ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -39,7 +41,10 @@ function positiveInt(name: string, v: string | undefined, dflt: number): number 
  */
 export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
   if (!/^(mqtts?|wss?):\/\//i.test(o.broker)) {
-    throw new LangbiangError('USAGE', `--broker ${JSON.stringify(o.broker)} is not a broker URL (use mqtt://, mqtts://, ws:// or wss://)`);
+    throw new LangbiangError(
+      'USAGE',
+      `--broker ${JSON.stringify(o.broker)} is not a broker URL (use mqtt://, mqtts://, ws:// or wss://)`,
+    );
   }
   if (/^[a-z]+:\/\/[^/@]*:[^/@]*@/i.test(o.broker)) {
     // argv is visible to every user of the machine (ps, /proc)
@@ -54,7 +59,11 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
   if (o.passwordFile && !o.username) throw new LangbiangError('USAGE', '--password-file needs --username');
   const sessionExpirySeconds = positiveInt('--session-expiry', o.sessionExpiry, 86_400);
   const statsEverySeconds = positiveInt('--stats-interval', o.statsInterval, 60);
-  const password = o.passwordFile ? readFile('password file', o.passwordFile).toString('utf8').replace(/\r?\n$/, '') : undefined;
+  const password = o.passwordFile
+    ? readFile('password file', o.passwordFile)
+        .toString('utf8')
+        .replace(/\r?\n$/, '')
+    : undefined;
   const tls = {
     ca: o.ca ? readFile('CA certificate', o.ca) : undefined,
     cert: o.cert ? readFile('client certificate', o.cert) : undefined,
@@ -70,6 +79,7 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
     brokerUrl: o.broker,
     store,
     group: o.group,
+    exclusive: o.exclusive === true,
     clientId: o.clientId ?? `langbiang-receiver-${hostname()}`,
     sessionExpirySeconds,
     username: o.username,
@@ -80,7 +90,9 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
   await receiver.start();
 
   const statsTimer =
-    statsEverySeconds > 0 ? setInterval(() => log.info({ ...receiver.stats() }, 'receiver stats'), statsEverySeconds * 1000) : undefined;
+    statsEverySeconds > 0
+      ? setInterval(() => log.info({ ...receiver.stats() }, 'receiver stats'), statsEverySeconds * 1000)
+      : undefined;
   statsTimer?.unref();
 
   let stopping = false;

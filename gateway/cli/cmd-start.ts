@@ -13,9 +13,12 @@ export async function runStart(o: { config?: string; verbose?: boolean }): Promi
   const demo = !o.config;
   const file = o.config ?? demoConfigPath();
   // First boot: a provisioning bundle on the boot partition brings this gateway's config and keys.
-  if (!demo) (await import('../provision/boot.js')).importBootBundleOnStart(file, createLogger({ level: o.verbose ? 'debug' : undefined }));
-  const config = loadValidConfig(file);
-  const log = createLogger({ level: o.verbose ? 'debug' : config.log?.level });
+  if (!demo) (await import('../provision/boot.js')).importBootBundleOnStart(file, () => createLogger({ level: o.verbose ? 'debug' : undefined }));
+  const fileConfig = loadValidConfig(file);
+  const log = createLogger({ level: o.verbose ? 'debug' : fileConfig.log?.level });
+  // A config applied later (by the city or the console) and kept after its watch runs instead of
+  // the file, until someone edits the file (gateway/remote-config).
+  const config = demo ? fileConfig : (await import('../remote-config/effective.js')).effectiveConfig(file, fileConfig, log).config;
 
   let simulator: ChildProcess | null = null;
   if (demo) {
@@ -26,11 +29,19 @@ export async function runStart(o: { config?: string; verbose?: boolean }): Promi
   // The host runs the Gateway and can swap its config from the console (with rollback).
   const { GatewayHost } = await import('../host.js');
   let gateway: Awaited<ReturnType<typeof GatewayHost.start>>;
+  let applier: import('../remote-config/applier.js').ConfigApplier | null = null;
   try {
-    gateway = await GatewayHost.start(config, demo ? null : file, { log });
+    gateway = await GatewayHost.start(config, demo ? null : file, { log, onRemoteConfig: (payload) => applier?.handleMessage(payload) });
   } catch (err) {
     simulator?.kill('SIGTERM');
     throw err;
+  }
+
+  if (!demo) {
+    // validate → apply → watch → roll back, for the city's config messages
+    const { ConfigApplier } = await import('../remote-config/applier.js');
+    applier = new ConfigApplier({ target: gateway, baseFile: file, dataDir: config.gateway.dataDir, log: log.child({ part: 'config' }) });
+    applier.recoverAtStart();
   }
 
   const summary = startSummaryLog(gateway, config, log, demo);
@@ -46,6 +57,7 @@ export async function runStart(o: { config?: string; verbose?: boolean }): Promi
     log.info({ signal }, 'stopping');
     clearInterval(summary);
     watchdog?.stopping();
+    applier?.stop();
     try {
       await gateway.stop();
     } catch (err) {

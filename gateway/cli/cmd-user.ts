@@ -67,9 +67,11 @@ function promptHidden(prompt: string): Promise<string> {
 }
 
 export async function runUserAdd(o: DirOpts & { name: string; role: string; replace?: boolean }): Promise<void> {
-  if (!ROLES.includes(o.role as Role)) throw new LangbiangError('USAGE', `--role must be farmer or technician, got "${o.role}"`);
+  if (!ROLES.includes(o.role as Role))
+    throw new LangbiangError('USAGE', `--role must be farmer or technician, got "${o.role}"`);
   const store = UserStore.inDataDir(dataDirOf(o));
-  if (!o.replace && store.get(o.name)) throw new LangbiangError('USAGE', `user "${o.name}" already exists (use --replace to set a new password)`);
+  if (!o.replace && store.get(o.name))
+    throw new LangbiangError('USAGE', `user "${o.name}" already exists (use --replace to set a new password)`);
   const password = await readPassword();
   const bad = passwordProblem(password);
   if (bad) throw new LangbiangError('USAGE', bad);
@@ -80,7 +82,13 @@ export async function runUserAdd(o: DirOpts & { name: string; role: string; repl
 export async function runUserList(o: DirOpts & { json?: boolean }): Promise<void> {
   const users = UserStore.inDataDir(dataDirOf(o)).list();
   if (o.json) process.stdout.write(`${JSON.stringify(users, null, 2)}\n`);
-  else process.stdout.write(`${formatTable(['user', 'role', 'created'], users.map((u) => [u.name, u.role, u.createdAt]))}\n`);
+  else
+    process.stdout.write(
+      `${formatTable(
+        ['user', 'role', 'created'],
+        users.map((u) => [u.name, u.role, u.createdAt]),
+      )}\n`,
+    );
 }
 
 export async function runUserRemove(o: DirOpts & { name: string }): Promise<void> {

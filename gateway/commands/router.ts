@@ -210,7 +210,7 @@ export class CommandRouter implements CommandExecutor {
     // undo a write the device acknowledged.
     const [v] = await bus.readPoints(dev.binding, [point]).catch(() => []);
     const result = this.result(req.id, null);
-    if (!v || v.quality !== 'good') {
+    if (v?.quality !== 'good') {
       result.readBack = null;
       result.message = `written; read-back ${v ? `failed (${v.quality})` : 'not possible'}`;
       return result;
@@ -333,7 +333,8 @@ function checkShape(req: CommandRequest): Refused | null {
 
 function toRefusal(err: unknown): Refused {
   if (err instanceof Refused) return err;
-  if (isLangbiangError(err) && RESULT_CODES.has(err.code)) return new Refused(err.code as CommandResultCode, err.message);
+  if (isLangbiangError(err) && RESULT_CODES.has(err.code))
+    return new Refused(err.code as CommandResultCode, err.message);
   // transport trouble (timeouts, exceptions, a closed port, a backed-off device)
   return new Refused('DEVICE_ERROR', describeError(err));
 }

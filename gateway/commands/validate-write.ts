@@ -31,9 +31,16 @@ export function validateWrite(profile: DeviceProfile, pointName: string, raw: un
     else if (typeof raw === 'number' && (raw === 0 || raw === 1)) value = raw === 1;
     else if (typeof raw === 'string' && TRUE_WORDS.has(raw.trim().toLowerCase())) value = true;
     else if (typeof raw === 'string' && FALSE_WORDS.has(raw.trim().toLowerCase())) value = false;
-    else throw new LangbiangError('COMMAND_INVALID', `point "${pointName}" takes on/off (1/0, true/false), got ${describeRaw(raw)}`);
+    else
+      throw new LangbiangError(
+        'COMMAND_INVALID',
+        `point "${pointName}" takes on/off (1/0, true/false), got ${describeRaw(raw)}`,
+      );
   } else if (point.type === 'string') {
-    throw new LangbiangError('NOT_WRITABLE', `point "${pointName}" is a string point; writing strings is not supported`);
+    throw new LangbiangError(
+      'NOT_WRITABLE',
+      `point "${pointName}" is a string point; writing strings is not supported`,
+    );
   } else {
     const n = numberFor(point, raw);
     if (!Number.isFinite(n)) {

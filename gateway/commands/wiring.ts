@@ -15,7 +15,13 @@ export function fillCommandDevices(
     const profile = profiles.get(dev.profile);
     if (!profile) continue;
     into.set(dev.id, {
-      binding: { id: dev.id, profile, unit: dev.unit, pins: dev.pins, ...(dev.options ? { options: dev.options } : {}) },
+      binding: {
+        id: dev.id,
+        profile,
+        unit: dev.unit,
+        pins: dev.pins,
+        ...(dev.options ? { options: dev.options } : {}),
+      },
       bus: buses.get(dev.bus),
       busId: dev.bus,
       enabled: dev.enabled !== false,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { describeError } from '../core/errors.js';
 import { parseTimeExpr } from '../cabinet/time-expr.js';
+import { describeError } from '../core/errors.js';
 import { describeValue } from './problems.js';
 import { DURATION_PATTERN, parseDuration } from './units.js';
 
@@ -35,9 +35,7 @@ const percent = (description: string) =>
 
 export const scheduleSchema = z
   .strictObject({
-    on: timeExpr('When the lamps come on: sunset, sunset±offset, or HH:MM local time.', 'sunset+10m').default(
-      'sunset',
-    ),
+    on: timeExpr('When the lamps come on: sunset, sunset±offset, or HH:MM local time.', 'sunset+10m').default('sunset'),
     off: timeExpr('When the lamps go off: sunrise, sunrise±offset, or HH:MM local time.', 'sunrise-10m').default(
       'sunrise',
     ),
@@ -76,10 +74,20 @@ const settle = z
 const pointRef = (what: string, defaultPoint?: string) =>
   z
     .strictObject({
-      device: z.string().min(1).meta({ description: `Id of the ${what} device (from devices:).` }),
+      device: z
+        .string()
+        .min(1)
+        .meta({ description: `Id of the ${what} device (from devices:).` }),
       point: defaultPoint
-        ? z.string().min(1).default(defaultPoint).meta({ description: `Point of the ${what} (default ${defaultPoint}).` })
-        : z.string().min(1).meta({ description: `Point of the ${what}.` }),
+        ? z
+            .string()
+            .min(1)
+            .default(defaultPoint)
+            .meta({ description: `Point of the ${what} (default ${defaultPoint}).` })
+        : z
+            .string()
+            .min(1)
+            .meta({ description: `Point of the ${what}.` }),
     })
     .meta({ description: `The ${what}.` });
 
@@ -94,23 +102,27 @@ export const cabinetSchema = z
     name: z.string().min(1).optional().meta({ description: 'Human name (street, district).' }),
     dimmer: pointRef('dimmer (e.g. an ecodim-dali-gw2 broadcast level, or one group_N)', 'brightness').extend({
       curve: z.enum(['dali', 'linear']).default('dali').meta({
-        description: 'dali: % of light on the logarithmic DALI arc scale (50 % = level 229); linear: % of the point range.',
+        description:
+          'dali: % of light on the logarithmic DALI arc scale (50 % = level 229); linear: % of the point range.',
       }),
     }),
-    contactor: pointRef('contactor relay (switched on before the lamps are lit, off after they are dimmed to 0)')
-      .optional(),
+    contactor: pointRef(
+      'contactor relay (switched on before the lamps are lit, off after they are dimmed to 0)',
+    ).optional(),
     meter: pointRef('feeder energy meter current', 'current').optional(),
     schedule: scheduleSchema.prefault({}),
     feeder: z
       .strictObject({
         minCurrentA: z.number().min(0).optional().meta({
-          description: 'While the lamps are on: less current than this raises feeder_no_current (broken feeder, tripped breaker).',
+          description:
+            'While the lamps are on: less current than this raises feeder_no_current (broken feeder, tripped breaker).',
         }),
         maxCurrentA: z.number().positive().optional().meta({
           description: 'While the lamps are on: more current than this raises feeder_overcurrent.',
         }),
         offMaxCurrentA: z.number().min(0).default(0.5).meta({
-          description: 'While the lamps are off: more current than this raises feeder_current_while_off (stuck contactor, theft).',
+          description:
+            'While the lamps are off: more current than this raises feeder_current_while_off (stuck contactor, theft).',
         }),
         settle: settle.prefault('2m'),
       })

@@ -21,7 +21,8 @@ export function crossCheckCabinets(
     const first = seen.get(cab.id);
     if (first !== undefined) problem(at('id'), `duplicate cabinet id "${cab.id}" (also cabinets.${first})`);
     else seen.set(cab.id, i);
-    if (devices.has(cab.id)) problem(at('id'), `"${cab.id}" is already a device id; commands address both the same way`);
+    if (devices.has(cab.id))
+      problem(at('id'), `"${cab.id}" is already a device id; commands address both the same way`);
 
     const refs: [string, { device: string; point: string } | undefined, 'write' | 'read'][] = [
       ['dimmer', cab.dimmer, 'write'],
@@ -44,13 +45,21 @@ export function crossCheckCabinets(
           ref.point,
           profile.points.map((p) => p.name),
         );
-        problem(at(key, 'point'), `profile ${profile.name} has no point "${ref.point}"${hint ? ` (did you mean ${hint}?)` : ''}`);
+        problem(
+          at(key, 'point'),
+          `profile ${profile.name} has no point "${ref.point}"${hint ? ` (did you mean ${hint}?)` : ''}`,
+        );
         continue;
       }
-      if (use === 'write' && !point.writable) problem(at(key, 'point'), `point "${ref.point}" of ${profile.name} is read-only`);
-      if (key === 'dimmer' && point.type === 'bit') problem(at(key, 'point'), `"${ref.point}" is an on/off point, not a dimming level`);
+      if (use === 'write' && !point.writable)
+        problem(at(key, 'point'), `point "${ref.point}" of ${profile.name} is read-only`);
+      if (key === 'dimmer' && point.type === 'bit')
+        problem(at(key, 'point'), `"${ref.point}" is an on/off point, not a dimming level`);
       if (key === 'dimmer' && cab.dimmer.curve === 'dali' && point.max !== undefined && point.max !== 254) {
-        problem(at('dimmer', 'curve'), `dali needs a 0–254 level point; "${ref.point}" goes to ${point.max} (use curve: linear)`);
+        problem(
+          at('dimmer', 'curve'),
+          `dali needs a 0–254 level point; "${ref.point}" goes to ${point.max} (use curve: linear)`,
+        );
       }
       if (key === 'meter' && point.type === 'string') problem(at(key, 'point'), `"${ref.point}" is not a number`);
     }

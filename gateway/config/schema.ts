@@ -358,6 +358,19 @@ const syncSchema = z
       .positive()
       .default(5000)
       .meta({ description: 'Backlog drain pace in readings per second (live readings are not paced).' }),
+    remoteConfig: z
+      .strictObject({
+        enabled: z.boolean().default(true).meta({
+          description:
+            'Accept new configs from the city on langbiang/v1/{id}/config (validated, watched, rolled back on failure).',
+        }),
+        watch: duration(
+          'How long a new config runs on probation (buses open, devices answering, sync working) before it is kept; otherwise the previous config is put back.',
+          1000,
+        ).prefault('5m'),
+      })
+      .prefault({})
+      .meta({ description: 'Config changes sent by the city over MQTT.' }),
   })
   .meta({ description: 'Sync to the city platform over MQTT. Omit to run offline.' });
 
@@ -388,9 +401,18 @@ const panelSchema = z
 const flowsSchema = z
   .strictObject({
     enabled: z.boolean().default(false).meta({ description: 'Run Node-RED (in its own process).' }),
-    maxHeap: size('V8 heap cap of the Node-RED process (--max-old-space-size); past it the process dies and is restarted.', 32 * 1024 * 1024).prefault('192MiB'),
-    maxRss: size('The Node-RED process is killed and restarted when its resident memory passes this.', 64 * 1024 * 1024).prefault('384MiB'),
-    heartbeatTimeout: duration('No heartbeat answer for this long means a flow blocks the event loop: the process is killed and restarted.', 1000).prefault('15s'),
+    maxHeap: size(
+      'V8 heap cap of the Node-RED process (--max-old-space-size); past it the process dies and is restarted.',
+      32 * 1024 * 1024,
+    ).prefault('192MiB'),
+    maxRss: size(
+      'The Node-RED process is killed and restarted when its resident memory passes this.',
+      64 * 1024 * 1024,
+    ).prefault('384MiB'),
+    heartbeatTimeout: duration(
+      'No heartbeat answer for this long means a flow blocks the event loop: the process is killed and restarted.',
+      1000,
+    ).prefault('15s'),
     startTimeout: duration('Longest Node-RED may take to start.', 5000).prefault('2m'),
     restartDelay: duration('First restart delay; it doubles with each crash in a row.', 100).prefault('1s'),
     restartDelayMax: duration('Longest restart delay.', 100).prefault('5m'),
@@ -403,9 +425,22 @@ const flowsSchema = z
       .prefault({})
       .meta({ description: 'Crash-loop detection.' }),
     env: z
-      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are letters, digits and _'), z.union([z.string(), z.number(), z.boolean()]).transform(String))
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String))
+      .superRefine((env, ctx) => {
+        for (const name of Object.keys(env)) {
+          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+            ctx.addIssue({
+              code: 'custom',
+              path: [name],
+              message: `"${name}" is not a variable name (letters, digits and _)`,
+            });
+        }
+      })
       .default({})
-      .meta({ description: 'Environment variables of the flows: the default flows\' parameters (IRRIGATION_*, STREETLIGHT_*; see docs/flows.md).' }),
+      .meta({
+        description:
+          "Environment variables of the flows: the default flows' parameters (IRRIGATION_*, STREETLIGHT_*; see docs/flows.md).",
+      }),
     failsafe: z
       .array(
         z.strictObject({

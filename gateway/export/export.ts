@@ -30,7 +30,9 @@ export async function writeExport(
   const line =
     format === 'csv' ? (r: ExportRow) => csvLine(r, withGateway) : (r: ExportRow) => jsonLine(r, withGateway);
   let chunk =
-    format === 'csv' && opts.header !== false ? `${(withGateway ? ['gateway', ...EXPORT_COLUMNS] : EXPORT_COLUMNS).join(',')}\n` : '';
+    format === 'csv' && opts.header !== false
+      ? `${(withGateway ? ['gateway', ...EXPORT_COLUMNS] : EXPORT_COLUMNS).join(',')}\n`
+      : '';
   let count = 0;
   for (const r of readings) {
     chunk += line(r);

@@ -1,2 +1,2 @@
 export { type Agg, type Downsampled, downsample, stepFor } from './downsample.js';
-export { History, HISTORY_FILE, type HistoryQuery, type HistorySeries } from './rollup.js';
+export { HISTORY_FILE, History, type HistoryQuery, type HistorySeries } from './rollup.js';

@@ -67,11 +67,15 @@ export class History {
     this.db = new Database(join(dataDir, HISTORY_FILE));
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
+    // a small page cache: the gateway's memory target counts every SQLite connection
+    this.db.pragma('cache_size = -512');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, device TEXT NOT NULL, point TEXT NOT NULL, UNIQUE (device, point));
       ${TIERS.map(
-        (t) => `CREATE TABLE IF NOT EXISTS ${t.name} (series INTEGER NOT NULL, bucket INTEGER NOT NULL, min REAL NOT NULL,
+        (
+          t,
+        ) => `CREATE TABLE IF NOT EXISTS ${t.name} (series INTEGER NOT NULL, bucket INTEGER NOT NULL, min REAL NOT NULL,
           max REAL NOT NULL, sum REAL NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (series, bucket)) WITHOUT ROWID;`,
       ).join('\n')}
     `);
@@ -93,13 +97,16 @@ export class History {
       range: Object.fromEntries(
         TIERS.map((t) => [
           t.name,
-          this.db.prepare(`SELECT bucket, min, max, sum, n FROM ${t.name} WHERE series = ? AND bucket >= ? AND bucket <= ? ORDER BY bucket`).raw(),
+          this.db
+            .prepare(
+              `SELECT bucket, min, max, sum, n FROM ${t.name} WHERE series = ? AND bucket >= ? AND bucket <= ? ORDER BY bucket`,
+            )
+            .raw(),
         ]),
       ) as Record<TierName, Database.Statement>,
-      prune: Object.fromEntries(TIERS.map((t) => [t.name, this.db.prepare(`DELETE FROM ${t.name} WHERE bucket < ?`)])) as Record<
-        TierName,
-        Database.Statement
-      >,
+      prune: Object.fromEntries(
+        TIERS.map((t) => [t.name, this.db.prepare(`DELETE FROM ${t.name} WHERE bucket < ?`)]),
+      ) as Record<TierName, Database.Statement>,
     };
     for (const t of TIERS) this.acc.set(t.name, new Map());
     // A new store file (new epoch) is a new seq space: start the rollup over.
@@ -164,7 +171,10 @@ export class History {
     for (const t of TIERS) {
       const m = this.acc.get(t.name)!;
       let s = m.get(key);
-      if (!s) m.set(key, (s = new Map()));
+      if (!s) {
+        s = new Map();
+        m.set(key, s);
+      }
       const b = Math.floor(r.ts / t.res) * t.res;
       s.set(b, fold(s.get(b), r.value));
     }
@@ -215,7 +225,8 @@ export class History {
       const step = stepFor(q.from, q.to, q.maxPoints, 1000);
       const samples: [number, Agg][] = [];
       for (const r of this.store.iterate({ device: q.device, point: q.point, from: q.from, to: q.to })) {
-        if (r.quality === 'good' && typeof r.value === 'number') samples.push([r.ts, { min: r.value, max: r.value, sum: r.value, n: 1 }]);
+        if (r.quality === 'good' && typeof r.value === 'number')
+          samples.push([r.ts, { min: r.value, max: r.value, sum: r.value, n: 1 }]);
       }
       samples.sort((a, b) => a[0] - b[0]);
       return { ...base, source: 'raw', ...downsample(samples, step) };

@@ -10,7 +10,8 @@ import type { Deps } from './types.js';
 
 const CONFIG_BODY_LIMIT = 512 * 1024;
 const TEST_READ_TIMEOUT_MS = 15_000;
-const SECRET_KEY = /^(\s*(?:-\s+)?["']?(?:password|secret|token|apiKey|api_key|privateKey)["']?\s*:\s*)(?!\|)(\S.*)$/gim;
+const SECRET_KEY =
+  /^(\s*(?:-\s+)?["']?(?:password|secret|token|apiKey|api_key|privateKey)["']?\s*:\s*)(?!\|)(\S.*)$/gim;
 
 /** Secrets are meant to live in files, but a value typed inline must not reach a browser. */
 export function redactConfigText(text: string): string {
@@ -61,7 +62,12 @@ export function registerAdminRoutes(r: Router, deps: Deps): void {
         throw new HttpError(500, `cannot read the config file: ${describeError(err)}`);
       }
     }
-    return { file: host?.file ?? null, editable: !!host?.file, text: redactConfigText(text), lastApply: host?.lastApply() ?? null };
+    return {
+      file: host?.file ?? null,
+      editable: !!host?.file,
+      text: redactConfigText(text),
+      lastApply: host?.lastApply() ?? null,
+    };
   });
 
   r.post('/api/config/validate', 'technician', async ({ req }) => {
@@ -77,9 +83,15 @@ export function registerAdminRoutes(r: Router, deps: Deps): void {
     if (typeof b.text !== 'string') throw new HttpError(400, 'text (the YAML) is required');
     const host = deps.configHost;
     if (!host?.file)
-      throw new HttpError(409, 'this gateway runs the built-in demo config, which cannot be changed; start it with --config FILE');
+      throw new HttpError(
+        409,
+        'this gateway runs the built-in demo config, which cannot be changed; start it with --config FILE',
+      );
     if (b.text.includes('"[redacted]"'))
-      throw new HttpError(400, 'the text still holds "[redacted]" placeholders; put the secret back (or in a file) first');
+      throw new HttpError(
+        400,
+        'the text still holds "[redacted]" placeholders; put the secret back (or in a file) first',
+      );
     await host.apply(b.text, who!.user);
     res.statusCode = 202;
     return { accepted: true };
@@ -87,32 +99,37 @@ export function registerAdminRoutes(r: Router, deps: Deps): void {
 
   r.get('/api/config/apply', 'technician', () => deps.configHost?.lastApply() ?? null);
 
-  r.get('/api/sync', 'technician', () => {
-    const store = gw.store;
-    const lastSeq = store.lastSeq();
-    const cursor = store.getCursor(SYNC_CURSOR);
-    let agent: unknown = null;
-    try {
-      agent = gw.sync?.status() ?? null;
-    } catch (err) {
-      agent = { error: describeError(err) };
-    }
-    return {
-      configured: !!gw.config.sync,
-      url: gw.config.sync?.url ? gw.config.sync.url.replace(/\/\/[^@/]*@/, '//') : null,
-      agent,
-      outbox: { lastSeq, cursor, backlog: Math.max(0, lastSeq - cursor) },
-      gaps: store.stats().gaps,
-    };
-  }, { token: true });
+  r.get(
+    '/api/sync',
+    'technician',
+    () => {
+      const store = gw.store;
+      const lastSeq = store.lastSeq();
+      const cursor = store.getCursor(SYNC_CURSOR);
+      let agent: unknown = null;
+      try {
+        agent = gw.sync?.status() ?? null;
+      } catch (err) {
+        agent = { error: describeError(err) };
+      }
+      return {
+        configured: !!gw.config.sync,
+        url: gw.config.sync?.url ? gw.config.sync.url.replace(/\/\/[^@/]*@/, '//') : null,
+        agent,
+        outbox: { lastSeq, cursor, backlog: Math.max(0, lastSeq - cursor) },
+        gaps: store.stats().gaps,
+      };
+    },
+    { token: true },
+  );
 
   r.get('/api/events', 'technician', ({ url }) => {
-    const after = Number(url.searchParams.get('after') ?? 0) || 0;
-    const store = gw.store as unknown as { eventsAfter?: (a: number, l: number) => unknown[] };
-    return {
-      gaps: gw.store.gapsAfter(after).slice(-200),
-      events: typeof store.eventsAfter === 'function' ? store.eventsAfter.call(gw.store, after, 200) : [],
-    };
+    const store = gw.store;
+    // without ?after: the newest events, which is what a technician looks for
+    const given = url.searchParams.get('after');
+    const after = given !== null ? Number(given) || 0 : Math.max(0, store.lastEventId() - 200);
+    const gaps = store.gapsAfter(0);
+    return { gaps: gaps.slice(-200), events: store.eventsAfter(after, 200) };
   });
 
   r.get('/api/logs', 'technician', ({ url }) => {
@@ -130,7 +147,10 @@ export function registerAdminRoutes(r: Router, deps: Deps): void {
 
   r.post('/api/users', 'technician', async ({ req, who }) => {
     const b = objectBody(await readJson(req, 4096));
-    const bad = userNameProblem(b.name) ?? (ROLES.includes(b.role as Role) ? null : 'role must be farmer or technician') ?? passwordProblem(b.password);
+    const bad =
+      userNameProblem(b.name) ??
+      (ROLES.includes(b.role as Role) ? null : 'role must be farmer or technician') ??
+      passwordProblem(b.password);
     if (bad) throw new HttpError(400, bad);
     const replace = b.replace === true;
     if (!replace && auth.users.get(b.name as string)) throw new HttpError(409, `user "${b.name}" already exists`);

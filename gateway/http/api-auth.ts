@@ -36,7 +36,13 @@ export function registerAuthRoutes(r: Router, deps: Deps): void {
   r.post('/api/setup', 'public', async ({ req, res, ip }) => {
     const b = objectBody(await readJson(req));
     const wait = auth.limiter.retryAfter(ip, '#setup');
-    if (wait > 0) throw new HttpError(429, `too many attempts; try again in ${wait} s`, { retryAfterS: wait }, { 'retry-after': String(wait) });
+    if (wait > 0)
+      throw new HttpError(
+        429,
+        `too many attempts; try again in ${wait} s`,
+        { retryAfterS: wait },
+        { 'retry-after': String(wait) },
+      );
     if (auth.users.hasUsers()) throw new HttpError(409, 'the gateway is already set up; log in instead');
     const bad = userNameProblem(b.user) ?? passwordProblem(b.password);
     if (bad) throw new HttpError(400, bad);
@@ -56,7 +62,12 @@ export function registerAuthRoutes(r: Router, deps: Deps): void {
     const user = typeof b.user === 'string' ? b.user.slice(0, 64) : '';
     const wait = auth.limiter.retryAfter(ip, user);
     if (wait > 0) {
-      throw new HttpError(429, `too many failed logins; try again in ${wait} s`, { retryAfterS: wait }, { 'retry-after': String(wait) });
+      throw new HttpError(
+        429,
+        `too many failed logins; try again in ${wait} s`,
+        { retryAfterS: wait },
+        { 'retry-after': String(wait) },
+      );
     }
     const found = await auth.users.verify(user, b.password);
     if (!found) {

@@ -79,36 +79,63 @@ const RESULT_STATUS: Record<string, number> = {
 export function registerDataRoutes(r: Router, deps: Deps): void {
   r.get('/api/devices', 'user', () => devicesView(deps), { token: true });
 
-  r.get('/api/devices/:id', 'user', ({ params }) => {
-    const d = devicesView(deps).find((x) => x.id === params.id);
-    if (!d) throw new HttpError(404, `no device "${params.id}"`);
-    return d;
-  }, { token: true });
+  r.get(
+    '/api/devices/:id',
+    'user',
+    ({ params }) => {
+      const d = devicesView(deps).find((x) => x.id === params.id);
+      if (!d) throw new HttpError(404, `no device "${params.id}"`);
+      return d;
+    },
+    { token: true },
+  );
 
-  r.get('/api/latest', 'user', ({ url }) => {
-    const device = url.searchParams.get('device');
-    return deps.gw.store
-      .latest()
-      .filter((x) => !device || x.device === device)
-      .map((x) => ({ device: x.device, point: x.point, value: x.value, unit: x.unit ?? null, quality: x.quality, ts: x.ts, seq: x.seq }));
-  }, { token: true });
+  r.get(
+    '/api/latest',
+    'user',
+    ({ url }) => {
+      const device = url.searchParams.get('device');
+      return deps.gw.store
+        .latest()
+        .filter((x) => !device || x.device === device)
+        .map((x) => ({
+          device: x.device,
+          point: x.point,
+          value: x.value,
+          unit: x.unit ?? null,
+          quality: x.quality,
+          ts: x.ts,
+          seq: x.seq,
+        }));
+    },
+    { token: true },
+  );
 
-  r.get('/api/readings', 'user', ({ url }) => {
-    const q = url.searchParams;
-    const device = q.get('device');
-    const point = q.get('point');
-    if (!device || !point) throw new HttpError(400, 'device and point are required');
-    const now = Date.now();
-    const to = num(q.get('to'), 'to') ?? now;
-    const from = num(q.get('from'), 'from') ?? to - 86_400_000;
-    if (!(from < to)) throw new HttpError(400, 'from must be before to');
-    if (to - from > MAX_RANGE_MS) throw new HttpError(400, 'the range is at most 400 days');
-    const pts = Number(q.get('points') ?? 500);
-    if (!Number.isInteger(pts) || pts < 10 || pts > 2000) throw new HttpError(400, 'points must be a whole number 10–2000');
-    if (!deps.history) throw new HttpError(503, 'history is not available');
-    const unit = deps.profiles().get(deps.gw.config.devices.find((d) => d.id === device)?.profile ?? '')?.points.find((p) => p.name === point)?.unit;
-    return { ...deps.history.query({ device, point, from, to, maxPoints: pts }), unit: unit ?? null };
-  }, { token: true });
+  r.get(
+    '/api/readings',
+    'user',
+    ({ url }) => {
+      const q = url.searchParams;
+      const device = q.get('device');
+      const point = q.get('point');
+      if (!device || !point) throw new HttpError(400, 'device and point are required');
+      const now = Date.now();
+      const to = num(q.get('to'), 'to') ?? now;
+      const from = num(q.get('from'), 'from') ?? to - 86_400_000;
+      if (!(from < to)) throw new HttpError(400, 'from must be before to');
+      if (to - from > MAX_RANGE_MS) throw new HttpError(400, 'the range is at most 400 days');
+      const pts = Number(q.get('points') ?? 500);
+      if (!Number.isInteger(pts) || pts < 10 || pts > 2000)
+        throw new HttpError(400, 'points must be a whole number 10–2000');
+      if (!deps.history) throw new HttpError(503, 'history is not available');
+      const unit = deps
+        .profiles()
+        .get(deps.gw.config.devices.find((d) => d.id === device)?.profile ?? '')
+        ?.points.find((p) => p.name === point)?.unit;
+      return { ...deps.history.query({ device, point, from, to, maxPoints: pts }), unit: unit ?? null };
+    },
+    { token: true },
+  );
 
   r.get('/api/panel', 'user', () => {
     const c = deps.gw.config;
@@ -119,7 +146,8 @@ export function registerDataRoutes(r: Router, deps: Deps): void {
     const zones = new Map<string, unknown[]>();
     for (const d of devices) {
       const points = d.points
-        .filter((p) => !irrigationKeys.has(`${d.id}\u0000${p.name}`) && !(p.writable && p.type === 'bit'))
+        // writable points are settings (calibration offsets, levels), not what the farmer looks at
+        .filter((p) => !irrigationKeys.has(`${d.id}\u0000${p.name}`) && !p.writable)
         .map((p) => {
           const l = latest.get(`${d.id}\u0000${p.name}`);
           const th = thresholds.find((t) => t.device === d.id && t.point === p.name);
@@ -128,12 +156,27 @@ export function registerDataRoutes(r: Router, deps: Deps): void {
             if (th.below !== undefined && l.value < th.below) alert = 'below';
             else if (th.above !== undefined && l.value > th.above) alert = 'above';
           }
-          return { name: p.name, unit: p.unit, value: l?.value ?? null, quality: l?.quality ?? null, ts: l?.ts ?? null, alert, threshold: th ?? null };
+          return {
+            name: p.name,
+            unit: p.unit,
+            value: l?.value ?? null,
+            quality: l?.quality ?? null,
+            ts: l?.ts ?? null,
+            alert,
+            threshold: th ?? null,
+          };
         });
       if (points.length === 0) continue;
       const key = d.zone ?? '';
       if (!zones.has(key)) zones.set(key, []);
-      zones.get(key)!.push({ id: d.id, name: d.name, profile: d.profile, intervalMs: d.intervalMs, state: d.health?.state ?? null, points });
+      zones.get(key)!.push({
+        id: d.id,
+        name: d.name,
+        profile: d.profile,
+        intervalMs: d.intervalMs,
+        state: d.health?.state ?? null,
+        points,
+      });
     }
     return {
       gateway: { id: c.gateway.id, name: c.gateway.name ?? c.gateway.id, timezone: c.gateway.timezone },
@@ -162,8 +205,10 @@ export function registerDataRoutes(r: Router, deps: Deps): void {
   r.post('/api/commands', 'user', async ({ req, res, who }) => {
     const b = objectBody(await readJson(req, 4096));
     const { device, point, value } = b;
-    if (typeof device !== 'string' || typeof point !== 'string') throw new HttpError(400, 'device and point are required');
-    if (typeof value !== 'number' && typeof value !== 'boolean' && typeof value !== 'string') throw new HttpError(400, 'value must be a number, true/false or a word like on/off');
+    if (typeof device !== 'string' || typeof point !== 'string')
+      throw new HttpError(400, 'device and point are required');
+    if (typeof value !== 'number' && typeof value !== 'boolean' && typeof value !== 'string')
+      throw new HttpError(400, 'value must be a number, true/false or a word like on/off');
     // The farmer role switches irrigation only, checked here on the server whatever the page shows.
     if (who!.role !== 'technician' && !isIrrigation(deps, device, point))
       throw new HttpError(403, `your role may only switch the irrigation relays; "${device}.${point}" is not one`);
@@ -179,7 +224,10 @@ export function registerDataRoutes(r: Router, deps: Deps): void {
       actor: who!.user,
       deadline: Date.now() + 15_000,
     });
-    deps.log.info({ user: who!.user, device, point, value, ok: result.ok, code: result.code }, 'command from the panel');
+    deps.log.info(
+      { user: who!.user, device, point, value, ok: result.ok, code: result.code },
+      'command from the panel',
+    );
     res.statusCode = result.ok ? 200 : (RESULT_STATUS[result.code ?? ''] ?? 500);
     return result;
   });
@@ -201,7 +249,10 @@ export function registerDataRoutes(r: Router, deps: Deps): void {
       res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     };
     const offReadings = deps.gw.events.on('readings', (rs) =>
-      send('readings', rs.map((x) => [x.device, x.point, x.value, x.quality, x.ts])),
+      send(
+        'readings',
+        rs.map((x) => [x.device, x.point, x.value, x.quality, x.ts]),
+      ),
     );
     const offHealth = deps.gw.events.on('device-health', (h) => send('health', { device: h.device, state: h.state }));
     const sessionId = who?.session?.id;

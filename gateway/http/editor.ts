@@ -43,14 +43,29 @@ function sameOrigin(req: IncomingMessage): boolean {
 }
 
 /** `/red/…`: the session check here, then the request goes to the Node-RED child as is. */
-export function handleEditor(req: IncomingMessage, res: ServerResponse, who: Principal | null, flows: EditorSource | null): void {
+export function handleEditor(
+  req: IncomingMessage,
+  res: ServerResponse,
+  who: Principal | null,
+  flows: EditorSource | null,
+): void {
   const user = authorize(who);
-  if (req.method !== 'GET' && req.method !== 'HEAD' && !sameOrigin(req)) throw new HttpError(403, 'cross-site request refused');
+  if (req.method !== 'GET' && req.method !== 'HEAD' && !sameOrigin(req))
+    throw new HttpError(403, 'cross-site request refused');
   if (!flows) throw new HttpError(404, 'Node-RED is not enabled on this gateway (config flows.enabled)');
   const path = (req.url ?? '/').split('?')[0];
-  if (path === '/red') return redirect(res, '/red/');
+  if (path === '/red') {
+    redirect(res, '/red/');
+    return;
+  }
   const target = flows.editorTarget();
-  if (!target) throw new HttpError(503, 'the flows runtime is starting or restarting; try again in a moment', {}, { 'retry-after': '5' });
+  if (!target)
+    throw new HttpError(
+      503,
+      'the flows runtime is starting or restarting; try again in a moment',
+      {},
+      { 'retry-after': '5' },
+    );
   proxyEditorRequest(target, user, req, res);
 }
 
@@ -67,15 +82,19 @@ export function handleEditorUpgrade(
   };
   socket.on('error', () => socket.destroy());
   const path = (req.url ?? '/').split('?')[0];
-  if (path !== '/red/comms') return refuse(404, 'Not Found');
+  if (path !== '/red/comms') {
+    refuse(404, 'Not Found');
+    return;
+  }
   let user: string;
   try {
     user = authorize(who);
   } catch (err) {
-    return refuse((err as HttpError).status, (err as HttpError).status === 401 ? 'Unauthorized' : 'Forbidden');
+    refuse((err as HttpError).status, (err as HttpError).status === 401 ? 'Unauthorized' : 'Forbidden');
+    return;
   }
-  if (!sameOrigin(req)) return refuse(403, 'Forbidden');
   const target = flows?.editorTarget();
-  if (!target) return refuse(503, 'Service Unavailable');
-  proxyEditorUpgrade(target, user, req, socket, head);
+  if (!sameOrigin(req)) refuse(403, 'Forbidden');
+  else if (!target) refuse(503, 'Service Unavailable');
+  else proxyEditorUpgrade(target, user, req, socket, head);
 }

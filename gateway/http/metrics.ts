@@ -55,7 +55,8 @@ export class Metrics {
       collect() {
         this.reset();
         for (const b of gw.busHealth())
-          for (const d of b.devices) this.set({ bus: b.bus, device: d.device }, d.state === 'ok' ? 1 : d.state === 'degraded' ? 0.5 : 0);
+          for (const d of b.devices)
+            this.set({ bus: b.bus, device: d.device }, d.state === 'ok' ? 1 : d.state === 'degraded' ? 0.5 : 0);
       },
     });
     new p.Gauge({
@@ -99,7 +100,9 @@ export class Metrics {
       help: 'Readings stored but not yet acknowledged by the city broker',
       registers: [registry],
       collect() {
-        this.set(Math.max(0, gw.store.lastSeq() - gw.store.getCursor(SYNC_CURSOR)));
+        // the agent knows about acknowledgements ahead of the cursor; without one, the cursor says it
+        const agent = gw.sync?.status() as { backlog?: number } | undefined;
+        this.set(agent?.backlog ?? Math.max(0, gw.store.lastSeq() - gw.store.getCursor(SYNC_CURSOR)));
       },
     });
     new p.Gauge({

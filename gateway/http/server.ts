@@ -4,14 +4,13 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { loadProfiles } from '../../hardware/profiles.js';
 import { AuthContext } from '../auth/index.js';
-import type { DeviceProfile } from '../core/point.js';
 import { describeError } from '../core/errors.js';
+import type { DeviceProfile } from '../core/point.js';
 import { History } from '../history/index.js';
 import type { Logger } from '../log.js';
 import { registerAdminRoutes } from './api-admin.js';
 import { registerAuthRoutes, SESSION_COOKIE } from './api-auth.js';
 import { registerDataRoutes } from './api-data.js';
-import { handleEditor, handleEditorUpgrade, isEditorPath } from './editor.js';
 import { handleEditor, handleEditorUpgrade, isEditorPath } from './editor.js';
 import { Metrics } from './metrics.js';
 import { PanelSettings } from './panel-settings.js';
@@ -80,18 +79,26 @@ export class HttpServer {
         this.profilesCache ??= loadProfiles(dir ? [dir] : []);
         return this.profilesCache;
       },
-      address: () => (this.addr ? `http://${this.addr.address.includes(':') ? `[${this.addr.address}]` : this.addr.address}:${this.addr.port}` : ''),
+      address: () =>
+        this.addr
+          ? `http://${this.addr.address.includes(':') ? `[${this.addr.address}]` : this.addr.address}:${this.addr.port}`
+          : '',
     };
     this.metrics = new Metrics(this.deps);
     registerAuthRoutes(this.router, this.deps);
     registerDataRoutes(this.router, this.deps);
     registerAdminRoutes(this.router, this.deps);
-    this.router.get('/metrics', 'technician', async ({ res }) => {
-      const m = await this.metrics.render();
-      res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': m.type, 'cache-control': 'no-store' });
-      res.end(m.body);
-      return HANDLED;
-    }, { token: true });
+    this.router.get(
+      '/metrics',
+      'technician',
+      async ({ res }) => {
+        const m = await this.metrics.render();
+        res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': m.type, 'cache-control': 'no-store' });
+        res.end(m.body);
+        return HANDLED;
+      },
+      { token: true },
+    );
   }
 
   get auth(): AuthContext {
@@ -100,13 +107,13 @@ export class HttpServer {
 
   async listen(): Promise<AddressInfo> {
     const server = createServer((req, res) => void this.handle(req, res));
-    // the Node-RED editor's websocket; every other upgrade is refused there
-    server.on('upgrade', (req, socket, head) => handleEditorUpgrade(req, socket, head, this.principal(req), this.gw.flows ?? null));
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     server.maxHeadersCount = 64;
     // the Node-RED editor's websocket (/red/comms); nothing else upgrades
-    server.on('upgrade', (req, socket, head) => handleEditorUpgrade(req, socket, head, this.principal(req), this.gw.flows ?? null));
+    server.on('upgrade', (req, socket, head) =>
+      handleEditorUpgrade(req, socket, head, this.principal(req), this.gw.flows ?? null),
+    );
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -173,12 +180,6 @@ export class HttpServer {
         return;
       }
 
-      if (isEditorPath(path)) {
-        routeLabel = '/red';
-        handleEditor(req, res, who, this.gw.flows ?? null);
-        return;
-      }
-
       if (method === 'GET' || method === 'HEAD') {
         // The login and setup pages need their files before anyone is logged in; they hold no data.
         if (path.startsWith('/assets/')) {
@@ -202,15 +203,19 @@ export class HttpServer {
       const found = this.router.match(method, path);
       if (!found || found === 'method') {
         // Without credentials nothing is revealed, not even which paths exist.
-        if (!who) throw new HttpError(401, 'authentication required', {}, { 'www-authenticate': 'Bearer realm="langbiang"' });
+        if (!who)
+          throw new HttpError(401, 'authentication required', {}, { 'www-authenticate': 'Bearer realm="langbiang"' });
         throw found === 'method' ? new HttpError(405, 'method not allowed') : new HttpError(404, 'not found');
       }
       const { route, params } = found;
       routeLabel = route.pattern;
       if (route.access !== 'public') {
-        if (!who) throw new HttpError(401, 'authentication required', {}, { 'www-authenticate': 'Bearer realm="langbiang"' });
-        if (who.kind === 'token' && !route.token) throw new HttpError(403, 'API tokens may only read (metrics, devices, readings)');
-        if (route.access === 'technician' && who.role !== 'technician') throw new HttpError(403, 'this needs the technician role');
+        if (!who)
+          throw new HttpError(401, 'authentication required', {}, { 'www-authenticate': 'Bearer realm="langbiang"' });
+        if (who.kind === 'token' && !route.token)
+          throw new HttpError(403, 'API tokens may only read (metrics, devices, readings)');
+        if (route.access === 'technician' && who.role !== 'technician')
+          throw new HttpError(403, 'this needs the technician role');
       }
       if (STATE_CHANGING.has(method)) this.checkCsrf(req, who, route.access === 'public');
       const ctx: Ctx = { req, res, url, params, ip: clientIp(req), who };
@@ -230,15 +235,10 @@ export class HttpServer {
     path: string,
   ): void {
     const session = who?.kind === 'session' ? who : null;
-    const hasUsers = this.deps.auth.users.hasUsers();
-    if (page.access === 'setup') {
-      if (hasUsers) return redirect(res, '/login');
-    } else if (page.access === 'login') {
-      if (!hasUsers) return redirect(res, '/setup');
-      if (session) return redirect(res, session.role === 'technician' ? '/console' : '/');
-    } else {
-      if (!session) return redirect(res, hasUsers ? `/login${path === '/' ? '' : `?next=${encodeURIComponent(path)}`}` : '/setup');
-      if (page.access === 'technician' && session.role !== 'technician') return redirect(res, '/');
+    const target = pageRedirect(page.access, session, this.deps.auth.users.hasUsers(), path);
+    if (target) {
+      redirect(res, target);
+      return;
     }
     this.deps.statics.send(req, res, this.deps.statics.publicFile(page.file), { 'cache-control': 'no-store' });
   }
@@ -279,13 +279,15 @@ export class HttpServer {
       if (!ok) throw new HttpError(403, 'cross-site request refused (Origin does not match)');
     } else {
       const site = req.headers['sec-fetch-site'];
-      if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new HttpError(403, 'cross-site request refused');
+      if (site !== undefined && site !== 'same-origin' && site !== 'none')
+        throw new HttpError(403, 'cross-site request refused');
     }
     if (publicRoute || who?.kind !== 'session') return;
     const sent = req.headers['x-csrf-token'];
     const want = Buffer.from(who.session!.csrf);
     const got = Buffer.from(typeof sent === 'string' ? sent : '');
-    if (got.length !== want.length || !timingSafeEqual(got, want)) throw new HttpError(403, 'CSRF token missing or wrong; reload the page');
+    if (got.length !== want.length || !timingSafeEqual(got, want))
+      throw new HttpError(403, 'CSRF token missing or wrong; reload the page');
   }
 
   private fail(res: ServerResponse, err: unknown): void {
@@ -303,12 +305,37 @@ export class HttpServer {
   }
 }
 
+/** Where a browser asking for a page must go instead, or null to serve it. */
+function pageRedirect(
+  access: (typeof PAGES)[string]['access'],
+  session: Principal | null,
+  hasUsers: boolean,
+  path: string,
+): string | null {
+  if (access === 'setup') return hasUsers ? '/login' : null;
+  if (access === 'login') {
+    if (!hasUsers) return '/setup';
+    return session ? (session.role === 'technician' ? '/console' : '/') : null;
+  }
+  if (!session) return hasUsers ? `/login${path === '/' ? '' : `?next=${encodeURIComponent(path)}`}` : '/setup';
+  if (access === 'technician' && session.role !== 'technician') return '/';
+  return null;
+}
+
 function clientIp(req: IncomingMessage): string {
   return req.socket.remoteAddress ?? 'unknown';
 }
 
 function silentLogger(): Logger {
   const noop = () => {};
-  const l = { info: noop, warn: noop, error: noop, debug: noop, trace: noop, fatal: noop, child: () => l } as unknown as Logger;
+  const l = {
+    info: noop,
+    warn: noop,
+    error: noop,
+    debug: noop,
+    trace: noop,
+    fatal: noop,
+    child: () => l,
+  } as unknown as Logger;
   return l;
 }

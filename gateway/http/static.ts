@@ -65,7 +65,10 @@ export class StaticFiles {
     } catch {
       throw new HttpError(400, 'bad path');
     }
-    if (!/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(decoded) || decoded.split('/').some((s) => s === '..' || s === '' || s.startsWith('.')))
+    if (
+      !/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(decoded) ||
+      decoded.split('/').some((s) => s === '..' || s === '' || s.startsWith('.'))
+    )
       throw new HttpError(404, 'not found');
     const file = resolve(this.root, decoded);
     if (!file.startsWith(this.root + sep)) throw new HttpError(404, 'not found');

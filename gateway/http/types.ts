@@ -8,7 +8,6 @@ import type { History } from '../history/index.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
 import type { EditorSource } from './editor.js';
-import type { EditorSource } from './editor.js';
 import type { PanelSettings } from './panel-settings.js';
 import type { StaticFiles } from './static.js';
 
@@ -24,8 +23,6 @@ export interface HttpGateway {
   readonly profiles?: ReadonlyMap<string, DeviceProfile>;
   /** the command router; until it is there, command routes answer 503 */
   readonly commands?: CommandExecutor | null;
-  /** Node-RED, when flows are enabled: its editor is served under /red/ to technicians */
-  readonly flows?: EditorSource | null;
   /** the MQTT sync agent, when sync is configured */
   readonly sync?: { status(): unknown } | null;
   /** Node-RED, when flows are enabled: the editor at /red/ is proxied to it */

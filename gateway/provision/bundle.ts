@@ -1,9 +1,18 @@
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, posix, resolve } from 'node:path';
 import { isMap, parseDocument } from 'yaml';
 import { SetupCode } from '../auth/setup-code.js';
-import { describeError, LangbiangError } from '../core/errors.js';
 import { gatewayConfigSchema } from '../config/schema.js';
+import { describeError, LangbiangError } from '../core/errors.js';
 import { sha256 } from './files.js';
 import { certSubject, makeCsr, makeKey, selfSign, signWithCa } from './openssl.js';
 
@@ -70,10 +79,19 @@ devices: []
 
 export function createBundle(o: CreateBundleOptions): CreatedBundle {
   const parsedId = gatewayConfigSchema.shape.gateway.safeParse({ id: o.id });
-  if (!parsedId.success) throw new LangbiangError('USAGE', `--id: ${parsedId.error.issues[0]?.message ?? 'invalid gateway id'}`);
-  if ((o.cert === undefined) !== (o.key === undefined)) throw new LangbiangError('USAGE', '--cert and --key go together');
+  if (!parsedId.success)
+    throw new LangbiangError('USAGE', `--id: ${parsedId.error.issues[0]?.message ?? 'invalid gateway id'}`);
+  if ((o.cert === undefined) !== (o.key === undefined))
+    throw new LangbiangError('USAGE', '--cert and --key go together');
   if (o.caKey && !o.ca) throw new LangbiangError('USAGE', '--ca-key needs --ca (the CA certificate it belongs to)');
-  for (const [flag, f] of [['--config', o.template], ['--ca', o.ca], ['--cert', o.cert], ['--key', o.key], ['--ca-key', o.caKey], ['--password-file', o.passwordFile]] as const) {
+  for (const [flag, f] of [
+    ['--config', o.template],
+    ['--ca', o.ca],
+    ['--cert', o.cert],
+    ['--key', o.key],
+    ['--ca-key', o.caKey],
+    ['--password-file', o.passwordFile],
+  ] as const) {
     if (f !== undefined && !isFile(f)) throw new LangbiangError('USAGE', `${flag}: ${f} is not a readable file`);
   }
   const tls = o.syncUrl !== undefined && /^(mqtts|wss):/.test(o.syncUrl);
@@ -91,7 +109,9 @@ export function createBundle(o: CreateBundleOptions): CreatedBundle {
     if (!isMap(doc.contents)) throw new LangbiangError('CONFIG_INVALID', '--config: not a YAML mapping');
     doc.setIn(['gateway', 'id'], o.id);
     if (o.dataDir) doc.setIn(['gateway', 'dataDir'], o.dataDir);
-    const dataDir = String(doc.getIn(['gateway', 'dataDir']) ?? gatewayConfigSchema.shape.gateway.parse({ id: o.id }).dataDir);
+    const dataDir = String(
+      doc.getIn(['gateway', 'dataDir']) ?? gatewayConfigSchema.shape.gateway.parse({ id: o.id }).dataDir,
+    );
     const secretPath = (name: string) => posix.join(dataDir, SECRETS_SUBDIR, name);
 
     let certificate: CreatedBundle['certificate'] = 'none';
@@ -118,7 +138,11 @@ export function createBundle(o: CreateBundleOptions): CreatedBundle {
         }
       }
       // a certificate for another gateway would be refused by the broker or, worse, accepted as the other one
-      if (certificate === 'given' && !certSubject(crt).includes(`CN = ${o.id}`) && !certSubject(crt).includes(`CN=${o.id}`)) {
+      if (
+        certificate === 'given' &&
+        !certSubject(crt).includes(`CN = ${o.id}`) &&
+        !certSubject(crt).includes(`CN=${o.id}`)
+      ) {
         throw new LangbiangError('USAGE', `--cert does not name ${o.id} in its subject (${certSubject(crt)})`);
       }
       doc.setIn(['sync', 'tls', 'cert'], secretPath('client.crt'));
@@ -140,8 +164,16 @@ export function createBundle(o: CreateBundleOptions): CreatedBundle {
     writeFileSync(join(dir, 'README.txt'), readme(o.id));
 
     const files: Record<string, string> = {};
-    for (const rel of listFiles(dir)) if (rel !== 'manifest.json' && rel !== 'README.txt') files[rel] = sha256(readFileSync(join(dir, rel)));
-    const manifest: Manifest = { format: BUNDLE_FORMAT, v: BUNDLE_VERSION, gateway: o.id, dataDir, createdAt: new Date().toISOString(), files };
+    for (const rel of listFiles(dir))
+      if (rel !== 'manifest.json' && rel !== 'README.txt') files[rel] = sha256(readFileSync(join(dir, rel)));
+    const manifest: Manifest = {
+      format: BUNDLE_FORMAT,
+      v: BUNDLE_VERSION,
+      gateway: o.id,
+      dataDir,
+      createdAt: new Date().toISOString(),
+      files,
+    };
     writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     return { dir, setupCode, files: Object.keys(files).sort(), certificate };
   } catch (err) {

@@ -1,7 +1,7 @@
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { describeError, LangbiangError } from '../core/errors.js';
 import { formatProblems, parseConfigText } from '../config/index.js';
+import { describeError, LangbiangError } from '../core/errors.js';
 import { BUNDLE_DIR, BUNDLE_FORMAT, BUNDLE_VERSION, listFiles, type Manifest, SECRETS_SUBDIR } from './bundle.js';
 import { fsyncDir, lookupOwner, type Owner, sha256, writeFileAtomic } from './files.js';
 
@@ -74,7 +74,8 @@ export function importBundle(o: ImportOptions): ImportResult {
   const secretNames = Object.keys(manifest.files)
     .filter((rel) => rel.startsWith(`${SECRETS_SUBDIR}/`))
     .map((rel) => rel.slice(SECRETS_SUBDIR.length + 1));
-  if (secretNames.some((n) => n.includes('/') || n.startsWith('.'))) throw bundleError(dir, 'secrets/ may only hold plain files');
+  if (secretNames.some((n) => n.includes('/') || n.startsWith('.')))
+    throw bundleError(dir, 'secrets/ may only hold plain files');
 
   // 3. secrets into the data directory, readable by the service alone
   const secretsDir = join(dataDir, SECRETS_SUBDIR);
@@ -94,7 +95,10 @@ export function importBundle(o: ImportOptions): ImportResult {
     if (existsSync(configFile)) copyFileSync(configFile, `${configFile}.prev`);
     writeFileAtomic(configFile, text, 0o640, owner ? { ...owner, uid: process.getuid?.() ?? owner.uid } : undefined);
   } catch (err) {
-    throw new LangbiangError('BUNDLE_INVALID', `cannot import the bundle (it was left in ${dir}): ${describeError(err)}`);
+    throw new LangbiangError(
+      'BUNDLE_INVALID',
+      `cannot import the bundle (it was left in ${dir}): ${describeError(err)}`,
+    );
   }
 
   // 5. with the secrets in place the config must be whole (TLS files readable…)
@@ -137,10 +141,16 @@ function readManifest(dir: string): Manifest {
     throw bundleError(dir, `manifest.json is unreadable (${describeError(err)})`);
   }
   if (m.format !== BUNDLE_FORMAT) throw bundleError(dir, 'manifest.json is not a Langbiang provisioning manifest');
-  if (m.v !== BUNDLE_VERSION) throw bundleError(dir, `bundle format version ${String(m.v)} is not supported (this gateway reads ${BUNDLE_VERSION})`);
-  if (typeof m.gateway !== 'string' || typeof m.files !== 'object' || m.files === null) throw bundleError(dir, 'manifest.json lacks gateway or files');
+  if (m.v !== BUNDLE_VERSION)
+    throw bundleError(
+      dir,
+      `bundle format version ${String(m.v)} is not supported (this gateway reads ${BUNDLE_VERSION})`,
+    );
+  if (typeof m.gateway !== 'string' || typeof m.files !== 'object' || m.files === null)
+    throw bundleError(dir, 'manifest.json lacks gateway or files');
   for (const rel of Object.keys(m.files)) {
-    if (rel.startsWith('/') || rel.split('/').includes('..')) throw bundleError(dir, `manifest.json names a path outside the bundle: ${rel}`);
+    if (rel.startsWith('/') || rel.split('/').includes('..'))
+      throw bundleError(dir, `manifest.json names a path outside the bundle: ${rel}`);
   }
   return m as Manifest;
 }

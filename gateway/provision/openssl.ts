@@ -9,27 +9,64 @@ import { LangbiangError } from '../core/errors.js';
  */
 function openssl(args: string[], what: string): void {
   const r = spawnSync('openssl', args, { encoding: 'utf8' });
-  if (r.error) throw new LangbiangError('USAGE', `openssl is needed to ${what} (Debian package openssl): ${r.error.message}`);
+  if (r.error)
+    throw new LangbiangError('USAGE', `openssl is needed to ${what} (Debian package openssl): ${r.error.message}`);
   if (r.status !== 0) {
-    throw new LangbiangError('USAGE', `openssl could not ${what}: ${(r.stderr || r.stdout).trim().split('\n').slice(-1)[0]}`);
+    throw new LangbiangError(
+      'USAGE',
+      `openssl could not ${what}: ${(r.stderr || r.stdout).trim().split('\n').slice(-1)[0]}`,
+    );
   }
 }
 
 export function makeKey(keyFile: string): void {
-  openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', keyFile], 'make the client key');
+  openssl(
+    ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', keyFile],
+    'make the client key',
+  );
 }
 
 export function makeCsr(keyFile: string, csrFile: string, gatewayId: string): void {
-  openssl(['req', '-new', '-key', keyFile, '-subj', `/O=Langbiang Edge/CN=${gatewayId}`, '-out', csrFile], 'make the CSR');
+  openssl(
+    ['req', '-new', '-key', keyFile, '-subj', `/O=Langbiang Edge/CN=${gatewayId}`, '-out', csrFile],
+    'make the CSR',
+  );
 }
 
 export function selfSign(keyFile: string, csrFile: string, certFile: string, days: number): void {
-  openssl(['x509', '-req', '-in', csrFile, '-key', keyFile, '-days', String(days), '-sha256', '-out', certFile], 'self-sign the client certificate');
+  openssl(
+    ['x509', '-req', '-in', csrFile, '-key', keyFile, '-days', String(days), '-sha256', '-out', certFile],
+    'self-sign the client certificate',
+  );
 }
 
-export function signWithCa(csrFile: string, caCert: string, caKey: string, certFile: string, days: number, extFile: string): void {
+export function signWithCa(
+  csrFile: string,
+  caCert: string,
+  caKey: string,
+  certFile: string,
+  days: number,
+  extFile: string,
+): void {
   openssl(
-    ['x509', '-req', '-in', csrFile, '-CA', caCert, '-CAkey', caKey, '-CAcreateserial', '-days', String(days), '-sha256', '-extfile', extFile, '-out', certFile],
+    [
+      'x509',
+      '-req',
+      '-in',
+      csrFile,
+      '-CA',
+      caCert,
+      '-CAkey',
+      caKey,
+      '-CAcreateserial',
+      '-days',
+      String(days),
+      '-sha256',
+      '-extfile',
+      extFile,
+      '-out',
+      certFile,
+    ],
     'sign the client certificate with the CA',
   );
 }

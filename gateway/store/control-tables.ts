@@ -14,7 +14,7 @@ export class ControlTables {
   private readonly stmts;
   private inserts = 0;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(db: Database.Database) {
     db.exec(`
       CREATE TABLE IF NOT EXISTS command_results (
         id TEXT PRIMARY KEY,

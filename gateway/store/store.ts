@@ -14,8 +14,8 @@ import {
   type Reading,
   type StoredReading,
 } from '../core/reading.js';
-import { checkVersion, migrate, SCHEMA_VERSION } from './schema.js';
 import { ControlTables } from './control-tables.js';
+import { checkVersion, migrate, SCHEMA_VERSION } from './schema.js';
 
 /** File name of the store inside the data directory. */
 export const STORE_FILE = 'langbiang.db';
@@ -154,6 +154,8 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
   private pendingGaps: Omit<GapEvent, 'id'>[] = [];
 
   private readonly seriesIds = new Map<string, number>();
+  /** device → point → unit → series id: a cache in front of seriesIds for the ingest path */
+  private readonly seriesCache = new Map<string, Map<string, Map<string, number>>>();
   private readonly seriesById = new Map<number, SeriesInfo>();
   private readonly bootIds = new Map<string, { id: number; firstSeq: number }>();
   private readonly bootById = new Map<number, string>();
@@ -566,6 +568,7 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
         .immediate();
     } catch (err) {
       // The transaction rolled back: forget dictionary rows it had added.
+      if (newSeries.length > 0) this.seriesCache.clear();
       for (const key of newSeries) {
         const id = this.seriesIds.get(key);
         this.seriesIds.delete(key);
@@ -605,6 +608,14 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
   }
 
   private seriesId(p: Pending, added: string[]): number {
+    // Hot path (every reading of every commit): nested maps on the strings a poll hands over find
+    // the id without building a key string; seriesIds stays the authority behind this cache.
+    let byPoint = this.seriesCache.get(p.device);
+    if (!byPoint) this.seriesCache.set(p.device, (byPoint = new Map()));
+    let byUnit = byPoint.get(p.point);
+    if (!byUnit) byPoint.set(p.point, (byUnit = new Map()));
+    const cached = byUnit.get(p.unit);
+    if (cached !== undefined) return cached;
     const key = `${p.device}\u0000${p.point}\u0000${p.unit}`;
     let id = this.seriesIds.get(key);
     if (id === undefined) {
@@ -614,6 +625,7 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
       this.seriesById.set(id, { device: p.device, point: p.point, unit: p.unit });
       added.push(key);
     }
+    byUnit.set(p.unit, id);
     return id;
   }
 

@@ -1,7 +1,7 @@
 import { SystemdNotifySink, systemdEnv } from './notify.js';
 import { Watchdog } from './watchdog.js';
 
-export { type NotifySink, SystemdNotifySink, type SystemdEnv, systemdEnv } from './notify.js';
+export { type NotifySink, type SystemdEnv, SystemdNotifySink, systemdEnv } from './notify.js';
 export { Watchdog, type WatchdogOptions, type WatchdogTimers } from './watchdog.js';
 
 /**

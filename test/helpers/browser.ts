@@ -6,7 +6,9 @@ export const CHROMIUM = process.env.LANGBIANG_CHROMIUM ?? '/usr/bin/chromium';
 
 export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is missing at ${CHROMIUM}: install it with "apt-get install -y chromium" (npm test's pretest does)`);
+    throw new Error(
+      `Chromium is missing at ${CHROMIUM}: install it with "apt-get install -y chromium" (npm test's pretest does)`,
+    );
   }
   return chromium.launch({
     executablePath: CHROMIUM,

@@ -54,9 +54,12 @@ export function checkDockerfile(text: string): string[] {
   const names = new Set(stages.map((s) => s.name).filter(Boolean));
   for (const s of stages) {
     if (names.has(s.image) || s.image === 'scratch') continue;
-    if (s.image.includes('$')) problems.push(`line ${s.line}: base image ${s.image} uses an ARG without an exact default`);
+    if (s.image.includes('$'))
+      problems.push(`line ${s.line}: base image ${s.image} uses an ARG without an exact default`);
     else if (!DIGEST.test(s.image) && !EXACT_TAG.test(s.image.split('@')[0]!)) {
-      problems.push(`line ${s.line}: base image ${s.image} is not pinned (use an exact version tag or a @sha256 digest)`);
+      problems.push(
+        `line ${s.line}: base image ${s.image} is not pinned (use an exact version tag or a @sha256 digest)`,
+      );
     }
   }
   for (const i of ins) {
@@ -67,7 +70,9 @@ export function checkDockerfile(text: string): string[] {
   const final = stages.at(-1);
   if (!final) return ['no FROM'];
   if (!/^node:22\.\d+\.\d+-bookworm-slim(@sha256:[0-9a-f]{64})?$/.test(final.image)) {
-    problems.push(`line ${final.line}: the runtime base must be node:22.x.y-bookworm-slim (Node 22 LTS has armv7 builds), is ${final.image}`);
+    problems.push(
+      `line ${final.line}: the runtime base must be node:22.x.y-bookworm-slim (Node 22 LTS has armv7 builds), is ${final.image}`,
+    );
   }
   const users = final.body.filter((i) => i.op === 'USER');
   const lastUser = users.at(-1)?.args.split(':')[0];
@@ -77,10 +82,15 @@ export function checkDockerfile(text: string): string[] {
   if (!hc) problems.push('no HEALTHCHECK in the runtime stage');
   else if (/^NONE$/i.test(hc.args)) problems.push('HEALTHCHECK NONE');
   else if (!/healthz|LANGBIANG_HEALTHZ/.test(hc.args)) problems.push('the HEALTHCHECK does not ask /healthz');
-  else if (/\bcurl\b|\bwget\b/.test(hc.args)) problems.push('the HEALTHCHECK uses curl/wget, which the slim image does not have');
+  else if (/\bcurl\b|\bwget\b/.test(hc.args))
+    problems.push('the HEALTHCHECK uses curl/wget, which the slim image does not have');
   if (hc && /LANGBIANG_HEALTHZ/.test(hc.args)) {
-    const env = final.body.filter((i) => i.op === 'ENV').map((i) => i.args).join(' ');
-    if (!/LANGBIANG_HEALTHZ=\S*\/healthz\b/.test(env)) problems.push('ENV LANGBIANG_HEALTHZ does not point at /healthz');
+    const env = final.body
+      .filter((i) => i.op === 'ENV')
+      .map((i) => i.args)
+      .join(' ');
+    if (!/LANGBIANG_HEALTHZ=\S*\/healthz\b/.test(env))
+      problems.push('ENV LANGBIANG_HEALTHZ does not point at /healthz');
   }
   if (!final.body.some((i) => i.op === 'VOLUME')) problems.push('no VOLUME for the data directory');
   for (const i of final.body) {
@@ -98,12 +108,20 @@ export function checkDockerfile(text: string): string[] {
     if (!m) continue;
     const from = stages.find((s) => s.name === m[1]);
     const pruned = from?.body.some((b) => b.op === 'RUN' && /npm\s+(prune|ci|install)\b[^&;|]*--omit=dev/.test(b.args));
-    if (!pruned) problems.push(`line ${i.line}: node_modules comes from stage ${m[1]} without npm prune --omit=dev / npm ci --omit=dev there`);
+    if (!pruned)
+      problems.push(
+        `line ${i.line}: node_modules comes from stage ${m[1]} without npm prune --omit=dev / npm ci --omit=dev there`,
+      );
   }
   return problems;
 }
 
 export function checkDockerignore(text: string): string[] {
-  const entries = new Set(text.split('\n').map((l) => l.trim().replace(/^\/|\/$/g, '')).filter((l) => l && !l.startsWith('#')));
+  const entries = new Set(
+    text
+      .split('\n')
+      .map((l) => l.trim().replace(/^\/|\/$/g, ''))
+      .filter((l) => l && !l.startsWith('#')),
+  );
   return ['.git', 'node_modules', '.data'].filter((e) => !entries.has(e)).map((e) => `.dockerignore lacks ${e}`);
 }

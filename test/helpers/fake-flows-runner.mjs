@@ -11,7 +11,10 @@ process.on('message', (m) => {
     return;
   }
   send({ t: 'ready', port: 1 });
-  if (mode === 'hang') setTimeout(() => { for (;;) {} }, 200);
+  if (mode === 'hang')
+    setTimeout(() => {
+      for (;;) {}
+    }, 200);
   if (mode === 'rss') setInterval(() => hold.push(Buffer.alloc(16 * 1024 * 1024, 1)), 50);
 });
 process.on('disconnect', () => process.exit(0));

@@ -1,3 +1,6 @@
+// biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON the server answered
+type Json = any;
+
 /**
  * A cookie-keeping HTTP client for the gateway's API, as a browser would use it: session cookie,
  * CSRF token echoed in X-CSRF-Token, same-origin Origin header on writes.
@@ -11,8 +14,14 @@ export class ApiClient {
   async req(
     method: string,
     path: string,
-    opts: { body?: unknown; raw?: string; headers?: Record<string, string>; csrf?: boolean; origin?: string | null } = {},
-  ): Promise<{ status: number; body: any; headers: Headers; text: string }> {
+    opts: {
+      body?: unknown;
+      raw?: string;
+      headers?: Record<string, string>;
+      csrf?: boolean;
+      origin?: string | null;
+    } = {},
+  ): Promise<{ status: number; body: Json; headers: Headers; text: string }> {
     const headers: Record<string, string> = { ...opts.headers };
     if (this.cookie) headers.cookie = this.cookie;
     if (opts.body !== undefined || opts.raw !== undefined) headers['content-type'] ??= 'application/json';
@@ -30,7 +39,7 @@ export class ApiClient {
       if (m) this.cookie = m[1] ? `lb_session=${m[1]}` : '';
     }
     const text = await res.text();
-    let body: any = null;
+    let body: Json = null;
     try {
       body = JSON.parse(text);
     } catch {

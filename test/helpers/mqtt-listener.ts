@@ -15,11 +15,7 @@ export interface Listener {
   close(): Promise<void>;
 }
 
-export async function listen(
-  url: string,
-  gateway: string,
-  opts: mqtt.IClientOptions = {},
-): Promise<Listener> {
+export async function listen(url: string, gateway: string, opts: mqtt.IClientOptions = {}): Promise<Listener> {
   // A persistent session (like a real receiver's): the broker queues what arrives while this
   // subscriber is reconnecting, e.g. after a broker restart (Mosquitto persistence keeps it).
   const client = await mqtt.connectAsync(url, {
@@ -42,7 +38,8 @@ export async function listen(
   client.on('message', (topic, payload, packet) => {
     if (topic.endsWith('/telemetry')) l.telemetry.push(decodeTelemetry(payload));
     else if (topic.endsWith('/events')) l.events.push(decodeEvents(payload));
-    else if (topic.endsWith('/status')) l.status.push({ topic, payload: JSON.parse(payload.toString()), retain: packet.retain });
+    else if (topic.endsWith('/status'))
+      l.status.push({ topic, payload: JSON.parse(payload.toString()), retain: packet.retain });
     else if (topic.endsWith('/cmd/result')) l.results.push(JSON.parse(payload.toString()));
   });
   await client.subscribeAsync(`langbiang/v1/${gateway}/#`, { qos: 1 });

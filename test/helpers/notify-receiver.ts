@@ -65,7 +65,11 @@ export async function startNotifyReceiver(socketPath: string): Promise<NotifyRec
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`timed out waiting for ${what}; got ${JSON.stringify(messages.map((m) => m.fields))}${err ? `\n${err}` : ''}`));
+          reject(
+            new Error(
+              `timed out waiting for ${what}; got ${JSON.stringify(messages.map((m) => m.fields))}${err ? `\n${err}` : ''}`,
+            ),
+          );
         }, timeoutMs);
         waiters.add(check);
         check();

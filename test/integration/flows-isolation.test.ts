@@ -103,7 +103,8 @@ describe('a broken flow cannot stop polling, storing or syncing', () => {
   const samples: Sample[] = [];
   let sampler: NodeJS.Timeout;
 
-  const health = async (): Promise<Health> => (await fetch(`http://127.0.0.1:${port}/healthz`)).json() as Promise<Health>;
+  const health = async (): Promise<Health> =>
+    (await fetch(`http://127.0.0.1:${port}/healthz`)).json() as Promise<Health>;
   /** readings per second stored and synced over [from, to] */
   const rate = (from: number, to: number) => {
     const inside = samples.filter((s) => s.at >= from && s.at <= to);
@@ -202,17 +203,24 @@ flows:
         },
         40_000,
         `the runtime to be restarted after ${coil}`,
-      );
+      ).catch((err) => {
+        throw new Error(`${(err as Error).message}\n--- gateway output ---\n${gw.output().slice(-4000)}`);
+      });
       sim.setValue(TRIGGER, coil, 0);
-      // at least two seconds of samples, so a short incident still gives a fair rate
-      await new Promise((r) => setTimeout(r, Math.max(0, 2000 - (Date.now() - from))));
+      // at least two seconds of samples, so a short incident still gives a fair rate, and at least
+      // one second for the new runtime to see the next trigger at 0
+      await new Promise((r) => setTimeout(r, Math.max(1000, 2000 - (Date.now() - from))));
       incidents.push({ coil, reasons: [...reasons], rate: rate(from, Date.now()) });
       expect(reasons).toContain(h.flows!.lastExit!.reason);
     }
 
     for (const i of incidents) {
-      expect(i.rate.stored, `${i.coil}: stored/s vs baseline ${baseline.stored}`).toBeGreaterThan(baseline.stored * 0.6);
-      expect(i.rate.synced, `${i.coil}: synced/s vs baseline ${baseline.synced}`).toBeGreaterThan(baseline.synced * 0.6);
+      expect(i.rate.stored, `${i.coil}: stored/s vs baseline ${baseline.stored}`).toBeGreaterThan(
+        baseline.stored * 0.6,
+      );
+      expect(i.rate.synced, `${i.coil}: synced/s vs baseline ${baseline.synced}`).toBeGreaterThan(
+        baseline.synced * 0.6,
+      );
     }
 
     const events = flowsEvents();

@@ -165,10 +165,16 @@ describe('HTTP API: sessions, roles, CSRF, rate limits, tokens, config apply', (
   });
 
   it('refuses state-changing requests without the CSRF token or from another origin', async () => {
-    const noToken = await t.req('POST', '/api/users', { body: { name: 'mai', role: 'farmer', password: 'ruong-dau-1' }, csrf: false });
+    const noToken = await t.req('POST', '/api/users', {
+      body: { name: 'mai', role: 'farmer', password: 'ruong-dau-1' },
+      csrf: false,
+    });
     expect(noToken.status).toBe(403);
     expect(noToken.body.error).toMatch(/CSRF/);
-    const badOrigin = await t.req('POST', '/api/users', { body: { name: 'mai', role: 'farmer', password: 'ruong-dau-1' }, origin: 'http://evil.example' });
+    const badOrigin = await t.req('POST', '/api/users', {
+      body: { name: 'mai', role: 'farmer', password: 'ruong-dau-1' },
+      origin: 'http://evil.example',
+    });
     expect(badOrigin.status).toBe(403);
     const crossSite = await t.req('POST', '/api/users', {
       body: { name: 'mai', role: 'farmer', password: 'ruong-dau-1' },
@@ -199,6 +205,13 @@ describe('HTTP API: sessions, roles, CSRF, rate limits, tokens, config apply', (
     expect(on.status, on.text).toBe(200);
     expect(on.body.ok).toBe(true);
     expect(sim.getValue(5, 'relay_1')).toBe(1);
+    // the technician test-reads a device through the running bus driver
+    const read = await t.post('/api/devices/soil-a1/read');
+    expect(read.status, read.text).toBe(200);
+    const moisture = read.body.values.find((v: { point: string }) => v.point === 'moisture');
+    expect(moisture).toMatchObject({ quality: 'good', unit: '%' });
+    expect((await t.post('/api/devices/nope/read')).status).toBe(404);
+    expect(Array.isArray((await t.get('/api/logs?n=5')).body)).toBe(true);
     // the technician may switch any writable point
     const t2 = await t.post('/api/commands', { device: 'valves', point: 'relay_2', value: 'on' });
     expect(t2.status, t2.text).toBe(200);
@@ -211,9 +224,18 @@ describe('HTTP API: sessions, roles, CSRF, rate limits, tokens, config apply', (
     expect(badJson.body.error).toMatch(/JSON/);
     const huge = await t.req('POST', '/api/config/validate', { raw: JSON.stringify({ text: 'x'.repeat(600 * 1024) }) });
     expect(huge.status).toBe(413);
-    const form = await t.req('POST', '/api/commands', { raw: 'a=b', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const form = await t.req('POST', '/api/commands', {
+      raw: 'a=b',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(form.status).toBe(415);
-    for (const p of ['/assets/../package.json', '/assets/%2e%2e/%2e%2e/package.json', '/assets/..%2f..%2fpackage.json', '/assets/.hidden', '/vendor/package.json']) {
+    for (const p of [
+      '/assets/../package.json',
+      '/assets/%2e%2e/%2e%2e/package.json',
+      '/assets/..%2f..%2fpackage.json',
+      '/assets/.hidden',
+      '/vendor/package.json',
+    ]) {
       const r = await t.get(p);
       expect(r.status, p).toBeGreaterThanOrEqual(400);
       expect(r.status, p).toBeLessThan(500);
@@ -252,7 +274,8 @@ describe('HTTP API: sessions, roles, CSRF, rate limits, tokens, config apply', (
 
   it('locks a user out after repeated failed logins (429), even with the right password', async () => {
     const c = new ApiClient(base);
-    for (let i = 0; i < 5; i++) expect((await c.post('/api/login', { user: 'mai', password: `wrong-${i}` })).status).toBe(401);
+    for (let i = 0; i < 5; i++)
+      expect((await c.post('/api/login', { user: 'mai', password: `wrong-${i}` })).status).toBe(401);
     const locked = await c.post('/api/login', { user: 'mai', password: 'ruong-dau-1' });
     expect(locked.status).toBe(429);
     expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
@@ -272,15 +295,22 @@ describe('HTTP API: sessions, roles, CSRF, rate limits, tokens, config apply', (
     expect(m.text).toMatch(/langbiang_http_requests_total/);
     expect(m.text).toMatch(/langbiang_bus_queue_depth/);
     expect((await new ApiClient(base).get('/api/devices', auth)).status).toBe(200);
-    const write = await new ApiClient(base).req('POST', '/api/commands', { body: { device: 'valves', point: 'relay_1', value: false }, headers: auth });
+    const write = await new ApiClient(base).req('POST', '/api/commands', {
+      body: { device: 'valves', point: 'relay_1', value: false },
+      headers: auth,
+    });
     expect(write.status).toBe(403);
-    expect((await new ApiClient(base).get('/metrics', { authorization: `Bearer ${token.slice(0, -2)}xx` })).status).toBe(401);
+    expect(
+      (await new ApiClient(base).get('/metrics', { authorization: `Bearer ${token.slice(0, -2)}xx` })).status,
+    ).toBe(401);
   });
 
   it('validates a config with key paths, applies a good one, and rolls back one that fails to start', async () => {
     const cur = await t.get('/api/config');
     expect(cur.body.editable).toBe(true);
-    const bad = await t.post('/api/config/validate', { text: cur.body.text.replace('interval: 300ms', 'interval: soon') });
+    const bad = await t.post('/api/config/validate', {
+      text: cur.body.text.replace('interval: 300ms', 'interval: soon'),
+    });
     expect(bad.body.ok).toBe(false);
     expect(bad.body.problems[0].path).toBe('devices.0.interval');
     expect(bad.body.problems[0].line).toBeGreaterThan(0);
@@ -291,10 +321,14 @@ describe('HTTP API: sessions, roles, CSRF, rate limits, tokens, config apply', (
     // a good change: the device gets a new name; the session survives the restart
     const good = configText(dir, sim.port, port).replace('name: "Đất A1"', 'name: "Đất luống A1"');
     expect((await t.post('/api/config/apply', { text: good })).status).toBe(202);
-    const applied = await waitUntil(async () => {
-      const a = await t.get('/api/config/apply');
-      return a.body?.state !== 'applying' ? a.body : undefined;
-    }, 20_000, 'the config to be applied');
+    const applied = await waitUntil(
+      async () => {
+        const a = await t.get('/api/config/apply');
+        return a.body?.state !== 'applying' ? a.body : undefined;
+      },
+      20_000,
+      'the config to be applied',
+    );
     expect(applied.state).toBe('applied');
     expect(readFileSync(file, 'utf8')).toContain('Đất luống A1');
     expect((await t.get('/api/devices/soil-a1')).body.name).toBe('Đất luống A1');
@@ -306,10 +340,14 @@ describe('HTTP API: sessions, roles, CSRF, rate limits, tokens, config apply', (
     try {
       const broken = good.replace(`port: ${port}`, `port: ${blockedPort}`);
       expect((await t.post('/api/config/apply', { text: broken })).status).toBe(202);
-      const rolled = await waitUntil(async () => {
-        const a = await t.get('/api/config/apply');
-        return a.body?.state !== 'applying' ? a.body : undefined;
-      }, 20_000, 'the rollback');
+      const rolled = await waitUntil(
+        async () => {
+          const a = await t.get('/api/config/apply');
+          return a.body?.state !== 'applying' ? a.body : undefined;
+        },
+        20_000,
+        'the rollback',
+      );
       expect(rolled.state).toBe('rolled_back');
       expect(rolled.error).toMatch(/EADDRINUSE|in use/);
       expect(readFileSync(file, 'utf8')).toBe(good);
@@ -317,6 +355,14 @@ describe('HTTP API: sessions, roles, CSRF, rate limits, tokens, config apply', (
     } finally {
       blocker.close();
     }
+    // both changes are recorded as events for the city, beside the panel's command audit
+    const ev = (await t.get('/api/events')).body.events as { kind: string; data: Record<string, unknown> }[];
+    expect(ev.filter((e) => e.kind === 'config').map((e) => e.data.change)).toEqual(['applied', 'rolled_back']);
+    expect(ev.some((e) => e.kind === 'command' && JSON.stringify(e.data).includes('mai'))).toBe(true);
+    const sync = (await t.get('/api/sync')).body;
+    expect(sync.configured).toBe(false);
+    expect(sync.outbox.backlog).toBe(sync.outbox.lastSeq); // nothing is acknowledged without a broker
+
     // polling goes on under the old config
     const before = (await t.get('/healthz')).body.lastSeq;
     await waitUntil(async () => (await t.get('/healthz')).body.lastSeq > before, 10_000, 'polling after the rollback');

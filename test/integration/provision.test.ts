@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createHash } from 'node:crypto';
 import { runCli } from '../helpers/cli.js';
 
 let dir: string;
@@ -17,29 +17,65 @@ const isRoot = process.getuid?.() === 0;
 
 function openssl(args: string[]): void {
   const r = spawnSync('openssl', args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`openssl ${args[0]} failed (is the Debian package openssl installed?): ${r.stderr}`);
+  if (r.status !== 0)
+    throw new Error(`openssl ${args[0]} failed (is the Debian package openssl installed?): ${r.stderr}`);
 }
 
 /** A city CA, a bundle signed by it, copied onto a stand-in for the SD card's boot partition. */
 async function makeBundleOnCard(): Promise<{ boot: string; data: string; etc: string; setupCode: string }> {
   const ca = join(dir, 'ca');
   mkdirSync(ca);
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(ca, 'ca.key'), '-out', join(ca, 'ca.crt'), '-days', '30', '-subj', '/CN=Test City CA']);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    join(ca, 'ca.key'),
+    '-out',
+    join(ca, 'ca.crt'),
+    '-days',
+    '30',
+    '-subj',
+    '/CN=Test City CA',
+  ]);
   const data = join(dir, 'var/lib/langbiang');
   const laptop = join(dir, 'laptop');
   mkdirSync(laptop);
   const r = await runCli([
-    'provision', '--id', 'dl-gw-0042', '--out', laptop, '--sync-url', 'mqtts://127.0.0.1:8883',
-    '--ca', join(ca, 'ca.crt'), '--ca-key', join(ca, 'ca.key'), '--data-dir', data,
+    'provision',
+    '--id',
+    'dl-gw-0042',
+    '--out',
+    laptop,
+    '--sync-url',
+    'mqtts://127.0.0.1:8883',
+    '--ca',
+    join(ca, 'ca.crt'),
+    '--ca-key',
+    join(ca, 'ca.key'),
+    '--data-dir',
+    data,
   ]);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   const setupCode = /setup code ([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4})/.exec(r.stdout)?.[1];
   expect(setupCode, r.stdout).toBeTruthy();
   // the client certificate is signed by the city CA and names the gateway
-  const v = spawnSync('openssl', ['verify', '-CAfile', join(ca, 'ca.crt'), join(laptop, 'langbiang/secrets/client.crt')], { encoding: 'utf8' });
+  const v = spawnSync(
+    'openssl',
+    ['verify', '-CAfile', join(ca, 'ca.crt'), join(laptop, 'langbiang/secrets/client.crt')],
+    { encoding: 'utf8' },
+  );
   expect(v.stdout.trim()).toMatch(/: OK$/);
-  const subj = spawnSync('openssl', ['x509', '-in', join(laptop, 'langbiang/secrets/client.crt'), '-noout', '-subject'], { encoding: 'utf8' });
+  const subj = spawnSync(
+    'openssl',
+    ['x509', '-in', join(laptop, 'langbiang/secrets/client.crt'), '-noout', '-subject'],
+    { encoding: 'utf8' },
+  );
   expect(subj.stdout).toContain('dl-gw-0042');
   const boot = join(dir, 'boot/firmware');
   mkdirSync(boot, { recursive: true });
@@ -94,7 +130,9 @@ describe('provisioning bundle: make on the laptop, import on first boot', () => 
     expect(readFileSync(join(data, 'secrets/client.key')).equals(key1)).toBe(true);
     expect(existsSync(boot)).toBe(false);
     // what the systemd unit runs before every start: nothing on the card any more
-    const boot2 = await runCli(['provision', '--import-boot', '--config', config], { env: { LANGBIANG_BOOT_BUNDLE: boot } });
+    const boot2 = await runCli(['provision', '--import-boot', '--config', config], {
+      env: { LANGBIANG_BOOT_BUNDLE: boot },
+    });
     expect(boot2.code).toBe(0);
     expect(boot2.stdout).toContain('nothing to import');
     expect(readFileSync(join(data, 'secrets/client.key')).equals(key1)).toBe(true);
@@ -103,7 +141,13 @@ describe('provisioning bundle: make on the laptop, import on first boot', () => 
   it('refuses a bundle with a broken config, with a clear message, and leaves the boot copy and the gateway alone', async () => {
     const { boot, data, etc } = await makeBundleOnCard();
     const cfg = join(boot, 'config.yaml');
-    writeFileSync(cfg, `${readFileSync(cfg, 'utf8')}buses:\n  - { id: rs485-1, type: modbus-rtux, port: /dev/ttyUSB0 }\n`.replace('buses: []\n', ''));
+    writeFileSync(
+      cfg,
+      `${readFileSync(cfg, 'utf8')}buses:\n  - { id: rs485-1, type: modbus-rtux, port: /dev/ttyUSB0 }\n`.replace(
+        'buses: []\n',
+        '',
+      ),
+    );
     // a technician's edit, with the manifest updated: the config itself is what is wrong
     const manifest = JSON.parse(readFileSync(join(boot, 'manifest.json'), 'utf8'));
     manifest.files['config.yaml'] = createHash('sha256').update(readFileSync(cfg)).digest('hex');
@@ -136,7 +180,17 @@ describe('provisioning bundle: make on the laptop, import on first boot', () => 
     mkdirSync(laptop);
     const template = join(dir, 'template.yaml');
     writeFileSync(template, 'gateway: { id: x }\npanel: { port: 1, host: 127.0.0.1 }\n');
-    const made = await runCli(['provision', '--id', 'dl-gw-0043', '--out', laptop, '--template', template, '--data-dir', data]);
+    const made = await runCli([
+      'provision',
+      '--id',
+      'dl-gw-0043',
+      '--out',
+      laptop,
+      '--template',
+      template,
+      '--data-dir',
+      data,
+    ]);
     expect(made.code).toBe(0);
     // panel port 1 is privileged/unusable: pick a real free one in the bundle's config
     const { freePort } = await import('../helpers/ports.js');
@@ -147,7 +201,9 @@ describe('provisioning bundle: make on the laptop, import on first boot', () => 
     manifest.files['config.yaml'] = createHash('sha256').update(readFileSync(cfg)).digest('hex');
     writeFileSync(join(laptop, 'langbiang/manifest.json'), JSON.stringify(manifest));
     const { startCli } = await import('../helpers/cli.js');
-    const gw = startCli(['start', '--config', join(etc, 'config.yaml')], { env: { LANGBIANG_BOOT_BUNDLE: join(laptop, 'langbiang') } });
+    const gw = startCli(['start', '--config', join(etc, 'config.yaml')], {
+      env: { LANGBIANG_BOOT_BUNDLE: join(laptop, 'langbiang') },
+    });
     try {
       await gw.waitFor('http listening', 20_000);
       expect(gw.output()).toContain('provisioning bundle imported');

@@ -6,7 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeEvents } from '../../cloud-sync/protocol/events.js';
 import { encodeTelemetry, NATIVE_VERSION } from '../../cloud-sync/protocol/native.js';
 import type { EventsBatch, TelemetryBatch, WireReading } from '../../cloud-sync/protocol/types.js';
-import { openReceiverStore, Receiver, type ReceivedReading, type ReceiverStore } from '../../cloud-sync/receiver/index.js';
+import {
+  openReceiverStore,
+  type ReceivedReading,
+  Receiver,
+  type ReceiverStore,
+} from '../../cloud-sync/receiver/index.js';
 import { LangbiangError } from '../../gateway/core/errors.js';
 import type { Reading } from '../../gateway/core/reading.js';
 import { Store } from '../../gateway/store/index.js';
@@ -44,7 +49,18 @@ function batchOf(gateway: string, epoch: string, first: number, n: number): Tele
       device: kind < 3 ? 'soil-a1' : 'meter-1',
       point: ['moisture', 'temperature', 'ec', 'voltage', 'firmware'][kind]!,
       ts: T0 + seq * 250,
-      value: kind === 0 ? 30 + (seq % 7) / 10 : kind === 1 ? Math.fround(18 + seq / 3) : kind === 2 ? (seq % 11 === 0 ? null : seq * 3) : kind === 3 ? 229.5 - seq / 100 : `v1.${seq % 3}`,
+      value:
+        kind === 0
+          ? 30 + (seq % 7) / 10
+          : kind === 1
+            ? Math.fround(18 + seq / 3)
+            : kind === 2
+              ? seq % 11 === 0
+                ? null
+                : seq * 3
+              : kind === 3
+                ? 229.5 - seq / 100
+                : `v1.${seq % 3}`,
       unit: kind === 0 ? '%' : kind === 1 ? '°C' : kind === 2 ? 'µS/cm' : kind === 3 ? 'V' : null,
       quality: kind === 2 && seq % 11 === 0 ? 'timeout' : 'good',
     });
@@ -53,7 +69,11 @@ function batchOf(gateway: string, epoch: string, first: number, n: number): Tele
 }
 
 async function publisher(): Promise<mqtt.MqttClient> {
-  return mqtt.connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 0, clientId: `test-pub-${Math.random().toString(16).slice(2)}` });
+  return mqtt.connectAsync(broker.url, {
+    protocolVersion: 5,
+    reconnectPeriod: 0,
+    clientId: `test-pub-${Math.random().toString(16).slice(2)}`,
+  });
 }
 
 function publishTelemetry(c: mqtt.MqttClient, b: TelemetryBatch): Promise<unknown> {
@@ -61,7 +81,18 @@ function publishTelemetry(c: mqtt.MqttClient, b: TelemetryBatch): Promise<unknow
 }
 
 function startReceiverCli(db: string, clientId: string, extra: string[] = []): RunningCli {
-  const r = startCli(['receiver', '--broker', broker.url, '--db', db, '--client-id', clientId, '--stats-interval', '0', ...extra]);
+  const r = startCli([
+    'receiver',
+    '--broker',
+    broker.url,
+    '--db',
+    db,
+    '--client-id',
+    clientId,
+    '--stats-interval',
+    '0',
+    ...extra,
+  ]);
   children.push(r);
   return r;
 }
@@ -154,7 +185,8 @@ describe('the reference receiver', () => {
       get(target, prop) {
         if (prop === 'writeTelemetry') {
           return async (b: TelemetryBatch, at: number) => {
-            if (failures-- > 0) throw new LangbiangError('STORE_FAILED', 'receiver database write failed: connection refused');
+            if (failures-- > 0)
+              throw new LangbiangError('STORE_FAILED', 'receiver database write failed: connection refused');
             return target.writeTelemetry(b, at);
           };
         }
@@ -162,7 +194,14 @@ describe('the reference receiver', () => {
         return typeof v === 'function' ? v.bind(target) : v;
       },
     });
-    const receiver = new Receiver({ brokerUrl: broker.url, store: flaky, clientId: 'recv-flaky', group: 'flaky', reconnectMinMs: 100, reconnectMaxMs: 400 });
+    const receiver = new Receiver({
+      brokerUrl: broker.url,
+      store: flaky,
+      clientId: 'recv-flaky',
+      group: 'flaky',
+      reconnectMinMs: 100,
+      reconnectMaxMs: 400,
+    });
     await receiver.start();
     await receiver.ready();
     const pub = await publisher();
@@ -269,7 +308,16 @@ describe('the reference receiver', () => {
       readings.push({
         device: kind < 2 ? 'climate-1' : 'meter, "main"',
         point: ['temperature', 'humidity', 'voltage', 'power_factor'][kind]!,
-        value: kind === 0 ? Math.fround(21.3 + i / 97) : kind === 1 ? 60 + (i % 13) : kind === 2 ? (i % 50 === 2 ? null : 230.1 - i / 1000) : -0.97,
+        value:
+          kind === 0
+            ? Math.fround(21.3 + i / 97)
+            : kind === 1
+              ? 60 + (i % 13)
+              : kind === 2
+                ? i % 50 === 2
+                  ? null
+                  : 230.1 - i / 1000
+                : -0.97,
         quality: kind === 2 && i % 50 === 2 ? 'timeout' : 'good',
         ts: T0 + i * 100 + (i % 3),
         mono: i * 100,
@@ -299,7 +347,15 @@ describe('the reference receiver', () => {
           epoch,
           firstSeq: part[0]!.seq,
           lastSeq: part[part.length - 1]!.seq,
-          readings: part.map((s) => ({ seq: s.seq, device: s.device, point: s.point, ts: s.ts, value: s.value, unit: s.unit ?? null, quality: s.quality })),
+          readings: part.map((s) => ({
+            seq: s.seq,
+            device: s.device,
+            point: s.point,
+            ts: s.ts,
+            value: s.value,
+            unit: s.unit ?? null,
+            quality: s.quality,
+          })),
         });
       }
     } finally {
@@ -331,8 +387,24 @@ describe('the reference receiver', () => {
       }
     }
     // filters work the same on both sides
-    const gDev = await runCli(['export', '--data-dir', dataDir, '--device', 'climate-1', '--to', new Date(T0 + 30_000).toISOString()]);
-    const rDev = await runCli(['export', '--receiver-db', dbFile, '--device', 'climate-1', '--to', new Date(T0 + 30_000).toISOString()]);
+    const gDev = await runCli([
+      'export',
+      '--data-dir',
+      dataDir,
+      '--device',
+      'climate-1',
+      '--to',
+      new Date(T0 + 30_000).toISOString(),
+    ]);
+    const rDev = await runCli([
+      'export',
+      '--receiver-db',
+      dbFile,
+      '--device',
+      'climate-1',
+      '--to',
+      new Date(T0 + 30_000).toISOString(),
+    ]);
     expect(rDev.code, rDev.stderr).toBe(0);
     const gLines = gDev.stdout.trimEnd().split('\n').slice(1);
     expect(gLines.length).toBeGreaterThan(100);

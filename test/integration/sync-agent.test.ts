@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mqtt from 'mqtt';
+import type mqtt from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SyncAgent, type SyncAgentOptions } from '../../cloud-sync/agent.js';
 import type { CommandExecutor } from '../../gateway/core/command.js';
@@ -215,13 +215,21 @@ describe('sync agent → Mosquitto → a plain subscriber', () => {
       '',
     ];
     for (const p of bad) await l.client.publishAsync(cmd, p, { qos: 1 });
-    await l.client.publishAsync(cmd, JSON.stringify({ id: 'c-ok', device: 'valves', point: 'relay_1', value: true }), { qos: 1 });
-    await l.client.publishAsync(cmd, JSON.stringify({ id: 'c-boom', device: 'boom', point: 'p', value: 1 }), { qos: 1 });
+    await l.client.publishAsync(cmd, JSON.stringify({ id: 'c-ok', device: 'valves', point: 'relay_1', value: true }), {
+      qos: 1,
+    });
+    await l.client.publishAsync(cmd, JSON.stringify({ id: 'c-boom', device: 'boom', point: 'p', value: 1 }), {
+      qos: 1,
+    });
     await waitUntil(() => l.results.length >= bad.length + 2, 10_000, 'a result for every command');
     const byId = (id: string | null) => l.results.filter((r) => r.id === id);
     expect(byId(null)).toHaveLength(6);
     for (const r of byId(null)) expect(r).toMatchObject({ v: 1, ok: false, code: 'COMMAND_INVALID' });
-    expect(byId('c-bad')[0]).toMatchObject({ ok: false, code: 'COMMAND_INVALID', message: expect.stringMatching(/value/) });
+    expect(byId('c-bad')[0]).toMatchObject({
+      ok: false,
+      code: 'COMMAND_INVALID',
+      message: expect.stringMatching(/value/),
+    });
     expect(byId('c-ok')[0]).toMatchObject({ ok: true, readBack: true });
     expect(byId('c-boom')[0]).toMatchObject({ ok: false, code: 'DEVICE_ERROR', message: 'bus on fire' });
     expect(seen).toEqual(['c-ok:valves/relay_1=true:mqtt', 'c-boom:boom/p=1:mqtt']);
@@ -238,7 +246,11 @@ describe('sync agent → Mosquitto → a plain subscriber', () => {
     await agent.start();
     await waitUntil(() => agent.status().connected, 10_000, 'agent connected');
     await new Promise((r) => setTimeout(r, 200));
-    await l.client.publishAsync(`langbiang/v1/${GW}/cmd`, JSON.stringify({ id: 'c9', device: 'd', point: 'p', value: 0 }), { qos: 1 });
+    await l.client.publishAsync(
+      `langbiang/v1/${GW}/cmd`,
+      JSON.stringify({ id: 'c9', device: 'd', point: 'p', value: 0 }),
+      { qos: 1 },
+    );
     await waitUntil(() => l.results.length >= 1, 10_000, 'the result');
     expect(l.results[0]).toMatchObject({ id: 'c9', ok: false, code: 'BUSY', message: 'no command router' });
   });

@@ -2,7 +2,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openReceiverStore, Receiver, type ReceivedReading, type ReceiverStore } from '../../cloud-sync/receiver/index.js';
+import {
+  openReceiverStore,
+  type ReceivedReading,
+  Receiver,
+  type ReceiverStore,
+} from '../../cloud-sync/receiver/index.js';
 import type { GapEvent } from '../../gateway/core/reading.js';
 import { Store } from '../../gateway/store/index.js';
 import { loadProfile } from '../../hardware/profiles.js';
@@ -77,10 +82,13 @@ async function gatewaySetup(
         [
           `gateway: { id: ${id}, dataDir: ${dataDir}, assumeClockSynced: true }`,
           'buses:',
-          ...buses.map((b) => `  - { id: ${b.id}, type: modbus-tcp, host: 127.0.0.1, port: ${b.port}, timeout: 300ms }`),
+          ...buses.map(
+            (b) => `  - { id: ${b.id}, type: modbus-tcp, host: 127.0.0.1, port: ${b.port}, timeout: 300ms }`,
+          ),
           'devices:',
           ...devices.map(
-            (d) => `  - { id: ${d.id}, profile: ${d.profile}, bus: ${d.bus}, unit: ${d.unit}, interval: ${d.interval}, enabled: ${polling} }`,
+            (d) =>
+              `  - { id: ${d.id}, profile: ${d.profile}, bus: ${d.bus}, unit: ${d.unit}, interval: ${d.interval}, enabled: ${polling} }`,
           ),
           `storage: ${storage}`,
           `sync: { url: ${brokerUrl}, ${sync} }`,
@@ -121,6 +129,9 @@ async function receiverFor(name: string): Promise<{ store: ReceiverStore; receiv
     store,
     clientId: `recv-${name}`,
     group: name,
+    // Mosquitto 2.0.11 forgets shared subscriptions when it restarts (docs/operations.md); these
+    // tests restart it, so their single receiver holds a plain subscription in its persistent session.
+    exclusive: true,
     reconnectMinMs: 200,
     reconnectMaxMs: 1000,
   });
@@ -166,17 +177,33 @@ describe('sync under faults (real gateway processes, Mosquitto, a TCP proxy, the
     g.write({ polling: true });
     const log: string[] = [`seed ${seed}`];
     let gw = startGateway(g);
-    await waitUntil(async () => (await store.counts()).readings > 0, 30_000, 'the first readings at the receiver');
+    await waitUntil(
+      async () => (await store.counts()).readings > 0,
+      30_000,
+      'the first readings at the receiver',
+    ).catch((err) => {
+      throw new Error(`${(err as Error).message}\n--- gateway output ---\n${gw.output().slice(-3000)}`);
+    });
 
     const kills = 12;
     for (let i = 0; i < kills; i++) {
       // a random moment while it polls, stores and syncs (every third one: during its start-up)
       if (i % 3 !== 0) await gw.waitFor('polling started', 30_000);
       await sleep(200 + Math.floor(rnd() * 1300));
-      if (i === 2 || i === 9) {
+      if (i === 2) {
         proxy.drop(); // modem reset: both sockets gone at once
         log.push(`${i}: drop`);
         await sleep(Math.floor(rnd() * 600));
+      } else if (i === 9) {
+        proxy.drop();
+        log.push(`${i}: drop, reconnect while running`);
+        await sleep(2500);
+      } else if (i === 10) {
+        await broker.stop();
+        await sleep(800);
+        await broker.start();
+        log.push(`${i}: broker restart while running`);
+        await sleep(2000);
       } else if (i === 4) {
         proxy.stall(); // bytes stop, nothing closes; the kill comes mid-stall
         log.push(`${i}: stall`);
@@ -216,7 +243,23 @@ describe('sync under faults (real gateway processes, Mosquitto, a TCP proxy, the
       async () => (await store.counts()).readings >= gatewayStore(g, (s) => s.stats()).readings,
       60_000,
       `the receiver to hold every reading the gateway stored (${log.join(', ')})`,
-    );
+    ).catch(async (err) => {
+      // say what is missing and what the gateway thinks it delivered (its durable cursor)
+      const seqs = new Set((await allReadings(store)).map((r) => r.seq));
+      const st = gatewayStore(g, (s) => ({ lastSeq: s.stats().lastSeq, cursor: s.getCursor('sync') }));
+      const missing: number[] = [];
+      for (let q = 1; q <= st.lastSeq; q++) if (!seqs.has(q)) missing.push(q);
+      throw new Error(
+        `${(err as Error).message}\ngateway ${JSON.stringify(st)}; receiver ${JSON.stringify(receiver.stats())}; ` +
+          `${missing.length} missing, from ${missing.slice(0, 5).join(',')} to ${missing.slice(-3).join(',')}\n` +
+          `--- gateway sync log ---\n${gw
+            .output()
+            .split('\n')
+            .filter((l) => l.includes('"part":"sync"'))
+            .slice(-20)
+            .join('\n')}`,
+      );
+    });
     // a moment for any late duplicate to show up where it must not
     await sleep(500);
     gw.child.kill('SIGTERM');
@@ -230,7 +273,10 @@ describe('sync under faults (real gateway processes, Mosquitto, a TCP proxy, the
     expect(rows.length, context).toBe(held.readings);
     expect(new Set(rows.map((r) => r.epoch)).size).toBe(1);
     // exactly the gateway's seqs, each once
-    expect(rows.map((r) => r.seq), context).toEqual(Array.from({ length: held.lastSeq - held.firstSeq + 1 }, (_, i) => held.firstSeq + i));
+    expect(
+      rows.map((r) => r.seq),
+      context,
+    ).toEqual(Array.from({ length: held.lastSeq - held.firstSeq + 1 }, (_, i) => held.firstSeq + i));
     // each device's readings in seq order are in time order too
     const lastTs = new Map<string, number>();
     for (const r of rows) {
@@ -250,7 +296,6 @@ describe('sync under faults (real gateway processes, Mosquitto, a TCP proxy, the
     expect(rl[0]).toBe(`gateway,${gl[0]}`);
     expect(rl.slice(1)).toEqual(gl.slice(1).map((l) => `dl-gw-faults,${l}`));
     expect(receiver.stats().malformed).toBe(0);
-    console.log("FSTATS", held.readings, JSON.stringify(receiver.stats()), log.join(", "));
   }, 180_000);
 
   it('broker down until the byte cap is reached: the dropped readings arrive as a gap event with the right count and seq range', async () => {
@@ -264,7 +309,15 @@ describe('sync under faults (real gateway processes, Mosquitto, a TCP proxy, the
       'dl-gw-cap',
       broker.url,
       sims.map((s, i) => ({ id: `bus-${i}`, port: s.port })),
-      sims.flatMap((_, b) => [1, 2, 3].map((unit) => ({ id: `meter-${b}-${unit}`, profile: 'eastron-sdm630', bus: `bus-${b}`, unit, interval: '100ms' }))),
+      sims.flatMap((_, b) =>
+        [1, 2, 3].map((unit) => ({
+          id: `meter-${b}-${unit}`,
+          profile: 'eastron-sdm630',
+          bus: `bus-${b}`,
+          unit,
+          interval: '100ms',
+        })),
+      ),
       '{ maxBytes: 1MiB, batchMaxDelay: 200ms }',
       'batchMaxReadings: 1000, batchMaxDelay: 500ms, backlogRate: 20000',
     );
@@ -308,9 +361,14 @@ describe('sync under faults (real gateway processes, Mosquitto, a TCP proxy, the
     // The gap events say exactly what the gateway dropped: nothing had been sent, so every
     // dropped reading is in one, and the first starts at seq 1.
     const events = (await store.events({ kind: 'gap' })).filter((e) => e.gateway === 'dl-gw-cap');
-    expect(events.map((e) => ({ firstSeq: e.data.firstSeq, lastSeq: e.data.lastSeq, count: e.data.count, reason: e.data.reason }))).toEqual(
-      gaps.map((x) => ({ firstSeq: x.firstSeq, lastSeq: x.lastSeq, count: x.count, reason: 'byte_cap' })),
-    );
+    expect(
+      events.map((e) => ({
+        firstSeq: e.data.firstSeq,
+        lastSeq: e.data.lastSeq,
+        count: e.data.count,
+        reason: e.data.reason,
+      })),
+    ).toEqual(gaps.map((x) => ({ firstSeq: x.firstSeq, lastSeq: x.lastSeq, count: x.count, reason: 'byte_cap' })));
     expect(gaps[0]!.firstSeq).toBe(1);
     for (const x of gaps) expect(x.count).toBe(x.lastSeq - x.firstSeq + 1);
 
@@ -321,7 +379,8 @@ describe('sync under faults (real gateway processes, Mosquitto, a TCP proxy, the
     expect(seen.size).toBe(rows.length);
     let dropped = 0;
     for (const x of gaps) {
-      for (let s = x.firstSeq; s <= x.lastSeq; s++) expect(seen.has(s), `seq ${s} is in a gap and at the receiver`).toBe(false);
+      for (let s = x.firstSeq; s <= x.lastSeq; s++)
+        expect(seen.has(s), `seq ${s} is in a gap and at the receiver`).toBe(false);
       dropped += x.count;
     }
     expect(dropped + rows.length).toBe(held.stats.lastSeq);

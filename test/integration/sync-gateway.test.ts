@@ -112,7 +112,10 @@ sync: { url: "${broker.url}", batchMaxDelay: 300ms }
     const all = [...new Set(l.seqs())].sort((a, b) => a - b);
     expect(all).toEqual(Array.from({ length: all.length }, (_, i) => i + 1));
     const out = await runCli(['export', '--data-dir', join(dir, 'data'), '--format', 'jsonl']);
-    const stored = out.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { seq: number }).seq);
+    const stored = out.stdout
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { seq: number }).seq);
     // the readings committed after the last batch went out are the only ones not yet received
     expect(all.length).toBeGreaterThan(stored.length - 50);
     const top = all[all.length - 1]!;

@@ -1,5 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -70,7 +69,11 @@ describe('sync over TLS with client certificates (require_certificate true)', ()
 
   it('syncs with the CA, certificate and key files', async () => {
     const tls = broker.tls!;
-    const l = await listen(broker.url, GW, { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key) });
+    const l = await listen(broker.url, GW, {
+      ca: readFileSync(tls.ca),
+      cert: readFileSync(tls.cert),
+      key: readFileSync(tls.key),
+    });
     cleanups.unshift(() => l.close());
     const store = storeWith(50);
     const a = agent(store, broker, { tls: { ca: tls.ca, cert: tls.cert, key: tls.key } });

@@ -104,7 +104,7 @@ describe('the progress watchdog', () => {
       await waitUntil(() => store.getCursor(SYNC_CURSOR) === 200, 15_000, 'all 200 acknowledged after the rebuild');
       expect(warnings).toContain('sync stalled; rebuilding the MQTT client');
       expect(agent.status().connects).toBe(2);
-        } finally {
+    } finally {
       await agent.stop();
       store.close();
       await proxy.close();

@@ -39,7 +39,10 @@ describe('systemd watchdog (real systemd-notify, real AF_UNIX datagram socket)',
     });
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     expect(code, out).toBe(0);
-    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | string>);
+    const lines = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number | string>);
     expect(lines.filter((l) => 'error' in l)).toEqual([]);
     const blockStart = lines.find((l) => 'blockStart' in l)!.blockStart as number;
     const blockEnd = lines.find((l) => 'blockEnd' in l)!.blockEnd as number;

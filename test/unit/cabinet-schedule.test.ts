@@ -27,7 +27,8 @@ import { freePort } from '../helpers/ports.js';
 const H = 3_600_000;
 const MIN = 60_000;
 /** Đà Lạt local time (UTC+7, no DST) as an instant */
-const local = (y: number, m: number, d: number, hh: number, mm: number, ss = 0) => Date.UTC(y, m - 1, d, hh - 7, mm, ss);
+const local = (y: number, m: number, d: number, hh: number, mm: number, ss = 0) =>
+  Date.UTC(y, m - 1, d, hh - 7, mm, ss);
 const REF = {
   jan: { sunset: local(2026, 1, 15, 17, 39, 32), sunrise: local(2026, 1, 16, 6, 10, 6) },
   jun: { sunset: local(2026, 6, 21, 18, 12, 16), sunrise: local(2026, 6, 22, 5, 22, 48) },
@@ -44,8 +45,22 @@ function configFor(port: number, dataDir: string, extra: Record<string, unknown>
     gateway: { id: 'dl-cab-test', dataDir, assumeClockSynced: true },
     buses: [{ id: 'cabinet', type: 'modbus-tcp', host: '127.0.0.1', port, timeout: '1s' }],
     devices: [
-      { id: 'dali', profile: 'ecodim-dali-gw2', bus: 'cabinet', unit: DALI, interval: '2s', points: ['brightness', 'lamp_failure', 'bus_fault'] },
-      { id: 'contactor', profile: 'waveshare-modbus-rtu-relay-8ch', bus: 'cabinet', unit: RELAYS, interval: '2s', points: ['relay_1'] },
+      {
+        id: 'dali',
+        profile: 'ecodim-dali-gw2',
+        bus: 'cabinet',
+        unit: DALI,
+        interval: '2s',
+        points: ['brightness', 'lamp_failure', 'bus_fault'],
+      },
+      {
+        id: 'contactor',
+        profile: 'waveshare-modbus-rtu-relay-8ch',
+        bus: 'cabinet',
+        unit: RELAYS,
+        interval: '2s',
+        points: ['relay_1'],
+      },
       { id: 'meter', profile: 'eastron-sdm120', bus: 'cabinet', unit: METER, interval: '2s', points: ['current'] },
     ],
     cabinets: [
@@ -54,7 +69,12 @@ function configFor(port: number, dataDir: string, extra: Record<string, unknown>
         dimmer: { device: 'dali' },
         contactor: { device: 'contactor', point: 'relay_1' },
         meter: { device: 'meter' },
-        schedule: { steps: [{ at: '23:00', level: 50 }, { at: '04:30', level: 100 }] },
+        schedule: {
+          steps: [
+            { at: '23:00', level: 50 },
+            { at: '04:30', level: 100 },
+          ],
+        },
         feeder: { minCurrentA: 0.5, maxCurrentA: 8, settle: '1m' },
       },
     ],
@@ -94,14 +114,22 @@ class Rig {
   readonly config: GatewayConfig;
   readonly devices = new Map<string, RouterDevice>();
 
-  constructor(start: number, readonly dataDir = tmp()) {
+  constructor(
+    start: number,
+    readonly dataDir = tmp(),
+  ) {
     this.clock = new ManualClock({ wall: start });
     this.config = configFor(sim.port as number, dataDir);
     this.bus = ModbusBus.tcp({ id: 'cabinet', host: '127.0.0.1', port: sim.port as number, timeoutMs: 1000 });
     this.store = Store.open({ dataDir, clock: this.clock });
     for (const d of this.config.devices) {
       const profile = profiles.get(d.profile)!;
-      this.devices.set(d.id, { binding: { id: d.id, profile, unit: d.unit }, bus: this.bus, busId: 'cabinet', enabled: true });
+      this.devices.set(d.id, {
+        binding: { id: d.id, profile, unit: d.unit },
+        bus: this.bus,
+        busId: 'cabinet',
+        enabled: true,
+      });
     }
     linkCabinetLoads(this.config, profiles, () => sim);
     this.build();
@@ -109,7 +137,12 @@ class Rig {
 
   /** router and cabinets anew on the same database: what a restart does */
   build(): void {
-    this.router = new CommandRouter({ clock: this.clock, devices: this.devices, ledger: this.store.control(), audit: this.store });
+    this.router = new CommandRouter({
+      clock: this.clock,
+      devices: this.devices,
+      ledger: this.store.control(),
+      audit: this.store,
+    });
     this.cabinets = new CabinetController({
       cabinets: this.config.cabinets,
       profileOf: (id) => this.devices.get(id)?.binding.profile,
@@ -141,14 +174,26 @@ class Rig {
       const cfg = this.config.devices.find((d) => d.id === id)!;
       const points = dev.binding.profile.points.filter((p) => cfg.points!.includes(p.name));
       for (const v of await this.bus.readPoints(dev.binding, points)) {
-        readings.push({ device: id, point: v.point, value: v.value, quality: v.quality, ts: this.clock.wallNow(), mono: 0, bootId: 'b', synced: true });
+        readings.push({
+          device: id,
+          point: v.point,
+          value: v.value,
+          quality: v.quality,
+          ts: this.clock.wallNow(),
+          mono: 0,
+          bootId: 'b',
+          synced: true,
+        });
       }
     }
     for (const c of this.cabinets.cabinets) c.onReadings(readings);
   }
 
   alarms(): Record<string, unknown>[] {
-    return this.store.eventsAfter(0, 10_000).filter((e) => e.kind === 'alarm').map((e) => e.data);
+    return this.store
+      .eventsAfter(0, 10_000)
+      .filter((e) => e.kind === 'alarm')
+      .map((e) => e.data);
   }
 }
 
@@ -163,14 +208,19 @@ function lamps(): { brightness: number; relay: number } {
 }
 
 /** Moves the clock a minute at a time until `until`, ticking the cabinets; returns every change of the lamps. */
-async function run(rig: { clock: ManualClock; cabinets: { tick(): Promise<void> } }, until: number, stepMs = MIN): Promise<Change[]> {
+async function run(
+  rig: { clock: ManualClock; cabinets: { tick(): Promise<void> } },
+  until: number,
+  stepMs = MIN,
+): Promise<Change[]> {
   const changes: Change[] = [];
   let last = lamps();
   while (rig.clock.wallNow() < until) {
     rig.clock.advance(stepMs);
     await rig.cabinets.tick();
     const now = lamps();
-    if (now.brightness !== last.brightness || now.relay !== last.relay) changes.push({ at: rig.clock.wallNow(), ...now });
+    if (now.brightness !== last.brightness || now.relay !== last.relay)
+      changes.push({ at: rig.clock.wallNow(), ...now });
     last = now;
   }
   return changes;
@@ -220,7 +270,10 @@ describe('streetlight cabinet: a night at Đà Lạt', () => {
       expect(Math.abs(off.at - ref.sunrise), `off at ${fmt(off.at)}`).toBeLessThanOrEqual(TOLERANCE);
 
       // every switching went through the router and is in the audit, as source 'schedule'
-      const audit = r.store.eventsAfter(0, 1000).filter((e) => e.kind === 'command').map((e) => e.data);
+      const audit = r.store
+        .eventsAfter(0, 1000)
+        .filter((e) => e.kind === 'command')
+        .map((e) => e.data);
       expect(audit.every((a) => a.source === 'schedule' && a.actor === 'cabinet:street-1')).toBe(true);
       expect(audit.map((a) => `${a.device}.${a.point}=${a.value}`)).toEqual([
         'dali.brightness=0',
@@ -273,7 +326,14 @@ describe('streetlight cabinet: overrides and replaced schedules', () => {
     const r = await rig(start);
     await r.cabinets.tick();
     expect(lamps()).toEqual({ relay: 1, brightness: FULL });
-    const res = await r.router.execute({ id: 'ovr-1', source: 'http', actor: 'technician', device: 'street-1', point: 'override', value: { level: 20, for: '1h' } } as never);
+    const res = await r.router.execute({
+      id: 'ovr-1',
+      source: 'http',
+      actor: 'technician',
+      device: 'street-1',
+      point: 'override',
+      value: { level: 20, for: '1h' },
+    } as never);
     expect(res).toMatchObject({ ok: true, readBack: 20 });
     expect(res.message).toMatch(/lamps at 20 % until 2026-01-15T13:00:00.000Z/);
     expect(lamps()).toEqual({ relay: 1, brightness: levelToPoint(20, 'dali', 254) });
@@ -288,7 +348,13 @@ describe('streetlight cabinet: overrides and replaced schedules', () => {
     const start = local(2026, 1, 15, 19, 0);
     const r = await rig(start);
     await r.cabinets.tick();
-    const res = await r.router.execute({ id: 'ovr-2', source: 'mqtt', device: 'street-1', point: 'override', value: 'off' });
+    const res = await r.router.execute({
+      id: 'ovr-2',
+      source: 'mqtt',
+      device: 'street-1',
+      point: 'override',
+      value: 'off',
+    });
     expect(res.ok, res.message).toBe(true);
     expect(lamps()).toEqual({ relay: 0, brightness: 0 });
     // restart: the override comes back from the database
@@ -303,13 +369,29 @@ describe('streetlight cabinet: overrides and replaced schedules', () => {
 
   it('refuses bad overrides with a reason', async () => {
     const r = await rig(local(2026, 1, 15, 19, 0));
-    const bad = async (value: unknown) => r.router.execute({ id: `bad-${Math.random()}`, source: 'http', device: 'street-1', point: 'override', value: value as never });
+    const bad = async (value: unknown) =>
+      r.router.execute({
+        id: `bad-${Math.random()}`,
+        source: 'http',
+        device: 'street-1',
+        point: 'override',
+        value: value as never,
+      });
     expect(await bad(150)).toMatchObject({ ok: false, code: 'OUT_OF_RANGE' });
     expect(await bad({ level: 50, for: '30d' })).toMatchObject({ ok: false, code: 'OUT_OF_RANGE' });
-    expect(await bad({ level: 50, until: '2020-01-01T00:00:00Z' })).toMatchObject({ ok: false, code: 'COMMAND_INVALID' });
+    expect(await bad({ level: 50, until: '2020-01-01T00:00:00Z' })).toMatchObject({
+      ok: false,
+      code: 'COMMAND_INVALID',
+    });
     expect(await bad({ level: 50, colour: 'red' })).toMatchObject({ ok: false, code: 'COMMAND_INVALID' });
     expect(await bad('dim')).toMatchObject({ ok: false, code: 'COMMAND_INVALID' });
-    const wrongPoint = await r.router.execute({ id: 'bad-p', source: 'http', device: 'street-1', point: 'brightness', value: 3 });
+    const wrongPoint = await r.router.execute({
+      id: 'bad-p',
+      source: 'http',
+      device: 'street-1',
+      point: 'brightness',
+      value: 3,
+    });
     expect(wrongPoint).toMatchObject({ ok: false, code: 'UNKNOWN_POINT' });
   });
 
@@ -319,7 +401,14 @@ describe('streetlight cabinet: overrides and replaced schedules', () => {
     await r.cabinets.tick();
     const schedule = { on: '18:30', off: '05:00', steps: [{ at: '21:00', level: 30 }] };
     // over MQTT the value is the schedule's JSON text (the cmd envelope carries scalar values)
-    const res = await r.router.execute({ id: 'sch-1', source: 'mqtt', actor: 'city', device: 'street-1', point: 'schedule', value: JSON.stringify(schedule) });
+    const res = await r.router.execute({
+      id: 'sch-1',
+      source: 'mqtt',
+      actor: 'city',
+      device: 'street-1',
+      point: 'schedule',
+      value: JSON.stringify(schedule),
+    });
     expect(res.ok, res.message).toBe(true);
     expect(res.message).toMatch(/schedule replaced; next switch at 2026-01-15T11:30:00.000Z/);
 
@@ -334,13 +423,25 @@ describe('streetlight cabinet: overrides and replaced schedules', () => {
     ]);
 
     // a bad schedule is refused with the key at fault, and changes nothing
-    const bad = await r.router.execute({ id: 'sch-2', source: 'mqtt', device: 'street-1', point: 'schedule', value: '{"on":"dusk"}' });
+    const bad = await r.router.execute({
+      id: 'sch-2',
+      source: 'mqtt',
+      device: 'street-1',
+      point: 'schedule',
+      value: '{"on":"dusk"}',
+    });
     expect(bad).toMatchObject({ ok: false, code: 'COMMAND_INVALID' });
     expect(bad.message).toMatch(/schedule\.on: "dusk" is not a schedule time/);
     expect(r.cabinets.status()[0]!.schedule.on).toBe('18:30');
 
     // null goes back to the config's schedule
-    const back = await r.router.execute({ id: 'sch-3', source: 'mqtt', device: 'street-1', point: 'schedule', value: 'config' });
+    const back = await r.router.execute({
+      id: 'sch-3',
+      source: 'mqtt',
+      device: 'street-1',
+      point: 'schedule',
+      value: 'config',
+    });
     expect(back.ok).toBe(true);
     expect(r.cabinets.status()[0]!.schedule).toMatchObject({ on: 'sunset', off: 'sunrise', source: 'config' });
   });
@@ -359,7 +460,15 @@ describe('streetlight cabinet: faults', () => {
     expect(r.alarms()).toEqual([]);
     r.clock.advance(2 * MIN);
     await r.poll();
-    expect(r.alarms()).toEqual([expect.objectContaining({ cabinet: 'street-1', alarm: 'feeder_no_current', state: 'raised', value: 0, level: 100 })]);
+    expect(r.alarms()).toEqual([
+      expect.objectContaining({
+        cabinet: 'street-1',
+        alarm: 'feeder_no_current',
+        state: 'raised',
+        value: 0,
+        level: 100,
+      }),
+    ]);
     await r.poll(); // still broken: no second alarm
     expect(r.alarms()).toHaveLength(1);
     linkCabinetLoads(r.config, profiles, () => sim); // feeder repaired: current follows the lamps again
@@ -368,7 +477,13 @@ describe('streetlight cabinet: faults', () => {
 
     sim.setValue(DALI, 'lamp_failure', 1);
     await r.poll();
-    expect(r.alarms().at(-1)).toMatchObject({ alarm: 'lamp_failure', state: 'raised', device: 'dali', point: 'lamp_failure', value: 1 });
+    expect(r.alarms().at(-1)).toMatchObject({
+      alarm: 'lamp_failure',
+      state: 'raised',
+      device: 'dali',
+      point: 'lamp_failure',
+      value: 1,
+    });
     sim.setValue(DALI, 'lamp_failure', 0);
     await r.poll();
     expect(r.alarms().at(-1)).toMatchObject({ alarm: 'lamp_failure', state: 'cleared' });

@@ -70,7 +70,12 @@ beforeAll(async () => {
   add('soil', soil, SOIL);
   add('slow-relays', relays, SLOW);
   add('spare', relays, RELAYS, false);
-  devices.set('orphan', { binding: { id: 'orphan', profile: relays, unit: 9 }, bus: undefined, busId: 'rs485-9', enabled: true });
+  devices.set('orphan', {
+    binding: { id: 'orphan', profile: relays, unit: 9 },
+    bus: undefined,
+    busId: 'rs485-9',
+    enabled: true,
+  });
   dir = mkdtempSync(join(tmpdir(), 'lb-router-'));
   store = Store.open({ dataDir: dir, clock });
 });
@@ -95,7 +100,12 @@ describe('command router: validation table', () => {
     ['wrong type: 7 for a relay', { device: 'relays', point: 'relay_1', value: 7 }, 'COMMAND_INVALID', /on\/off/],
     ['expired', { deadline: clock.wallNow() - 5_000 }, 'EXPIRED', /expired 5 s before/],
     ['disabled device', { device: 'spare', point: 'relay_1', value: true }, 'COMMAND_INVALID', /disabled/],
-    ['bus not running', { device: 'orphan', point: 'relay_1', value: true }, 'DEVICE_ERROR', /bus rs485-9 .* not running/],
+    [
+      'bus not running',
+      { device: 'orphan', point: 'relay_1', value: true },
+      'DEVICE_ERROR',
+      /bus rs485-9 .* not running/,
+    ],
     ['no id', { id: '' }, 'COMMAND_INVALID', /id must be a string/],
     ['unknown source', { source: 'telnet' as never }, 'COMMAND_INVALID', /source must be one of/],
     ['deadline not a number', { deadline: 'soon' as never }, 'COMMAND_INVALID', /deadline/],
@@ -133,7 +143,13 @@ describe('command router: execution', () => {
     expect(res).toEqual({ id: `t-${seq}`, ok: true, readBack: 127, ts: clock.wallNow() });
     expect(sim.getValue(DALI, 'brightness')).toBe(127);
     expect(readBacks).toEqual([
-      expect.objectContaining({ device: 'dali', point: 'brightness', value: 127, quality: 'good', ts: clock.wallNow() }),
+      expect.objectContaining({
+        device: 'dali',
+        point: 'brightness',
+        value: 127,
+        quality: 'good',
+        ts: clock.wallNow(),
+      }),
     ]);
     const audit = commandEvents().at(-1)!;
     expect(audit.data).toMatchObject({
@@ -150,7 +166,9 @@ describe('command router: execution', () => {
 
   it('switches a relay with on/off words and reads the coil back', async () => {
     const r = router();
-    const on = await r.execute(cmd({ device: 'relays', point: 'relay_3', value: 'on', source: 'http', actor: 'farmer1' }));
+    const on = await r.execute(
+      cmd({ device: 'relays', point: 'relay_3', value: 'on', source: 'http', actor: 'farmer1' }),
+    );
     expect(on).toMatchObject({ ok: true, readBack: 1 });
     expect(sim.getValue(RELAYS, 'relay_3')).toBe(1);
     const off = await r.execute(cmd({ device: 'relays', point: 'relay_3', value: false }));
@@ -212,7 +230,9 @@ describe('command router: execution', () => {
     const r = router({ timeoutMs: 5000 });
     const writes = sim.stats(SLOW).writes;
     const first = r.execute(cmd({ device: 'slow-relays', point: 'relay_1', value: true }));
-    const late = r.execute(cmd({ device: 'slow-relays', point: 'relay_2', value: true, deadline: clock.wallNow() + 1000 }));
+    const late = r.execute(
+      cmd({ device: 'slow-relays', point: 'relay_2', value: true, deadline: clock.wallNow() + 1000 }),
+    );
     // time passes while the first command occupies the device
     clock.advance(2000);
     expect((await first).ok).toBe(true);

@@ -143,7 +143,15 @@ const broken: BrokenCase[] = [
   {
     name: 'unknown key, nothing close',
     yaml: `${GW}panel: { colour: green }\n`,
-    expect: 'panel.colour: unknown key (expected one of port, host)',
+    expect: 'panel.colour: unknown key (expected one of port, host, irrigation)',
+  },
+  {
+    name: 'irrigation relay that is not writable',
+    yaml: `${GW}${RTU}devices:\n${SOIL()}panel:\n  irrigation:\n    - { device: soil-a1, point: moisture }\n    - { device: valvez, point: relay_1 }\n`,
+    expect: [
+      'panel.irrigation.0.point: point "moisture" of comwintop-cwt-soil is read-only (line 8)',
+      'panel.irrigation.1.device: unknown device "valvez" (known: soil-a1) (line 9)',
+    ],
   },
   {
     name: 'inline password is refused',
@@ -427,8 +435,8 @@ describe('valid configs', () => {
       backlogRate: 2000,
     });
     expect(c.sync?.tls?.key).toBe('/etc/langbiang/tls/dl-gw-0001.key');
-    expect(c.panel).toEqual({ port: 8080, host: '0.0.0.0' });
-    expect(c.flows).toEqual({ enabled: true });
+    expect(c.panel).toEqual({ port: 8080, host: '0.0.0.0', irrigation: [] });
+    expect(c.flows).toMatchObject({ enabled: true, maxHeap: 192 * 1024 * 1024, heartbeatTimeout: 15_000, env: {}, failsafe: [] });
     expect(result.profiles.get('comwintop-cwt-soil')?.kind).toBe('modbus');
     expect(result.warnings).toEqual([]);
   });
@@ -470,8 +478,19 @@ describe('valid configs', () => {
         batchMaxReadings: 500,
         batchMaxDelay: 1000,
       },
-      panel: { port: 8080, host: '0.0.0.0' },
-      flows: { enabled: false },
+      panel: { port: 8080, host: '0.0.0.0', irrigation: [] },
+      flows: {
+        enabled: false,
+        maxHeap: 192 * 1024 * 1024,
+        maxRss: 384 * 1024 * 1024,
+        heartbeatTimeout: 15_000,
+        startTimeout: 120_000,
+        restartDelay: 1000,
+        restartDelayMax: 300_000,
+        crashLoop: { crashes: 5, window: 600_000, cooldown: 1_800_000 },
+        env: {},
+        failsafe: [],
+      },
       log: { level: 'info' },
       cabinets: [],
     });

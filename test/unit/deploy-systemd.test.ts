@@ -43,13 +43,48 @@ function parseUnit(text: string): { unit: Unit; problems: string[] } {
 const KNOWN: Record<string, string[]> = {
   Unit: ['Description', 'Documentation', 'After', 'Wants', 'Requires', 'StartLimitIntervalSec', 'StartLimitBurst'],
   Service: [
-    'Type', 'NotifyAccess', 'WatchdogSec', 'Restart', 'RestartSec', 'TimeoutStartSec', 'TimeoutStopSec', 'KillMode',
-    'User', 'Group', 'SupplementaryGroups', 'Environment', 'ExecStart', 'ExecStartPre', 'WorkingDirectory',
-    'StateDirectory', 'StateDirectoryMode', 'ReadWritePaths', 'ProtectSystem', 'ProtectHome', 'PrivateTmp',
-    'NoNewPrivileges', 'ProtectKernelModules', 'ProtectKernelLogs', 'ProtectControlGroups', 'ProtectClock',
-    'ProtectHostname', 'RestrictSUIDSGID', 'RestrictRealtime', 'RestrictNamespaces', 'LockPersonality', 'RemoveIPC',
-    'CapabilityBoundingSet', 'AmbientCapabilities', 'RestrictAddressFamilies', 'SystemCallArchitectures',
-    'SystemCallFilter', 'SystemCallErrorNumber', 'UMask', 'DevicePolicy', 'DeviceAllow', 'MemoryMax',
+    'Type',
+    'NotifyAccess',
+    'WatchdogSec',
+    'Restart',
+    'RestartSec',
+    'TimeoutStartSec',
+    'TimeoutStopSec',
+    'KillMode',
+    'User',
+    'Group',
+    'SupplementaryGroups',
+    'Environment',
+    'ExecStart',
+    'ExecStartPre',
+    'WorkingDirectory',
+    'StateDirectory',
+    'StateDirectoryMode',
+    'ReadWritePaths',
+    'ProtectSystem',
+    'ProtectHome',
+    'PrivateTmp',
+    'NoNewPrivileges',
+    'ProtectKernelModules',
+    'ProtectKernelLogs',
+    'ProtectControlGroups',
+    'ProtectClock',
+    'ProtectHostname',
+    'RestrictSUIDSGID',
+    'RestrictRealtime',
+    'RestrictNamespaces',
+    'LockPersonality',
+    'RemoveIPC',
+    'CapabilityBoundingSet',
+    'AmbientCapabilities',
+    'RestrictAddressFamilies',
+    'SystemCallArchitectures',
+    'SystemCallFilter',
+    'SystemCallErrorNumber',
+    'UMask',
+    'DevicePolicy',
+    'DeviceAllow',
+    'MemoryMax',
   ],
   Install: ['WantedBy'],
 };
@@ -86,11 +121,14 @@ function checkUnit(text: string): string[] {
   if (!(wd >= 10 && wd <= 300)) problems.push(`WatchdogSec must be 10s–5min, is ${one('WatchdogSec') ?? 'unset'}`);
   const user = one('User');
   if (!user || user === 'root' || user === '0') problems.push('User must be a non-root service user');
-  for (const g of ['dialout', 'gpio']) if (!words('SupplementaryGroups').includes(g)) problems.push(`SupplementaryGroups lacks ${g}`);
+  for (const g of ['dialout', 'gpio'])
+    if (!words('SupplementaryGroups').includes(g)) problems.push(`SupplementaryGroups lacks ${g}`);
   const dataDir = gatewayConfigSchema.parse({ gateway: { id: 'x' } }).gateway.dataDir;
   if (!words('ReadWritePaths').includes(dataDir)) problems.push(`ReadWritePaths must include the data dir ${dataDir}`);
-  if (!/\bstart --config \S+/.test(one('ExecStart') ?? '')) problems.push('ExecStart must run `langbiang start --config FILE`');
-  if (!unit.get('Install')?.get('WantedBy')) problems.push('[Install] WantedBy missing (the unit could not be enabled)');
+  if (!/\bstart --config \S+/.test(one('ExecStart') ?? ''))
+    problems.push('ExecStart must run `langbiang start --config FILE`');
+  if (!unit.get('Install')?.get('WantedBy'))
+    problems.push('[Install] WantedBy missing (the unit could not be enabled)');
   return problems;
 }
 
@@ -121,7 +159,9 @@ describe('deploy/systemd/langbiang.service (static check, always)', () => {
     expect(checkUnit(unitText.replace('NoNewPrivileges=true', 'NoNewPrivileges=false'))).toEqual([
       'NoNewPrivileges must be true, is false',
     ]);
-    expect(checkUnit(`${unitText}\nthis is not a key\n`).join('\n')).toMatch(/^line \d+: not a key=value in a section: this is not a key$/);
+    expect(checkUnit(`${unitText}\nthis is not a key\n`).join('\n')).toMatch(
+      /^line \d+: not a key=value in a section: this is not a key$/,
+    );
   });
 
   it('provisioning runs as root before start (the boot partition is root-only FAT), the gateway does not', () => {
@@ -212,7 +252,12 @@ describe('deploy/install-pi.sh', () => {
 describe('deploy/udev/99-langbiang-rs485.rules', () => {
   const rules = readFileSync(UDEV, 'utf8');
   it('names FTDI, CH340, CP210x and PL2303 adapters /dev/rs485-…, group dialout', () => {
-    for (const [vid, pid] of [['0403', '6001'], ['1a86', '7523'], ['10c4', 'ea60'], ['067b', '2303']]) {
+    for (const [vid, pid] of [
+      ['0403', '6001'],
+      ['1a86', '7523'],
+      ['10c4', 'ea60'],
+      ['067b', '2303'],
+    ]) {
       expect(rules).toMatch(new RegExp(`ATTRS\\{idVendor\\}=="${vid}", ATTRS\\{idProduct\\}=="[^"]*${pid}`));
     }
     expect(rules).toMatch(/SYMLINK\+="rs485-/);
@@ -222,7 +267,11 @@ describe('deploy/udev/99-langbiang-rs485.rules', () => {
     const bad = rules
       .split('\n')
       .filter((l) => l.trim() && !l.trim().startsWith('#'))
-      .filter((l) => (l.match(/"/g)?.length ?? 0) % 2 !== 0 || !/^([A-Z_]+(\{[^}]+\})?(==|!=|=|\+=|:=)"[^"]*"(, )?)+$/.test(l.trim()));
+      .filter(
+        (l) =>
+          (l.match(/"/g)?.length ?? 0) % 2 !== 0 ||
+          !/^([A-Z_]+(\{[^}]+\})?(==|!=|=|\+=|:=)"[^"]*"(, )?)+$/.test(l.trim()),
+      );
     expect(bad).toEqual([]);
   });
 });

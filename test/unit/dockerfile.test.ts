@@ -26,21 +26,62 @@ describe('Dockerfile.arm (static check; CI has no Docker engine)', () => {
 
 describe('the checker fails on broken Dockerfiles', () => {
   const cases: [string, (s: string) => string, RegExp][] = [
-    ['an unpinned base', (s) => s.replace(/FROM node:22\.23\.3-bookworm-slim AS runtime/, 'FROM node:22-bookworm-slim AS runtime'), /is not pinned/],
-    ['a latest base', (s) => s.replace(/FROM node:22\.23\.3-bookworm-slim AS build/, 'FROM node:latest AS build'), /node:latest is not pinned/],
+    [
+      'an unpinned base',
+      (s) => s.replace(/FROM node:22\.23\.3-bookworm-slim AS runtime/, 'FROM node:22-bookworm-slim AS runtime'),
+      /is not pinned/,
+    ],
+    [
+      'a latest base',
+      (s) => s.replace(/FROM node:22\.23\.3-bookworm-slim AS build/, 'FROM node:latest AS build'),
+      /node:latest is not pinned/,
+    ],
     ['no USER', (s) => s.replace(/^USER langbiang$/m, ''), /no USER/],
     ['USER root', (s) => s.replace(/^USER langbiang$/m, 'USER root'), /runs as root/],
-    ['ADD of a URL', (s) => s.replace(/^WORKDIR \/app$/m, 'WORKDIR /app\nADD https://example.com/x.tgz /tmp/'), /ADD of a URL/],
+    [
+      'ADD of a URL',
+      (s) => s.replace(/^WORKDIR \/app$/m, 'WORKDIR /app\nADD https://example.com/x.tgz /tmp/'),
+      /ADD of a URL/,
+    ],
     ['no HEALTHCHECK', (s) => s.replace(/^HEALTHCHECK[\s\S]*?process\.exit\(1\)\)"\]\n/m, ''), /no HEALTHCHECK/],
-    ['HEALTHCHECK with curl', (s) => s.replace(/CMD \["node", "-e".*$/m, 'CMD curl -f http://127.0.0.1:8080/healthz'), /curl/],
-    ['single stage', (s) => s.replace(/^FROM node:22\.23\.3-bookworm-slim AS runtime$/m, '').replace(/--from=build \/src\//g, ''), /not multi-stage/],
+    [
+      'HEALTHCHECK with curl',
+      (s) => s.replace(/CMD \["node", "-e".*$/m, 'CMD curl -f http://127.0.0.1:8080/healthz'),
+      /curl/,
+    ],
+    [
+      'single stage',
+      (s) => s.replace(/^FROM node:22\.23\.3-bookworm-slim AS runtime$/m, '').replace(/--from=build \/src\//g, ''),
+      /not multi-stage/,
+    ],
     ['dev deps in runtime', (s) => s.replace(/^USER langbiang$/m, 'RUN npm ci\nUSER langbiang'), /dev dependencies/],
-    ['unpruned node_modules', (s) => s.replace(/ && npm prune --omit=dev --no-audit --no-fund \\\n/, ' \\\n'), /without npm prune/],
-    ['compilers in runtime', (s) => s.replace(/^RUN groupadd/m, 'RUN apt-get install -y g++ && groupadd'), /compilers in the runtime stage/],
-    ['health URL elsewhere', (s) => s.replace('LANGBIANG_HEALTHZ=http://127.0.0.1:8080/healthz', 'LANGBIANG_HEALTHZ=http://127.0.0.1:8080/'), /does not point at \/healthz/],
+    [
+      'unpruned node_modules',
+      (s) => s.replace(/ && npm prune --omit=dev --no-audit --no-fund \\\n/, ' \\\n'),
+      /without npm prune/,
+    ],
+    [
+      'compilers in runtime',
+      (s) => s.replace(/^RUN groupadd/m, 'RUN apt-get install -y g++ && groupadd'),
+      /compilers in the runtime stage/,
+    ],
+    [
+      'health URL elsewhere',
+      (s) => s.replace('LANGBIANG_HEALTHZ=http://127.0.0.1:8080/healthz', 'LANGBIANG_HEALTHZ=http://127.0.0.1:8080/'),
+      /does not point at \/healthz/,
+    ],
     ['no VOLUME', (s) => s.replace(/^VOLUME .*$/m, ''), /no VOLUME/],
-    ['Node 24 runtime (no armv7)', (s) => s.replace(/FROM node:22\.23\.3-bookworm-slim AS runtime/, 'FROM node:24.1.0-bookworm-slim AS runtime'), /must be node:22/],
-    ['ARG without exact default', (s) => `ARG NODE=22\n${s.replace(/FROM node:22\.23\.3-bookworm-slim AS build/, 'FROM node:${NODE}-bookworm-slim AS build')}`, /node:22-bookworm-slim is not pinned/],
+    [
+      'Node 24 runtime (no armv7)',
+      (s) => s.replace(/FROM node:22\.23\.3-bookworm-slim AS runtime/, 'FROM node:24.1.0-bookworm-slim AS runtime'),
+      /must be node:22/,
+    ],
+    [
+      'ARG without exact default',
+      (s) =>
+        `ARG NODE=22\n${s.replace(/FROM node:22\.23\.3-bookworm-slim AS build/, `FROM node:$${'{'}NODE}-bookworm-slim AS build`)}`,
+      /node:22-bookworm-slim is not pinned/,
+    ],
   ];
   for (const [name, mutate, expected] of cases) {
     it(name, () => {
@@ -52,9 +93,12 @@ describe('the checker fails on broken Dockerfiles', () => {
 
   it('accepts a digest-pinned base and an ARG with an exact default', () => {
     const digest = `@sha256:${'a'.repeat(64)}`;
-    const pinned = good.replace(/FROM node:22\.23\.3-bookworm-slim AS runtime/, `FROM node:22.23.3-bookworm-slim${digest} AS runtime`);
+    const pinned = good.replace(
+      /FROM node:22\.23\.3-bookworm-slim AS runtime/,
+      `FROM node:22.23.3-bookworm-slim${digest} AS runtime`,
+    );
     expect(checkDockerfile(pinned)).toEqual([]);
-    const arg = `ARG NODE=22.23.3\n${good.replace(/FROM node:22\.23\.3-bookworm-slim AS build/, 'FROM node:${NODE}-bookworm-slim AS build')}`;
+    const arg = `ARG NODE=22.23.3\n${good.replace(/FROM node:22\.23\.3-bookworm-slim AS build/, `FROM node:$${'{'}NODE}-bookworm-slim AS build`)}`;
     expect(checkDockerfile(arg)).toEqual([]);
   });
 });

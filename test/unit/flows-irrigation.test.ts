@@ -19,6 +19,8 @@ interface Controller {
 }
 
 const S = 1000;
+/** how a node property names an environment variable in a flow file */
+const envRef = (name: string) => ['$', '{', name, '}'].join('');
 const M = 60 * S;
 const PARAMS = {
   threshold: 30,
@@ -31,7 +33,13 @@ const PARAMS = {
 };
 
 /** Feeds a reading every 30 s and ticks every second from t0 to t1; returns the actions with their times. */
-function run(c: Controller, t0: number, t1: number, value: (t: number) => number | null, quality: (t: number) => string = () => 'good') {
+function run(
+  c: Controller,
+  t0: number,
+  t1: number,
+  value: (t: number) => number | null,
+  quality: (t: number) => string = () => 'good',
+) {
   const actions: (Action & { t: number })[] = [];
   for (let t = t0; t <= t1; t += S) {
     if ((t - t0) % (30 * S) === 0) {
@@ -119,7 +127,15 @@ describe('irrigation logic (the langbiang irrigation node)', () => {
 
     const d = new IrrigationController(PARAMS, 0);
     // timeouts only: never opens, closes nothing
-    expect(run(d, 0, 30 * M, () => null, () => 'timeout')).toEqual([]);
+    expect(
+      run(
+        d,
+        0,
+        30 * M,
+        () => null,
+        () => 'timeout',
+      ),
+    ).toEqual([]);
   });
 
   it('refuses unsafe settings', () => {
@@ -144,9 +160,13 @@ describe('the default flows', () => {
     for (const k of ['threshold', 'hysteresis', 'dryFor', 'maxOpen', 'budget', 'window', 'staleAfter'])
       expect(irrigation[k]).toMatch(/^\$\{IRRIGATION_[A-Z_]+\}$/);
     const reading = flows.find((n) => n.type === 'langbiang reading' && n.wires?.[0]?.includes(irrigation.id))!;
-    expect(reading.devices).toBe('${IRRIGATION_SENSOR_DEVICE}');
+    expect(reading.devices).toBe(envRef('IRRIGATION_SENSOR_DEVICE'));
     const valve = byId.get(irrigation.wires![0]![0]!)!;
-    expect(valve).toMatchObject({ type: 'langbiang command', device: '${IRRIGATION_VALVE_DEVICE}', point: '${IRRIGATION_VALVE_POINT}' });
+    expect(valve).toMatchObject({
+      type: 'langbiang command',
+      device: envRef('IRRIGATION_VALVE_DEVICE'),
+      point: envRef('IRRIGATION_VALVE_POINT'),
+    });
   });
 
   it('every node is on a tab and every wire points at a node', () => {
@@ -160,10 +180,20 @@ describe('the default flows', () => {
 
   it('the streetlight fallback switches on below the lux threshold, off above the upper one, and idles while a schedule runs', () => {
     const fn = flows.find((n) => n.type === 'function' && n.name === 'fallback')!;
-    const env: Record<string, string> = { STREETLIGHT_LUX_ON: '20', STREETLIGHT_LUX_OFF: '50', STREETLIGHT_ON_VALUE: 'true', STREETLIGHT_OFF_VALUE: 'false', STREETLIGHT_SCHEDULE_GRACE: '26h' };
+    const env: Record<string, string> = {
+      STREETLIGHT_LUX_ON: '20',
+      STREETLIGHT_LUX_OFF: '50',
+      STREETLIGHT_ON_VALUE: 'true',
+      STREETLIGHT_OFF_VALUE: 'false',
+      STREETLIGHT_SCHEDULE_GRACE: '26h',
+    };
     const store = new Map<string, unknown>();
     const body = new Function('msg', 'env', 'flow', 'node', fn.func as string);
-    const ctx = [{ get: (k: string) => env[k] }, { get: (k: string) => store.get(k), set: (k: string, v: unknown) => store.set(k, v) }, { status: () => {} }];
+    const ctx = [
+      { get: (k: string) => env[k] },
+      { get: (k: string) => store.get(k), set: (k: string, v: unknown) => store.set(k, v) },
+      { status: () => {} },
+    ];
     const call = (lux: number, quality = 'good') => body({ payload: lux, quality }, ...ctx);
     expect(call(35)).toBeNull(); // inside the band, no state yet
     expect(call(10)).toMatchObject({ payload: true });

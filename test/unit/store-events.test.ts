@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Reading } from '../../gateway/core/reading.js';
-import { MIGRATIONS } from '../../gateway/store/schema.js';
 import { EVENTS_CURSOR, STORE_FILE, Store, type StoreOptions } from '../../gateway/store/index.js';
+import { MIGRATIONS } from '../../gateway/store/schema.js';
 
 // The events table the sync agent publishes on `events`: gaps, command audit, alarms…
 let dir: string;

@@ -126,7 +126,16 @@ describe('native telemetry encoding', () => {
 
   it('refuses to encode what it could not decode', () => {
     const base: TelemetryBatch = { v: 1, gateway: 'g', epoch: 'e', firstSeq: 1, lastSeq: 2, readings: [] };
-    const r = (o: Partial<WireReading>): WireReading => ({ seq: 1, device: 'd', point: 'p', unit: null, ts: 1, value: 1, quality: 'good', ...o });
+    const r = (o: Partial<WireReading>): WireReading => ({
+      seq: 1,
+      device: 'd',
+      point: 'p',
+      unit: null,
+      ts: 1,
+      value: 1,
+      quality: 'good',
+      ...o,
+    });
     expect(() => encodeTelemetry({ ...base, readings: [r({ seq: 2 }), r({ seq: 2 })] })).toThrow(/not increasing/);
     expect(() => encodeTelemetry({ ...base, readings: [r({ seq: 3 })] })).toThrow(/after lastSeq/);
     expect(() => encodeTelemetry({ ...base, readings: [r({ quality: 'meh' as never })] })).toThrow(/unknown quality/);
@@ -140,8 +149,30 @@ describe('native telemetry encoding', () => {
     const raw = (body: number[]) => Buffer.from([NATIVE_VERSION, 0, ...body]);
     // One reading, gateway "g", epoch "e", seq 1, string table ["d"], one series (d, d, no unit).
     const one = (o: { series?: number[]; seriesIdx?: number; seq?: number; tag?: number; value?: number[] }) =>
-      raw([1, 0x67, 1, 0x65, 1, 0, 1, 0, 1, 1, 0x64, 1, ...(o.series ?? [0, 0, 0]), o.seriesIdx ?? 0, o.seq ?? 0, 0, o.tag ?? 0, ...(o.value ?? [])]);
-    const bomb = Buffer.concat([Buffer.from([NATIVE_VERSION, FLAG_DEFLATE]), deflateRawSync(Buffer.alloc(64 * 1024 * 1024))]);
+      raw([
+        1,
+        0x67,
+        1,
+        0x65,
+        1,
+        0,
+        1,
+        0,
+        1,
+        1,
+        0x64,
+        1,
+        ...(o.series ?? [0, 0, 0]),
+        o.seriesIdx ?? 0,
+        o.seq ?? 0,
+        0,
+        o.tag ?? 0,
+        ...(o.value ?? []),
+      ]);
+    const bomb = Buffer.concat([
+      Buffer.from([NATIVE_VERSION, FLAG_DEFLATE]),
+      deflateRawSync(Buffer.alloc(64 * 1024 * 1024)),
+    ]);
     const cases: [string, Uint8Array, RegExp][] = [
       ['empty', Buffer.alloc(0), /truncated/],
       ['one byte', Buffer.from([1]), /truncated/],
@@ -163,7 +194,11 @@ describe('native telemetry encoding', () => {
       ['repeat without a previous value', one({ tag: 0x10 }), /repeats/],
       ['seq after lastSeq', one({ seq: 3 }), /after lastSeq/],
       ['series index out of range', one({ seriesIdx: 4 }), /refers to series/],
-      ['decimal beyond 2^53', one({ tag: 0x20, value: [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f] }), /beyond 2\^53|larger than 2\^53/],
+      [
+        'decimal beyond 2^53',
+        one({ tag: 0x20, value: [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f] }),
+        /beyond 2\^53|larger than 2\^53/,
+      ],
     ];
     for (const [name, payload, re] of cases) {
       it(name, () => {
@@ -222,17 +257,29 @@ describe('events payload', () => {
     expect(decodeEvents(encodeEvents(b))).toEqual(b);
     expect(() => decodeEvents('nope')).toThrow(/not JSON/);
     expect(() => decodeEvents('{"v":2}')).toThrow(/version/);
-    expect(() => decodeEvents(JSON.stringify({ ...b, events: [{ id: 0, kind: 'gap', ts: 1, data: {} }] }))).toThrow(/id/);
+    expect(() => decodeEvents(JSON.stringify({ ...b, events: [{ id: 0, kind: 'gap', ts: 1, data: {} }] }))).toThrow(
+      /id/,
+    );
     expect(() => decodeEvents(Buffer.alloc(2 * 1024 * 1024, 0x20))).toThrow(/bytes/);
   });
 });
 
 describe('cmd envelope', () => {
   it('accepts a good command and maps it to a CommandRequest from the city', () => {
-    const p = parseCommand(JSON.stringify({ id: 'c1', device: 'valves', point: 'relay_1', value: true, deadline: '2030-01-01T00:00:00Z' }));
+    const p = parseCommand(
+      JSON.stringify({ id: 'c1', device: 'valves', point: 'relay_1', value: true, deadline: '2030-01-01T00:00:00Z' }),
+    );
     expect(p).toEqual({
       ok: true,
-      request: { id: 'c1', device: 'valves', point: 'relay_1', value: true, source: 'mqtt', actor: 'city', deadline: Date.parse('2030-01-01T00:00:00Z') },
+      request: {
+        id: 'c1',
+        device: 'valves',
+        point: 'relay_1',
+        value: true,
+        source: 'mqtt',
+        actor: 'city',
+        deadline: Date.parse('2030-01-01T00:00:00Z'),
+      },
     });
   });
 
@@ -242,7 +289,12 @@ describe('cmd envelope', () => {
     ['an array', '[1,2]', null, /not a JSON object/],
     ['missing id', '{"device":"d","point":"p","value":1}', null, /id is missing/],
     ['numeric id', '{"id":5,"device":"d","point":"p","value":1}', null, /id must be/],
-    ['too big', JSON.stringify({ id: 'big', device: 'd', point: 'p', value: 'x'.repeat(17 * 1024) }), null, /more than the 16384/],
+    [
+      'too big',
+      JSON.stringify({ id: 'big', device: 'd', point: 'p', value: 'x'.repeat(17 * 1024) }),
+      null,
+      /more than the 16384/,
+    ],
     ['missing value', '{"id":"c2","device":"d","point":"p"}', 'c2', /value is missing/],
     ['object value', '{"id":"c3","device":"d","point":"p","value":{}}', 'c3', /value must be/],
     ['empty device', '{"id":"c4","device":"","point":"p","value":1}', 'c4', /device must be/],

@@ -1,4 +1,3 @@
-'use strict';
 /**
  * The gateway bridge the runner puts in RED.settings.langbiang. Outside a Langbiang gateway (a
  * plain Node-RED) there is none: the nodes then show a red status instead of failing to load.

@@ -1,4 +1,3 @@
-'use strict';
 /**
  * The irrigation decision with its safety limits, free of Node-RED and of wall time (every call
  * takes `now`), so it is unit-tested as is. The valve opens only on fresh, good readings that

@@ -25,7 +25,8 @@ export async function showHistory(target, range = '24h') {
   current = { ...target, range };
   const box = document.getElementById('history-section');
   box.classList.remove('hidden');
-  document.getElementById('history-title').textContent = `${t('history')}: ${target.label}${target.unit ? ` (${target.unit})` : ''}`;
+  document.getElementById('history-title').textContent =
+    `${t('history')}: ${target.label}${target.unit ? ` (${target.unit})` : ''}`;
   if (!wired) {
     wired = true;
     document.getElementById('history-close').addEventListener('click', () => {
@@ -33,9 +34,11 @@ export async function showHistory(target, range = '24h') {
       plot?.destroy();
       plot = null;
     });
-    for (const b of document.querySelectorAll('#history-tabs button')) b.addEventListener('click', () => showHistory(current, b.dataset.range));
+    for (const b of document.querySelectorAll('#history-tabs button'))
+      b.addEventListener('click', () => showHistory(current, b.dataset.range));
   }
-  for (const b of document.querySelectorAll('#history-tabs button')) b.classList.toggle('active', b.dataset.range === range);
+  for (const b of document.querySelectorAll('#history-tabs button'))
+    b.classList.toggle('active', b.dataset.range === range);
   translatePage(box);
   box.scrollIntoView({ behavior: 'smooth', block: 'start' });
   const el = document.getElementById('chart');
@@ -45,7 +48,9 @@ export async function showHistory(target, range = '24h') {
   const points = Math.min(600, Math.max(60, Math.round(width)));
   const [U, data] = await Promise.all([
     loadUPlot(),
-    api(`/api/readings?device=${encodeURIComponent(target.device)}&point=${encodeURIComponent(target.point)}&from=${from}&to=${to}&points=${points}`),
+    api(
+      `/api/readings?device=${encodeURIComponent(target.device)}&point=${encodeURIComponent(target.point)}&from=${from}&to=${to}&points=${points}`,
+    ),
   ]);
   if (current.device !== target.device || current.point !== target.point || current.range !== range) return;
   plot?.destroy();

@@ -1,4 +1,4 @@
-import { api, ApiError, h, logout, session, toast } from './api.js';
+import { ApiError, api, h, logout, session, toast } from './api.js';
 
 let devices = [];
 let thresholds = [];
@@ -6,7 +6,18 @@ const errText = (err) => (err instanceof ApiError ? err.message : String(err));
 const when = (ms) => (ms ? new Date(ms).toLocaleString('en-GB', { timeZone: 'Asia/Ho_Chi_Minh' }) : '');
 
 function table(el, head, rows) {
-  el.replaceChildren(h('thead', {}, h('tr', {}, head.map((x) => h('th', {}, x)))), h('tbody', {}, rows));
+  el.replaceChildren(
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        head.map((x) => h('th', {}, x)),
+      ),
+    ),
+    h('tbody', {}, rows),
+  );
 }
 
 async function loadDevices() {
@@ -15,7 +26,19 @@ async function loadDevices() {
   table(
     document.getElementById('buses'),
     ['bus', 'type', 'port', 'queue', 'transactions', 'reconnects', 'last error'],
-    buses.map((b) => h('tr', { dataset: { bus: b.bus } }, h('td', {}, b.bus), h('td', {}, b.type), h('td', {}, b.open ? 'open' : 'closed'), h('td', {}, b.queueDepth), h('td', {}, b.transactions), h('td', {}, b.reconnects), h('td', { class: 'error' }, b.lastError ?? ''))),
+    buses.map((b) =>
+      h(
+        'tr',
+        { dataset: { bus: b.bus } },
+        h('td', {}, b.bus),
+        h('td', {}, b.type),
+        h('td', {}, b.open ? 'open' : 'closed'),
+        h('td', {}, b.queueDepth),
+        h('td', {}, b.transactions),
+        h('td', {}, b.reconnects),
+        h('td', { class: 'error' }, b.lastError ?? ''),
+      ),
+    ),
   );
   table(
     document.getElementById('device-table'),
@@ -28,7 +51,15 @@ async function loadDevices() {
         h('td', {}, d.zone ?? ''),
         h('td', {}, d.profile),
         h('td', {}, `${d.bus}${d.unit ? ` #${d.unit}` : ''}`),
-        h('td', {}, h('span', { class: `badge ${d.health?.state ?? 'offline'}` }, d.enabled ? (d.health?.state ?? 'not polled') : 'disabled')),
+        h(
+          'td',
+          {},
+          h(
+            'span',
+            { class: `badge ${d.health?.state ?? 'offline'}` },
+            d.enabled ? (d.health?.state ?? 'not polled') : 'disabled',
+          ),
+        ),
         h('td', {}, d.health?.polls ?? ''),
         h('td', {}, d.health?.errors ?? ''),
         h('td', {}, when(d.health?.lastOkAt)),
@@ -39,7 +70,9 @@ async function loadDevices() {
   );
   const sel = document.getElementById('cmd-device');
   const keep = sel.value;
-  sel.replaceChildren(...devs.filter((d) => d.points.some((p) => p.writable)).map((d) => h('option', { value: d.id }, d.id)));
+  sel.replaceChildren(
+    ...devs.filter((d) => d.points.some((p) => p.writable)).map((d) => h('option', { value: d.id }, d.id)),
+  );
   if (keep) sel.value = keep;
   fillPoints();
 }
@@ -51,7 +84,21 @@ async function testRead(id) {
   try {
     const r = await api(`/api/devices/${encodeURIComponent(id)}/read`, { method: 'POST', body: {} });
     const t = h('table', {});
-    table(t, ['point', 'value', 'unit', 'quality', 'error'], r.values.map((v) => h('tr', {}, h('td', {}, v.point), h('td', {}, v.value ?? ''), h('td', {}, v.unit ?? ''), h('td', {}, v.quality), h('td', {}, v.error ?? ''))));
+    table(
+      t,
+      ['point', 'value', 'unit', 'quality', 'error'],
+      r.values.map((v) =>
+        h(
+          'tr',
+          {},
+          h('td', {}, v.point),
+          h('td', {}, v.value ?? ''),
+          h('td', {}, v.unit ?? ''),
+          h('td', {}, v.quality),
+          h('td', {}, v.error ?? ''),
+        ),
+      ),
+    );
     box.replaceChildren(h('h3', {}, `Test read of ${id} (${r.ms} ms)`), t);
   } catch (err) {
     box.replaceChildren(h('p', { class: 'error' }, errText(err)));
@@ -60,7 +107,13 @@ async function testRead(id) {
 
 function fillPoints() {
   const dev = devices.find((d) => d.id === document.getElementById('cmd-device').value);
-  document.getElementById('cmd-point').replaceChildren(...(dev?.points ?? []).filter((p) => p.writable).map((p) => h('option', { value: p.name }, `${p.name}${p.unit ? ` (${p.unit})` : ''}`)));
+  document
+    .getElementById('cmd-point')
+    .replaceChildren(
+      ...(dev?.points ?? [])
+        .filter((p) => p.writable)
+        .map((p) => h('option', { value: p.name }, `${p.name}${p.unit ? ` (${p.unit})` : ''}`)),
+    );
 }
 
 async function sendCommand(e) {
@@ -70,7 +123,14 @@ async function sendCommand(e) {
   const raw = document.getElementById('cmd-value').value.trim();
   const value = raw !== '' && !Number.isNaN(Number(raw)) ? Number(raw) : raw;
   try {
-    const r = await api('/api/commands', { method: 'POST', body: { device: document.getElementById('cmd-device').value, point: document.getElementById('cmd-point').value, value } });
+    const r = await api('/api/commands', {
+      method: 'POST',
+      body: {
+        device: document.getElementById('cmd-device').value,
+        point: document.getElementById('cmd-point').value,
+        value,
+      },
+    });
     out.textContent = JSON.stringify(r, null, 2);
   } catch (err) {
     out.textContent = JSON.stringify(err.body ?? { error: errText(err) }, null, 2);
@@ -79,7 +139,9 @@ async function sendCommand(e) {
 
 async function loadConfig() {
   const c = await api('/api/config');
-  document.getElementById('config-file').textContent = c.file ? `File: ${c.file}` : 'Built-in demo config (read-only: start with --config FILE to edit).';
+  document.getElementById('config-file').textContent = c.file
+    ? `File: ${c.file}`
+    : 'Built-in demo config (read-only: start with --config FILE to edit).';
   document.getElementById('config-text').value = c.text;
   document.getElementById('config-apply').disabled = !c.editable;
   showApply(c.lastApply);
@@ -87,7 +149,8 @@ async function loadConfig() {
 
 function showApply(a) {
   if (!a) return;
-  document.getElementById('config-status').textContent = `last change: ${a.state} by ${a.actor} at ${a.startedAt}${a.error ? ` — ${a.error}` : ''}`;
+  document.getElementById('config-status').textContent =
+    `last change: ${a.state} by ${a.actor} at ${a.startedAt}${a.error ? ` — ${a.error}` : ''}`;
 }
 
 /** Each problem names the key path (and line); clicking it selects that line in the editor. */
@@ -114,7 +177,10 @@ function showProblems(problems) {
 }
 
 async function validateConfig() {
-  const r = await api('/api/config/validate', { method: 'POST', body: { text: document.getElementById('config-text').value } });
+  const r = await api('/api/config/validate', {
+    method: 'POST',
+    body: { text: document.getElementById('config-text').value },
+  });
   showProblems(r.problems);
   document.getElementById('config-status').textContent = r.ok ? 'valid' : `${r.problems.length} problem(s)`;
   return r.ok;
@@ -122,7 +188,12 @@ async function validateConfig() {
 
 async function applyConfig() {
   if (!(await validateConfig())) return;
-  if (!confirm('Apply this config? The gateway restarts its buses and polling; it rolls back if the new config fails to start.')) return;
+  if (
+    !confirm(
+      'Apply this config? The gateway restarts its buses and polling; it rolls back if the new config fails to start.',
+    )
+  )
+    return;
   try {
     await api('/api/config/apply', { method: 'POST', body: { text: document.getElementById('config-text').value } });
     document.getElementById('config-status').textContent = 'applying…';
@@ -148,12 +219,28 @@ async function applyConfig() {
 
 function thresholdRow(th) {
   const input = (name, v) => h('input', { name, value: v ?? '', size: name === 'device' || name === 'point' ? 12 : 6 });
-  return h('tr', {}, h('td', {}, input('device', th.device)), h('td', {}, input('point', th.point)), h('td', {}, input('below', th.below)), h('td', {}, input('above', th.above)), h('td', {}, h('button', { type: 'button', class: 'small', onclick: (e) => e.target.closest('tr').remove() }, 'Remove')));
+  return h(
+    'tr',
+    {},
+    h('td', {}, input('device', th.device)),
+    h('td', {}, input('point', th.point)),
+    h('td', {}, input('below', th.below)),
+    h('td', {}, input('above', th.above)),
+    h(
+      'td',
+      {},
+      h('button', { type: 'button', class: 'small', onclick: (e) => e.target.closest('tr').remove() }, 'Remove'),
+    ),
+  );
 }
 
 async function loadThresholds() {
   thresholds = await api('/api/thresholds');
-  table(document.getElementById('threshold-table'), ['device', 'point', 'alert below', 'alert above', ''], thresholds.map(thresholdRow));
+  table(
+    document.getElementById('threshold-table'),
+    ['device', 'point', 'alert below', 'alert above', ''],
+    thresholds.map(thresholdRow),
+  );
 }
 
 async function saveThresholds() {
@@ -176,19 +263,100 @@ async function saveThresholds() {
 async function loadSync() {
   const [s, ev] = await Promise.all([api('/api/sync'), api('/api/events')]);
   const agent = s.agent && typeof s.agent === 'object' ? s.agent : {};
-  document.getElementById('sync-status').replaceChildren(
-    h('p', {}, s.configured ? `Broker: ${s.url}` : 'Sync is not configured (no sync: section): readings stay on this gateway.'),
-    h('p', {}, `Readings waiting to send: `, h('strong', { id: 'backlog' }, String(agent.backlog ?? s.outbox.backlog)), ` (last seq ${s.outbox.lastSeq}, acknowledged up to ${s.outbox.cursor})`),
-    s.configured ? h('p', {}, `Connected: ${agent.connected ? 'yes' : 'no'}${agent.lastAckAt ? `, last ack ${when(agent.lastAckAt)}` : ''}`) : null,
-    h('p', {}, `Gap events: ${s.gaps}`),
+  const extra = Object.entries(agent)
+    .filter(([k, v]) => !['connected', 'backlog', 'lastAckAt'].includes(k) && v !== null && typeof v !== 'object')
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(' · ');
+  document
+    .getElementById('sync-status')
+    .replaceChildren(
+      h(
+        'p',
+        {},
+        s.configured ? `Broker: ${s.url}` : 'Sync is not configured (no sync: section): readings stay on this gateway.',
+      ),
+      h(
+        'p',
+        {},
+        'Readings waiting to send: ',
+        h('strong', { id: 'backlog' }, String(agent.backlog ?? s.outbox.backlog)),
+        ` (last seq ${s.outbox.lastSeq}, acknowledged up to ${s.outbox.cursor})`,
+      ),
+      s.configured
+        ? h(
+            'p',
+            {},
+            `Connected: ${agent.connected ? 'yes' : 'no'}${agent.lastAckAt ? `, last ack ${when(agent.lastAckAt)}` : ''}`,
+          )
+        : null,
+      extra ? h('p', { class: 'muted' }, extra) : null,
+      h('p', {}, `Gap events: ${s.gaps}`),
+    );
+  table(
+    document.getElementById('gaps'),
+    ['id', 'seqs', 'count', 'reason', 'when'],
+    ev.gaps.map((g) =>
+      h(
+        'tr',
+        {},
+        h('td', {}, g.id),
+        h('td', {}, `${g.firstSeq}–${g.lastSeq}`),
+        h('td', {}, g.count),
+        h('td', {}, g.reason),
+        h('td', {}, when(g.ts)),
+      ),
+    ),
   );
-  table(document.getElementById('gaps'), ['id', 'seqs', 'count', 'reason', 'when'], ev.gaps.map((g) => h('tr', {}, h('td', {}, g.id), h('td', {}, `${g.firstSeq}–${g.lastSeq}`), h('td', {}, g.count), h('td', {}, g.reason), h('td', {}, when(g.ts)))));
+  table(
+    document.getElementById('events'),
+    ['id', 'kind', 'when', 'data'],
+    ev.events
+      .slice()
+      .reverse()
+      .map((e) =>
+        h(
+          'tr',
+          {},
+          h('td', {}, e.id),
+          h('td', {}, e.kind),
+          h('td', {}, when(e.ts)),
+          h('td', {}, JSON.stringify(e.data)),
+        ),
+      ),
+  );
 }
 
 async function loadUsers() {
   const [users, tokens] = await Promise.all([api('/api/users'), api('/api/tokens')]);
-  table(document.getElementById('user-table'), ['user', 'role', 'created', ''], users.map((u) => h('tr', { dataset: { user: u.name } }, h('td', {}, u.name), h('td', {}, u.role), h('td', {}, u.createdAt), h('td', {}, h('button', { type: 'button', class: 'small', onclick: () => removeUser(u.name) }, 'Remove')))));
-  table(document.getElementById('token-table'), ['id', 'label', 'created', 'by', ''], tokens.map((t) => h('tr', {}, h('td', {}, t.id), h('td', {}, t.label), h('td', {}, t.createdAt), h('td', {}, t.createdBy), h('td', {}, h('button', { type: 'button', class: 'small', onclick: () => revokeToken(t.id) }, 'Revoke')))));
+  table(
+    document.getElementById('user-table'),
+    ['user', 'role', 'created', ''],
+    users.map((u) =>
+      h(
+        'tr',
+        { dataset: { user: u.name } },
+        h('td', {}, u.name),
+        h('td', {}, u.role),
+        h('td', {}, u.createdAt),
+        h('td', {}, h('button', { type: 'button', class: 'small', onclick: () => removeUser(u.name) }, 'Remove')),
+      ),
+    ),
+  );
+  table(
+    document.getElementById('token-table'),
+    ['id', 'label', 'created', 'by', ''],
+    tokens.map((t) =>
+      h(
+        'tr',
+        {},
+        h('td', {}, t.id),
+        h('td', {}, t.label),
+        h('td', {}, t.createdAt),
+        h('td', {}, t.createdBy),
+        h('td', {}, h('button', { type: 'button', class: 'small', onclick: () => revokeToken(t.id) }, 'Revoke')),
+      ),
+    ),
+  );
 }
 
 async function removeUser(name) {
@@ -209,7 +377,10 @@ async function revokeToken(id) {
 async function loadLogs() {
   const lines = await api('/api/logs?n=200');
   document.getElementById('log-lines').textContent = lines
-    .map((l) => `${l.time ?? ''} ${({ 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' })[l.level] ?? ''} ${l.msg ?? ''}${l.err ? ` — ${l.err}` : ''}`)
+    .map(
+      (l) =>
+        `${l.time ?? ''} ${({ 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' })[l.level] ?? ''} ${l.msg ?? ''}${l.err ? ` — ${l.err}` : ''}`,
+    )
     .join('\n');
 }
 
@@ -218,16 +389,23 @@ function wire() {
   document.getElementById('refresh').addEventListener('click', () => loadDevices().catch((e) => toast(errText(e))));
   document.getElementById('cmd-device').addEventListener('change', fillPoints);
   document.getElementById('command-form').addEventListener('submit', sendCommand);
-  document.getElementById('config-validate').addEventListener('click', () => validateConfig().catch((e) => toast(errText(e))));
+  document
+    .getElementById('config-validate')
+    .addEventListener('click', () => validateConfig().catch((e) => toast(errText(e))));
   document.getElementById('config-apply').addEventListener('click', () => applyConfig());
-  document.getElementById('threshold-add').addEventListener('click', () => document.querySelector('#threshold-table tbody').append(thresholdRow({})));
+  document
+    .getElementById('threshold-add')
+    .addEventListener('click', () => document.querySelector('#threshold-table tbody').append(thresholdRow({})));
   document.getElementById('threshold-save').addEventListener('click', saveThresholds);
   document.getElementById('logs-refresh').addEventListener('click', () => loadLogs());
   document.getElementById('user-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const f = new FormData(e.target);
     try {
-      await api('/api/users', { method: 'POST', body: { name: f.get('name'), role: f.get('role'), password: f.get('password') } });
+      await api('/api/users', {
+        method: 'POST',
+        body: { name: f.get('name'), role: f.get('role'), password: f.get('password') },
+      });
       e.target.reset();
       document.getElementById('user-status').textContent = 'added';
       await loadUsers();
@@ -239,7 +417,9 @@ function wire() {
     e.preventDefault();
     const f = new FormData(e.target);
     const r = await api('/api/tokens', { method: 'POST', body: { label: f.get('label') } });
-    document.getElementById('token-new').replaceChildren('New token (shown once): ', h('code', { class: 'token' }, r.token));
+    document
+      .getElementById('token-new')
+      .replaceChildren('New token (shown once): ', h('code', { class: 'token' }, r.token));
     await loadUsers();
   });
 }
@@ -247,7 +427,11 @@ function wire() {
 async function main() {
   wire();
   await session();
-  await Promise.all([loadDevices(), loadConfig(), loadThresholds(), loadSync(), loadUsers(), loadLogs()].map((p) => p.catch((e) => toast(errText(e)))));
+  await Promise.all(
+    [loadDevices(), loadConfig(), loadThresholds(), loadSync(), loadUsers(), loadLogs()].map((p) =>
+      p.catch((e) => toast(errText(e))),
+    ),
+  );
   setInterval(() => {
     loadDevices().catch(() => {});
     loadSync().catch(() => {});

@@ -1,6 +1,16 @@
-import { api, ApiError, h, logout, session, toast } from './api.js';
+import { ApiError, api, h, logout, session, toast } from './api.js';
 import { showHistory } from './chart.js';
-import { formatAge, formatDateTime, formatNumber, getLang, pointLabel, setLang, setTimeZone, t, translatePage } from './i18n.js';
+import {
+  formatAge,
+  formatDateTime,
+  formatNumber,
+  getLang,
+  pointLabel,
+  setLang,
+  setTimeZone,
+  t,
+  translatePage,
+} from './i18n.js';
 
 const STALE_MIN_MS = 90_000;
 let panel = null;
@@ -9,7 +19,7 @@ let renderQueued = false;
 
 const key = (d, p) => `${d}\u0000${p}`;
 
-function pointState(dev, p, l) {
+function pointState(dev, l) {
   if (!l || l.ts === null || l.ts === undefined) return 'nodata';
   if (dev.state === 'offline' || (l.quality && l.quality !== 'good')) return 'offline';
   if (Date.now() - l.ts > Math.max(3 * (dev.intervalMs ?? 30_000), STALE_MIN_MS)) return 'stale';
@@ -38,23 +48,41 @@ function fmtValue(v) {
 function deviceCard(dev) {
   const items = dev.points.map((p) => {
     const l = latest.get(key(dev.id, p.name));
-    const st = pointState(dev, p, l);
+    const st = pointState(dev, l);
     const al = st === 'ok' || st === 'stale' ? alertOf(p, l) : null;
     const label = pointLabel(dev.profile, p.name);
     const status =
-      st === 'nodata' ? t('state.nodata') : st === 'offline' ? `${t('state.offline')} · ${formatAge(Date.now() - l.ts)}` : st === 'stale' ? `${t('state.stale')} · ${formatAge(Date.now() - l.ts)}` : formatAge(Date.now() - l.ts);
+      st === 'nodata'
+        ? t('state.nodata')
+        : st === 'offline'
+          ? `${t('state.offline')} · ${formatAge(Date.now() - l.ts)}`
+          : st === 'stale'
+            ? `${t('state.stale')} · ${formatAge(Date.now() - l.ts)}`
+            : formatAge(Date.now() - l.ts);
     return h(
       'li',
       {
         class: [st !== 'ok' ? st : '', al ? 'alert' : ''].join(' ').trim() || null,
         dataset: { device: dev.id, point: p.name, state: st },
         title: l?.ts ? formatDateTime(l.ts) : null,
-        onclick: () => showHistory({ device: dev.id, point: p.name, label: `${dev.name ?? dev.id} · ${label}`, unit: p.unit }),
+        onclick: () =>
+          showHistory({ device: dev.id, point: p.name, label: `${dev.name ?? dev.id} · ${label}`, unit: p.unit }),
       },
       h('span', { class: 'label' }, label),
-      h('span', { class: 'val' }, st === 'nodata' ? '–' : fmtValue(l.value), p.unit ? h('span', { class: 'unit' }, p.unit) : null),
+      h(
+        'span',
+        { class: 'val' },
+        st === 'nodata' ? '–' : fmtValue(l.value),
+        p.unit ? h('span', { class: 'unit' }, p.unit) : null,
+      ),
       h('span', { class: 'age' }, status),
-      al ? h('span', { class: 'warn' }, `⚠ ${t('alert')}: ${alertText(p.name, al)} (${t(`alert.threshold.${al}`, { v: formatNumber(p.threshold[al]) })}${p.unit ? ` ${p.unit}` : ''})`) : null,
+      al
+        ? h(
+            'span',
+            { class: 'warn' },
+            `⚠ ${t('alert')}: ${alertText(p.name, al)} (${t(`alert.threshold.${al}`, { v: formatNumber(p.threshold[al]) })}${p.unit ? ` ${p.unit}` : ''})`,
+          )
+        : null,
     );
   });
   const anyAlert = dev.points.some((p) => alertOf(p, latest.get(key(dev.id, p.name))));
@@ -66,7 +94,9 @@ function deviceCard(dev) {
       'h3',
       {},
       h('span', {}, dev.name ?? dev.id),
-      anyAlert ? h('span', { class: 'badge alert' }, t('alert')) : h('span', { class: `badge ${state}` }, t(`state.${state}`)),
+      anyAlert
+        ? h('span', { class: 'badge alert' }, t('alert'))
+        : h('span', { class: `badge ${state}` }, t(`state.${state}`)),
     ),
     h('ul', { class: 'values' }, items),
   );
@@ -91,14 +121,25 @@ function relayCard(r) {
   return h(
     'article',
     { class: 'card relay', dataset: { device: r.device, point: r.point } },
-    h('div', {}, h('strong', {}, r.label), h('div', { class: `state ${on ? 'on' : ''}` }, known ? (on ? t('relay.on') : t('relay.off')) : t('relay.unknown'))),
+    h(
+      'div',
+      {},
+      h('strong', {}, r.label),
+      h(
+        'div',
+        { class: `state ${on ? 'on' : ''}` },
+        known ? (on ? t('relay.on') : t('relay.off')) : t('relay.unknown'),
+      ),
+    ),
     btn,
   );
 }
 
 function confirmSwitch(r, turnOn) {
   const dlg = document.getElementById('confirm');
-  document.getElementById('confirm-text').textContent = t(turnOn ? 'relay.confirmOn' : 'relay.confirmOff', { name: r.label });
+  document.getElementById('confirm-text').textContent = t(turnOn ? 'relay.confirmOn' : 'relay.confirmOff', {
+    name: r.label,
+  });
   const ok = document.getElementById('confirm-ok');
   const cancel = document.getElementById('confirm-cancel');
   const close = () => {
@@ -110,13 +151,23 @@ function confirmSwitch(r, turnOn) {
   ok.onclick = async () => {
     close();
     try {
-      const res = await api('/api/commands', { method: 'POST', body: { device: r.device, point: r.point, value: turnOn } });
+      const res = await api('/api/commands', {
+        method: 'POST',
+        body: { device: r.device, point: r.point, value: turnOn },
+      });
       const v = res.readBack ?? (turnOn ? 1 : 0);
-      latest.set(key(r.device, r.point), { value: typeof v === 'boolean' ? (v ? 1 : 0) : v, quality: 'good', ts: Date.now() });
+      latest.set(key(r.device, r.point), {
+        value: typeof v === 'boolean' ? (v ? 1 : 0) : v,
+        quality: 'good',
+        ts: Date.now(),
+      });
       toast(t('relay.done', { name: r.label, state: turnOn ? t('relay.on') : t('relay.off') }));
       render();
     } catch (err) {
-      toast(t('relay.failed', { msg: err instanceof ApiError ? (err.body?.message ?? err.message) : t('error.network') }), 6000);
+      toast(
+        t('relay.failed', { msg: err instanceof ApiError ? (err.body?.message ?? err.message) : t('error.network') }),
+        6000,
+      );
     }
   };
   dlg.showModal();
@@ -132,7 +183,12 @@ function render() {
   const zones = document.getElementById('zones');
   zones.replaceChildren(
     ...panel.zones.map((z) =>
-      h('section', { class: 'zone', dataset: { zone: z.zone ?? '' } }, h('h2', {}, z.zone ?? t('zone.other')), h('div', { class: 'grid' }, z.devices.map(deviceCard))),
+      h(
+        'section',
+        { class: 'zone', dataset: { zone: z.zone ?? '' } },
+        h('h2', {}, z.zone ?? t('zone.other')),
+        h('div', { class: 'grid' }, z.devices.map(deviceCard)),
+      ),
     ),
   );
 }
@@ -147,11 +203,14 @@ async function loadPanel() {
   try {
     panel = await api('/api/panel');
     setTimeZone(panel.gateway.timezone);
-    for (const z of panel.zones) for (const d of z.devices) for (const p of d.points) {
-      const k = key(d.id, p.name);
-      const have = latest.get(k);
-      if (p.ts !== null && (!have || have.ts <= p.ts)) latest.set(k, { value: p.value, quality: p.quality, ts: p.ts });
-    }
+    for (const z of panel.zones)
+      for (const d of z.devices)
+        for (const p of d.points) {
+          const k = key(d.id, p.name);
+          const have = latest.get(k);
+          if (p.ts !== null && (!have || have.ts <= p.ts))
+            latest.set(k, { value: p.value, quality: p.quality, ts: p.ts });
+        }
     for (const r of panel.irrigation) {
       const k = key(r.device, r.point);
       const have = latest.get(k);
@@ -160,7 +219,8 @@ async function loadPanel() {
     document.getElementById('error').textContent = '';
     render();
   } catch (err) {
-    if (!(err instanceof ApiError && err.status === 401)) document.getElementById('error').textContent = t('error.network');
+    if (!(err instanceof ApiError && err.status === 401))
+      document.getElementById('error').textContent = t('error.network');
   }
 }
 
@@ -176,7 +236,8 @@ function live() {
     dot.title = t('live.off');
   });
   es.addEventListener('readings', (e) => {
-    for (const [device, point, value, quality, ts] of JSON.parse(e.data)) latest.set(key(device, point), { value, quality, ts });
+    for (const [device, point, value, quality, ts] of JSON.parse(e.data))
+      latest.set(key(device, point), { value, quality, ts });
     queueRender();
   });
   es.addEventListener('health', (e) => {

@@ -1,4 +1,4 @@
-import { api, ApiError } from './api.js';
+import { ApiError, api } from './api.js';
 import { getLang, setLang, translatePage } from './i18n.js';
 
 translatePage();
@@ -21,7 +21,10 @@ form.addEventListener('submit', async (e) => {
   msg.textContent = '';
   const d = new FormData(form);
   try {
-    await api('/api/setup', { method: 'POST', body: { code: d.get('code'), user: d.get('user'), password: d.get('password') } });
+    await api('/api/setup', {
+      method: 'POST',
+      body: { code: d.get('code'), user: d.get('user'), password: d.get('password') },
+    });
     location.href = '/console';
   } catch (err) {
     msg.textContent = err instanceof ApiError ? err.message : String(err);

@@ -1,0 +1,312 @@
+import { dirname } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import type { GatewayConfig } from '../config/index.js';
+import { parseConfigText } from '../config/index.js';
+import { describeError } from '../core/errors.js';
+import type { EventRecorder } from '../core/outbox.js';
+import type { Logger } from '../log.js';
+import { parseConfigMessage } from './envelope.js';
+import { baseHashOf, RemoteConfigFiles, type RemoteConfigState } from './persist.js';
+import { snapshot, type WatchedGateway, watchProblems } from './watch.js';
+
+/** The gateway runner the applier swaps configs in (GatewayHost). */
+export interface ApplyTarget {
+  /** the config the running parts were started with */
+  readonly runningConfig: GatewayConfig;
+  readonly current: WatchedGateway & { readonly store: Partial<EventRecorder> };
+  /** stop the running parts and start them with `next`; rejects when they do not start */
+  swap(next: GatewayConfig): Promise<void>;
+}
+
+export type ApplySource = 'mqtt' | 'http' | 'cli';
+
+export interface ApplyRequest {
+  /** the city's version; null for a local change (HTTP console) */
+  version: number | null;
+  /** the new config, YAML */
+  text: string;
+  source: ApplySource;
+  actor: string;
+  /** override of the watch window (ms) */
+  watchMs?: number;
+}
+
+export type Outcome = 'applied' | 'rolled_back' | 'refused' | 'ignored' | 'busy';
+
+export interface ApplyResult {
+  outcome: Outcome;
+  version: number | null;
+  problems: string[];
+}
+
+export interface ConfigApplierOptions {
+  target: ApplyTarget;
+  /** the base config file (`--config`); relative paths in a new config resolve against its folder */
+  baseFile: string | null;
+  dataDir: string;
+  log: Logger;
+  /** how long a new config is watched before it is kept (default 5 min) */
+  watchMs?: number;
+  /** tests and the applier's own stop() cut the watch short */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  now?: () => number;
+  /** the old config did not come back either: nothing runs (default: exit 1 for systemd to restart) */
+  onFatal?: (err: unknown) => void;
+}
+
+export const DEFAULT_WATCH_MS = 5 * 60_000;
+
+const realSleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+
+/**
+ * Validate → apply → watch → roll back, for any source of a new config (the city over MQTT, the
+ * technician's console over HTTP). The store is never touched: a change may not move the data
+ * directory, rename the gateway or change the storage caps, and the swap reopens the same database
+ * (same epoch, seqs go on). A new config runs "on probation" for the watch window; if a bus does not
+ * open, a device that answered stops answering, or sync stops working, the previous config is put
+ * back by itself. Every outcome is recorded as a `config` event, which the sync agent sends on.
+ */
+export class ConfigApplier {
+  private readonly files: RemoteConfigFiles;
+  private busy = false;
+  private readonly abort = new AbortController();
+  private last: (ApplyResult & { at: number }) | null = null;
+
+  constructor(private readonly o: ConfigApplierOptions) {
+    this.files = new RemoteConfigFiles(o.dataDir);
+  }
+
+  get applying(): boolean {
+    return this.busy;
+  }
+
+  lastResult(): (ApplyResult & { at: number }) | null {
+    return this.last;
+  }
+
+  state(): RemoteConfigState {
+    return this.files.read();
+  }
+
+  /** An MQTT `config` message: never throws; malformed ones are refused with an event. */
+  handleMessage(payload: Buffer): void {
+    const parsed = parseConfigMessage(payload);
+    if (!parsed.ok) {
+      this.o.log.warn({ version: parsed.version, problem: parsed.problem }, 'remote config message refused');
+      this.record({
+        outcome: 'refused',
+        version: parsed.version,
+        source: 'mqtt',
+        actor: 'city',
+        problems: [parsed.problem],
+      });
+      return;
+    }
+    const m = parsed.message;
+    this.apply({
+      version: m.version,
+      text: m.text,
+      source: 'mqtt',
+      actor: m.actor ?? 'city',
+      watchMs: m.watchMs,
+    }).catch((err) => this.o.log.error({ err: describeError(err) }, 'remote config apply failed'));
+  }
+
+  /**
+   * At start: a config found still under watch means the process died watching it (crash,
+   * watchdog, power cut). It was never kept — the previous config is what started — so say so.
+   */
+  recoverAtStart(): void {
+    const state = this.files.read();
+    if (!state.pending) return;
+    const p = state.pending;
+    this.files.abort(state);
+    const problems = [
+      'the gateway restarted before the watch ended (crash, watchdog or power loss); the previous config was started',
+    ];
+    this.o.log.warn(
+      { version: p.version },
+      'config under watch at the last stop was not kept; running the previous one',
+    );
+    this.record({ outcome: 'rolled_back', version: p.version, source: p.source, actor: p.actor, problems });
+  }
+
+  async apply(req: ApplyRequest): Promise<ApplyResult> {
+    const log = this.o.log;
+    if (this.busy) {
+      return this.done(
+        { outcome: 'busy', version: req.version, problems: ['another config change is being applied'] },
+        req,
+        false,
+      );
+    }
+    this.busy = true;
+    try {
+      let state = this.files.read();
+      if (req.version !== null && req.version <= state.lastSeenVersion) {
+        // a retained message delivered again after a reconnect, or an old one: already handled
+        log.debug({ version: req.version, lastSeen: state.lastSeenVersion }, 'remote config version already handled');
+        return this.done({ outcome: 'ignored', version: req.version, problems: [] }, req, false);
+      }
+      const previous = this.o.target.runningConfig;
+      const checked = this.validate(req.text, previous);
+      if (!checked.ok) {
+        if (req.version !== null) {
+          state = { ...state, lastSeenVersion: req.version };
+          this.files.write(state);
+        }
+        log.warn({ version: req.version, problems: checked.problems }, 'new config refused; nothing changed');
+        return this.done({ outcome: 'refused', version: req.version, problems: checked.problems }, req);
+      }
+      const next = checked.config;
+      const applied = () => ({
+        version: req.version ?? state.applied?.version ?? 0,
+        appliedAt: new Date(this.now()).toISOString(),
+        baseHash: baseHashOf(this.o.baseFile),
+        source: req.source,
+        actor: req.actor,
+      });
+      if (isDeepStrictEqual(next, previous)) {
+        state = this.files.begin(
+          state,
+          { version: req.version, startedAt: new Date(this.now()).toISOString(), source: req.source, actor: req.actor },
+          req.text,
+        );
+        this.files.commit(state, applied(), req.text);
+        return this.done({ outcome: 'applied', version: req.version, problems: [] }, req);
+      }
+
+      const before = snapshot(this.o.target.current, previous);
+      state = this.files.begin(
+        state,
+        { version: req.version, startedAt: new Date(this.now()).toISOString(), source: req.source, actor: req.actor },
+        req.text,
+      );
+      const since = this.now();
+      log.info(
+        { version: req.version, source: req.source, by: req.actor },
+        'applying a new config; the store stays as it is',
+      );
+      let problems: string[];
+      try {
+        await this.o.target.swap(next);
+        // the known-good config decides how long the new one is on probation
+        const watchMs = req.watchMs ?? this.o.watchMs ?? previous.sync?.remoteConfig?.watch ?? DEFAULT_WATCH_MS;
+        log.info({ version: req.version, watchMs }, 'new config running; watching it before keeping it');
+        await (this.o.sleep ?? realSleep)(watchMs, this.abort.signal);
+        if (this.abort.signal.aborted) {
+          // stopping: the pending file makes the next start run the previous config
+          return this.done(
+            { outcome: 'rolled_back', version: req.version, problems: ['the gateway stopped during the watch'] },
+            req,
+            false,
+          );
+        }
+        problems = watchProblems(this.o.target.current, next, before, since, { requireSync: req.source === 'mqtt' });
+      } catch (err) {
+        problems = [`the new config did not start: ${describeError(err)}`];
+      }
+
+      if (problems.length === 0) {
+        this.files.commit(state, applied(), req.text);
+        log.info({ version: req.version }, 'new config kept after the watch');
+        return this.done({ outcome: 'applied', version: req.version, problems }, req);
+      }
+      log.warn({ version: req.version, problems }, 'new config failed the watch; rolling back to the previous one');
+      try {
+        await this.o.target.swap(previous);
+      } catch (err) {
+        log.fatal({ err: describeError(err) }, 'the previous config did not start again either');
+        // the pending file stays: the restart by the supervisor starts the previous config and reports it
+        (this.o.onFatal ?? defaultFatal)(err);
+        return {
+          outcome: 'rolled_back',
+          version: req.version,
+          problems: [...problems, `rollback failed: ${describeError(err)}`],
+        };
+      }
+      this.files.abort(state);
+      return this.done({ outcome: 'rolled_back', version: req.version, problems }, req);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Cuts a watch short (the process is stopping); what was under watch is not kept. */
+  stop(): void {
+    this.abort.abort();
+  }
+
+  private validate(
+    text: string,
+    previous: GatewayConfig,
+  ): { ok: true; config: GatewayConfig } | { ok: false; problems: string[] } {
+    const parsed = parseConfigText(text, {
+      file: 'config',
+      baseDir: this.o.baseFile ? dirname(this.o.baseFile) : process.cwd(),
+      checkFiles: true,
+    });
+    if (!parsed.ok)
+      return { ok: false, problems: parsed.problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)) };
+    const next = parsed.config;
+    const problems: string[] = [];
+    if (next.gateway.id !== previous.gateway.id) {
+      problems.push(`gateway.id: cannot change from ${previous.gateway.id} to ${next.gateway.id} by a config change`);
+    }
+    if (next.gateway.dataDir !== previous.gateway.dataDir) {
+      problems.push(
+        `gateway.dataDir: cannot change by a config change (the store stays where it is: ${previous.gateway.dataDir})`,
+      );
+    }
+    if (!isDeepStrictEqual(next.storage, previous.storage)) {
+      problems.push('storage: cannot change by a config change (the buffer is never touched); change it on site');
+    }
+    if (previous.sync && !next.sync)
+      problems.push('sync: the new config has no sync section; the city could not reach this gateway again');
+    return problems.length ? { ok: false, problems } : { ok: true, config: next };
+  }
+
+  private done(r: ApplyResult, req: ApplyRequest, record = true): ApplyResult {
+    this.last = { ...r, at: this.now() };
+    if (record)
+      this.record({
+        outcome: r.outcome,
+        version: r.version,
+        source: req.source,
+        actor: req.actor,
+        problems: r.problems,
+      });
+    return r;
+  }
+
+  private record(data: {
+    outcome: Outcome;
+    version: number | null;
+    source: string;
+    actor: string;
+    problems: string[];
+  }): void {
+    try {
+      const store = this.o.target.current.store;
+      store.recordEvent?.('config', { ...data, problems: data.problems.slice(0, 20) });
+    } catch (err) {
+      this.o.log.warn({ err: describeError(err) }, 'config event not recorded');
+    }
+  }
+
+  private now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+}
+
+function defaultFatal(): void {
+  process.exitCode = 1;
+  setTimeout(() => process.exit(1), 200).unref();
+}
