@@ -1,28 +1,34 @@
-import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Gateway, type GatewayOptions } from './app.js';
 import { AuthContext } from './auth/index.js';
-import { demoConfigPath, type GatewayConfig, parseConfigText } from './config/index.js';
+import { demoConfigPath, type GatewayConfig } from './config/index.js';
 import { describeError } from './core/errors.js';
 import { HttpError } from './http/respond.js';
-import type { ApplyReport, ConfigHost } from './http/types.js';
+import type { ApplyReport, ConfigHost, RunningConfig } from './http/types.js';
+import { ConfigApplier, newApplyId } from './remote-config/applier.js';
 
-/** Pause between answering the apply request and stopping the server that answers it. */
-const RESTART_DELAY_MS = 300;
+export interface GatewayHostOptions extends GatewayOptions {
+  /** the watch window of config changes, overriding `sync.remoteConfig.watch` (tests) */
+  configWatchMs?: number;
+}
 
 /**
- * Runs the Gateway from a config file and swaps it for a new config without leaving the process:
- * validate, keep the old file as FILE.prev, write the new one, stop the running parts and start
- * them with the new config. When the new config fails to start (a port taken, a bus that cannot
- * be created, a data directory that cannot be opened), the old file is put back and the old
- * config started again. Logins survive: the AuthContext outlives the Gateway.
+ * Runs the Gateway and swaps its parts for a new config without leaving the process. Changing the
+ * config — from the city over MQTT or from the console over HTTP — is one mechanism, the
+ * ConfigApplier (gateway/remote-config): validate, swap, watch, roll back by itself, `config` event,
+ * its state under the data directory. Nothing here writes the config file: the root filesystem
+ * may be read-only (systemd ProtectSystem=strict). Logins survive a swap: the AuthContext outlives
+ * the Gateway.
  */
 export class GatewayHost implements ConfigHost {
   private gw: Gateway;
   private auth: AuthContext;
-  private report: ApplyReport | null = null;
-  private busy = false;
   private config: GatewayConfig;
+  /** the parts are stopped and none started since (a swap whose start failed) */
+  private stopped = false;
+  /** null for the built-in demo, whose config cannot be changed */
+  applier: ConfigApplier | null = null;
 
   private constructor(
     gw: Gateway,
@@ -36,24 +42,53 @@ export class GatewayHost implements ConfigHost {
     this.auth = auth;
   }
 
-  /** file null: the built-in demo, shown but not editable. */
-  static async start(config: GatewayConfig, file: string | null, opts: GatewayOptions): Promise<GatewayHost> {
+  /**
+   * file null: the built-in demo, shown but not editable. With a file, a config still under watch
+   * when the process last stopped is reported rolled back (recoverAtStart) before any new change.
+   */
+  static async start(config: GatewayConfig, file: string | null, opts: GatewayHostOptions): Promise<GatewayHost> {
+    const { configWatchMs, ...gwOpts } = opts;
     const auth = new AuthContext(resolve(config.gateway.dataDir), opts.log);
     const absFile = file ? resolve(file) : null;
-    // the host is handed to the HTTP server before it exists, through this holder
+    // the host is handed to the HTTP server (and the sync agent) before it exists, through this holder
     const holder: { host: GatewayHost | null } = { host: null };
+    // a retained config message may arrive while the parts start: it waits for the applier
+    const early: Buffer[] = [];
     const proxy: ConfigHost = {
       get file() {
         return absFile;
       },
-      readText: () => holder.host!.readText(),
-      apply: (t, a) => holder.host!.apply(t, a),
-      lastApply: () => holder.host?.lastApply() ?? null,
+      get applying() {
+        return holder.host?.applying ?? false;
+      },
+      running: () => holder.host!.running(),
+      apply: (t, a, sent) => holder.host!.apply(t, a, sent),
+      status: (id) => holder.host?.status(id) ?? null,
     };
-    const fullOpts: GatewayOptions = { ...opts, auth, configHost: proxy };
+    const onRemoteConfig =
+      gwOpts.onRemoteConfig ??
+      (absFile
+        ? (payload: Buffer) => {
+            const applier = holder.host?.applier;
+            if (applier) applier.handleMessage(payload);
+            else early.push(payload);
+          }
+        : undefined);
+    const fullOpts: GatewayOptions = { ...gwOpts, auth, configHost: proxy, onRemoteConfig };
     const gw = await Gateway.start(config, fullOpts);
     const host = new GatewayHost(gw, config, auth, absFile, fullOpts);
+    if (absFile) {
+      host.applier = new ConfigApplier({
+        target: host,
+        baseFile: absFile,
+        dataDir: config.gateway.dataDir,
+        log: opts.log.child({ part: 'config' }),
+        watchMs: configWatchMs,
+      });
+      host.applier.recoverAtStart();
+    }
     holder.host = host;
+    for (const payload of early.splice(0)) host.applier?.handleMessage(payload);
     return host;
   }
 
@@ -71,11 +106,15 @@ export class GatewayHost implements ConfigHost {
    * is written and nothing is rolled back here: that is the caller's (gateway/remote-config).
    */
   async swap(next: GatewayConfig): Promise<void> {
-    await this.gw
-      .stop()
-      .catch((err) => this.opts.log.error({ err: describeError(err) }, 'stopping the old parts failed'));
+    if (!this.stopped) {
+      await this.gw
+        .stop()
+        .catch((err) => this.opts.log.error({ err: describeError(err) }, 'stopping the old parts failed'));
+      this.stopped = true;
+    }
     this.switchAuth(next);
     this.gw = await startChecked(next, this.opts);
+    this.stopped = false;
     this.config = next;
   }
 
@@ -83,82 +122,35 @@ export class GatewayHost implements ConfigHost {
     return this.gw.store;
   }
 
-  readText(): string {
-    if (!this.file) return readFileSync(demoConfigPath(), 'utf8');
-    return readFileSync(this.file, 'utf8');
+  get applying(): boolean {
+    return this.applier?.applying ?? false;
   }
 
-  lastApply(): ApplyReport | null {
-    return this.report ? { ...this.report } : null;
+  running(): RunningConfig {
+    if (!this.file || !this.applier) return { text: readFileSync(demoConfigPath(), 'utf8'), origin: 'demo' };
+    return this.applier.runningText() ?? { text: readFileSync(this.file, 'utf8'), origin: 'file' };
   }
 
-  async apply(text: string, actor: string): Promise<{ accepted: true }> {
-    if (!this.file) throw new HttpError(409, 'the built-in demo config cannot be changed');
-    if (this.busy) throw new HttpError(409, 'a config change is already being applied');
-    const parsed = parseConfigText(text, { file: 'config', baseDir: dirname(this.file) });
-    if (!parsed.ok)
-      throw new HttpError(400, 'the config has problems; nothing was changed', { problems: parsed.problems });
-    this.busy = true;
-    const file = this.file;
-    try {
-      copyFileSync(file, `${file}.prev`);
-      writeFileSync(`${file}.tmp`, text, { mode: 0o640 });
-      renameSync(`${file}.tmp`, file);
-    } catch (err) {
-      this.busy = false;
-      throw new HttpError(500, `cannot write ${file}: ${describeError(err)}`);
-    }
-    this.report = { state: 'applying', actor, startedAt: new Date().toISOString() };
-    this.opts.log.info({ file, by: actor }, 'config change accepted; restarting the gateway parts');
-    setTimeout(() => void this.restart(parsed.config, actor), RESTART_DELAY_MS).unref();
-    return { accepted: true };
+  status(id?: string): ApplyReport | null {
+    return this.applier?.status(id) ?? null;
   }
 
-  private async restart(next: GatewayConfig, actor: string): Promise<void> {
-    const log = this.opts.log;
-    const previous = this.config;
-    const file = this.file!;
-    try {
-      await this.gw.stop().catch((err) => log.error({ err: describeError(err) }, 'stopping the old parts failed'));
-      try {
-        this.switchAuth(next);
-        this.gw = await startChecked(next, this.opts);
-        this.config = next;
-        this.report = { ...this.report!, state: 'applied', finishedAt: new Date().toISOString() };
-        log.info({ file, by: actor }, 'config applied');
-        record(this.gw, { change: 'applied', by: actor });
-      } catch (err) {
-        const why = describeError(err);
-        log.error({ err: why, file }, 'the new config failed to start; rolling back to the previous one');
-        try {
-          copyFileSync(`${file}.prev`, file);
-        } catch (e) {
-          log.error({ err: describeError(e) }, 'could not restore the previous config file');
-        }
-        this.switchAuth(previous);
-        try {
-          this.gw = await Gateway.start(previous, this.opts);
-          this.report = { ...this.report!, state: 'rolled_back', finishedAt: new Date().toISOString(), error: why };
-          record(this.gw, { change: 'rolled_back', by: actor, error: why });
-        } catch (err2) {
-          // Nothing runs now; a supervisor (systemd) restarting the process is the way out.
-          this.report = {
-            ...this.report!,
-            state: 'failed',
-            finishedAt: new Date().toISOString(),
-            error: `${why}; the previous config failed too: ${describeError(err2)}`,
-          };
-          log.fatal(
-            { err: describeError(err2) },
-            'the previous config failed to start again; exiting for the supervisor to restart',
-          );
-          process.exitCode = 1;
-          setTimeout(() => process.exit(1), 200).unref();
-        }
-      }
-    } finally {
-      this.busy = false;
-    }
+  /** A change from the console: validated now, applied (and watched) in the background. */
+  apply(text: string, actor: string, sent: Promise<unknown>): { id: string } {
+    const applier = this.applier;
+    if (!applier) throw new HttpError(409, 'the built-in demo config cannot be changed');
+    if (applier.applying)
+      throw new HttpError(409, 'a config change is already being applied or watched; wait for its outcome', {
+        apply: applier.status(),
+      });
+    const checked = applier.check(text);
+    if (!checked.ok)
+      throw new HttpError(422, 'the config has problems; nothing was changed', { problems: checked.problems });
+    const id = newApplyId();
+    applier
+      .apply({ id, version: null, text, source: 'http', actor, after: sent })
+      .catch((err) => this.opts.log.error({ err: describeError(err) }, 'config apply failed'));
+    return { id };
   }
 
   private switchAuth(config: GatewayConfig): void {
@@ -170,6 +162,9 @@ export class GatewayHost implements ConfigHost {
   }
 
   async stop(): Promise<void> {
+    this.applier?.stop();
+    if (this.stopped) return;
+    this.stopped = true;
     await this.gw.stop();
   }
 }
@@ -183,12 +178,4 @@ async function startChecked(config: GatewayConfig, opts: GatewayOptions): Promis
     throw new Error(`bus${missing.length > 1 ? 'es' : ''} ${missing.join(', ')} could not be started`);
   }
   return gw;
-}
-
-function record(gw: Gateway, data: Record<string, unknown>): void {
-  try {
-    gw.store.recordEvent('config', data);
-  } catch {
-    // the event is a courtesy to the city; the change itself stands
-  }
 }

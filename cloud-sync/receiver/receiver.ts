@@ -4,7 +4,7 @@ import { decodeEvents } from '../protocol/events.js';
 import { decodeTelemetry } from '../protocol/native.js';
 import { parseTopic, TOPIC_ROOT } from '../protocol/topics.js';
 import { LogLimiter } from './log-limiter.js';
-import type { ReceiverStore } from './store.js';
+import { type ReceiverStore, redactUrl } from './store.js';
 import { eventsProblem, telemetryProblem } from './validate.js';
 
 export const DEFAULT_GROUP = 'langbiang-receivers';
@@ -166,7 +166,7 @@ export class Receiver {
       this.s.connected = true;
       this.setReconnectPeriod();
       this.log.info(
-        { broker: redact(o.brokerUrl), clientId: o.clientId, sessionPresent: connack.sessionPresent },
+        { broker: redactUrl(o.brokerUrl), clientId: o.clientId, sessionPresent: connack.sessionPresent },
         'receiver connected',
       );
       client.subscribe(this.topics(), { qos: 1 }, (err, granted) => {
@@ -176,7 +176,10 @@ export class Receiver {
         }
         const refused = (granted ?? []).filter((g) => g.qos > 2);
         if (refused.length) {
-          this.log.error({ topics: refused.map((g) => g.topic) }, 'the broker refused the shared subscription');
+          this.log.error(
+            { topics: refused.map((g) => g.topic) },
+            'the broker refused the subscription (check its ACL for this client)',
+          );
           return;
         }
         this.log.info({ topics: this.topics() }, 'receiver subscribed');
@@ -188,7 +191,7 @@ export class Receiver {
       this.setReconnectPeriod();
     });
     client.on('close', () => {
-      if (this.s.connected) this.log.warn({ broker: redact(o.brokerUrl) }, 'receiver lost the broker; reconnecting');
+      if (this.s.connected) this.log.warn({ broker: redactUrl(o.brokerUrl) }, 'receiver lost the broker; reconnecting');
       this.generation++;
       this.s.connected = false;
     });
@@ -330,8 +333,4 @@ export class Receiver {
     const cap = Math.min(max, min * 2 ** Math.min(n, 16));
     c.options.reconnectPeriod = Math.round(min + Math.random() * (cap - min));
   }
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
 }

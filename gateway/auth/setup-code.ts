@@ -1,9 +1,15 @@
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 
 // No 0/O, 1/I/L: the code is read off a log on a small screen and typed on a phone.
 const ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
 const LENGTH = 12;
 export const SETUP_CODE_TTL_MS = 60 * 60_000;
+/** The code a provisioning bundle brings, in `<dataDir>/secrets/` (gateway/provision writes it). */
+export const SETUP_CODE_FILE = 'setup-code';
+// at least as strong as an issued code; longer ones (typed by hand into the bundle) are fine
+const PROVISIONED_FORMAT = /^[A-Z0-9]{12,64}$/;
 
 function digest(code: string): Buffer {
   return createHash('sha256').update(code).digest();
@@ -47,5 +53,55 @@ export class SetupCode {
 
   revoke(): void {
     this.hash = null;
+  }
+}
+
+/**
+ * The setup code a provisioning bundle put in `<dataDir>/secrets/setup-code` (0600): the technician
+ * got it printed when the bundle was made, so it works with no access to the log. It does not
+ * expire (the gateway may sit in a box for weeks), works once — the file is deleted when used — and
+ * is compared in constant time. Read from disk at each try; never logged.
+ */
+export class ProvisionedSetupCode {
+  readonly file: string;
+
+  constructor(dataDir: string) {
+    this.file = join(dataDir, 'secrets', SETUP_CODE_FILE);
+  }
+
+  /** 'present', 'absent', or 'malformed' (a file that holds no usable code: it is never accepted). */
+  state(): 'present' | 'absent' | 'malformed' {
+    const d = this.digest();
+    return d === 'absent' ? 'absent' : d === 'malformed' ? 'malformed' : 'present';
+  }
+
+  /** Checks; on a match the file is deleted (a failed delete is returned, the code still matched). */
+  consume(input: unknown): { ok: boolean; removeError?: string } {
+    if (typeof input !== 'string') return { ok: false };
+    const want = this.digest();
+    if (want === 'absent' || want === 'malformed') return { ok: false };
+    if (!timingSafeEqual(digest(normaliseCode(input)), want)) return { ok: false };
+    return { ok: true, removeError: this.remove() };
+  }
+
+  /** Deletes the file; answers why it could not be, if so. */
+  remove(): string | undefined {
+    try {
+      rmSync(this.file, { force: true });
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+
+  private digest(): Buffer | 'absent' | 'malformed' {
+    let text: string;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'absent' : 'malformed';
+    }
+    const raw = normaliseCode(text);
+    return PROVISIONED_FORMAT.test(raw) ? digest(raw) : 'malformed';
   }
 }

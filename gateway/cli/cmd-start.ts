@@ -13,12 +13,17 @@ export async function runStart(o: { config?: string; verbose?: boolean }): Promi
   const demo = !o.config;
   const file = o.config ?? demoConfigPath();
   // First boot: a provisioning bundle on the boot partition brings this gateway's config and keys.
-  if (!demo) (await import('../provision/boot.js')).importBootBundleOnStart(file, () => createLogger({ level: o.verbose ? 'debug' : undefined }));
+  if (!demo)
+    (await import('../provision/boot.js')).importBootBundleOnStart(file, () =>
+      createLogger({ level: o.verbose ? 'debug' : undefined }),
+    );
   const fileConfig = loadValidConfig(file);
   const log = createLogger({ level: o.verbose ? 'debug' : fileConfig.log?.level });
   // A config applied later (by the city or the console) and kept after its watch runs instead of
   // the file, until someone edits the file (gateway/remote-config).
-  const config = demo ? fileConfig : (await import('../remote-config/effective.js')).effectiveConfig(file, fileConfig, log).config;
+  const config = demo
+    ? fileConfig
+    : (await import('../remote-config/effective.js')).effectiveConfig(file, fileConfig, log).config;
 
   let simulator: ChildProcess | null = null;
   if (demo) {
@@ -26,22 +31,15 @@ export async function runStart(o: { config?: string; verbose?: boolean }): Promi
     simulator = await startSimulatorChild(file, log);
   }
 
-  // The host runs the Gateway and can swap its config from the console (with rollback).
+  // The host runs the Gateway and swaps its config for the city (MQTT) and the console (HTTP) alike:
+  // validate → apply → watch → roll back (gateway/remote-config), state under the data directory.
   const { GatewayHost } = await import('../host.js');
   let gateway: Awaited<ReturnType<typeof GatewayHost.start>>;
-  let applier: import('../remote-config/applier.js').ConfigApplier | null = null;
   try {
-    gateway = await GatewayHost.start(config, demo ? null : file, { log, onRemoteConfig: (payload) => applier?.handleMessage(payload) });
+    gateway = await GatewayHost.start(config, demo ? null : file, { log });
   } catch (err) {
     simulator?.kill('SIGTERM');
     throw err;
-  }
-
-  if (!demo) {
-    // validate → apply → watch → roll back, for the city's config messages
-    const { ConfigApplier } = await import('../remote-config/applier.js');
-    applier = new ConfigApplier({ target: gateway, baseFile: file, dataDir: config.gateway.dataDir, log: log.child({ part: 'config' }) });
-    applier.recoverAtStart();
   }
 
   const summary = startSummaryLog(gateway, config, log, demo);
@@ -49,7 +47,8 @@ export async function runStart(o: { config?: string; verbose?: boolean }): Promi
   const { systemdWatchdog } = await import('../systemd/index.js');
   const watchdog = systemdWatchdog({ onError: (message) => log.warn({ err: message }, 'systemd notification failed') });
   watchdog?.ready(`polling ${config.devices.length} devices`);
-  if (watchdog) log.info({ watchdogMs: watchdog.intervalMs === null ? null : watchdog.intervalMs * 2 }, 'systemd notified: ready');
+  if (watchdog)
+    log.info({ watchdogMs: watchdog.intervalMs === null ? null : watchdog.intervalMs * 2 }, 'systemd notified: ready');
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -57,7 +56,6 @@ export async function runStart(o: { config?: string; verbose?: boolean }): Promi
     log.info({ signal }, 'stopping');
     clearInterval(summary);
     watchdog?.stopping();
-    applier?.stop();
     try {
       await gateway.stop();
     } catch (err) {
@@ -102,7 +100,12 @@ function startSimulatorChild(configFile: string, log: Logger): Promise<ChildProc
 
 /** A line every 30 s so a technician sees readings flowing; in the demo, with the latest values. */
 function startSummaryLog(
-  gateway: { store: { stats(): { readings: number; lastSeq: number }; latest(): { device: string; point: string; value: unknown; unit?: string; quality: string }[] } },
+  gateway: {
+    store: {
+      stats(): { readings: number; lastSeq: number };
+      latest(): { device: string; point: string; value: unknown; unit?: string; quality: string }[];
+    };
+  },
   _config: GatewayConfig,
   log: Logger,
   demo: boolean,
@@ -115,7 +118,10 @@ function startSummaryLog(
         fields.latest = gateway.store
           .latest()
           .slice(0, 12)
-          .map((r) => `${r.device}.${r.point}=${r.quality === 'good' ? `${r.value}${r.unit ? ` ${r.unit}` : ''}` : r.quality}`)
+          .map(
+            (r) =>
+              `${r.device}.${r.point}=${r.quality === 'good' ? `${r.value}${r.unit ? ` ${r.unit}` : ''}` : r.quality}`,
+          )
           .join(', ');
       }
       log.info(fields, 'readings stored');

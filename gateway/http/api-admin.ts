@@ -54,10 +54,10 @@ export function registerAdminRoutes(r: Router, deps: Deps): void {
 
   r.get('/api/config', 'technician', () => {
     const host = deps.configHost;
-    let text = '';
+    let running: ReturnType<NonNullable<typeof host>['running']> = { text: '', origin: 'demo' };
     if (host) {
       try {
-        text = host.readText();
+        running = host.running();
       } catch (err) {
         throw new HttpError(500, `cannot read the config file: ${describeError(err)}`);
       }
@@ -65,8 +65,12 @@ export function registerAdminRoutes(r: Router, deps: Deps): void {
     return {
       file: host?.file ?? null,
       editable: !!host?.file,
-      text: redactConfigText(text),
-      lastApply: host?.lastApply() ?? null,
+      origin: running.origin,
+      by: running.by ?? null,
+      at: running.at ?? null,
+      text: redactConfigText(running.text),
+      applying: host?.applying ?? false,
+      apply: host?.status() ?? null,
     };
   });
 
@@ -78,6 +82,7 @@ export function registerAdminRoutes(r: Router, deps: Deps): void {
     return res.ok ? { ok: true, problems: [], warnings: res.warnings } : { ok: false, problems: res.problems };
   });
 
+  // 202 at once: the change runs on probation for the watch window (minutes); GET …/apply[/:id] follows it.
   r.post('/api/config/apply', 'technician', async ({ req, res, who }) => {
     const b = objectBody(await readJson(req, CONFIG_BODY_LIMIT));
     if (typeof b.text !== 'string') throw new HttpError(400, 'text (the YAML) is required');
@@ -92,12 +97,27 @@ export function registerAdminRoutes(r: Router, deps: Deps): void {
         400,
         'the text still holds "[redacted]" placeholders; put the secret back (or in a file) first',
       );
-    await host.apply(b.text, who!.user);
+    // the swap restarts this very server: it waits until this answer has gone out
+    const sent = new Promise<void>((resolve) => {
+      res.once('finish', resolve);
+      res.once('close', resolve);
+    });
+    const { id } = host.apply(b.text, who!.user, sent);
     res.statusCode = 202;
-    return { accepted: true };
+    return { accepted: true, id, status: host.status(id) };
   });
 
-  r.get('/api/config/apply', 'technician', () => deps.configHost?.lastApply() ?? null);
+  r.get('/api/config/apply', 'technician', () => ({
+    applying: deps.configHost?.applying ?? false,
+    apply: deps.configHost?.status() ?? null,
+  }));
+
+  r.get('/api/config/apply/:id', 'technician', ({ params }) => {
+    const s = deps.configHost?.status(params.id!);
+    if (!s)
+      throw new HttpError(404, `no config change "${params.id}" (the gateway keeps the last 20 since it started)`);
+    return s;
+  });
 
   r.get(
     '/api/sync',

@@ -46,11 +46,14 @@ export function registerAuthRoutes(r: Router, deps: Deps): void {
     if (auth.users.hasUsers()) throw new HttpError(409, 'the gateway is already set up; log in instead');
     const bad = userNameProblem(b.user) ?? passwordProblem(b.password);
     if (bad) throw new HttpError(400, bad);
-    if (!auth.setup.consume(b.code)) {
+    if (!auth.consumeSetupCode(b.code)) {
       auth.limiter.failed(ip, '#setup');
       // an expired code is replaced (and logged) so the technician can read the new one
       auth.ensureSetupCode(deps.address());
-      throw new HttpError(403, 'the setup code is wrong or has expired; read the current one from the log');
+      throw new HttpError(
+        403,
+        'the setup code is wrong or has expired; read the current one from the log, or use the one printed with the provisioning bundle',
+      );
     }
     await auth.users.add(b.user as string, 'technician', b.password as string);
     log.info({ user: b.user, ip }, 'first technician created with the setup code');

@@ -6,6 +6,7 @@ import type { EventBus } from '../core/events.js';
 import type { DeviceProfile } from '../core/point.js';
 import type { History } from '../history/index.js';
 import type { Logger } from '../log.js';
+import type { ApplyStatus } from '../remote-config/applier.js';
 import type { Store } from '../store/index.js';
 import type { EditorSource } from './editor.js';
 import type { PanelSettings } from './panel-settings.js';
@@ -29,23 +30,35 @@ export interface HttpGateway {
   readonly flows?: EditorSource | null;
 }
 
-/** Applying a config: validate, write, restart the gateway's parts, roll back if they fail to start. */
+/**
+ * The console's config: what runs, and changes through the one config-apply mechanism
+ * (gateway/remote-config: validate → apply → watch → keep or roll back), whatever their source.
+ */
 export interface ConfigHost {
-  /** the config file the gateway runs from; null when it cannot be edited (the built-in demo) */
+  /** the config file the gateway was started with; null when it cannot be edited (the built-in demo) */
   readonly file: string | null;
-  readText(): string;
-  /** validates and writes the new config, then restarts in the background; throws on invalid input */
-  apply(text: string, actor: string): Promise<{ accepted: true }>;
-  lastApply(): ApplyReport | null;
+  /** the config text that runs, and where it comes from */
+  running(): RunningConfig;
+  /**
+   * Validates at once (HttpError 422 with `problems`, 409 while another change runs) and answers
+   * the change's id; the change itself starts once `sent` settles and goes on in the background.
+   */
+  apply(text: string, actor: string, sent: Promise<unknown>): { id: string };
+  /** the change in progress or the newest one; with an id, that change */
+  status(id?: string): ApplyReport | null;
+  readonly applying: boolean;
 }
 
-export interface ApplyReport {
-  state: 'applying' | 'applied' | 'rolled_back' | 'failed';
-  actor: string;
-  startedAt: string;
-  finishedAt?: string;
-  error?: string;
+export interface RunningConfig {
+  text: string;
+  /** file: the config file; applied: a change kept after its watch; trial: a change under watch; demo */
+  origin: 'file' | 'applied' | 'trial' | 'demo';
+  /** who applied it and when (applied, trial) */
+  by?: string;
+  at?: string;
 }
+
+export type ApplyReport = ApplyStatus;
 
 export interface HttpCounters {
   requests: Map<string, number>;

@@ -10,7 +10,7 @@ import {
 } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
 import { isMap, parseDocument } from 'yaml';
-import { SetupCode } from '../auth/setup-code.js';
+import { SETUP_CODE_FILE as AUTH_SETUP_CODE_FILE, SetupCode } from '../auth/setup-code.js';
 import { gatewayConfigSchema } from '../config/schema.js';
 import { describeError, LangbiangError } from '../core/errors.js';
 import { sha256 } from './files.js';
@@ -31,8 +31,8 @@ export const BUNDLE_FORMAT = 'langbiang-provisioning-bundle';
 export const BUNDLE_VERSION = 1;
 /** Where secrets go in the data directory (shared with gateway/secret-store.ts). */
 export const SECRETS_SUBDIR = 'secrets';
-/** The first technician's one-time panel setup code, in <dataDir>/secrets/. */
-export const SETUP_CODE_FILE = 'setup-code';
+/** The first technician's one-time panel setup code, in <dataDir>/secrets/ (where gateway/auth looks). */
+export const SETUP_CODE_FILE = AUTH_SETUP_CODE_FILE;
 
 export interface Manifest {
   format: typeof BUNDLE_FORMAT;

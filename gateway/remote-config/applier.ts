@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import type { GatewayConfig } from '../config/index.js';
-import { parseConfigText } from '../config/index.js';
+import type { ConfigProblem, GatewayConfig } from '../config/index.js';
+import { formatProblems, parseConfigText } from '../config/index.js';
+import { readYaml } from '../config/yaml-source.js';
 import { describeError } from '../core/errors.js';
 import type { EventRecorder } from '../core/outbox.js';
 import type { Logger } from '../log.js';
@@ -29,6 +31,13 @@ export interface ApplyRequest {
   actor: string;
   /** override of the watch window (ms) */
   watchMs?: number;
+  /** names this change in status(); made up when absent */
+  id?: string;
+  /**
+   * The swap waits for this: the console's HTTP reply must go out before the server that sends it
+   * is stopped by the swap. Validation and the `applying` status happen before, at once.
+   */
+  after?: Promise<unknown>;
 }
 
 export type Outcome = 'applied' | 'rolled_back' | 'refused' | 'ignored' | 'busy';
@@ -37,6 +46,32 @@ export interface ApplyResult {
   outcome: Outcome;
   version: number | null;
   problems: string[];
+}
+
+/**
+ * One change as the console (or anyone asking) sees it: `applying` while the new config starts
+ * (`phase: starting`), runs on probation (`watching`, until `watchUntil`) or the previous one comes
+ * back (`rolling_back`); then the outcome. `failed`: not even the previous config started again.
+ */
+export interface ApplyStatus {
+  id: string;
+  source: ApplySource;
+  actor: string;
+  version: number | null;
+  state: 'applying' | 'applied' | 'rolled_back' | 'refused' | 'failed';
+  phase?: 'starting' | 'watching' | 'rolling_back';
+  startedAt: string;
+  watchMs?: number;
+  watchUntil?: string;
+  finishedAt?: string;
+  problems: string[];
+}
+
+/** How many finished changes status(id) still knows. */
+const STATUS_KEPT = 20;
+
+export function newApplyId(): string {
+  return randomBytes(6).toString('hex');
 }
 
 export interface ConfigApplierOptions {
@@ -78,6 +113,7 @@ export class ConfigApplier {
   private busy = false;
   private readonly abort = new AbortController();
   private last: (ApplyResult & { at: number }) | null = null;
+  private readonly statuses: ApplyStatus[] = [];
 
   constructor(private readonly o: ConfigApplierOptions) {
     this.files = new RemoteConfigFiles(o.dataDir);
@@ -93,6 +129,38 @@ export class ConfigApplier {
 
   state(): RemoteConfigState {
     return this.files.read();
+  }
+
+  /** The change in progress or the newest one (`id`: that change, while it is among the last few). */
+  status(id?: string): ApplyStatus | null {
+    const s = id === undefined ? this.statuses.at(-1) : this.statuses.find((x) => x.id === id);
+    return s ? { ...s, problems: [...s.problems] } : null;
+  }
+
+  /**
+   * The text of the config the gateway runs, when it is not the base file: the one under watch, or
+   * the one kept after a change (a start uses it while the base file is unchanged). null: the file.
+   */
+  runningText(): { text: string; origin: 'trial' | 'applied'; by: string; at: string } | null {
+    const state = this.files.read();
+    if (state.pending) {
+      const text = this.files.pendingText();
+      if (text !== null) return { text, origin: 'trial', by: state.pending.actor, at: state.pending.startedAt };
+    }
+    if (state.applied) {
+      const text = this.files.activeText();
+      if (text !== null) return { text, origin: 'applied', by: state.applied.actor, at: state.applied.appliedAt };
+    }
+    return null;
+  }
+
+  /**
+   * Validation alone, with the key path and line of each problem, as the console shows it before
+   * anything is changed. The same rules as apply(): the config schema and cross-checks, then what a
+   * config change may not do (move the store, rename the gateway, drop sync).
+   */
+  check(text: string): { ok: true; config: GatewayConfig } | { ok: false; problems: ConfigProblem[] } {
+    return this.validate(text, this.o.target.runningConfig);
   }
 
   /** An MQTT `config` message: never throws; malformed ones are refused with an event. */
@@ -155,6 +223,7 @@ export class ConfigApplier {
         log.debug({ version: req.version, lastSeen: state.lastSeenVersion }, 'remote config version already handled');
         return this.done({ outcome: 'ignored', version: req.version, problems: [] }, req, false);
       }
+      this.track(req);
       const previous = this.o.target.runningConfig;
       const checked = this.validate(req.text, previous);
       if (!checked.ok) {
@@ -162,8 +231,9 @@ export class ConfigApplier {
           state = { ...state, lastSeenVersion: req.version };
           this.files.write(state);
         }
-        log.warn({ version: req.version, problems: checked.problems }, 'new config refused; nothing changed');
-        return this.done({ outcome: 'refused', version: req.version, problems: checked.problems }, req);
+        const problems = checked.problems.map((p) => formatProblems([p]));
+        log.warn({ version: req.version, problems }, 'new config refused; nothing changed');
+        return this.done({ outcome: 'refused', version: req.version, problems }, req);
       }
       const next = checked.config;
       const applied = () => ({
@@ -183,6 +253,7 @@ export class ConfigApplier {
         return this.done({ outcome: 'applied', version: req.version, problems: [] }, req);
       }
 
+      if (req.after) await req.after.catch(() => {});
       const before = snapshot(this.o.target.current, previous);
       state = this.files.begin(
         state,
@@ -199,6 +270,11 @@ export class ConfigApplier {
         await this.o.target.swap(next);
         // the known-good config decides how long the new one is on probation
         const watchMs = req.watchMs ?? this.o.watchMs ?? previous.sync?.remoteConfig?.watch ?? DEFAULT_WATCH_MS;
+        this.update({
+          phase: 'watching',
+          watchMs,
+          watchUntil: new Date(this.now() + watchMs).toISOString(),
+        });
         log.info({ version: req.version, watchMs }, 'new config running; watching it before keeping it');
         await (this.o.sleep ?? realSleep)(watchMs, this.abort.signal);
         if (this.abort.signal.aborted) {
@@ -220,17 +296,21 @@ export class ConfigApplier {
         return this.done({ outcome: 'applied', version: req.version, problems }, req);
       }
       log.warn({ version: req.version, problems }, 'new config failed the watch; rolling back to the previous one');
+      this.update({ phase: 'rolling_back', problems });
       try {
         await this.o.target.swap(previous);
       } catch (err) {
         log.fatal({ err: describeError(err) }, 'the previous config did not start again either');
+        const all = [...problems, `rollback failed: ${describeError(err)}`];
+        this.update({
+          state: 'failed',
+          phase: undefined,
+          problems: all,
+          finishedAt: new Date(this.now()).toISOString(),
+        });
         // the pending file stays: the restart by the supervisor starts the previous config and reports it
         (this.o.onFatal ?? defaultFatal)(err);
-        return {
-          outcome: 'rolled_back',
-          version: req.version,
-          problems: [...problems, `rollback failed: ${describeError(err)}`],
-        };
+        return { outcome: 'rolled_back', version: req.version, problems: all };
       }
       this.files.abort(state);
       return this.done({ outcome: 'rolled_back', version: req.version, problems }, req);
@@ -247,34 +327,75 @@ export class ConfigApplier {
   private validate(
     text: string,
     previous: GatewayConfig,
-  ): { ok: true; config: GatewayConfig } | { ok: false; problems: string[] } {
+  ): { ok: true; config: GatewayConfig } | { ok: false; problems: ConfigProblem[] } {
     const parsed = parseConfigText(text, {
       file: 'config',
       baseDir: this.o.baseFile ? dirname(this.o.baseFile) : process.cwd(),
       checkFiles: true,
     });
-    if (!parsed.ok)
-      return { ok: false, problems: parsed.problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)) };
+    if (!parsed.ok) return { ok: false, problems: parsed.problems };
     const next = parsed.config;
-    const problems: string[] = [];
+    const problems: ConfigProblem[] = [];
+    const yaml = readYaml(text);
+    const at = (path: string, message: string): ConfigProblem => {
+      const line = yaml.ok ? yaml.source.lineOf(path.split('.')) : undefined;
+      return line === undefined ? { path, message } : { path, message, line };
+    };
     if (next.gateway.id !== previous.gateway.id) {
-      problems.push(`gateway.id: cannot change from ${previous.gateway.id} to ${next.gateway.id} by a config change`);
+      problems.push(
+        at('gateway.id', `cannot change from ${previous.gateway.id} to ${next.gateway.id} by a config change`),
+      );
     }
     if (next.gateway.dataDir !== previous.gateway.dataDir) {
       problems.push(
-        `gateway.dataDir: cannot change by a config change (the store stays where it is: ${previous.gateway.dataDir})`,
+        at(
+          'gateway.dataDir',
+          `cannot change by a config change (the store stays where it is: ${previous.gateway.dataDir})`,
+        ),
       );
     }
     if (!isDeepStrictEqual(next.storage, previous.storage)) {
-      problems.push('storage: cannot change by a config change (the buffer is never touched); change it on site');
+      problems.push(at('storage', 'cannot change by a config change (the buffer is never touched); change it on site'));
     }
     if (previous.sync && !next.sync)
-      problems.push('sync: the new config has no sync section; the city could not reach this gateway again');
+      problems.push(at('sync', 'the new config has no sync section; the city could not reach this gateway again'));
     return problems.length ? { ok: false, problems } : { ok: true, config: next };
+  }
+
+  /** A new change: the one status() reports from now on. */
+  private track(req: ApplyRequest): void {
+    this.statuses.push({
+      id: req.id ?? newApplyId(),
+      source: req.source,
+      actor: req.actor,
+      version: req.version,
+      state: 'applying',
+      phase: 'starting',
+      startedAt: new Date(this.now()).toISOString(),
+      problems: [],
+    });
+    if (this.statuses.length > STATUS_KEPT) this.statuses.shift();
+  }
+
+  private update(change: Partial<ApplyStatus>): void {
+    const s = this.statuses.at(-1);
+    if (s) Object.assign(s, change);
   }
 
   private done(r: ApplyResult, req: ApplyRequest, record = true): ApplyResult {
     this.last = { ...r, at: this.now() };
+    const s = this.statuses.at(-1);
+    if (
+      s &&
+      s.state === 'applying' &&
+      (r.outcome === 'applied' || r.outcome === 'rolled_back' || r.outcome === 'refused')
+    )
+      this.update({
+        state: r.outcome,
+        phase: undefined,
+        problems: r.problems,
+        finishedAt: new Date(this.now()).toISOString(),
+      });
     if (record)
       this.record({
         outcome: r.outcome,

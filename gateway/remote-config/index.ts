@@ -2,10 +2,12 @@ export {
   type ApplyRequest,
   type ApplyResult,
   type ApplySource,
+  type ApplyStatus,
   type ApplyTarget,
   ConfigApplier,
   type ConfigApplierOptions,
   DEFAULT_WATCH_MS,
+  newApplyId,
   type Outcome,
 } from './applier.js';
 export { effectiveConfig } from './effective.js';

@@ -1,4 +1,5 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -239,6 +240,33 @@ panel:
     await tech.waitForSelector('#device-table tr[data-device="valves"] .badge.ok');
     await tech.evaluate(() => window.scrollTo(0, 0));
     await shot(tech, 'console', 'console.png');
+
+    // 9. apply from the console: a change that cannot start (its HTTP port is taken) is rolled back
+    // by itself, and the console says so, with the reason, once the gateway answers again
+    const blocker = net.createServer();
+    const blockedPort = await freePort();
+    await new Promise<void>((r) => blocker.listen(blockedPort, '127.0.0.1', () => r()));
+    try {
+      const running = await ta.inputValue();
+      const ownPort = `port: ${new URL(base).port}`;
+      expect(running).toContain(ownPort);
+      await ta.fill(running.replace(ownPort, `port: ${blockedPort}`));
+      tech.once('dialog', (d) => void d.accept());
+      await tech.click('#config-apply');
+      const status = tech.locator('#config-status');
+      await expect.poll(() => status.getAttribute('data-state'), { timeout: 30_000 }).toBe('rolled_back');
+      expect(await status.textContent()).toMatch(/^rolled back: the change by kythuat \(the console\) failed/);
+      expect(await tech.locator('#config-outcome li').first().textContent()).toMatch(
+        /the new config did not start: .*(EADDRINUSE|in use)/,
+      );
+      // the editor shows what runs again: the previous config, on its own port
+      await expect.poll(() => ta.inputValue(), { timeout: 10_000 }).toContain(ownPort);
+      expect(await tech.isEnabled('#config-apply')).toBe(true);
+      await tech.locator('#config-outcome').scrollIntoViewIfNeeded();
+      await shot(tech, 'console-config-rolled-back');
+    } finally {
+      blocker.close();
+    }
     await tech.close();
   }, 90_000);
 });

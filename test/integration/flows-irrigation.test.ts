@@ -126,16 +126,25 @@ flows:
     expect(close3.at - open3.at).toBeLessThan(6000);
     const open4 = await nextTransition(1, close3.at, 10_000, 'the run after the soak');
     expect(open4.at - close3.at).toBeGreaterThanOrEqual(1800); // soaked for dryFor first
-    const close4 = await nextTransition(0, open4.at, 10_000, 'the budget close');
-    const openMs = [
+    let close4 = await nextTransition(0, open4.at, 10_000, 'the budget close');
+    const runs = [
       [open1, close1],
       [open2, close2],
       [open3, close3],
       [open4, close4],
-    ].reduce((sum, [o, c]) => sum + (c!.at - o!.at), 0);
-    expect(openMs).toBeLessThanOrEqual(10_000 + 1500); // the budget, plus command latency
+    ];
+    const openTime = () => runs.reduce((sum, [o, c]) => sum + (c!.at - o!.at), 0);
+    // How much of the budget the first runs used depends on command latency on a busy machine:
+    // more max-duration runs may follow until the budget is spent; at most one run's worth.
+    while (openTime() < 10_000 - 1500 && runs.length < 6) {
+      const o = await nextTransition(1, close4.at, 10_000, 'a further run within the budget');
+      close4 = await nextTransition(0, o.at, 10_000, 'its close');
+      runs.push([o, close4]);
+    }
+    expect(openTime()).toBeLessThanOrEqual(10_000 + 1500); // the budget, plus command latency
     await new Promise((r) => setTimeout(r, 3000));
     expect(relay()).toBe(0);
+    // budget spent: however dry the soil stays, no further opening (not even a short scrap)
     expect(transitions.filter((t) => t.at > close4.at)).toEqual([]);
 
     // the command audit says why each switch happened
@@ -157,6 +166,12 @@ flows:
     const reasons = audit.map((e) => /\(([a-z-]+)\)$/.exec(e.actor)?.[1]);
     expect(reasons[0]).toBe('startup');
     expect(reasons.slice(1, 3)).toEqual(['dry', expect.stringMatching(/^sensor-(offline|stale)$/)]);
-    expect(reasons.slice(3)).toEqual(['dry', 'recovered', 'dry', 'max-duration', 'dry', 'budget']);
+    expect(reasons.slice(3, 7)).toEqual(['dry', 'recovered', 'dry', 'max-duration']);
+    // then runs after each soak, ending at max-duration or at the budget; what is left of the
+    // budget after the last one is less than a useful run (minRun), so it stays shut
+    const tail = reasons.slice(7);
+    expect(tail.length % 2).toBe(0);
+    expect(tail.filter((_, i) => i % 2 === 0).every((r) => r === 'dry')).toBe(true);
+    expect(tail.filter((_, i) => i % 2 === 1).every((r) => r === 'max-duration' || r === 'budget')).toBe(true);
   }, 90_000);
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigOrThrow } from '../../gateway/config/index.js';
 import { GatewayHost } from '../../gateway/host.js';
+import { effectiveConfig } from '../../gateway/remote-config/index.js';
 import { loadProfile } from '../../hardware/profiles.js';
 import { ModbusSimulator } from '../../hardware/simulators/index.js';
 import { waitUntil } from '../helpers/cli.js';
@@ -33,6 +34,7 @@ const ROUTES: [string, string][] = [
   ['POST', '/api/config/validate'],
   ['POST', '/api/config/apply'],
   ['GET', '/api/config/apply'],
+  ['GET', '/api/config/apply/abc'],
   ['GET', '/api/sync'],
   ['GET', '/api/events'],
   ['GET', '/api/logs'],
@@ -53,6 +55,8 @@ const TECH_ONLY: [string, string][] = [
   ['GET', '/api/config'],
   ['POST', '/api/config/validate'],
   ['POST', '/api/config/apply'],
+  ['GET', '/api/config/apply'],
+  ['GET', '/api/config/apply/abc'],
   ['GET', '/api/sync'],
   ['GET', '/api/events'],
   ['GET', '/api/logs'],
@@ -88,6 +92,7 @@ describe('HTTP API: sessions, roles, CSRF, rate limits, tokens, config apply', (
   let port: number;
   let base: string;
   let logText = '';
+  let log: ReturnType<typeof pino>;
   const tech = () => new ApiClient(base);
   let t: ApiClient;
   let farmer: ApiClient;
@@ -110,8 +115,9 @@ describe('HTTP API: sessions, roles, CSRF, rate limits, tokens, config apply', (
         cb();
       },
     });
-    const log = pino({ level: 'info' }, sink);
-    host = await GatewayHost.start(loadConfigOrThrow(file).config, file, { log });
+    log = pino({ level: 'info' }, sink);
+    // a short probation for config changes (5 min in the field)
+    host = await GatewayHost.start(loadConfigOrThrow(file).config, file, { log, configWatchMs: 2500 });
   });
 
   afterAll(async () => {
@@ -305,66 +311,135 @@ describe('HTTP API: sessions, roles, CSRF, rate limits, tokens, config apply', (
     ).toBe(401);
   });
 
-  it('validates a config with key paths, applies a good one, and rolls back one that fails to start', async () => {
+  it('validates a config with key paths, applies a good one through its watch, and rolls back ones that fail', async () => {
+    const fileText = readFileSync(file, 'utf8');
     const cur = await t.get('/api/config');
-    expect(cur.body.editable).toBe(true);
+    expect(cur.body).toMatchObject({ editable: true, origin: 'file', applying: false, apply: null });
     const bad = await t.post('/api/config/validate', {
       text: cur.body.text.replace('interval: 300ms', 'interval: soon'),
     });
     expect(bad.body.ok).toBe(false);
     expect(bad.body.problems[0].path).toBe('devices.0.interval');
     expect(bad.body.problems[0].line).toBeGreaterThan(0);
+    // invalid: 422 at once, nothing changes
     const badApply = await t.post('/api/config/apply', { text: 'gateway: { id: "NO SPACES" }' });
-    expect(badApply.status).toBe(400);
+    expect(badApply.status).toBe(422);
     expect(badApply.body.problems[0].path).toBe('gateway.id');
+    // valid YAML, but a config change may not rename the gateway (its store and the city's records)
+    const renamed = configText(dir, sim.port, port).replace('id: dl-http-test', 'id: dl-http-other');
+    const refused = await t.post('/api/config/apply', { text: renamed });
+    expect(refused.status).toBe(422);
+    expect(refused.body.problems[0]).toMatchObject({ path: 'gateway.id', line: 1 });
+    expect(refused.body.problems[0].message).toMatch(/cannot change from dl-http-test to dl-http-other/);
+    expect((await t.get('/api/config/apply')).body).toEqual({ applying: false, apply: null });
 
-    // a good change: the device gets a new name; the session survives the restart
+    // a good change: the device gets a new name; 202 at once, then it runs on probation
     const good = configText(dir, sim.port, port).replace('name: "Đất A1"', 'name: "Đất luống A1"');
-    expect((await t.post('/api/config/apply', { text: good })).status).toBe(202);
-    const applied = await waitUntil(
+    const accepted = await t.post('/api/config/apply', { text: good });
+    expect(accepted.status, accepted.text).toBe(202);
+    expect(accepted.body.status).toMatchObject({ state: 'applying', source: 'http', actor: 'tech' });
+    const id = accepted.body.id as string;
+    const watching = await waitUntil(
       async () => {
-        const a = await t.get('/api/config/apply');
-        return a.body?.state !== 'applying' ? a.body : undefined;
+        const a = (await t.get(`/api/config/apply/${id}`)).body;
+        return a?.phase === 'watching' ? a : undefined;
       },
       20_000,
-      'the config to be applied',
+      'the new config to run on probation',
     );
-    expect(applied.state).toBe('applied');
-    expect(readFileSync(file, 'utf8')).toContain('Đất luống A1');
+    expect(watching).toMatchObject({ state: 'applying', watchMs: 2500 });
+    expect(Date.parse(watching.watchUntil)).toBeGreaterThan(Date.parse(watching.startedAt));
+    // the session survived the restart; the new config runs, on trial; a second change must wait
     expect((await t.get('/api/devices/soil-a1')).body.name).toBe('Đất luống A1');
+    expect((await t.get('/api/config')).body).toMatchObject({ origin: 'trial', by: 'tech', applying: true });
+    const second = await t.post('/api/config/apply', { text: good });
+    expect(second.status).toBe(409);
+    expect(second.body.error).toMatch(/already being applied/);
+    const applied = await waitUntil(
+      async () => {
+        const a = (await t.get(`/api/config/apply/${id}`)).body;
+        return a?.state !== 'applying' ? a : undefined;
+      },
+      20_000,
+      'the watch to end',
+    );
+    expect(applied, JSON.stringify(applied)).toMatchObject({ state: 'applied', problems: [] });
+    expect((await t.get('/api/config/apply')).body).toMatchObject({ applying: false, apply: { id, state: 'applied' } });
+    // kept under the data directory; the config file itself is never written
+    expect(readFileSync(file, 'utf8')).toBe(fileText);
+    expect(existsSync(`${file}.prev`)).toBe(false);
+    const rc = join(dir, 'data', 'remote-config');
+    expect(readFileSync(join(rc, 'active.yaml'), 'utf8')).toBe(good);
+    expect(JSON.parse(readFileSync(join(rc, 'state.json'), 'utf8'))).toMatchObject({
+      applied: { source: 'http', actor: 'tech' },
+      pending: null,
+    });
+    const now = (await t.get('/api/config')).body;
+    expect(now).toMatchObject({ origin: 'applied', by: 'tech', applying: false });
+    expect(now.text).toBe(good);
 
-    // a change that cannot start (its port is taken) is rolled back to the file that worked
+    const finish = async (what: string) => {
+      // the server restarts during a change: connection errors just mean "ask again"
+      return waitUntil(
+        async () => {
+          const a = (await t.get('/api/config/apply')).body;
+          return a?.apply && a.apply.state !== 'applying' ? a.apply : undefined;
+        },
+        20_000,
+        what,
+      );
+    };
+
+    // a change that cannot start (its port is taken) is rolled back at once to the one that worked
     const blocker = net.createServer();
     const blockedPort = await freePort();
     await new Promise<void>((r) => blocker.listen(blockedPort, '127.0.0.1', () => r()));
     try {
       const broken = good.replace(`port: ${port}`, `port: ${blockedPort}`);
-      expect((await t.post('/api/config/apply', { text: broken })).status).toBe(202);
-      const rolled = await waitUntil(
-        async () => {
-          const a = await t.get('/api/config/apply');
-          return a.body?.state !== 'applying' ? a.body : undefined;
-        },
-        20_000,
-        'the rollback',
-      );
+      const r = await t.post('/api/config/apply', { text: broken });
+      expect(r.status, r.text).toBe(202);
+      const rolled = await finish('the rollback');
+      expect(rolled.id).toBe(r.body.id);
       expect(rolled.state).toBe('rolled_back');
-      expect(rolled.error).toMatch(/EADDRINUSE|in use/);
-      expect(readFileSync(file, 'utf8')).toBe(good);
-      expect(readFileSync(`${file}.prev`, 'utf8')).toBe(good);
+      expect(rolled.problems[0]).toMatch(/^the new config did not start: .*(EADDRINUSE|in use)/);
     } finally {
       blocker.close();
     }
-    // both changes are recorded as events for the city, beside the panel's command audit
+    // a change whose bus does not open is run, watched, and rolled back by itself
+    const noBus = good.replace(
+      'buses:\n',
+      'buses:\n  - { id: rs485-9, type: modbus-rtu, port: /dev/ttyLANGBIANG-NONE, baudRate: 9600 }\n',
+    );
+    expect(noBus).toContain('rs485-9');
+    const r2 = await t.post('/api/config/apply', { text: noBus });
+    expect(r2.status, r2.text).toBe(202);
+    const rolled2 = await finish('the rollback after the watch');
+    expect(rolled2.id).toBe(r2.body.id);
+    expect(rolled2.state).toBe('rolled_back');
+    expect(rolled2.problems).toEqual([expect.stringMatching(/^bus rs485-9 is not open/)]);
+    expect(readFileSync(file, 'utf8')).toBe(fileText);
+    expect(readFileSync(join(rc, 'active.yaml'), 'utf8')).toBe(good);
+    expect((await t.get('/api/devices/soil-a1')).body.name).toBe('Đất luống A1');
+
+    // every outcome is a `config` event for the city, beside the panel's command audit
     const ev = (await t.get('/api/events')).body.events as { kind: string; data: Record<string, unknown> }[];
-    expect(ev.filter((e) => e.kind === 'config').map((e) => e.data.change)).toEqual(['applied', 'rolled_back']);
+    const config = ev.filter((e) => e.kind === 'config').map((e) => e.data);
+    expect(config.map((d) => d.outcome)).toEqual(['applied', 'rolled_back', 'rolled_back']);
+    expect(config.every((d) => d.source === 'http' && d.actor === 'tech' && d.version === null)).toBe(true);
     expect(ev.some((e) => e.kind === 'command' && JSON.stringify(e.data).includes('mai'))).toBe(true);
     const sync = (await t.get('/api/sync')).body;
     expect(sync.configured).toBe(false);
     expect(sync.outbox.backlog).toBe(sync.outbox.lastSeq); // nothing is acknowledged without a broker
 
-    // polling goes on under the old config
+    // polling goes on under the kept config
     const before = (await t.get('/healthz')).body.lastSeq;
     await waitUntil(async () => (await t.get('/healthz')).body.lastSeq > before, 10_000, 'polling after the rollback');
+
+    // the next start runs the kept config, until a technician edits the file: then the file wins
+    const base = loadConfigOrThrow(file).config;
+    expect(effectiveConfig(file, base, log).config.devices[0]!.name).toBe('Đất luống A1');
+    writeFileSync(file, `${fileText}# edited on site\n`);
+    expect(effectiveConfig(file, loadConfigOrThrow(file).config, log).config.devices[0]!.name).toBe('Đất A1');
+    expect(existsSync(join(rc, 'active.yaml'))).toBe(false);
   });
 });

@@ -211,6 +211,23 @@ describe('provisioning bundle: make on the laptop, import on first boot', () => 
       expect(mode(join(data, 'secrets/setup-code'))).toBe(0o600);
       const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { gateway: string };
       expect(health.gateway).toBe('dl-gw-0043');
+      // the code printed when the bundle was made logs the first technician in; its value is never logged
+      const code = /setup code ([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4})/.exec(made.stdout)?.[1];
+      expect(code, made.stdout).toBeTruthy();
+      expect(gw.output()).toContain('a provisioned setup code is present');
+      const { ApiClient } = await import('../helpers/http-client.js');
+      const c = new ApiClient(`http://127.0.0.1:${port}`);
+      const wrong = await c.post('/api/setup', { code: 'AAAA-BBBB-CCCC', user: 'lan', password: 'ky-thuat-vien' });
+      expect(wrong.status).toBe(403);
+      expect(existsSync(join(data, 'secrets/setup-code'))).toBe(true);
+      const ok = await c.post('/api/setup', { code: code!, user: 'lan', password: 'ky-thuat-vien' });
+      expect(ok.status, ok.text).toBe(200);
+      expect(ok.body).toMatchObject({ user: 'lan', role: 'technician' });
+      expect(existsSync(join(data, 'secrets/setup-code'))).toBe(false);
+      expect((await c.get('/api/session')).body.user).toBe('lan');
+      await gw.waitFor('the provisioned setup code was used', 10_000);
+      expect(gw.output()).not.toContain(code!);
+      expect(gw.output()).not.toContain(code!.replace(/-/g, ''));
     } finally {
       gw.child.kill('SIGKILL');
     }

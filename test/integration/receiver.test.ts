@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -224,7 +224,7 @@ describe('the reference receiver', () => {
     }
   });
 
-  it('PostgreSQL: a receiver killed with SIGKILL mid-stream loses nothing and stores nothing twice once back', async () => {
+  it('PostgreSQL: a receiver killed with SIGKILL gets, once back, what came meanwhile; replays are stored once', async () => {
     const url = await pg.createDatabase('crash');
     let r = startReceiverCli(url, 'recv-crash', ['--group', 'crash']);
     await r.waitFor('receiver subscribed', 20_000);
@@ -409,6 +409,80 @@ describe('the reference receiver', () => {
     const gLines = gDev.stdout.trimEnd().split('\n').slice(1);
     expect(gLines.length).toBeGreaterThan(100);
     expect(rDev.stdout.trimEnd().split('\n').slice(1)).toEqual(gLines.map((l) => `dl-gw-x,${l}`));
+  });
+
+  it('connects with a client certificate (require_certificate) and with a user and password file', async () => {
+    const tlsBroker = await startMosquitto({ tls: true });
+    const pwBroker = await startMosquitto({ password: { user: 'city', pass: 'rec3iver-pw' } });
+    try {
+      const pwFile = join(dir, 'mqtt-password');
+      writeFileSync(pwFile, 'rec3iver-pw\n', { mode: 0o600 });
+      const tls = tlsBroker.tls!;
+      const dbTls = join(dir, 'tls.db');
+      const dbPw = join(dir, 'pw.db');
+      const rt = startCli([
+        'receiver',
+        '--broker',
+        tlsBroker.url,
+        '--db',
+        dbTls,
+        '--client-id',
+        'recv-tls',
+        '--ca',
+        tls.ca,
+        '--cert',
+        tls.cert,
+        '--key',
+        tls.key,
+      ]);
+      const rp = startCli([
+        'receiver',
+        '--broker',
+        pwBroker.url,
+        '--db',
+        dbPw,
+        '--client-id',
+        'recv-pw',
+        '--username',
+        'city',
+        '--password-file',
+        pwFile,
+      ]);
+      children.push(rt, rp);
+      await Promise.all([rt.waitFor('receiver subscribed', 20_000), rp.waitFor('receiver subscribed', 20_000)]);
+      const pt = await mqtt.connectAsync(tlsBroker.url, {
+        protocolVersion: 5,
+        reconnectPeriod: 0,
+        ca: readFileSync(tls.ca),
+        cert: readFileSync(tls.cert),
+        key: readFileSync(tls.key),
+      });
+      const pp = await mqtt.connectAsync(pwBroker.url, {
+        protocolVersion: 5,
+        reconnectPeriod: 0,
+        username: 'city',
+        password: 'rec3iver-pw',
+      });
+      await publishTelemetry(pt, batchOf('dl-gw-tls', 'e', 1, 30));
+      await publishTelemetry(pp, batchOf('dl-gw-pw', 'e', 1, 20));
+      await Promise.all([pt.endAsync(), pp.endAsync()]);
+      for (const [db, n] of [
+        [dbTls, 30],
+        [dbPw, 20],
+      ] as const) {
+        const store = await openReceiverStore(db, { readonly: true });
+        await waitUntil(async () => (await store.counts()).readings === n, 15_000, `${n} readings in ${db}`);
+        await store.close();
+      }
+      // the password is nowhere in what the receiver printed
+      expect(rp.output()).not.toContain('rec3iver-pw');
+      rt.child.kill('SIGTERM');
+      rp.child.kill('SIGTERM');
+      await Promise.all([rt.exited, rp.exited]);
+    } finally {
+      await tlsBroker.close();
+      await pwBroker.close();
+    }
   });
 
   it('refuses what it cannot use with one clear sentence', async () => {

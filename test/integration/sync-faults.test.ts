@@ -225,8 +225,9 @@ describe('sync under faults (real gateway processes, Mosquitto, a TCP proxy, the
         await broker.start();
         log.push(`${i}: broker started`);
       } else if (i === 5) {
-        // a stall of a running gateway that ends before anyone gives up on the link
-        await sleep(400);
+        // a stall of a running, connected gateway that ends before anyone gives up on the link
+        await gw.waitFor('connected to the broker', 20_000);
+        await sleep(300);
         proxy.stall();
         await sleep(1500);
         proxy.resume();

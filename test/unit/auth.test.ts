@@ -1,8 +1,10 @@
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { LoginLimiter, SessionStore, SetupCode, UserStore } from '../../gateway/auth/index.js';
+import { AuthContext, LoginLimiter, SessionStore, SetupCode, UserStore } from '../../gateway/auth/index.js';
 
 describe('local users', () => {
   it('stores scrypt hashes in a 0600 file and verifies passwords', async () => {
@@ -78,6 +80,62 @@ describe('setup code and sessions', () => {
     now += 61 * 60_000;
     expect(s.active()).toBe(false);
     expect(s.consume(second)).toBe(false);
+  });
+
+  it('accepts the provisioned code from the data dir once, with no expiry, and never logs its value', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'langbiang-provisioned-'));
+    mkdirSync(join(dir, 'secrets'), { mode: 0o700 });
+    const file = join(dir, 'secrets', 'setup-code');
+    const provisioned = new SetupCode().issue().code; // what `langbiang provision` writes
+    writeFileSync(file, `${provisioned}\n`, { mode: 0o600 });
+    let logText = '';
+    const log = pino(
+      { level: 'debug' },
+      new Writable({
+        write(chunk, _e, cb) {
+          logText += chunk.toString();
+          cb();
+        },
+      }),
+    );
+    const auth = new AuthContext(dir, log);
+    auth.ensureSetupCode('http://127.0.0.1:8080');
+    auth.ensureSetupCode('http://127.0.0.1:8080'); // said once
+    expect(logText.match(/a provisioned setup code is present/g)).toHaveLength(1);
+    expect(logText).toContain(file);
+    expect(logText).toMatch(/FIRST-RUN SETUP CODE: /); // the logged code still works beside it
+    // a wrong code and a near miss do not use it up, and the file stays
+    expect(auth.consumeSetupCode('AAAA-BBBB-CCCC')).toBe(false);
+    expect(auth.consumeSetupCode(provisioned.slice(0, -1))).toBe(false);
+    expect(auth.consumeSetupCode(`${provisioned}X`)).toBe(false);
+    expect(auth.consumeSetupCode(42)).toBe(false);
+    expect(existsSync(file)).toBe(true);
+    // no expiry: long after the logged code would have expired, typed in lower case without dashes
+    const later = new AuthContext(dir, log);
+    (later.setup as unknown as { now: () => number }).now = () => Date.now() + 30 * 86_400_000;
+    expect(later.consumeSetupCode(provisioned.toLowerCase().replace(/-/g, ''))).toBe(true);
+    expect(existsSync(file)).toBe(false); // used: deleted
+    expect(later.consumeSetupCode(provisioned)).toBe(false);
+    expect(logText).toMatch(/the provisioned setup code was used; its file is deleted/);
+    expect(logText).not.toContain(provisioned);
+    expect(logText).not.toContain(provisioned.replace(/-/g, ''));
+  });
+
+  it('drops the provisioned code once a user exists, and ignores a malformed one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'langbiang-provisioned-'));
+    mkdirSync(join(dir, 'secrets'));
+    const file = join(dir, 'secrets', 'setup-code');
+    const log = pino({ level: 'silent' });
+    writeFileSync(file, 'short\n');
+    const auth = new AuthContext(dir, log);
+    expect(auth.provisioned.state()).toBe('malformed');
+    expect(auth.consumeSetupCode('short')).toBe(false);
+    writeFileSync(file, 'ABCD-EFGH-JKMN\n');
+    // the first technician came with `langbiang user add`: the provisioned code is of no use any more
+    await auth.users.add('lan', 'technician', 'ky-thuat-vien');
+    auth.ensureSetupCode();
+    expect(existsSync(file)).toBe(false);
+    expect(auth.setup.active()).toBe(false);
   });
 
   it('sessions expire when idle and end with their user', () => {

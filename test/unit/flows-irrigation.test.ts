@@ -95,6 +95,18 @@ describe('irrigation logic (the langbiang irrigation node)', () => {
     expect(opens.length).toBeGreaterThanOrEqual(3);
   });
 
+  it('does not open for the last scraps of the budget (a run shorter than minRun)', () => {
+    // budget 20 min, max run 15 min: after 15 + soak 10, 5 min are left — at minRun 6 min, no second run
+    const c = new IrrigationController({ ...PARAMS, minRunMs: 6 * M }, 0);
+    const actions = run(c, 0, 55 * M, () => 10);
+    expect(actions.map((a) => a.open)).toEqual([true, false]);
+    // with the default (maxOpen / 4 = 3.75 min) the 5 min left are worth a run
+    const d = new IrrigationController(PARAMS, 0);
+    const more = run(d, 0, 55 * M, () => 10);
+    expect(more.map((a) => a.open)).toEqual([true, false, true, false]);
+    expect(() => new IrrigationController({ ...PARAMS, minRunMs: 16 * M }, 0)).toThrow(/minRunMs/);
+  });
+
   it('closes when the sensor goes silent (stale) and does not open again until good readings return', () => {
     const c = new IrrigationController(PARAMS, 0);
     // dry from the start; the sensor falls silent at 12 min with the valve open

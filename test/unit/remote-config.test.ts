@@ -247,6 +247,54 @@ describe('ConfigApplier: validate → apply → watch → roll back', () => {
     expect((await first).outcome).toBe('applied');
   });
 
+  it('reports each change as it goes (for the console), waits for `after` before the swap, and checks with lines', async () => {
+    const { target, applier } = setup();
+    const checked = applier.check('gateway: { id: gw-2 }\n'.replace('}', `, dataDir: ${dir}/data }`));
+    expect(checked).toMatchObject({ ok: false, problems: [{ path: 'gateway.id', line: 1 }] });
+    expect(applier.check('gateway:\n  id: gw-1\n  dataDir: x\n  bogus: 1\n')).toMatchObject({
+      ok: false,
+      problems: [{ path: 'gateway.bogus', line: 4 }],
+    });
+    expect(applier.status()).toBeNull();
+
+    let sent!: () => void;
+    const after = new Promise<void>((r) => (sent = r));
+    const running = applier.apply({
+      id: 'c1',
+      version: null,
+      text: yaml('panel: { port: 8087 }\n'),
+      source: 'http',
+      actor: 'tech',
+      after,
+    });
+    // validated and reported at once; nothing swapped until the reply has gone out
+    expect(applier.applying).toBe(true);
+    expect(applier.status()).toMatchObject({ id: 'c1', state: 'applying', phase: 'starting', actor: 'tech' });
+    await new Promise((r) => setImmediate(r));
+    expect(target.swaps).toEqual([]);
+    sent();
+    expect((await running).outcome).toBe('applied');
+    expect(target.swaps.map((c) => c.panel.port)).toEqual([8087]);
+    expect(applier.status('c1')).toMatchObject({ state: 'applied', watchMs: 1000, problems: [] });
+    expect(applier.runningText()).toMatchObject({ origin: 'applied', by: 'tech' });
+
+    target.failSwapTo = (c) => c.panel.port === 8088;
+    await applier.apply({
+      id: 'c2',
+      version: null,
+      text: yaml('panel: { port: 8088 }\n'),
+      source: 'http',
+      actor: 'tech',
+    });
+    expect(applier.status()).toMatchObject({
+      id: 'c2',
+      state: 'rolled_back',
+      problems: ['the new config did not start: port 8080 is taken'],
+    });
+    expect(applier.status('c1')?.state).toBe('applied');
+    expect(applier.status('nope')).toBeNull();
+  });
+
   it('a config still under watch at the last stop is reported rolled back at the next start', () => {
     const { target, applier, files } = setup();
     files.begin(

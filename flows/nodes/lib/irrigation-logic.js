@@ -18,7 +18,11 @@ class IrrigationController {
     need('budgetMs', Number.isFinite(p.budgetMs) && p.budgetMs > 0);
     need('windowMs', Number.isFinite(p.windowMs) && p.windowMs >= p.budgetMs);
     need('staleAfterMs', Number.isFinite(p.staleAfterMs) && p.staleAfterMs > 0);
-    this.p = { ...p };
+    // A run shorter than this is not worth opening the valve for (the budget's last scraps would
+    // otherwise give sub-second pulses that wear the valve and wet nothing).
+    const minRunMs = p.minRunMs ?? Math.min(p.maxOpenMs / 4, 60_000);
+    need('minRunMs', Number.isFinite(minRunMs) && minRunMs >= 0 && minRunMs <= p.maxOpenMs);
+    this.p = { ...p, minRunMs };
     this.startedAt = now;
     this.open = false;
     this.openedAt = null;
@@ -101,7 +105,7 @@ class IrrigationController {
     if (this.fault || this.dryStart === null || this.lastGoodAt === null) return null;
     if (now - this.lastGoodAt > this.p.staleAfterMs) return null;
     if (now - this.dryStart < this.p.dryForMs) return null;
-    if (this.used(now) >= this.p.budgetMs) return null;
+    if (this.p.budgetMs - this.used(now) < this.p.minRunMs) return null;
     this.open = true;
     this.openedAt = now;
     return { open: true, reason: 'dry' };

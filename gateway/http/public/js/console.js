@@ -137,20 +137,79 @@ async function sendCommand(e) {
   }
 }
 
+const SOURCE = { http: 'the console', mqtt: 'the city', cli: 'the CLI' };
+let following = null;
+
 async function loadConfig() {
   const c = await api('/api/config');
-  document.getElementById('config-file').textContent = c.file
-    ? `File: ${c.file}`
-    : 'Built-in demo config (read-only: start with --config FILE to edit).';
+  const file = c.file ? ` The file ${c.file} is unchanged; editing it on the box wins at the next start.` : '';
+  document.getElementById('config-file').textContent = !c.file
+    ? 'Built-in demo config (read-only: start with --config FILE to edit).'
+    : c.origin === 'applied'
+      ? `Running the config applied by ${c.by} at ${when(Date.parse(c.at))}.${file}`
+      : c.origin === 'trial'
+        ? `Running, on probation, the config applied by ${c.by} at ${when(Date.parse(c.at))}.${file}`
+        : `Running the file ${c.file}.`;
   document.getElementById('config-text').value = c.text;
-  document.getElementById('config-apply').disabled = !c.editable;
-  showApply(c.lastApply);
+  document.getElementById('config-apply').disabled = !c.editable || c.applying;
+  showApply(c.apply);
+  if (c.applying && c.apply && following !== c.apply.id) followApply(c.apply.id);
 }
 
+/** One line for where a change stands; its problems (why it was rolled back or refused) below. */
 function showApply(a) {
+  const status = document.getElementById('config-status');
+  const out = document.getElementById('config-outcome');
+  out.replaceChildren();
   if (!a) return;
-  document.getElementById('config-status').textContent =
-    `last change: ${a.state} by ${a.actor} at ${a.startedAt}${a.error ? ` — ${a.error}` : ''}`;
+  const who = `${a.actor} (${SOURCE[a.source] ?? a.source}${a.version ? `, version ${a.version}` : ''})`;
+  const at = when(Date.parse(a.finishedAt ?? a.startedAt));
+  let text;
+  if (a.state === 'applying') {
+    text =
+      a.phase === 'watching'
+        ? `applying: the new config runs on probation until ${when(Date.parse(a.watchUntil))}; it is kept if every bus stays open and the devices answer, else rolled back`
+        : a.phase === 'rolling_back'
+          ? 'the new config failed its watch: rolling back to the previous one…'
+          : 'applying: starting the new config…';
+  } else if (a.state === 'applied') text = `applied by ${who}, kept after its watch (${at})`;
+  else if (a.state === 'rolled_back')
+    text = `rolled back: the change by ${who} failed (${at}); the previous config runs`;
+  else if (a.state === 'refused') text = `refused: the change by ${who} had problems; nothing changed (${at})`;
+  else text = `failed: the change by ${who} failed and the previous config did not start again; the gateway restarts`;
+  status.textContent = text;
+  status.dataset.state = a.state;
+  if (a.state !== 'applying' || a.phase === 'rolling_back')
+    out.replaceChildren(...(a.problems ?? []).map((p) => h('li', {}, p)));
+}
+
+/** Asks until the change has an outcome; the server restarts during it, so errors just mean "ask again". */
+async function followApply(id) {
+  following = id;
+  document.getElementById('config-apply').disabled = true;
+  let misses = 0;
+  try {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 1000));
+      let a;
+      try {
+        a = await api(`/api/config/apply/${encodeURIComponent(id)}`);
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404) {
+          document.getElementById('config-status').textContent =
+            'the gateway restarted during the change; see Recent events for its outcome';
+          return;
+        }
+        if (++misses > 600) return;
+        continue;
+      }
+      showApply(a);
+      if (a.state !== 'applying') return;
+    }
+  } finally {
+    following = null;
+    await loadConfig().catch(() => {});
+  }
 }
 
 /** Each problem names the key path (and line); clicking it selects that line in the editor. */
@@ -190,27 +249,17 @@ async function applyConfig() {
   if (!(await validateConfig())) return;
   if (
     !confirm(
-      'Apply this config? The gateway restarts its buses and polling; it rolls back if the new config fails to start.',
+      'Apply this config? The gateway restarts its buses and polling with it, watches it for a while (buses open, devices answering, sync working) and rolls back to the current one by itself if it fails.',
     )
   )
     return;
   try {
-    await api('/api/config/apply', { method: 'POST', body: { text: document.getElementById('config-text').value } });
-    document.getElementById('config-status').textContent = 'applying…';
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 1000));
-      try {
-        const a = await api('/api/config/apply');
-        if (a && a.state !== 'applying') {
-          showApply(a);
-          await loadConfig();
-          return;
-        }
-      } catch {
-        // the server restarts: keep asking
-      }
-    }
+    const r = await api('/api/config/apply', {
+      method: 'POST',
+      body: { text: document.getElementById('config-text').value },
+    });
+    showApply(r.status);
+    await followApply(r.id);
   } catch (err) {
     if (err.body?.problems) showProblems(err.body.problems);
     document.getElementById('config-status').textContent = errText(err);

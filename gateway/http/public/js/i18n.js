@@ -12,7 +12,7 @@ const vi = {
   'login.wait': 'Thử lại sau {s} giây',
   'setup.title': 'Thiết lập lần đầu',
   'setup.intro':
-    'Chưa có tài khoản nào. Nhập mã thiết lập in trong nhật ký (log) của bộ gateway để tạo tài khoản kỹ thuật viên đầu tiên.',
+    'Chưa có tài khoản nào. Nhập mã thiết lập in trong nhật ký (log) của bộ gateway, hoặc mã in ra khi làm gói cài đặt (provisioning) cho gateway này, để tạo tài khoản kỹ thuật viên đầu tiên.',
   'setup.code': 'Mã thiết lập',
   'setup.user': 'Tên đăng nhập kỹ thuật viên',
   'setup.password': 'Mật khẩu (ít nhất 8 ký tự)',
@@ -102,7 +102,7 @@ const en = {
   'login.wait': 'Try again in {s} s',
   'setup.title': 'First-time setup',
   'setup.intro':
-    "No account exists yet. Enter the setup code printed in the gateway's log to create the first technician account.",
+    "No account exists yet. Enter the setup code printed in the gateway's log, or the one printed when this gateway's provisioning bundle was made, to create the first technician account.",
   'setup.code': 'Setup code',
   'setup.user': 'Technician user name',
   'setup.password': 'Password (at least 8 characters)',
