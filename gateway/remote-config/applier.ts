@@ -314,6 +314,17 @@ export class ConfigApplier {
       }
       this.files.abort(state);
       return this.done({ outcome: 'rolled_back', version: req.version, problems }, req);
+    } catch (err) {
+      // e.g. the data directory is not writable: whoever follows the change must see it end
+      const s = this.statuses.at(-1);
+      if (s?.state === 'applying')
+        this.update({
+          state: 'failed',
+          phase: undefined,
+          problems: [`the change could not be carried out: ${describeError(err)}`],
+          finishedAt: new Date(this.now()).toISOString(),
+        });
+      throw err;
     } finally {
       this.busy = false;
     }
