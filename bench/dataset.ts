@@ -35,15 +35,33 @@ interface DeviceSpec {
 const GREENHOUSE: DeviceSpec[] = [
   { id: 'soil-a1', profile: 'comwintop-cwt-soil', unit: 1, intervalMs: 30_000 },
   { id: 'soil-a2', profile: 'comwintop-cwt-soil', unit: 2, intervalMs: 30_000 },
-  { id: 'soil-b1', profile: 'comwintop-cwt-soil', unit: 3, intervalMs: 30_000, points: ['moisture', 'temperature', 'ec'] },
+  {
+    id: 'soil-b1',
+    profile: 'comwintop-cwt-soil',
+    unit: 3,
+    intervalMs: 30_000,
+    points: ['moisture', 'temperature', 'ec'],
+  },
   { id: 'climate-1', profile: 'xy-md02', unit: 1, intervalMs: 60_000, points: ['temperature', 'humidity'] },
   { id: 'valves', profile: 'waveshare-modbus-rtu-relay-8ch', unit: 2, intervalMs: 10_000 },
 ];
 
 const CABINET: DeviceSpec[] = [
   { id: 'meter', profile: 'eastron-sdm630', unit: 1, intervalMs: 60_000 },
-  { id: 'dali', profile: 'ecodim-dali-gw2', unit: 2, intervalMs: 30_000, points: ['brightness', 'lamps_on', 'lamp_failure'] },
-  { id: 'contactors', profile: 'waveshare-modbus-rtu-relay-8ch', unit: 3, intervalMs: 15_000, points: ['relay_1', 'relay_2'] },
+  {
+    id: 'dali',
+    profile: 'ecodim-dali-gw2',
+    unit: 2,
+    intervalMs: 30_000,
+    points: ['brightness', 'lamps_on', 'lamp_failure'],
+  },
+  {
+    id: 'contactors',
+    profile: 'waveshare-modbus-rtu-relay-8ch',
+    unit: 3,
+    intervalMs: 15_000,
+    points: ['relay_1', 'relay_2'],
+  },
   { id: 'loop-n1', profile: 'loop-detector', unit: 0, intervalMs: 60_000 },
   { id: 'loop-s1', profile: 'loop-detector', unit: 0, intervalMs: 60_000 },
 ];

@@ -29,7 +29,8 @@ function cancelledBytes(): number {
 function readingSource(): (t: number, n: number) => Reading[] {
   const series: { device: ReturnType<typeof realisticSites>[number]['devices'][number]; index: number }[] = [];
   for (const site of realisticSites().slice(0, 2))
-    for (const d of site.devices) d.points.forEach((_, index) => series.push({ device: d, index }));
+    for (const d of site.devices)
+      for (let index = 0; index < d.points.length; index++) series.push({ device: d, index });
   let k = 0;
   const start = Date.now();
   return (t, n) => {
@@ -38,7 +39,16 @@ function readingSource(): (t: number, n: number) => Reading[] {
       const s = series[k % series.length]!;
       const value = s.device.values(t)[s.index] ?? null;
       const p = s.device.points[s.index]!;
-      const r: Reading = { device: s.device.id, point: p.name, value, quality: 'good', ts: t, mono: t - start, bootId: 'bench-boot', synced: true };
+      const r: Reading = {
+        device: s.device.id,
+        point: p.name,
+        value,
+        quality: 'good',
+        ts: t,
+        mono: t - start,
+        bootId: 'bench-boot',
+        synced: true,
+      };
       if (p.unit) r.unit = p.unit;
       out.push(r);
     }
@@ -64,7 +74,11 @@ async function feed(seconds: number, sink: (rs: Reading[]) => void): Promise<num
   return n;
 }
 
-async function storeRun(dir: string, seconds: number, opts: { batchMaxReadings?: number; batchMaxDelayMs?: number } = {}) {
+async function storeRun(
+  dir: string,
+  seconds: number,
+  opts: { batchMaxReadings?: number; batchMaxDelayMs?: number } = {},
+) {
   const store = Store.open({ dataDir: dir, ...opts });
   const pageSize = pageSizeOf(join(dir, STORE_FILE));
   const before = netWritten();
@@ -83,7 +97,9 @@ async function autocommitRun(dir: string, seconds: number) {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.exec("INSERT INTO series (device, point, unit) VALUES ('d', 'p', '')");
-  const insert = db.prepare('INSERT INTO readings (seq, series, ts, mono, value, quality, flags, boot) VALUES (?, 1, ?, ?, ?, 0, 0, 1)');
+  const insert = db.prepare(
+    'INSERT INTO readings (seq, series, ts, mono, value, quality, flags, boot) VALUES (?, 1, ?, ?, ?, 0, 0, 1)',
+  );
   let seq = 1;
   const before = netWritten();
   const n = await feed(seconds, (rs) => {
@@ -108,7 +124,9 @@ function storedRowBytes(file: string): number | null {
   const db = new Database(file, { readonly: true });
   try {
     const r = db
-      .prepare("SELECT sum(ncell) AS cells, sum(pgsize - unused) AS used FROM dbstat WHERE name = 'readings' AND pagetype = 'leaf'")
+      .prepare(
+        "SELECT sum(ncell) AS cells, sum(pgsize - unused) AS used FROM dbstat WHERE name = 'readings' AND pagetype = 'leaf'",
+      )
       .get() as { cells: number; used: number };
     return r.cells ? r.used / r.cells : null;
   } catch {
@@ -155,7 +173,11 @@ export default async function run(ctx: BenchContext): Promise<BenchResult> {
     details: {
       rawRowBytes: RAW_ROW_BYTES,
       ratePerS: RATE,
-      store: { seconds, ...store, storedRowBytes: store.storedRowBytes === null ? null : round(store.storedRowBytes, 1) },
+      store: {
+        seconds,
+        ...store,
+        storedRowBytes: store.storedRowBytes === null ? null : round(store.storedRowBytes, 1),
+      },
       autocommit: { seconds: autoSeconds, ...auto },
       autocommitVsStore: round(auto.perReading / store.perReading, 1),
     },

@@ -8,7 +8,8 @@ import { type BenchContext, type BenchResult, round, sleep } from './common.js';
 import { freePort, type Proc, startProc } from './procs.js';
 
 function mosquittoBinary(): string {
-  for (const p of ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/usr/bin/mosquitto']) if (existsSync(p)) return p;
+  for (const p of ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/usr/bin/mosquitto'])
+    if (existsSync(p)) return p;
   throw new Error('mosquitto is not installed: the drain benchmark needs the Debian package `mosquitto`');
 }
 
@@ -16,7 +17,10 @@ function mosquittoBinary(): string {
 async function startMosquitto(dir: string): Promise<{ url: string; proc: Proc }> {
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nlog_dest stderr\nlog_type error\n`);
+  writeFileSync(
+    conf,
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nlog_dest stderr\nlog_type error\n`,
+  );
   const proc = startProc(mosquittoBinary(), ['-c', conf]);
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -28,7 +32,8 @@ async function startMosquitto(dir: string): Promise<{ url: string; proc: Proc }>
       s.on('error', () => resolve(false));
     });
     if (ok) break;
-    if (Date.now() > deadline || proc.child.exitCode !== null) throw new Error(`mosquitto did not start: ${proc.output()}`);
+    if (Date.now() > deadline || proc.child.exitCode !== null)
+      throw new Error(`mosquitto did not start: ${proc.output()}`);
     await sleep(50);
   }
   return { url: `mqtt://127.0.0.1:${port}`, proc };
@@ -40,7 +45,7 @@ function fill(store: Store, n: number): void {
   const chunk: Reading[] = [];
   for (let i = 0; i < n; i++) {
     chunk.push({
-      device: `dev-${(i / 15) % 40 | 0}`,
+      device: `dev-${((i / 15) % 40) | 0}`,
       point: `p${i % 15}`,
       value: Math.round((20 + 5 * Math.sin(i / 500)) * 10) / 10,
       quality: 'good',
@@ -74,7 +79,10 @@ async function agentDrain(store: Store, url: string): Promise<{ ms: number; n: n
   await agent.start();
   const deadline = t0 + 600_000;
   while (store.getCursor(SYNC_CURSOR) < last) {
-    if (performance.now() > deadline) throw new Error(`drain stalled at cursor ${store.getCursor(SYNC_CURSOR)} of ${last}: ${JSON.stringify(agent.status())}`);
+    if (performance.now() > deadline)
+      throw new Error(
+        `drain stalled at cursor ${store.getCursor(SYNC_CURSOR)} of ${last}: ${JSON.stringify(agent.status())}`,
+      );
     await new Promise((r) => setImmediate(r));
   }
   store.flush(); // the durable cursor is on disk
@@ -97,7 +105,9 @@ async function naiveDrain(store: Store, url: string, n: number): Promise<{ ms: n
     if (rows.length === 0) break;
     for (const r of rows) {
       const { seq, device, point, ts, value, unit, quality } = r;
-      acks.push(client.publishAsync(topic, JSON.stringify({ seq, device, point, ts, value, unit, quality }), { qos: 1 }));
+      acks.push(
+        client.publishAsync(topic, JSON.stringify({ seq, device, point, ts, value, unit, quality }), { qos: 1 }),
+      );
     }
     after = rows[rows.length - 1]!.seq;
     sent += rows.length;
@@ -160,8 +170,21 @@ export default async function run(ctx: BenchContext): Promise<BenchResult> {
           met: ours >= 200_000 && ratio >= 50,
         },
       ],
-      details: { agent: { readings: agent.n, ms: Math.round(agent.ms) }, naive: { readings: naive.n, ms: Math.round(naive.ms), note: 'publishes 1000 at a time without waiting, then awaits their acks' },
-        naiveSequential: { readings: sequential.n, ms: Math.round(sequential.ms), perS: Math.round((sequential.n / sequential.ms) * 1000), ratio: round(ours / ((sequential.n / sequential.ms) * 1000), 1) }, backlogRate: 'unpaced (1e9/s) for this run; the default paces the drain' },
+      details: {
+        agent: { readings: agent.n, ms: Math.round(agent.ms) },
+        naive: {
+          readings: naive.n,
+          ms: Math.round(naive.ms),
+          note: 'publishes 1000 at a time without waiting, then awaits their acks',
+        },
+        naiveSequential: {
+          readings: sequential.n,
+          ms: Math.round(sequential.ms),
+          perS: Math.round((sequential.n / sequential.ms) * 1000),
+          ratio: round(ours / ((sequential.n / sequential.ms) * 1000), 1),
+        },
+        backlogRate: 'unpaced (1e9/s) for this run; the default paces the drain',
+      },
     };
   } finally {
     await broker.proc.kill();

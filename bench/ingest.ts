@@ -11,14 +11,24 @@ const BATCH = 500; // the store's default batchMaxReadings; the bare loop commit
 /** Readings of the greenhouse and cabinet devices, polled back to back (values from the simulators). */
 function makeReadings(n: number): Reading[] {
   const series: { d: ReturnType<typeof realisticSites>[number]['devices'][number]; i: number }[] = [];
-  for (const site of realisticSites().slice(0, 2)) for (const d of site.devices) d.points.forEach((_, i) => series.push({ d, i }));
+  for (const site of realisticSites().slice(0, 2))
+    for (const d of site.devices) for (let i = 0; i < d.points.length; i++) series.push({ d, i });
   const out: Reading[] = [];
   const t0 = Date.UTC(2026, 0, 1);
   for (let k = 0; k < n; k++) {
     const s = series[k % series.length]!;
     const t = t0 + Math.floor(k / series.length) * 1000; // one value computation per device per round
     const p = s.d.points[s.i]!;
-    const r: Reading = { device: s.d.id, point: p.name, value: s.d.values(t)[s.i] ?? null, quality: 'good', ts: t, mono: k * 10, bootId: 'bench-boot', synced: true };
+    const r: Reading = {
+      device: s.d.id,
+      point: p.name,
+      value: s.d.values(t)[s.i] ?? null,
+      quality: 'good',
+      ts: t,
+      mono: k * 10,
+      bootId: 'bench-boot',
+      synced: true,
+    };
     if (p.unit) r.unit = p.unit;
     out.push(r);
   }
@@ -48,10 +58,15 @@ function bareIngest(dir: string, readings: Reading[], synchronous: 'full' | 'nor
   const rows = readings.map((r, k) => {
     const key = `${r.device}\u0000${r.point}`;
     let id = ids.get(key);
-    if (id === undefined) ids.set(key, (id = ids.size + 1));
+    if (id === undefined) {
+      id = ids.size + 1;
+      ids.set(key, id);
+    }
     return [k + 1, id, r.ts, r.mono, r.value as number | null, 0, 0, 1] as const;
   });
-  const insert = db.prepare('INSERT INTO readings (seq, series, ts, mono, value, quality, flags, boot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+  const insert = db.prepare(
+    'INSERT INTO readings (seq, series, ts, mono, value, quality, flags, boot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+  );
   const tx = db.transaction((from: number, to: number) => {
     for (let i = from; i < to; i++) insert.run(...rows[i]!);
   });

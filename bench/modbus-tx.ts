@@ -16,7 +16,9 @@ export default async function run(ctx: BenchContext): Promise<BenchResult> {
     .flatMap((s) => s.devices)
     .filter((d) => d.profile.kind === 'modbus')
     .map((d, i) => ({ ...d, unit: i + 1 }));
-  const sim = await ModbusSimulator.tcp({ units: devices.map((d) => ({ unit: d.unit, profile: d.profile, seed: d.unit })) });
+  const sim = await ModbusSimulator.tcp({
+    units: devices.map((d) => ({ unit: d.unit, profile: d.profile, seed: d.unit })),
+  });
   const bus = ModbusBus.tcp({ id: 'bench', host: '127.0.0.1', port: sim.port!, timeoutMs: 2000 });
   try {
     await bus.open();
@@ -27,11 +29,15 @@ export default async function run(ctx: BenchContext): Promise<BenchResult> {
         bad += values.filter((v) => v.quality !== 'good').length;
       }
     }
-    if (bad > 0) throw new Error(`${bad} readings came back without good quality: the count would not be a clean cycle`);
+    if (bad > 0)
+      throw new Error(`${bad} readings came back without good quality: the count would not be a clean cycle`);
     const requests = devices.reduce((n, d) => n + sim.stats(d.unit).requests, 0);
     const illegal = devices.reduce((n, d) => n + sim.stats(d.unit).illegalAddressRequests, 0);
     const perCycle = requests / cycles;
-    const optimal = devices.reduce((n, d) => n + optimalBlockCount(d.points, { maxRegisters: d.profile.maxReadRegisters }), 0);
+    const optimal = devices.reduce(
+      (n, d) => n + optimalBlockCount(d.points, { maxRegisters: d.profile.maxReadRegisters }),
+      0,
+    );
     const naive = devices.reduce((n, d) => n + naiveReadCount(d.points), 0);
     const points = devices.reduce((n, d) => n + d.points.length, 0);
     return {

@@ -37,7 +37,8 @@ export function startProc(cmd: string, args: string[], env: NodeJS.ProcessEnv = 
       const deadline = Date.now() + timeoutMs;
       while (!out.includes(text)) {
         if (gone) throw new Error(`${args.join(' ')} exited before "${text}":\n${out.slice(-2000)}`);
-        if (Date.now() > deadline) throw new Error(`no "${text}" within ${timeoutMs} ms from ${args.join(' ')}:\n${out.slice(-2000)}`);
+        if (Date.now() > deadline)
+          throw new Error(`no "${text}" within ${timeoutMs} ms from ${args.join(' ')}:\n${out.slice(-2000)}`);
         await sleep(20);
       }
     },
@@ -99,8 +100,12 @@ export function writeConfigs(dir: string, dataDir: string, httpPort: number, bus
       'buses:',
     ];
     for (const b of buses) {
-      if (b.tcpPort !== undefined) lines.push(`  - { id: ${b.id}, type: modbus-tcp, host: 127.0.0.1, port: ${b.tcpPort}, timeout: 1s }`);
-      else lines.push(`  - { id: ${b.id}, type: modbus-rtu, port: ${JSON.stringify(b.pty![side])}, baudRate: 19200, timeout: 300ms }`);
+      if (b.tcpPort !== undefined)
+        lines.push(`  - { id: ${b.id}, type: modbus-tcp, host: 127.0.0.1, port: ${b.tcpPort}, timeout: 1s }`);
+      else
+        lines.push(
+          `  - { id: ${b.id}, type: modbus-rtu, port: ${JSON.stringify(b.pty![side])}, baudRate: 19200, timeout: 300ms }`,
+        );
     }
     lines.push('devices:');
     for (const b of buses)

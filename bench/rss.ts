@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BenchContext, type BenchResult, round, rssMb, sleep } from './common.js';
-import { BIN, type BenchBus, freePort, ptyPair, startProc, startSimulators, writeConfigs } from './procs.js';
+import { type BenchBus, BIN, freePort, ptyPair, startProc, startSimulators, writeConfigs } from './procs.js';
 
 /**
  * RSS of `langbiang start --config` (HTTP on, Node-RED off, no sync) polling 500 points: 20 soil
@@ -18,12 +18,22 @@ export default async function run(ctx: BenchContext): Promise<BenchResult> {
     {
       id: 'rs485-soil',
       pty: { a: pty.a, b: pty.b },
-      devices: Array.from({ length: 20 }, (_, i) => ({ id: `soil-${i + 1}`, profile: 'comwintop-cwt-soil', unit: i + 1, interval: `${intervalS}s` })),
+      devices: Array.from({ length: 20 }, (_, i) => ({
+        id: `soil-${i + 1}`,
+        profile: 'comwintop-cwt-soil',
+        unit: i + 1,
+        interval: `${intervalS}s`,
+      })),
     },
     ...[0, 1].map((g) => ({
       id: `meters-${g + 1}`,
       tcpPort: 0,
-      devices: Array.from({ length: 5 }, (_, i) => ({ id: `meter-${g * 5 + i + 1}`, profile: 'eastron-sdm630', unit: i + 1, interval: `${intervalS}s` })),
+      devices: Array.from({ length: 5 }, (_, i) => ({
+        id: `meter-${g * 5 + i + 1}`,
+        profile: 'eastron-sdm630',
+        unit: i + 1,
+        interval: `${intervalS}s`,
+      })),
     })),
   ];
   for (const b of buses) if (b.tcpPort === 0) b.tcpPort = await freePort();
@@ -51,7 +61,12 @@ export default async function run(ctx: BenchContext): Promise<BenchResult> {
     const half = samples.slice(Math.floor(samples.length / 2));
     const slope = slopeMbPerHour(half);
     return {
-      keys: { rss_mb_start: round(start, 1), rss_mb_peak: round(peak, 1), rss_mb_end: round(end, 1), rss_mb_node_bare: round(node, 1) },
+      keys: {
+        rss_mb_start: round(start, 1),
+        rss_mb_peak: round(peak, 1),
+        rss_mb_end: round(end, 1),
+        rss_mb_node_bare: round(node, 1),
+      },
       rows: [
         {
           metric: `gateway RSS peak (${points} points every ${intervalS} s, ${seconds} s)`,

@@ -43,7 +43,11 @@ function runChild(name: string, quick: boolean): Promise<Outcome> {
       const ms = Date.now() - t0;
       const line = out.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
       if (code !== 0 || !line) {
-        resolve({ name, ms, error: `exit ${code ?? signal}: ${err.trim().split('\n').slice(-5).join(' | ') || 'no result'}` });
+        resolve({
+          name,
+          ms,
+          error: `exit ${code ?? signal}: ${err.trim().split('\n').slice(-5).join(' | ') || 'no result'}`,
+        });
         return;
       }
       try {
@@ -89,7 +93,9 @@ async function main(): Promise<void> {
   for (const name of names) {
     process.stderr.write(`bench: ${name}${quick ? ' (quick)' : ''}…\n`);
     const o = await runChild(name, quick);
-    process.stderr.write(`bench: ${name} ${o.error ? `FAILED: ${o.error}` : 'done'} in ${(o.ms / 1000).toFixed(1)} s\n`);
+    process.stderr.write(
+      `bench: ${name} ${o.error ? `FAILED: ${o.error}` : 'done'} in ${(o.ms / 1000).toFixed(1)} s\n`,
+    );
     outcomes.push(o);
   }
 

@@ -14,7 +14,8 @@ async function once(dir: string, config: string, dataDir: string): Promise<numbe
   try {
     for (;;) {
       if (gw.child.exitCode !== null) throw new Error(`the gateway exited: ${gw.output().slice(-2000)}`);
-      if (performance.now() - t0 > 30_000) throw new Error(`no committed reading within 30 s: ${gw.output().slice(-2000)}`);
+      if (performance.now() - t0 > 30_000)
+        throw new Error(`no committed reading within 30 s: ${gw.output().slice(-2000)}`);
       try {
         if (!db && existsSync(file)) db = new Database(file, { readonly: true, fileMustExist: true });
         const seq = db ? (db.prepare('SELECT max(seq) FROM readings').pluck().get() as number | null) : null;

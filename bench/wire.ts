@@ -53,13 +53,28 @@ function daySite(site: ReturnType<typeof realisticSites>[number], durationMs: nu
   const topic = topicsFor(site.gatewayId).telemetry;
   const epoch = '5f0c7d1e9a2b4c6d8e0f1a2b3c4d5e6f';
   const start = Date.UTC(2026, 2, 1, 17, 0, 0); // local midnight in Đà Lạt
-  const f: SiteFigures = { gateway: site.gatewayId, readings: 0, messages: 0, nativeBytes: 0, nativePayload: 0, tbMessages: 0, tbBytes: 0 };
+  const f: SiteFigures = {
+    gateway: site.gatewayId,
+    readings: 0,
+    messages: 0,
+    nativeBytes: 0,
+    nativePayload: 0,
+    tbMessages: 0,
+    tbBytes: 0,
+  };
   let seq = 1;
   let batch: WireReading[] = [];
   let opened = 0;
   const send = () => {
     if (batch.length === 0) return;
-    const payload = encodeTelemetry({ v: NATIVE_VERSION, gateway: site.gatewayId, epoch, firstSeq: batch[0]!.seq, lastSeq: batch[batch.length - 1]!.seq, readings: batch });
+    const payload = encodeTelemetry({
+      v: NATIVE_VERSION,
+      gateway: site.gatewayId,
+      epoch,
+      firstSeq: batch[0]!.seq,
+      lastSeq: batch[batch.length - 1]!.seq,
+      readings: batch,
+    });
     f.messages++;
     f.nativePayload += payload.length;
     f.nativeBytes += publishPacketBytes(topic, payload.length, true);
@@ -69,7 +84,15 @@ function daySite(site: ReturnType<typeof realisticSites>[number], durationMs: nu
     if (batch.length > 0 && p.t - opened >= SYNC_DEFAULTS.batchMaxDelayMs) send();
     for (const r of p.readings) {
       if (batch.length === 0) opened = p.t;
-      batch.push({ seq: seq++, device: r.device, point: r.point, ts: r.ts, value: r.value, unit: r.unit ?? null, quality: r.quality });
+      batch.push({
+        seq: seq++,
+        device: r.device,
+        point: r.point,
+        ts: r.ts,
+        value: r.value,
+        unit: r.unit ?? null,
+        quality: r.quality,
+      });
       if (batch.length >= SYNC_DEFAULTS.batchMaxReadings) send();
     }
     f.readings += p.readings.length;
@@ -109,7 +132,8 @@ export default async function run(ctx: BenchContext): Promise<BenchResult> {
     details: {
       hours: duration / 3_600_000,
       batching: { batchMaxDelayMs: SYNC_DEFAULTS.batchMaxDelayMs, batchMaxReadings: SYNC_DEFAULTS.batchMaxReadings },
-      framing: 'native: MQTT 5 PUBLISH QoS 1 (no properties); ThingsBoard: MQTT 3.1.1 PUBLISH QoS 1; PUBACKs (4 B each way) not counted on either side',
+      framing:
+        'native: MQTT 5 PUBLISH QoS 1 (no properties); ThingsBoard: MQTT 3.1.1 PUBLISH QoS 1; PUBACKs (4 B each way) not counted on either side',
       sites: sites.map((s) => ({
         ...s,
         nativePerReading: round(s.nativeBytes / s.readings, 2),

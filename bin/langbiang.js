@@ -8,7 +8,9 @@ import v8 from 'node:v8';
 // at 1 MB they cost ~26 MB less RSS on a Pi, for slightly more frequent (sub-ms) scavenges.
 v8.setFlagsFromString('--semi-space-growth-factor=1');
 
-import('../dist/gateway/cli/main.js').then((m) => m.main(process.argv.slice(2))).catch((err) => {
-  process.stderr.write(`langbiang: ${err && err.message ? err.message : String(err)}\n`);
-  process.exitCode = 1;
-});
+import('../dist/gateway/cli/main.js')
+  .then((m) => m.main(process.argv.slice(2)))
+  .catch((err) => {
+    process.stderr.write(`langbiang: ${err && err.message ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  });

@@ -611,9 +611,15 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     // Hot path (every reading of every commit): nested maps on the strings a poll hands over find
     // the id without building a key string; seriesIds stays the authority behind this cache.
     let byPoint = this.seriesCache.get(p.device);
-    if (!byPoint) this.seriesCache.set(p.device, (byPoint = new Map()));
+    if (!byPoint) {
+      byPoint = new Map();
+      this.seriesCache.set(p.device, byPoint);
+    }
     let byUnit = byPoint.get(p.point);
-    if (!byUnit) byPoint.set(p.point, (byUnit = new Map()));
+    if (!byUnit) {
+      byUnit = new Map();
+      byPoint.set(p.point, byUnit);
+    }
     const cached = byUnit.get(p.unit);
     if (cached !== undefined) return cached;
     const key = `${p.device}\u0000${p.point}\u0000${p.unit}`;

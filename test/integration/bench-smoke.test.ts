@@ -39,7 +39,10 @@ describe('npm run bench -- --quick', () => {
       child.on('close', (c) => resolve({ code: c, output }));
     });
     expect(code, output).toBe(0);
-    const report = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown> & { errors: Record<string, string>; meta: { quick: boolean } };
+    const report = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown> & {
+      errors: Record<string, string>;
+      meta: { quick: boolean };
+    };
     expect(report.errors).toEqual({});
     expect(report.meta.quick).toBe(true);
     for (const key of KEYS) {
