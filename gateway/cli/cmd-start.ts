@@ -25,6 +25,30 @@ export async function runStart(o: { config?: string; verbose?: boolean }): Promi
     ? fileConfig
     : (await import('../remote-config/effective.js')).effectiveConfig(file, fileConfig, log).config;
 
+  // Signals that arrive while the parts are still starting are honoured once start has finished,
+  // so a quick Ctrl-C or `systemctl stop` never leaves the store unflushed.
+  let stopping = false;
+  let stopRequested: string | null = null;
+  let stop: (signal: string) => Promise<void> = async (signal) => {
+    stopRequested = signal;
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  // A stray rejection in a library callback must not take polling down; log it loudly instead.
+  process.on('unhandledRejection', (reason) => log.error({ err: describeError(reason) }, 'unhandled rejection'));
+  // While stopping, a late error from a closing socket, port or child (e.g. an IPC channel that just
+  // closed) is noise: log it and finish the clean stop. Otherwise it is a bug: log it as one JSON
+  // line and exit non-zero so systemd restarts us.
+  process.on('uncaughtException', (err) => {
+    if (stopping) {
+      log.warn({ err: describeError(err) }, 'error while stopping (ignored)');
+      return;
+    }
+    log.fatal({ err: describeError(err), stack: err instanceof Error ? err.stack : undefined }, 'uncaught exception; exiting');
+    log.flush?.();
+    process.exit(1);
+  });
+
   let simulator: ChildProcess | null = null;
   if (demo) {
     log.info({ config: file }, 'no --config given: starting the demo with simulated devices');
@@ -49,8 +73,7 @@ export async function runStart(o: { config?: string; verbose?: boolean }): Promi
   watchdog?.ready(`polling ${config.devices.length} devices`);
   if (watchdog)
     log.info({ watchdogMs: watchdog.intervalMs === null ? null : watchdog.intervalMs * 2 }, 'systemd notified: ready');
-  let stopping = false;
-  const stop = async (signal: string) => {
+  stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
@@ -65,10 +88,7 @@ export async function runStart(o: { config?: string; verbose?: boolean }): Promi
     log.flush?.();
     process.exit(0);
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  // A stray rejection in a library callback must not take polling down; log it loudly instead.
-  process.on('unhandledRejection', (reason) => log.error({ err: describeError(reason) }, 'unhandled rejection'));
+  if (stopRequested) void stop(stopRequested);
   simulator?.on('exit', (code) => {
     if (!stopping) log.error({ code }, 'demo simulator exited; demo devices will go offline');
   });

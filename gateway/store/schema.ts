@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { LangbiangError } from '../core/errors.js';
+import type { RawRow } from './batch-codec.js';
+import { BatchTable } from './batch-table.js';
 
 /**
  * Versioned schema. Each entry moves the database from version i to i+1 (PRAGMA user_version);
@@ -69,7 +71,41 @@ export const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
         FROM gaps ORDER BY id;
     `);
   },
+  // v3: one row per commit instead of one per reading (batch-codec.ts). A commit of 100 readings
+  // used to rewrite page 1, the right-most interior page, the last leaf and three new leaves; a
+  // packed row of ~7 bytes per reading touches page 1, one leaf and its overflow pages. Readings,
+  // seqs, gaps, cursors and ts_blocks are kept as they are; rows of consecutive seqs are packed
+  // up to V3_ROW_READINGS at a time (a seq hole — a gap — starts a new row).
+  (db) => {
+    db.exec('CREATE TABLE batches (seq INTEGER PRIMARY KEY, n INTEGER NOT NULL, data BLOB NOT NULL);');
+    const table = new BatchTable(db, false);
+    const page = db
+      .prepare('SELECT seq, series, ts, mono, value, quality, flags, boot FROM readings WHERE seq > ? ORDER BY seq LIMIT ?')
+      .raw();
+    let after = Number.MIN_SAFE_INTEGER;
+    let row: RawRow[] = [];
+    for (;;) {
+      const rows = page.all(after, 50_000) as [number, number, number, number, unknown, number, number, number][];
+      for (const [seq, series, ts, mono, v, quality, flags, boot] of rows) {
+        const prev = row[row.length - 1];
+        if (row.length >= V3_ROW_READINGS || (prev && prev[0] + 1 !== seq)) {
+          table.insertRows(row);
+          row = [];
+        }
+        const value = Buffer.isBuffer(v) ? v.toString('utf8') : typeof v === 'number' ? v : null;
+        // Codes beyond the known qualities read back as decode_error (qualityFromCode): keep that.
+        row.push([seq, series, ts, mono, value, quality >= 0 && quality <= 7 ? quality : 5, flags & 1, boot]);
+      }
+      if (rows.length < 50_000) break;
+      after = rows[rows.length - 1]![0];
+    }
+    table.insertRows(row);
+    db.exec('DROP TABLE readings;');
+  },
 ];
+
+/** Readings per row when v3 repacks an older store (a commit's default batch). */
+const V3_ROW_READINGS = 500;
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 /** 'LbE1': marks a file as a Langbiang store so a stray SQLite file is not mistaken for one. */

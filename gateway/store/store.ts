@@ -14,6 +14,8 @@ import {
   type Reading,
   type StoredReading,
 } from '../core/reading.js';
+import type { RawRow } from './batch-codec.js';
+import { BatchTable } from './batch-table.js';
 import { ControlTables } from './control-tables.js';
 import { checkVersion, migrate, SCHEMA_VERSION } from './schema.js';
 
@@ -31,11 +33,14 @@ export const FLAG_UNSYNCED = 1;
 /** Seqs per ts_blocks row (see schema.ts). */
 export const TS_BLOCK_SIZE = 1024;
 /**
- * Small pages keep a commit of ~100 short rows close to the bytes it adds: every commit rewrites
- * the partly filled last leaf and its parent, and at 4 KiB pages that rewrite alone is larger than
- * a second's worth of readings. Only takes effect when the file is created.
+ * Every commit rewrites page 1 (the page count) and the leaf that holds its short batch cell; the
+ * packed readings go to fresh overflow pages. At 512 bytes those rewrites are as small as SQLite
+ * allows (docs/performance.md has the page-by-page count). Only takes effect when the file is
+ * created; a store made with 1 KiB pages keeps them.
  */
-export const PAGE_SIZE = 1024;
+export const PAGE_SIZE = 512;
+/** A commit larger than this is stored as several rows, so a read never decodes a huge blob. */
+const ROW_MAX_READINGS = 1000;
 
 export interface StoreOptions {
   dataDir: string;
@@ -115,7 +120,6 @@ interface SeriesInfo {
   unit: string;
 }
 
-type RawRow = [number, number, number, number, number | Buffer | null, number, number, number];
 
 const DEFAULT_BATCH_READINGS = 500;
 const DEFAULT_BATCH_DELAY_MS = 1000;
@@ -125,7 +129,6 @@ const DEFAULT_AGE_CHECK_MS = 60_000;
 const BYTE_CAP_LOW_WATER = 0.9;
 const DELETE_CHUNK = 50_000;
 const PAGE_ROWS = 1000;
-const COLUMNS = 'seq, series, ts, mono, value, quality, flags, boot';
 
 /**
  * The SQLite store (WAL). Readings are buffered and committed in batches; each gets a gateway-wide
@@ -171,6 +174,7 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
   private lastAgeCheck = Number.NEGATIVE_INFINITY;
 
   private readonly stmts: ReturnType<typeof prepare>;
+  private readonly batches: BatchTable;
 
   private constructor(db: Database.Database, opts: StoreOptions, file: string) {
     this.db = db;
@@ -181,6 +185,7 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     this.batchMaxDelayMs = opts.batchMaxDelayMs ?? DEFAULT_BATCH_DELAY_MS;
     this.maxBuffered = opts.maxBufferedReadings ?? DEFAULT_MAX_BUFFERED;
     this.stmts = prepare(db, this.readonly);
+    this.batches = new BatchTable(db, this.readonly);
     this.pageSize = db.pragma('page_size', { simple: true }) as number;
 
     const epoch = this.stmts.getMeta.pluck().get('epoch') as string | undefined;
@@ -192,7 +197,7 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
       this.cursors.set(row.name, row.seq);
 
     const floor = Number(this.stmts.getMeta.pluck().get('seq_floor') ?? 0);
-    const maxSeq = (this.stmts.maxSeq.pluck().get() as number | null) ?? 0;
+    const maxSeq = this.batches.maxSeq() ?? 0;
     const maxGap = (this.stmts.maxGapSeq.pluck().get() as number | null) ?? 0;
     this.committedSeq = Math.max(floor, maxSeq, maxGap);
     this.nextSeq = this.committedSeq + 1;
@@ -232,7 +237,7 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
         // Freed pages are reused as they are; zeroing them would double the writes of every deletion.
         db.pragma('secure_delete = OFF');
         // After a checkpoint the WAL is cut back, so the file on disk stays near the cap.
-        db.pragma(`journal_size_limit = ${1024 * PAGE_SIZE}`);
+        db.pragma(`journal_size_limit = ${1024 * 1024}`);
         migrate(db, file);
       }
       return new Store(db, opts, file);
@@ -282,7 +287,9 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
 
   readAfter(afterSeq: number, limit: number): StoredReading[] {
     this.assertOpen();
-    const rows = this.stmts.readAfter.all(afterSeq, limit) as RawRow[];
+    if (limit <= 0) return [];
+    const rows = this.batches.rows(afterSeq + 1, Number.MAX_SAFE_INTEGER, limit);
+    if (rows.length > limit) rows.length = limit;
     return rows.map((r) => this.toStored(r));
   }
 
@@ -403,28 +410,22 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     const ranges = this.seqRanges(byTime ? from : null, to, (opts.afterSeq ?? 0) + 1);
     if (desc) ranges.reverse();
 
-    const where = ['seq >= ?', 'seq <= ?'];
-    if (byTime) where.push('ts >= ?', 'ts <= ?');
-    if (seriesFilter) where.push(`series IN (${seriesFilter.join(',')})`);
-    const stmt = this.db
-      .prepare(
-        `SELECT ${COLUMNS} FROM readings WHERE ${where.join(' AND ')} ORDER BY seq ${desc ? 'DESC' : 'ASC'} LIMIT ?`,
-      )
-      .raw();
+    const wanted = seriesFilter ? new Set(seriesFilter) : null;
     for (let [lo, hi] of ranges) {
       while (lo <= hi && remaining > 0) {
-        const n = Math.min(PAGE_ROWS, remaining);
-        const args: number[] = [lo, hi];
-        if (byTime) args.push(from, to);
-        args.push(n);
-        const rows = stmt.all(...args) as RawRow[];
-        for (const r of rows) yield this.toStored(r);
-        remaining -= rows.length;
-        if (rows.length < n) break;
+        // Whole batches are decoded, then filtered here; the next page starts past the last row seen.
+        const rows = this.batches.rows(lo, hi, PAGE_ROWS, desc);
+        if (rows.length === 0) break;
+        for (const r of rows) {
+          if (byTime && (r[2] < from || r[2] > to)) continue;
+          if (wanted && !wanted.has(r[1])) continue;
+          yield this.toStored(r);
+          if (--remaining <= 0) return;
+        }
+        if (rows.length < PAGE_ROWS) break;
         if (desc) hi = rows[rows.length - 1]![0] - 1;
         else lo = rows[rows.length - 1]![0] + 1;
       }
-      if (remaining <= 0) return;
     }
   }
 
@@ -439,8 +440,8 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
 
   stats(): StoreStats {
     this.assertOpen();
-    const first = (this.stmts.minSeq.pluck().get() as number | null) ?? 0;
-    const maxSeq = (this.stmts.maxSeq.pluck().get() as number | null) ?? 0;
+    const first = this.batches.minSeq() ?? 0;
+    const maxSeq = this.batches.maxSeq() ?? 0;
     let readings = 0;
     if (first > 0) {
       // Held seqs are contiguous except where an ingest_overflow gap reserved seqs that never existed.
@@ -469,7 +470,7 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     if (!Number.isFinite(stepMs))
       throw new LangbiangError('STORE_FAILED', `clock step must be a finite number of ms, got ${stepMs}`);
     const step = Math.round(stepMs);
-    return this.correct(bootId, opts.markSynced !== false, (p) => p.ts + step, this.stmts.shiftUnsynced, step);
+    return this.correct(bootId, opts.markSynced !== false, (p) => p.ts + step);
   }
 
   /**
@@ -481,7 +482,7 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     if (!Number.isFinite(offsetMs))
       throw new LangbiangError('STORE_FAILED', `clock offset must be a finite number of ms, got ${offsetMs}`);
     const offset = Math.round(offsetMs);
-    return this.correct(bootId, opts.markSynced !== false, (p) => p.mono + offset, this.stmts.rebaseUnsynced, offset);
+    return this.correct(bootId, opts.markSynced !== false, (p) => p.mono + offset);
   }
 
   /** Applies the caps now (also done after commits); returns the gaps recorded. */
@@ -539,7 +540,7 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
       this.db
         .transaction(() => {
           // Another writer on the same file (never intended) must not make us reuse its seqs.
-          const maxSeq = (s.maxSeq.pluck().get() as number | null) ?? 0;
+          const maxSeq = this.batches.maxSeq() ?? 0;
           if (maxSeq >= seq) seq = maxSeq + 1;
           for (const g of this.pendingGaps) {
             const info = s.insertGap.run(g.firstSeq, g.lastSeq, g.count, g.reason, g.ts);
@@ -547,11 +548,19 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
             this.insertGapEvent(gap);
             gapRows.push(gap);
           }
+          // One row per commit (split past ROW_MAX_READINGS): see batch-codec.ts for why.
+          const enc = this.batches.encoder();
+          enc.reset();
+          let rowFirst = seq;
           for (const p of batch) {
+            if (enc.count >= ROW_MAX_READINGS) {
+              this.batches.insertEncoded(rowFirst);
+              enc.reset();
+              rowFirst = seq;
+            }
             const series = this.seriesId(p, newSeries);
             const boot = this.bootRowId(p.bootId, seq, newBoots);
-            const value = typeof p.value === 'string' ? Buffer.from(p.value, 'utf8') : p.value;
-            s.insertReading.run(seq, series, p.ts, p.mono, value, p.quality, p.unsynced ? FLAG_UNSYNCED : 0, boot);
+            enc.add(series, p.ts, p.mono, p.value, p.quality, p.unsynced ? FLAG_UNSYNCED : 0, boot);
             const b = Math.floor(seq / TS_BLOCK_SIZE);
             if (b !== block) {
               if (block >= 0 && bMin <= bMax) s.putBlock.run(block, bMin, bMax);
@@ -563,6 +572,7 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
             if (p.ts > bMax) bMax = p.ts;
             seq++;
           }
+          this.batches.insertEncoded(rowFirst);
           this.writeCursors();
         })
         .immediate();
@@ -707,8 +717,8 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     if (used <= maxBytes) return;
     const lowWater = maxBytes * BYTE_CAP_LOW_WATER;
     for (let guard = 0; guard < 10_000 && used > lowWater; guard++) {
-      const first = this.stmts.minSeq.pluck().get() as number | null;
-      const last = this.stmts.maxSeq.pluck().get() as number | null;
+      const first = this.batches.minSeq();
+      const last = this.batches.maxSeq();
       if (first === null || last === null) return;
       const perRow = used / (last - first + 1);
       // Rows share pages with their neighbours and the tree's inner pages: aim a quarter past the
@@ -726,13 +736,14 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     if (this.opts.clock && !this.opts.clock.isSynced()) return;
     const cutoff = this.wallNow() - maxAge;
     for (;;) {
-      const first = this.stmts.minSeq.pluck().get() as number | null;
+      const first = this.batches.minSeq();
       if (first === null) return;
-      const rows = this.stmts.oldestTs.all(first, DELETE_CHUNK) as [number, number][];
+      const rows = this.batches.rows(first, Number.MAX_SAFE_INTEGER, DELETE_CHUNK);
+      if (rows.length > DELETE_CHUNK) rows.length = DELETE_CHUNK;
       // Oldest first by seq: stop at the first reading still young enough, even if some behind it
       // carry older (unsynchronised) times, so the held seqs stay one contiguous range.
       let end = -1;
-      for (const [seq, ts] of rows) {
+      for (const [seq, , ts] of rows) {
         if (ts >= cutoff) break;
         end = seq;
       }
@@ -749,20 +760,20 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     let gap: GapEvent | null = null;
     this.db
       .transaction(() => {
-        if (synced >= first) s.deleteRange.run(first, Math.min(last, synced));
+        if (synced >= first) this.batches.deleteRange(first, Math.min(last, synced));
         const from = Math.max(first, synced + 1);
         if (from <= last) {
-          const gFirst = s.minSeqFrom.pluck().get(from, last) as number | null;
-          const gLast = s.maxSeqTo.pluck().get(from, last) as number | null;
-          const info = s.deleteRange.run(from, last);
-          if (info.changes > 0 && gFirst !== null && gLast !== null) {
+          const cut = this.batches.deleteRange(from, last);
+          const gFirst = cut.lo;
+          const gLast = cut.hi;
+          if (cut.count > 0 && gFirst !== null && gLast !== null) {
             const ts = this.wallNow();
-            const row = s.insertGap.run(gFirst, gLast, info.changes, reason, ts);
+            const row = s.insertGap.run(gFirst, gLast, cut.count, reason, ts);
             gap = {
               id: Number(row.lastInsertRowid),
               firstSeq: gFirst,
               lastSeq: gLast,
-              count: info.changes,
+              count: cut.count,
               reason,
               ts,
             };
@@ -793,9 +804,7 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
   private correct(
     bootId: string,
     markSynced: boolean,
-    newTs: (p: Pending) => number,
-    stmt: Database.Statement,
-    arg: number,
+    newTs: (p: { ts: number; mono: number }) => number,
   ): number {
     this.assertWritable();
     let count = 0;
@@ -811,17 +820,53 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     const s = this.stmts;
     this.db
       .transaction(() => {
-        count += stmt.run(arg, markSynced ? FLAG_UNSYNCED : 0, boot.firstSeq, boot.id).changes;
-        const fromBlock = Math.floor(boot.firstSeq / TS_BLOCK_SIZE);
-        s.rebuildBlocks.run(fromBlock * TS_BLOCK_SIZE, this.curBlock * TS_BLOCK_SIZE);
+        const t = { ts: 0, mono: 0 };
+        count += this.batches.rewrite(boot.firstSeq, (r) => {
+          if (r[7] !== boot.id || (r[6] & FLAG_UNSYNCED) === 0) return false;
+          t.ts = r[2];
+          t.mono = r[3];
+          r[2] = newTs(t);
+          if (markSynced) r[6] &= ~FLAG_UNSYNCED;
+          return true;
+        });
+        this.rebuildBlocks(Math.floor(boot.firstSeq / TS_BLOCK_SIZE), this.curBlock);
         this.writeCursors();
       })
       .immediate();
     this.dirtyCursors.clear();
     this.commits++;
-    this.loadCurrentBlock(this.stmts.maxSeq.pluck().get() as number | null);
+    this.loadCurrentBlock(this.batches.maxSeq());
     this.latestBySeries = null;
     return count;
+  }
+
+  /** Recomputes the ts_blocks rows of the complete blocks fromBlock..toBlock-1 from the readings. */
+  private rebuildBlocks(fromBlock: number, toBlock: number): void {
+    let lo = fromBlock * TS_BLOCK_SIZE;
+    const hi = toBlock * TS_BLOCK_SIZE - 1;
+    let block = -1;
+    let bMin = Number.POSITIVE_INFINITY;
+    let bMax = Number.NEGATIVE_INFINITY;
+    const put = () => {
+      if (block >= 0 && bMin <= bMax) this.stmts.putBlock.run(block, bMin, bMax);
+    };
+    while (lo <= hi) {
+      const rows = this.batches.rows(lo, hi, PAGE_ROWS);
+      if (rows.length === 0) break;
+      for (const [seq, , ts] of rows) {
+        const b = Math.floor(seq / TS_BLOCK_SIZE);
+        if (b !== block) {
+          put();
+          block = b;
+          bMin = Number.POSITIVE_INFINITY;
+          bMax = Number.NEGATIVE_INFINITY;
+        }
+        if (ts < bMin) bMin = ts;
+        if (ts > bMax) bMax = ts;
+      }
+      lo = rows[rows.length - 1]![0] + 1;
+    }
+    put();
   }
 
   // ---- internals: reading back ----------------------------------------------------------------
@@ -863,7 +908,7 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     let below = Number.MAX_SAFE_INTEGER;
     // Newest first, page by page, until every known series has been seen: no index needed.
     while (seenSeries.size < total) {
-      const rows = this.stmts.pageBefore.all(below, PAGE_ROWS) as RawRow[];
+      const rows = this.batches.rows(Number.MIN_SAFE_INTEGER, below - 1, PAGE_ROWS, true);
       if (rows.length === 0) break;
       for (const r of rows) {
         if (seenSeries.has(r[1])) continue;
@@ -891,7 +936,7 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
       seq,
       device: series?.device ?? `#${seriesId}`,
       point: series?.point ?? `#${seriesId}`,
-      value: Buffer.isBuffer(value) ? value.toString('utf8') : value,
+      value,
       quality: qualityFromCode(quality),
       ts,
       mono,
@@ -932,9 +977,12 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
       return;
     }
     this.curBlock = Math.floor(maxSeq / TS_BLOCK_SIZE);
-    const row = this.stmts.blockRange.get(this.curBlock * TS_BLOCK_SIZE) as { lo: number | null; hi: number | null };
-    this.curMin = row.lo ?? Number.POSITIVE_INFINITY;
-    this.curMax = row.hi ?? Number.NEGATIVE_INFINITY;
+    this.curMin = Number.POSITIVE_INFINITY;
+    this.curMax = Number.NEGATIVE_INFINITY;
+    for (const [, , ts] of this.batches.rows(this.curBlock * TS_BLOCK_SIZE, Number.MAX_SAFE_INTEGER, TS_BLOCK_SIZE)) {
+      if (ts < this.curMin) this.curMin = ts;
+      if (ts > this.curMax) this.curMax = ts;
+    }
   }
 
   private wallNow(): number {
@@ -985,24 +1033,16 @@ function prepare(db: Database.Database, readonly: boolean) {
     allBoots: db.prepare('SELECT id, boot_id, first_seq FROM boots'),
     findBoot: db.prepare('SELECT id, first_seq FROM boots WHERE boot_id = ?'),
     findSeries: db.prepare('SELECT id FROM series WHERE device = ? AND point = ? AND unit = ?'),
-    minSeq: db.prepare('SELECT min(seq) FROM readings'),
-    maxSeq: db.prepare('SELECT max(seq) FROM readings'),
-    minSeqFrom: db.prepare('SELECT min(seq) FROM readings WHERE seq >= ? AND seq <= ?'),
-    maxSeqTo: db.prepare('SELECT max(seq) FROM readings WHERE seq >= ? AND seq <= ?'),
     maxGapSeq: db.prepare('SELECT max(last_seq) FROM gaps'),
     countGaps: db.prepare('SELECT count(*) FROM gaps'),
     overflowHoles: db.prepare(
       "SELECT sum(count) FROM gaps WHERE reason = 'ingest_overflow' AND first_seq > ? AND last_seq < ?",
     ),
-    readAfter: db.prepare(`SELECT ${COLUMNS} FROM readings WHERE seq > ? ORDER BY seq LIMIT ?`).raw(),
-    pageBefore: db.prepare(`SELECT ${COLUMNS} FROM readings WHERE seq < ? ORDER BY seq DESC LIMIT ?`).raw(),
-    oldestTs: db.prepare('SELECT seq, ts FROM readings WHERE seq >= ? ORDER BY seq LIMIT ?').raw(),
     gapsAfter: db.prepare('SELECT id, first_seq, last_seq, count, reason, ts FROM gaps WHERE id > ? ORDER BY id'),
     eventsAfter: db.prepare('SELECT id, kind, ts, data FROM events WHERE id > ? ORDER BY id LIMIT ?'),
     maxEventId: db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'"),
     blocksIn: db.prepare('SELECT block FROM ts_blocks WHERE min_ts <= ? AND max_ts >= ? ORDER BY block'),
     maxBlock: db.prepare('SELECT max(block) FROM ts_blocks'),
-    blockRange: db.prepare('SELECT min(ts) AS lo, max(ts) AS hi FROM readings WHERE seq >= ?'),
     pageCount: db.prepare('PRAGMA page_count'),
     freelistCount: db.prepare('PRAGMA freelist_count'),
   };
@@ -1011,7 +1051,6 @@ function prepare(db: Database.Database, readonly: boolean) {
   const w = (sql: string) => (readonly ? never : db.prepare(sql));
   return {
     ...ro,
-    insertReading: w(`INSERT INTO readings (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
     insertSeries: w('INSERT INTO series (device, point, unit) VALUES (?, ?, ?)'),
     insertBoot: w('INSERT INTO boots (boot_id, first_seq) VALUES (?, ?)'),
     insertGap: w('INSERT INTO gaps (first_seq, last_seq, count, reason, ts) VALUES (?, ?, ?, ?, ?)'),
@@ -1019,20 +1058,8 @@ function prepare(db: Database.Database, readonly: boolean) {
     pruneEvents: w('DELETE FROM events WHERE id <= ?'),
     putCursor: w('INSERT INTO cursors (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq'),
     putBlock: w('INSERT OR REPLACE INTO ts_blocks (block, min_ts, max_ts) VALUES (?, ?, ?)'),
-    deleteRange: w('DELETE FROM readings WHERE seq >= ? AND seq <= ?'),
     deleteBlocksBelow: w('DELETE FROM ts_blocks WHERE block < ?'),
     setSeqFloor: w("UPDATE meta SET value = ? WHERE key = 'seq_floor' AND CAST(value AS INTEGER) < ?"),
-    shiftUnsynced: w(
-      'UPDATE readings SET ts = ts + ?, flags = flags & ~? WHERE seq >= ? AND boot = ? AND (flags & 1) = 1',
-    ),
-    rebaseUnsynced: w(
-      'UPDATE readings SET ts = mono + ?, flags = flags & ~? WHERE seq >= ? AND boot = ? AND (flags & 1) = 1',
-    ),
-    rebuildBlocks: w(
-      `INSERT OR REPLACE INTO ts_blocks (block, min_ts, max_ts)
-       SELECT seq / ${TS_BLOCK_SIZE}, min(ts), max(ts) FROM readings
-       WHERE seq >= ? AND seq < ? GROUP BY seq / ${TS_BLOCK_SIZE}`,
-    ),
   };
 }
 
