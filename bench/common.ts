@@ -2,6 +2,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+/**
+ * One SQLite row per reading: the store's layout before schema v3 (it now packs a commit into one
+ * row). The bare-loop comparisons insert into this table, created beside the store's own tables,
+ * with the store's pragmas and page size: what a plain better-sqlite3 INSERT loop does.
+ */
+export const PER_READING_TABLE = `CREATE TABLE IF NOT EXISTS readings (
+  seq INTEGER PRIMARY KEY, series INTEGER NOT NULL, ts INTEGER NOT NULL, mono INTEGER NOT NULL,
+  value REAL, quality INTEGER NOT NULL, flags INTEGER NOT NULL, boot INTEGER NOT NULL)`;
+
 /** One line of the results table: our figure beside the comparison measured in the same run. */
 export interface BenchRow {
   metric: string;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Reading } from '../gateway/core/reading.js';
 import { STORE_FILE, Store } from '../gateway/store/index.js';
-import { type BenchContext, type BenchResult, round, sleep, writeBytes } from './common.js';
+import { type BenchContext, type BenchResult, PER_READING_TABLE, round, sleep, writeBytes } from './common.js';
 import { realisticSites } from './dataset.js';
 
 /**
@@ -84,10 +84,11 @@ async function storeRun(
   const before = netWritten();
   const n = await feed(seconds, (rs) => store.append(rs));
   const commits = store.stats().commits;
+  const wal = walCommits(join(dir, `${STORE_FILE}-wal`), pageSize);
   store.close(); // flushes and checkpoints the WAL into the database: those writes count too
   const bytes = netWritten() - before;
   const rowBytes = storedRowBytes(join(dir, STORE_FILE));
-  return { readings: n, bytes, perReading: bytes / n, commits, pageSize, storedRowBytes: rowBytes };
+  return { readings: n, bytes, perReading: bytes / n, commits, pageSize, storedRowBytes: rowBytes, wal };
 }
 
 /** The same schema and pragmas, one autocommit INSERT per reading (what not batching costs). */
@@ -96,6 +97,7 @@ async function autocommitRun(dir: string, seconds: number) {
   const db = new Database(join(dir, STORE_FILE));
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
+  db.exec(PER_READING_TABLE);
   db.exec("INSERT INTO series (device, point, unit) VALUES ('d', 'p', '')");
   const insert = db.prepare(
     'INSERT INTO readings (seq, series, ts, mono, value, quality, flags, boot) VALUES (?, 1, ?, ?, ?, 0, 0, 1)',
@@ -110,6 +112,42 @@ async function autocommitRun(dir: string, seconds: number) {
   return { readings: n, bytes, perReading: bytes / n };
 }
 
+/**
+ * The pages the commits since the last checkpoint wrote, read from the WAL's frame headers (a frame
+ * belongs to the current WAL while its salts match the header's): frames per commit, how many of
+ * those commits rewrote page 1, and the page numbers of the newest few commits.
+ */
+function walCommits(file: string, pageSize: number) {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(file);
+  } catch {
+    return null;
+  }
+  if (buf.length < 32) return null;
+  const salt1 = buf.readUInt32BE(16);
+  const salt2 = buf.readUInt32BE(20);
+  const commits: number[][] = [];
+  let cur: number[] = [];
+  for (let off = 32; off + 24 + pageSize <= buf.length; off += 24 + pageSize) {
+    if (buf.readUInt32BE(off + 8) !== salt1 || buf.readUInt32BE(off + 12) !== salt2) break;
+    cur.push(buf.readUInt32BE(off));
+    if (buf.readUInt32BE(off + 4) !== 0) {
+      commits.push(cur);
+      cur = [];
+    }
+  }
+  if (commits.length === 0) return null;
+  const frames = commits.reduce((a, c) => a + c.length, 0);
+  return {
+    commits: commits.length,
+    framesPerCommit: round(frames / commits.length, 2),
+    walBytesPerCommit: Math.round((frames * (24 + pageSize)) / commits.length),
+    page1Share: round(commits.filter((c) => c.includes(1)).length / commits.length, 2),
+    newest: commits.slice(-5).map((c) => c.join(',')),
+  };
+}
+
 function pageSizeOf(file: string): number {
   const db = new Database(file, { readonly: true });
   try {
@@ -119,13 +157,13 @@ function pageSizeOf(file: string): number {
   }
 }
 
-/** Average bytes a reading occupies in the readings table's leaf pages (cell + pointer), from dbstat. */
+/** Average bytes a reading occupies in the batches table's pages (leaf cells and overflow), from dbstat. */
 function storedRowBytes(file: string): number | null {
   const db = new Database(file, { readonly: true });
   try {
     const r = db
       .prepare(
-        "SELECT sum(ncell) AS cells, sum(pgsize - unused) AS used FROM dbstat WHERE name = 'readings' AND pagetype = 'leaf'",
+        "SELECT (SELECT sum(n) FROM batches) AS cells, (SELECT sum(pgsize - unused) FROM dbstat WHERE name = 'batches' AND pagetype != 'internal') AS used",
       )
       .get() as { cells: number; used: number };
     return r.cells ? r.used / r.cells : null;

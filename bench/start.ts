@@ -18,7 +18,7 @@ async function once(dir: string, config: string, dataDir: string): Promise<numbe
         throw new Error(`no committed reading within 30 s: ${gw.output().slice(-2000)}`);
       try {
         if (!db && existsSync(file)) db = new Database(file, { readonly: true, fileMustExist: true });
-        const seq = db ? (db.prepare('SELECT max(seq) FROM readings').pluck().get() as number | null) : null;
+        const seq = db ? (db.prepare('SELECT max(seq) FROM batches').pluck().get() as number | null) : null;
         if (seq) return performance.now() - t0;
       } catch {
         // not created or not migrated yet: the next poll will see it

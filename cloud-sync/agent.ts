@@ -2,8 +2,8 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Clock } from '../gateway/core/clock.js';
 import type { CommandExecutor } from '../gateway/core/command.js';
 import { describeError, LangbiangError } from '../gateway/core/errors.js';
-import type { EventOutbox, Outbox } from '../gateway/core/outbox.js';
-import type { StoredReading } from '../gateway/core/reading.js';
+import type { EventOutbox, Outbox, ReadingColumns } from '../gateway/core/outbox.js';
+import { qualityCode } from '../gateway/core/reading.js';
 import { AckTracker } from './ack-tracker.js';
 import { type BrokerSettings, clientOptions, redactUrl } from './connection.js';
 import { SYNC_DEFAULTS } from './defaults.js';
@@ -11,10 +11,9 @@ import { Downlink } from './downlink.js';
 import { type SyncLogger, silentLogger } from './log.js';
 import { backoffDelay, TokenBucket } from './pacing.js';
 import { EVENTS_VERSION, encodeEvents } from './protocol/events.js';
-import { encodeTelemetry, NATIVE_VERSION } from './protocol/native.js';
+import { encodeColumns } from './protocol/native.js';
 import { encodeStatus, STATUS_VERSION, type StatusMessage } from './protocol/status.js';
 import { type GatewayTopics, topicsFor } from './protocol/topics.js';
-import type { WireReading } from './protocol/types.js';
 
 export const SYNC_FORMATS = ['native'] as const;
 
@@ -498,23 +497,37 @@ export class SyncAgent {
       return 0;
     }
     const hi = Math.min(to, this.tracker.nextAckedAfter(from) - 1);
-    let rows = this.o.outbox.readAfter(from - 1, maxCount);
-    let cut = rows.length;
-    while (cut > 0 && rows[cut - 1]!.seq > hi) cut--;
-    if (cut < rows.length) rows = rows.slice(0, cut);
-    if (rows.length === 0) {
+    const cols = this.readColumns(from - 1, maxCount, hi);
+    if (cols.count === 0) {
       this.ackLocally(from, hi);
       setPtr(hi + 1);
       return 0;
     }
-    let n = rows.length;
+    let n = cols.count;
     let payload: Buffer;
+    // Live messages are small and cross the cellular link often: the best deflate pays. A backlog
+    // message holds thousands of readings, where level 6 is nearly as small and much faster.
+    const level = kind === 'live' ? 9 : 6;
     for (;;) {
-      payload = encodeTelemetry(this.batchOf(rows, n, from));
+      payload = encodeColumns(
+        {
+          epoch: this.o.outbox.epoch,
+          firstSeq: from,
+          lastSeq: cols.seqs[n - 1]!,
+          count: n,
+          seqs: cols.seqs,
+          series: cols.series,
+          names: cols.names,
+          ts: cols.ts,
+          quality: cols.quality,
+          values: cols.values,
+        },
+        { level },
+      );
       if (payload.length <= this.o.batchMaxBytes || n === 1) break;
       n = Math.ceil(n / 2);
     }
-    const last = rows[n - 1]!.seq;
+    const last = cols.seqs[n - 1]!;
     const id = this.nextBatchId++;
     const gen = this.gen;
     if (this.inflight.size === 0 && !this.eventsInflight) this.lastProgress = this.clock.monoNow();
@@ -524,27 +537,31 @@ export class SyncAgent {
     return n;
   }
 
-  private batchOf(rows: StoredReading[], n: number, from: number) {
-    const readings: WireReading[] = new Array(n);
-    for (let i = 0; i < n; i++) {
-      const r = rows[i]!;
-      readings[i] = {
-        seq: r.seq,
-        device: r.device,
-        point: r.point,
-        ts: r.ts,
-        value: r.value,
-        unit: r.unit ?? null,
-        quality: r.quality,
-      };
-    }
+  /** Readings after `after` up to `maxSeq`, as columns; through readAfter when the outbox has no column read. */
+  private readColumns(after: number, limit: number, maxSeq: number): ReadingColumns {
+    const outbox = this.o.outbox;
+    if (outbox.readColumnsAfter) return outbox.readColumnsAfter(after, limit, maxSeq);
+    const rows = outbox.readAfter(after, limit).filter((r) => r.seq <= maxSeq);
+    const names = new Map<number, { device: string; point: string; unit: string | null }>();
+    const keys = new Map<string, number>();
+    const series = rows.map((r) => {
+      const key = `${r.device}\u0000${r.point}\u0000${r.unit ?? ''}`;
+      let id = keys.get(key);
+      if (id === undefined) {
+        id = keys.size;
+        keys.set(key, id);
+        names.set(id, { device: r.device, point: r.point, unit: r.unit ? r.unit : null });
+      }
+      return id;
+    });
     return {
-      v: NATIVE_VERSION,
-      gateway: this.o.gatewayId,
-      epoch: this.o.outbox.epoch,
-      firstSeq: from,
-      lastSeq: readings[n - 1]!.seq,
-      readings,
+      count: rows.length,
+      seqs: rows.map((r) => r.seq),
+      series,
+      names: (id) => names.get(id)!,
+      ts: rows.map((r) => r.ts),
+      quality: rows.map((r) => qualityCode(r.quality)),
+      values: rows.map((r) => r.value),
     };
   }
 

@@ -3,15 +3,21 @@
  * agent uses these when it is built without a config (tests, bench).
  */
 export const SYNC_DEFAULTS = {
-  /** most readings in one MQTT message */
-  batchMaxReadings: 1000,
+  /**
+   * Most readings in one MQTT message; a live batch is sent as soon as it has this many. A backlog
+   * drains in messages of this size: 5000 amortise each message's header, name table and round
+   * trip (docs/performance.md, "Drain").
+   */
+  batchMaxReadings: 5000,
   /** largest encoded message (bytes): a cellular modem should not have to hold more */
   batchMaxBytes: 64 * 1024,
   /**
-   * Longest a live reading waits for its batch. Each message pays ~45 bytes of MQTT framing and
-   * its own string table; 10 s at 15 readings/s keeps that under 1 byte per reading.
+   * Longest a live reading waits for its batch (the latency the city sees, 15 s on average). Each
+   * message pays ~10 bytes of MQTT framing, a 20-byte header and its name table: at the 1–2
+   * readings/s of a greenhouse or a cabinet, 30 s keeps the wire near 5 bytes per reading where
+   * 10 s costs 7 (docs/performance.md, "Wire").
    */
-  batchMaxDelayMs: 10_000,
+  batchMaxDelayMs: 30_000,
   /** backlog drain pace, readings per second */
   backlogRate: 5000,
   /** batches published and not yet acknowledged */

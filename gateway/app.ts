@@ -1,6 +1,5 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadProfiles } from '../hardware/profiles.js';
 import { createBusDriver, type BusSettings } from './buses.js';
 import { ClockWatcher, SystemClock, storeCorrection } from './clock/index.js';
 import type { GatewayConfig } from './config/index.js';
@@ -55,6 +54,8 @@ export class Gateway {
   flows: FlowsSupervisor | null = null;
   /** MQTT sync to the city (null unless the config has a `sync` section). */
   sync: SyncAgent | null = null;
+  /** the profiles the devices are polled with (the HTTP API shows their points) */
+  profiles: ReadonlyMap<string, DeviceProfile> | undefined;
   private readonly commandDevices = new Map<string, RouterDevice>();
   private scheduler: Scheduler | null = null;
   private watcher: ClockWatcher | null = null;
@@ -112,7 +113,13 @@ export class Gateway {
     this.events.on('gap', (gap) => log.warn({ gap }, 'readings dropped by the store cap (gap event recorded)'));
     this.events.onListenerError((err) => log.error({ err: describeError(err) }, 'event listener failed'));
 
-    const profiles = opts.profiles ?? loadProfiles(config.gateway.profilesDir ? [config.gateway.profilesDir] : []);
+    // the YAML parser and the profile schema are loaded only when no profiles were handed in (RSS target)
+    const profiles =
+      opts.profiles ??
+      (await import('../hardware/profiles.js')).loadProfiles(
+        config.gateway.profilesDir ? [config.gateway.profilesDir] : [],
+      );
+    this.profiles = profiles;
 
     for (const bus of config.buses) {
       try {

@@ -2,11 +2,13 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Gateway, type GatewayOptions } from './app.js';
 import { AuthContext } from './auth/index.js';
-import { demoConfigPath, type GatewayConfig } from './config/index.js';
+import { demoConfigPath } from './config/demo.js';
+import type { GatewayConfig } from './config/index.js';
 import { describeError } from './core/errors.js';
 import { HttpError } from './http/respond.js';
 import type { ApplyReport, ConfigHost, RunningConfig } from './http/types.js';
-import { ConfigApplier, newApplyId } from './remote-config/applier.js';
+import type { ConfigApplier } from './remote-config/applier.js';
+import { RemoteConfigFiles } from './remote-config/persist.js';
 
 export interface GatewayHostOptions extends GatewayOptions {
   /** the watch window of config changes, overriding `sync.remoteConfig.watch` (tests) */
@@ -27,8 +29,14 @@ export class GatewayHost implements ConfigHost {
   private config: GatewayConfig;
   /** the parts are stopped and none started since (a swap whose start failed) */
   private stopped = false;
-  /** null for the built-in demo, whose config cannot be changed */
+  /**
+   * Loaded on first need (a config message, a change from the console, a watch found at start):
+   * validating a config takes the YAML parser and the zod schema, ~20 MB a gateway that is not
+   * being reconfigured does not pay (RSS target). Always null for the built-in demo.
+   */
   applier: ConfigApplier | null = null;
+  private applierLoad: Promise<ConfigApplier> | null = null;
+  private configWatchMs: number | undefined;
 
   private constructor(
     gw: Gateway,
@@ -69,27 +77,45 @@ export class GatewayHost implements ConfigHost {
       gwOpts.onRemoteConfig ??
       (absFile
         ? (payload: Buffer) => {
-            const applier = holder.host?.applier;
-            if (applier) applier.handleMessage(payload);
+            const host = holder.host;
+            if (host) host.withApplier((a) => a.handleMessage(payload));
             else early.push(payload);
           }
         : undefined);
     const fullOpts: GatewayOptions = { ...gwOpts, auth, configHost: proxy, onRemoteConfig };
     const gw = await Gateway.start(config, fullOpts);
     const host = new GatewayHost(gw, config, auth, absFile, fullOpts);
-    if (absFile) {
-      host.applier = new ConfigApplier({
-        target: host,
-        baseFile: absFile,
-        dataDir: config.gateway.dataDir,
-        log: opts.log.child({ part: 'config' }),
-        watchMs: configWatchMs,
-      });
-      host.applier.recoverAtStart();
-    }
+    host.configWatchMs = configWatchMs;
+    // a change still under watch when the process stopped is reported rolled back now, before any other
+    if (absFile && new RemoteConfigFiles(config.gateway.dataDir).read().pending) await host.loadApplier();
     holder.host = host;
-    for (const payload of early.splice(0)) host.applier?.handleMessage(payload);
+    for (const payload of early.splice(0)) host.withApplier((a) => a.handleMessage(payload));
     return host;
+  }
+
+  /** The applier, loaded once (null for the demo); `recoverAtStart` runs as it is made. */
+  async loadApplier(): Promise<ConfigApplier | null> {
+    if (!this.file) return null;
+    this.applierLoad ??= import('./remote-config/applier.js').then(({ ConfigApplier }) => {
+      const applier = new ConfigApplier({
+        target: this,
+        baseFile: this.file!,
+        dataDir: this.config.gateway.dataDir,
+        log: this.opts.log.child({ part: 'config' }),
+        watchMs: this.configWatchMs,
+      });
+      applier.recoverAtStart();
+      this.applier = applier;
+      return applier;
+    });
+    return this.applierLoad;
+  }
+
+  /** Runs `fn` with the applier once it is loaded; calls keep their order (one promise chain). */
+  private withApplier(fn: (a: ConfigApplier) => void): void {
+    this.loadApplier()
+      .then((a) => a && fn(a))
+      .catch((err) => this.opts.log.error({ err: describeError(err) }, 'config change machinery failed to load'));
   }
 
   get current(): Gateway {
@@ -113,6 +139,8 @@ export class GatewayHost implements ConfigHost {
       this.stopped = true;
     }
     this.switchAuth(next);
+    // the profiles handed in at start were only those of the first config's devices
+    delete (this.opts as { profiles?: unknown }).profiles;
     this.gw = await startChecked(next, this.opts);
     this.stopped = false;
     this.config = next;
@@ -127,8 +155,15 @@ export class GatewayHost implements ConfigHost {
   }
 
   running(): RunningConfig {
-    if (!this.file || !this.applier) return { text: readFileSync(demoConfigPath(), 'utf8'), origin: 'demo' };
-    return this.applier.runningText() ?? { text: readFileSync(this.file, 'utf8'), origin: 'file' };
+    if (!this.file) return { text: readFileSync(demoConfigPath(), 'utf8'), origin: 'demo' };
+    if (this.applier) return this.applier.runningText() ?? { text: readFileSync(this.file, 'utf8'), origin: 'file' };
+    // not loaded: nothing is under watch in this run, so only a change kept from an earlier one can run
+    const files = new RemoteConfigFiles(this.config.gateway.dataDir);
+    const state = files.read();
+    const text = state.applied ? files.activeText() : null;
+    if (state.applied && text !== null)
+      return { text, origin: 'applied', by: state.applied.actor, at: state.applied.appliedAt };
+    return { text: readFileSync(this.file, 'utf8'), origin: 'file' };
   }
 
   status(id?: string): ApplyReport | null {
@@ -136,8 +171,8 @@ export class GatewayHost implements ConfigHost {
   }
 
   /** A change from the console: validated now, applied (and watched) in the background. */
-  apply(text: string, actor: string, sent: Promise<unknown>): { id: string } {
-    const applier = this.applier;
+  async apply(text: string, actor: string, sent: Promise<unknown>): Promise<{ id: string }> {
+    const applier = await this.loadApplier();
     if (!applier) throw new HttpError(409, 'the built-in demo config cannot be changed');
     if (applier.applying)
       throw new HttpError(409, 'a config change is already being applied or watched; wait for its outcome', {
@@ -146,7 +181,7 @@ export class GatewayHost implements ConfigHost {
     const checked = applier.check(text);
     if (!checked.ok)
       throw new HttpError(422, 'the config has problems; nothing was changed', { problems: checked.problems });
-    const id = newApplyId();
+    const id = (await import('./remote-config/applier.js')).newApplyId();
     applier
       .apply({ id, version: null, text, source: 'http', actor, after: sent })
       .catch((err) => this.opts.log.error({ err: describeError(err) }, 'config apply failed'));

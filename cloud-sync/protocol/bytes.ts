@@ -144,6 +144,11 @@ export class ByteReader {
   string(maxLen: number): string {
     const len = this.varint();
     if (len > maxLen) this.fail(`string of ${len} bytes is longer than ${maxLen}`);
+    return this.utf8(len);
+  }
+
+  /** `len` bytes of UTF-8 (the length was read already). */
+  utf8(len: number): string {
     if (len > this.remaining) this.fail('truncated string');
     const bytes = this.buf.subarray(this.pos, this.pos + len);
     this.pos += len;
@@ -152,5 +157,13 @@ export class ByteReader {
     } catch {
       return this.fail('string is not valid UTF-8');
     }
+  }
+
+  /** `len` raw bytes. */
+  bytes(len: number): Uint8Array {
+    if (len > this.remaining) this.fail('truncated');
+    const b = this.buf.subarray(this.pos, this.pos + len);
+    this.pos += len;
+    return b;
   }
 }

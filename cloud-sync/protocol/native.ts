@@ -1,17 +1,23 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { LangbiangError } from '../../gateway/core/errors.js';
 import { QUALITIES, type Quality } from '../../gateway/core/reading.js';
-import { ByteReader, ByteWriter } from './bytes.js';
+import { ByteReader } from './bytes.js';
+import { dictionaryV2 } from './dictionary.js';
 import type { TelemetryBatch, WireReading } from './types.js';
 
 /**
- * The native telemetry encoding, version 1 (docs/protocol.md is the specification; keep the two
- * in step). Made for cellular links: one message carries a batch, names travel once per message
- * in a string table, seqs and timestamps as deltas, values as per-series deltas of scaled
- * integers where that is exact, and the body is deflated when that makes it smaller.
+ * The native telemetry encoding (docs/protocol.md is the specification; keep the two in step).
+ * Made for cellular links: one message carries a batch; seqs, timestamps and series as deltas;
+ * values as per-series deltas of scaled integers where that is exact; the body deflated with a
+ * preset dictionary of the shipped profiles' point names, so a message's name table costs a few
+ * bytes. The encoder writes version 2; the decoder also reads version 1 (gateways not yet updated).
  */
-export const NATIVE_VERSION = 1;
+export const NATIVE_VERSION = 2;
+/** Versions decodeTelemetry reads. */
+export const NATIVE_VERSIONS: readonly number[] = [1, 2];
 export const FLAG_DEFLATE = 0x01;
+/** v2: the epoch field holds raw bytes; the epoch is their lowercase hex. */
+export const FLAG_EPOCH_HEX = 0x02;
 
 /** Decoded bodies larger than this are refused: a few kB of deflate can inflate to gigabytes. */
 export const DEFAULT_MAX_INFLATED = 16 * 1024 * 1024;
@@ -30,15 +36,425 @@ export const KIND_STRING = 11;
 /** Scaled integers stay below this so that a delta of two of them is still a safe integer. */
 const MAX_SCALED = 2 ** 50;
 const POW10 = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000];
+const HEX_EPOCH = /^(?:[0-9a-f]{2})+$/;
+/** |ts| and ts steps stay below this so their zig-zag form is a safe integer (year ±140,000). */
+const MAX_TS_STEP = 2 ** 52 - 1;
 
 export interface EncodeOptions {
-  /** deflate level 1..9 (default 6); 0 never compresses */
+  /** deflate level 1..9 (default 9: live messages are small); 0 never compresses */
   level?: number;
 }
 
 export interface DecodeOptions {
   /** refuse bodies that inflate beyond this many bytes (default 16 MiB) */
   maxInflatedBytes?: number;
+  /**
+   * The gateway id of the topic the message came on. Version 2 does not repeat it in the payload
+   * (the topic names it), so it is required there; version 1 carries its own.
+   */
+  gateway?: string;
+}
+
+export interface SeriesName {
+  device: string;
+  point: string;
+  unit: string | null;
+}
+
+/**
+ * A batch as columns, one entry per reading: what the encoder works on. The sync agent builds it
+ * straight from the store's columns, without an object per reading.
+ */
+export interface TelemetryColumns {
+  epoch: string;
+  firstSeq: number;
+  lastSeq: number;
+  count: number;
+  /** seq of each reading, increasing; null when they are firstSeq, firstSeq + 1, … (no holes) */
+  seqs: ArrayLike<number> | null;
+  /** a series key per reading (any integer ≥ 0); `names` resolves it */
+  series: ArrayLike<number>;
+  names: (key: number) => SeriesName;
+  /** wall ms */
+  ts: ArrayLike<number>;
+  /** index in QUALITIES */
+  quality: ArrayLike<number>;
+  values: ArrayLike<number | string | null>;
+}
+
+// ---- writer -----------------------------------------------------------------------------------
+
+/**
+ * One reusable output buffer (encoding is synchronous): no allocation per message beyond the
+ * result, and varints written inline (bit operations below 2^31, arithmetic above).
+ */
+let out = Buffer.allocUnsafe(64 * 1024);
+let pos = 0;
+
+function ensure(n: number): void {
+  if (pos + n <= out.length) return;
+  let size = out.length * 2;
+  while (size < pos + n) size *= 2;
+  const next = Buffer.allocUnsafe(size);
+  out.copy(next, 0, 0, pos);
+  out = next;
+}
+
+/** n: a safe integer ≥ 0 (callers check); room for 8 bytes must be ensured. */
+function uv(n: number): void {
+  if (n < 0x80) {
+    out[pos++] = n;
+    return;
+  }
+  if (n < 0x80000000) {
+    while (n >= 0x80) {
+      out[pos++] = (n & 0x7f) | 0x80;
+      n >>>= 7;
+    }
+    out[pos++] = n;
+    return;
+  }
+  while (n >= 0x80) {
+    out[pos++] = (n % 0x80) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  out[pos++] = n;
+}
+
+function sv(n: number): void {
+  uv(n >= 0 ? n * 2 : -n * 2 - 1);
+}
+
+function str(s: string): void {
+  const len = Buffer.byteLength(s, 'utf8');
+  ensure(len + 8);
+  uv(len);
+  pos += out.write(s, pos, 'utf8');
+}
+
+/** A unit: 0 for none, else its UTF-8 length + 1, then the bytes. */
+function unitStr(u: string | null): void {
+  if (u === null) {
+    ensure(1);
+    out[pos++] = 0;
+    return;
+  }
+  const len = Buffer.byteLength(u, 'utf8');
+  ensure(len + 8);
+  uv(len + 1);
+  pos += out.write(u, pos, 'utf8');
+}
+
+// ---- encoder ----------------------------------------------------------------------------------
+
+/** Encodes a batch of reading objects (tests, tools, the bench); the agent uses encodeColumns. */
+export function encodeTelemetry(batch: TelemetryBatch, opts: EncodeOptions = {}): Buffer {
+  const { readings } = batch;
+  const n = readings.length;
+  const keys = new Map<string, number>();
+  const names: SeriesName[] = [];
+  const series = new Array<number>(n);
+  const seqs = new Array<number>(n);
+  const ts = new Array<number>(n);
+  const quality = new Array<number>(n);
+  const values = new Array<number | string | null>(n);
+  for (let i = 0; i < n; i++) {
+    const r: WireReading = readings[i]!;
+    const key = `${r.device}\u0000${r.point}\u0000${r.unit === null ? '\u0001' : `\u0002${r.unit}`}`;
+    let s = keys.get(key);
+    if (s === undefined) {
+      s = names.length;
+      keys.set(key, s);
+      names.push({ device: r.device, point: r.point, unit: r.unit });
+    }
+    series[i] = s;
+    seqs[i] = r.seq;
+    ts[i] = r.ts;
+    const q = QUALITIES.indexOf(r.quality as Quality);
+    if (q < 0) {
+      throw new LangbiangError(
+        'ENCODE_FAILED',
+        `telemetry batch ${batch.firstSeq}..${batch.lastSeq}: seq ${r.seq}: unknown quality ${JSON.stringify(r.quality)}`,
+      );
+    }
+    quality[i] = q;
+    values[i] = r.value;
+  }
+  return encodeColumns(
+    {
+      epoch: batch.epoch,
+      firstSeq: batch.firstSeq,
+      lastSeq: batch.lastSeq,
+      count: n,
+      seqs,
+      series,
+      names: (k) => names[k]!,
+      ts,
+      quality,
+      values,
+    },
+    opts,
+  );
+}
+
+/**
+ * Encodes a batch given as columns (version 2). Validates as it goes: seqs increasing inside
+ * firstSeq..lastSeq, integer timestamps, known quality codes, values that are numbers, strings or
+ * null. Throws ENCODE_FAILED.
+ */
+export function encodeColumns(c: TelemetryColumns, opts: EncodeOptions = {}): Buffer {
+  const fail = (msg: string): never => {
+    throw new LangbiangError('ENCODE_FAILED', `telemetry batch ${c.firstSeq}..${c.lastSeq}: ${msg}`);
+  };
+  const n = c.count;
+  if (!Number.isSafeInteger(c.firstSeq) || c.firstSeq < 0) fail('firstSeq must be a safe non-negative integer');
+  if (!Number.isSafeInteger(c.lastSeq) || c.lastSeq < c.firstSeq) fail('lastSeq must be >= firstSeq');
+  if (n > c.lastSeq - c.firstSeq + 1) fail(`${n} readings do not fit in the seq span`);
+  if (!c.seqs && n !== 0 && n !== c.lastSeq - c.firstSeq + 1) fail('readings without seqs must fill the seq span');
+
+  // Series in order of first appearance, then grouped by device (device-major): a poll's points
+  // then sit together in the name section, in the order the dictionary has them.
+  const firstIdx = new Map<number, number>();
+  const order: number[] = [];
+  const fa = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const key = c.series[i]!;
+    let f = firstIdx.get(key);
+    if (f === undefined) {
+      f = order.length;
+      firstIdx.set(key, f);
+      order.push(key);
+    }
+    fa[i] = f;
+  }
+  const devices = new Map<string, { names: SeriesName[]; firsts: number[] }>();
+  for (let f = 0; f < order.length; f++) {
+    const name = c.names(order[f]!);
+    let d = devices.get(name.device);
+    if (!d) {
+      d = { names: [], firsts: [] };
+      devices.set(name.device, d);
+    }
+    d.names.push(name);
+    d.firsts.push(f);
+  }
+  const local = new Int32Array(order.length);
+
+  pos = 0;
+  ensure(64);
+  uv(c.firstSeq);
+  uv(c.lastSeq - c.firstSeq);
+  uv(n);
+  const baseTs = n ? c.ts[0]! : 0;
+  if (!Number.isSafeInteger(baseTs) || Math.abs(baseTs) > MAX_TS_STEP)
+    fail(`seq ${c.firstSeq}: ts must be an integer number of ms`);
+  sv(baseTs);
+  uv(devices.size);
+  let next = 0;
+  for (const [device, d] of devices) {
+    str(device);
+    ensure(8);
+    uv(d.names.length);
+    for (let j = 0; j < d.names.length; j++) {
+      const name = d.names[j]!;
+      if (typeof name.point !== 'string' || typeof device !== 'string') fail('series names must be strings');
+      str(name.point);
+      unitStr(name.unit);
+      local[d.firsts[j]!] = next++;
+    }
+  }
+
+  // series column: delta to the previous reading's series, minus one (a poll's run is all zeros)
+  ensure(n * 5);
+  let prevS = -1;
+  for (let i = 0; i < n; i++) {
+    const s = local[fa[i]!]!;
+    sv(s - prevS - 1);
+    prevS = s;
+  }
+  // seq column only when there are holes
+  const seqs = c.seqs;
+  if (n < c.lastSeq - c.firstSeq + 1) {
+    ensure(n * 8);
+    let prev = c.firstSeq - 1;
+    for (let i = 0; i < n; i++) {
+      const seq = seqs![i]!;
+      if (!Number.isSafeInteger(seq) || seq <= prev) fail(`seq ${seq} is not increasing`);
+      if (seq > c.lastSeq) fail(`seq ${seq} is after lastSeq`);
+      uv(seq - prev - 1);
+      prev = seq;
+    }
+  } else if (seqs) {
+    for (let i = 0; i < n; i++) if (seqs[i] !== c.firstSeq + i) fail(`seq ${seqs[i]} is not increasing`);
+  }
+  ensure(n * 8);
+  let prevTs = baseTs;
+  for (let i = 0; i < n; i++) {
+    const t = c.ts[i]!;
+    if (!Number.isSafeInteger(t)) fail(`seq ${seqs ? seqs[i] : c.firstSeq + i}: ts must be an integer number of ms`);
+    if (Math.abs(t - prevTs) > MAX_TS_STEP) fail(`seq ${seqs ? seqs[i] : c.firstSeq + i}: ts step too large`);
+    sv(t - prevTs);
+    prevTs = t;
+  }
+
+  // The tag column is reserved here and filled in the same pass that writes the values after it.
+  const tagStart = pos;
+  ensure(n);
+  pos += n;
+  const nSeries = order.length;
+  const lastVal: (number | string | undefined)[] = new Array(nSeries);
+  const lastK = new Int8Array(nSeries).fill(-1);
+  const lastN = new Float64Array(nSeries);
+  for (let i = 0; i < n; i++) {
+    const q = c.quality[i]!;
+    if (!(q >= 0 && q < QUALITIES.length && Number.isInteger(q))) fail(`reading ${i}: unknown quality code ${q}`);
+    const s = local[fa[i]!]!;
+    const v = c.values[i]!;
+    let kind: number;
+    ensure(16);
+    if (v === null) {
+      kind = KIND_NULL;
+    } else if (lastVal[s] !== undefined && Object.is(lastVal[s], v)) {
+      kind = KIND_REPEAT;
+    } else if (typeof v === 'number') {
+      let k = -1;
+      let scaled = 0;
+      // -0, NaN and ±Infinity have no scaled-integer form
+      if (Number.isFinite(v) && !Object.is(v, -0)) {
+        // the series' current k first: keeps the delta small and usually fits at once
+        const sk = lastK[s]!;
+        if (sk >= 0) {
+          const m = Math.round(v * POW10[sk]!);
+          if (Math.abs(m) <= MAX_SCALED && m / POW10[sk]! === v) {
+            k = sk;
+            scaled = m;
+          }
+        }
+        if (k < 0) {
+          for (let j = 0; j <= MAX_DECIMALS; j++) {
+            const m = Math.round(v * POW10[j]!);
+            if (Math.abs(m) > MAX_SCALED) break;
+            if (m / POW10[j]! === v) {
+              k = j;
+              scaled = m;
+              break;
+            }
+          }
+        }
+      }
+      if (k >= 0) {
+        kind = KIND_DECIMAL0 + k;
+        sv(scaled - (lastK[s] === k ? lastN[s]! : 0));
+        lastK[s] = k;
+        lastN[s] = scaled;
+      } else if (Object.is(Math.fround(v), v)) {
+        kind = KIND_F32;
+        pos = out.writeFloatLE(v, pos);
+        lastK[s] = -1;
+      } else {
+        kind = KIND_F64;
+        pos = out.writeDoubleLE(v, pos);
+        lastK[s] = -1;
+      }
+      lastVal[s] = v;
+    } else if (typeof v === 'string') {
+      kind = KIND_STRING;
+      if (Buffer.byteLength(v) > MAX_STRING_VALUE_BYTES) fail(`reading ${i}: string value longer than 64 KiB`);
+      str(v);
+      lastVal[s] = v;
+      lastK[s] = -1;
+    } else {
+      return fail(`reading ${i}: value must be a number, a string or null`);
+    }
+    out[tagStart + i] = q | (kind << 4);
+  }
+  const body = out.subarray(0, pos);
+
+  const level = opts.level ?? 9;
+  let flags = 0;
+  let payload: Uint8Array = body;
+  // Tiny bodies never win against deflate's own overhead; skip the attempt.
+  if (level > 0 && body.length > 24) {
+    const z = deflateRawSync(body, { level, memLevel: 9, dictionary: dictionaryV2() });
+    if (z.length < body.length) {
+      payload = z;
+      flags |= FLAG_DEFLATE;
+    }
+  }
+  const epochHex = c.epoch.length > 0 && c.epoch.length <= 128 && HEX_EPOCH.test(c.epoch);
+  const epoch = epochHex ? Buffer.from(c.epoch, 'hex') : Buffer.from(c.epoch, 'utf8');
+  if (epoch.length === 0 || epoch.length > MAX_NAME_BYTES) fail('epoch must be 1..1024 bytes');
+  if (epochHex) flags |= FLAG_EPOCH_HEX;
+  const head = 2 + (epoch.length < 0x80 ? 1 : 2);
+  const msg = Buffer.allocUnsafe(head + epoch.length + payload.length);
+  msg[0] = NATIVE_VERSION;
+  msg[1] = flags;
+  let p = 2;
+  if (epoch.length < 0x80) msg[p++] = epoch.length;
+  else {
+    msg[p++] = (epoch.length & 0x7f) | 0x80;
+    msg[p++] = epoch.length >>> 7;
+  }
+  epoch.copy(msg, p);
+  msg.set(payload, p + epoch.length);
+  return msg;
+}
+
+// ---- decoder ----------------------------------------------------------------------------------
+
+const WHAT = 'native telemetry';
+
+function inflate(body: Uint8Array, max: number, dictionary?: Buffer): Uint8Array {
+  try {
+    return inflateRawSync(body, dictionary ? { maxOutputLength: max, dictionary } : { maxOutputLength: max });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ERR_BUFFER_TOO_LARGE' || (err instanceof RangeError && /max|large/i.test(err.message))) {
+      throw new LangbiangError('DECODE_FAILED', `${WHAT}: body inflates beyond ${max} bytes (refused)`);
+    }
+    throw new LangbiangError('DECODE_FAILED', `${WHAT}: body is not valid deflate-raw data`);
+  }
+}
+
+export function decodeTelemetry(payload: Buffer | Uint8Array, opts: DecodeOptions = {}): TelemetryBatch {
+  if (!(payload instanceof Uint8Array)) throw new LangbiangError('DECODE_FAILED', `${WHAT}: payload is not bytes`);
+  if (payload.length < 2) throw new LangbiangError('DECODE_FAILED', `${WHAT}: truncated (${payload.length} bytes)`);
+  const version = payload[0]!;
+  if (!NATIVE_VERSIONS.includes(version)) {
+    throw new LangbiangError(
+      'DECODE_FAILED',
+      `${WHAT}: encoding version ${version} is not supported (this receiver reads versions ${NATIVE_VERSIONS.join(' and ')})`,
+      { version },
+    );
+  }
+  const flags = payload[1]!;
+  const known = version === 1 ? FLAG_DEFLATE : FLAG_DEFLATE | FLAG_EPOCH_HEX;
+  if ((flags & ~known) !== 0) throw new LangbiangError('DECODE_FAILED', `${WHAT}: unknown flags 0x${flags.toString(16)}`);
+  const max = opts.maxInflatedBytes ?? DEFAULT_MAX_INFLATED;
+  if (version === 1) {
+    let body: Uint8Array = payload.subarray(2);
+    if (flags & FLAG_DEFLATE) body = inflate(body, max);
+    else if (body.length > max) throw new LangbiangError('DECODE_FAILED', `${WHAT}: body larger than ${max} bytes (refused)`);
+    return decodeV1(body);
+  }
+
+  if (opts.gateway === undefined || opts.gateway === '') {
+    throw new LangbiangError(
+      'DECODE_FAILED',
+      `${WHAT}: version 2 names its gateway only in the topic; decode it with the topic's gateway id`,
+    );
+  }
+  const h = new ByteReader(payload, WHAT);
+  h.pos = 2;
+  const epochLen = h.varint();
+  if (epochLen === 0 || epochLen > MAX_NAME_BYTES) h.fail(`epoch of ${epochLen} bytes`);
+  if (epochLen > h.remaining) h.fail('truncated epoch');
+  const epoch =
+    flags & FLAG_EPOCH_HEX ? Buffer.from(h.bytes(epochLen)).toString('hex') : h.utf8(epochLen);
+  let body: Uint8Array = payload.subarray(h.pos);
+  if (flags & FLAG_DEFLATE) body = inflate(body, max, dictionaryV2());
+  else if (body.length > max) throw new LangbiangError('DECODE_FAILED', `${WHAT}: body larger than ${max} bytes (refused)`);
+  return decodeV2Body(body, opts.gateway, epoch);
 }
 
 interface SeriesState {
@@ -47,227 +463,16 @@ interface SeriesState {
   n: number;
 }
 
-/** Smallest k (0..6) with n / 10^k === v exactly, or null. */
-function decimalOf(v: number): { k: number; n: number } | null {
-  // -0 has no integer form; it travels as f32 so the receiver gets the same double back.
-  if (Object.is(v, -0)) return null;
-  for (let k = 0; k <= MAX_DECIMALS; k++) {
-    const n = Math.round(v * POW10[k]!);
-    if (Math.abs(n) > MAX_SCALED) return null;
-    if (Object.is(n / POW10[k]!, v)) return { k, n };
-  }
-  return null;
-}
-
-export function encodeTelemetry(batch: TelemetryBatch, opts: EncodeOptions = {}): Buffer {
-  const fail = (msg: string): never => {
-    throw new LangbiangError('ENCODE_FAILED', `telemetry batch ${batch.firstSeq}..${batch.lastSeq}: ${msg}`);
-  };
-  const { readings } = batch;
-  if (!Number.isSafeInteger(batch.firstSeq) || batch.firstSeq < 0) fail('firstSeq must be a safe non-negative integer');
-  if (!Number.isSafeInteger(batch.lastSeq) || batch.lastSeq < batch.firstSeq) fail('lastSeq must be >= firstSeq');
-
-  const strings = new Map<string, number>();
-  const stringList: string[] = [];
-  const intern = (s: string): number => {
-    let i = strings.get(s);
-    if (i === undefined) {
-      i = stringList.length;
-      strings.set(s, i);
-      stringList.push(s);
-    }
-    return i;
-  };
-  const seriesIdx = new Map<string, number>();
-  const seriesList: [number, number, number][] = [];
-  const colSeries: number[] = new Array(readings.length);
-  for (let i = 0; i < readings.length; i++) {
-    const r = readings[i]!;
-    const key = `${r.device}\u0000${r.point}\u0000${r.unit === null ? '\u0001' : `\u0002${r.unit}`}`;
-    let s = seriesIdx.get(key);
-    if (s === undefined) {
-      s = seriesList.length;
-      seriesIdx.set(key, s);
-      seriesList.push([intern(r.device), intern(r.point), r.unit === null ? 0 : intern(r.unit) + 1]);
-    }
-    colSeries[i] = s;
-  }
-
-  const w = new ByteWriter(64 + readings.length * 8);
-  w.string(batch.gateway);
-  w.string(batch.epoch);
-  w.varint(batch.firstSeq);
-  w.varint(batch.lastSeq - batch.firstSeq);
-  w.varint(readings.length);
-  const baseTs = readings.length ? Math.trunc(readings[0]!.ts) : 0;
-  w.svarint(baseTs);
-  w.varint(stringList.length);
-  for (const s of stringList) w.string(s);
-  w.varint(seriesList.length);
-  for (const [d, p, u] of seriesList) {
-    w.varint(d);
-    w.varint(p);
-    w.varint(u);
-  }
-  // Columns: like values sit together, which is what makes deflate effective on them.
-  for (const s of colSeries) w.varint(s);
-  let prevSeq = batch.firstSeq - 1;
-  for (const r of readings) {
-    if (!Number.isSafeInteger(r.seq) || r.seq <= prevSeq) fail(`seq ${r.seq} is not increasing`);
-    if (r.seq > batch.lastSeq) fail(`seq ${r.seq} is after lastSeq`);
-    w.varint(r.seq - prevSeq - 1);
-    prevSeq = r.seq;
-  }
-  let prevTs = baseTs;
-  for (const r of readings) {
-    if (!Number.isSafeInteger(r.ts)) fail(`seq ${r.seq}: ts must be an integer number of ms`);
-    w.svarint(r.ts - prevTs);
-    prevTs = r.ts;
-  }
-  const state: SeriesState[] = seriesList.map(() => ({ last: undefined, k: -1, n: 0 }));
-  const tags = Buffer.allocUnsafe(readings.length);
-  const values = new ByteWriter(readings.length * 2 + 16);
-  for (let i = 0; i < readings.length; i++) {
-    const r = readings[i]!;
-    const q = QUALITIES.indexOf(r.quality as Quality);
-    if (q < 0) fail(`seq ${r.seq}: unknown quality ${JSON.stringify(r.quality)}`);
-    const st = state[colSeries[i]!]!;
-    const v = r.value;
-    let kind: number;
-    if (v === null) {
-      kind = KIND_NULL;
-    } else if (st.last !== undefined && Object.is(st.last, v)) {
-      kind = KIND_REPEAT;
-    } else if (typeof v === 'string') {
-      kind = KIND_STRING;
-      if (Buffer.byteLength(v) > MAX_STRING_VALUE_BYTES) fail(`seq ${r.seq}: string value longer than 64 KiB`);
-      values.string(v);
-      st.last = v;
-      st.k = -1;
-    } else if (typeof v === 'number') {
-      const d = decimalOf(v);
-      if (d) {
-        kind = KIND_DECIMAL0 + d.k;
-        values.svarint(d.n - (st.k === d.k ? st.n : 0));
-        st.k = d.k;
-        st.n = d.n;
-      } else if (Object.is(Math.fround(v), v)) {
-        kind = KIND_F32;
-        values.f32(v);
-        st.k = -1;
-      } else {
-        kind = KIND_F64;
-        values.f64(v);
-        st.k = -1;
-      }
-      st.last = v;
-    } else {
-      return fail(`seq ${r.seq}: value must be a number, a string or null`);
-    }
-    tags[i] = q | (kind << 4);
-  }
-  w.bytes(tags);
-  w.bytes(values.finish());
-  const body = w.finish();
-
-  const level = opts.level ?? 6;
-  let flags = 0;
-  let out = body;
-  // Tiny bodies never win against deflate's own overhead; skip the attempt.
-  if (level > 0 && body.length > 48) {
-    const z = deflateRawSync(body, { level });
-    if (z.length < body.length) {
-      out = z;
-      flags |= FLAG_DEFLATE;
-    }
-  }
-  const msg = Buffer.allocUnsafe(2 + out.length);
-  msg[0] = NATIVE_VERSION;
-  msg[1] = flags;
-  out.copy(msg, 2);
-  return msg;
-}
-
-export function decodeTelemetry(payload: Buffer | Uint8Array, opts: DecodeOptions = {}): TelemetryBatch {
-  const what = 'native telemetry';
-  if (!(payload instanceof Uint8Array)) throw new LangbiangError('DECODE_FAILED', `${what}: payload is not bytes`);
-  if (payload.length < 2) throw new LangbiangError('DECODE_FAILED', `${what}: truncated (${payload.length} bytes)`);
-  const version = payload[0]!;
-  if (version !== NATIVE_VERSION) {
-    throw new LangbiangError(
-      'DECODE_FAILED',
-      `${what}: encoding version ${version} is not supported (this receiver reads version ${NATIVE_VERSION})`,
-      { version },
-    );
-  }
-  const flags = payload[1]!;
-  if ((flags & ~FLAG_DEFLATE) !== 0)
-    throw new LangbiangError('DECODE_FAILED', `${what}: unknown flags 0x${flags.toString(16)}`);
-  const max = opts.maxInflatedBytes ?? DEFAULT_MAX_INFLATED;
-  let body: Uint8Array = payload.subarray(2);
-  if (flags & FLAG_DEFLATE) {
-    try {
-      body = inflateRawSync(body, { maxOutputLength: max });
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === 'ERR_BUFFER_TOO_LARGE' || (err instanceof RangeError && /max|large/i.test(err.message))) {
-        throw new LangbiangError('DECODE_FAILED', `${what}: body inflates beyond ${max} bytes (refused)`);
-      }
-      throw new LangbiangError('DECODE_FAILED', `${what}: body is not valid deflate-raw data`);
-    }
-  } else if (body.length > max) {
-    throw new LangbiangError('DECODE_FAILED', `${what}: body larger than ${max} bytes (refused)`);
-  }
-
-  const r = new ByteReader(body, what);
-  const gateway = r.string(MAX_NAME_BYTES);
-  const epoch = r.string(MAX_NAME_BYTES);
-  const firstSeq = r.varint();
-  const span = r.varint();
-  const lastSeq = firstSeq + span;
-  if (!Number.isSafeInteger(lastSeq)) r.fail('lastSeq beyond 2^53');
-  const count = r.varint();
-  // Every reading costs at least 4 bytes (series, seq, ts, tag): a larger count is a lie.
-  if (count * 4 > r.remaining) r.fail(`count ${count} does not fit in ${r.remaining} bytes`);
-  if (count > span + 1) r.fail(`count ${count} is more than the seq span ${firstSeq}..${lastSeq} holds`);
-  const baseTs = r.svarint();
-  const nStrings = r.varint();
-  if (nStrings > r.remaining) r.fail(`string table of ${nStrings} entries does not fit`);
-  const strings: string[] = new Array(nStrings);
-  for (let i = 0; i < nStrings; i++) strings[i] = r.string(MAX_NAME_BYTES);
-  const nSeries = r.varint();
-  if (nSeries * 3 > r.remaining) r.fail(`series table of ${nSeries} entries does not fit`);
-  const series: { device: string; point: string; unit: string | null }[] = new Array(nSeries);
-  const str = (i: number, field: string): string => {
-    if (i >= nStrings) r.fail(`${field} refers to string ${i} of ${nStrings}`);
-    return strings[i]!;
-  };
-  for (let i = 0; i < nSeries; i++) {
-    const device = str(r.varint(), 'device');
-    const point = str(r.varint(), 'point');
-    const u = r.varint();
-    series[i] = { device, point, unit: u === 0 ? null : str(u - 1, 'unit') };
-  }
-  const colSeries: number[] = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const s = r.varint();
-    if (s >= nSeries) r.fail(`reading ${i} refers to series ${s} of ${nSeries}`);
-    colSeries[i] = s;
-  }
-  const colSeq: number[] = new Array(count);
-  let prevSeq = firstSeq - 1;
-  for (let i = 0; i < count; i++) {
-    prevSeq = prevSeq + r.varint() + 1;
-    if (prevSeq > lastSeq) r.fail(`reading ${i} has seq ${prevSeq}, after lastSeq ${lastSeq}`);
-    colSeq[i] = prevSeq;
-  }
-  const colTs: number[] = new Array(count);
-  let prevTs = baseTs;
-  for (let i = 0; i < count; i++) {
-    prevTs += r.svarint();
-    if (!Number.isSafeInteger(prevTs)) r.fail(`reading ${i} has a timestamp beyond 2^53`);
-    colTs[i] = prevTs;
-  }
+/** Tags and values (the same in both versions): fills readings in place. */
+function decodeValues(
+  r: ByteReader,
+  body: Uint8Array,
+  count: number,
+  colSeries: Int32Array | number[],
+  series: SeriesName[],
+  colSeq: number[],
+  colTs: number[],
+): WireReading[] {
   if (count > r.remaining) r.fail('truncated tag column');
   const tagStart = r.pos;
   r.pos += count;
@@ -320,5 +525,116 @@ export function decodeTelemetry(payload: Buffer | Uint8Array, opts: DecodeOption
     };
   }
   if (r.remaining !== 0) r.fail(`${r.remaining} bytes after the last value`);
-  return { v: NATIVE_VERSION, gateway, epoch, firstSeq, lastSeq, readings };
+  return readings;
+}
+
+function readTs(r: ByteReader, count: number, baseTs: number): number[] {
+  const colTs: number[] = new Array(count);
+  let prevTs = baseTs;
+  for (let i = 0; i < count; i++) {
+    prevTs += r.svarint();
+    if (!Number.isSafeInteger(prevTs)) r.fail(`reading ${i} has a timestamp beyond 2^53`);
+    colTs[i] = prevTs;
+  }
+  return colTs;
+}
+
+function readSeqs(r: ByteReader, count: number, firstSeq: number, lastSeq: number): number[] {
+  const colSeq: number[] = new Array(count);
+  let prevSeq = firstSeq - 1;
+  for (let i = 0; i < count; i++) {
+    prevSeq = prevSeq + r.varint() + 1;
+    if (prevSeq > lastSeq) r.fail(`reading ${i} has seq ${prevSeq}, after lastSeq ${lastSeq}`);
+    colSeq[i] = prevSeq;
+  }
+  return colSeq;
+}
+
+function decodeV2Body(body: Uint8Array, gateway: string, epoch: string): TelemetryBatch {
+  const r = new ByteReader(body, WHAT);
+  const firstSeq = r.varint();
+  const span = r.varint();
+  const lastSeq = firstSeq + span;
+  if (!Number.isSafeInteger(lastSeq)) r.fail('lastSeq beyond 2^53');
+  const count = r.varint();
+  // Every reading costs at least 3 bytes (series, ts, tag): a larger count is a lie.
+  if (count * 3 > r.remaining) r.fail(`count ${count} does not fit in ${r.remaining} bytes`);
+  if (count > span + 1) r.fail(`count ${count} is more than the seq span ${firstSeq}..${lastSeq} holds`);
+  const baseTs = r.svarint();
+  const nDevices = r.varint();
+  if (nDevices * 2 > r.remaining) r.fail(`${nDevices} devices do not fit`);
+  const series: SeriesName[] = [];
+  for (let d = 0; d < nDevices; d++) {
+    const device = r.string(MAX_NAME_BYTES);
+    const nPoints = r.varint();
+    if (nPoints * 2 > r.remaining) r.fail(`${nPoints} points of ${device} do not fit`);
+    for (let p = 0; p < nPoints; p++) {
+      const point = r.string(MAX_NAME_BYTES);
+      // a unit's length is stored + 1; 0 means no unit
+      const u = r.varint();
+      if (u - 1 > MAX_NAME_BYTES) r.fail(`unit of ${u - 1} bytes is longer than ${MAX_NAME_BYTES}`);
+      series.push({ device, point, unit: u === 0 ? null : r.utf8(u - 1) });
+    }
+  }
+  const nSeries = series.length;
+  const colSeries = new Int32Array(count);
+  let prevS = -1;
+  for (let i = 0; i < count; i++) {
+    const s = prevS + 1 + r.svarint();
+    if (s < 0 || s >= nSeries) r.fail(`reading ${i} refers to series ${s} of ${nSeries}`);
+    colSeries[i] = s;
+    prevS = s;
+  }
+  let colSeq: number[];
+  if (count === span + 1) {
+    colSeq = new Array(count);
+    for (let i = 0; i < count; i++) colSeq[i] = firstSeq + i;
+  } else {
+    colSeq = readSeqs(r, count, firstSeq, lastSeq);
+  }
+  const colTs = readTs(r, count, baseTs);
+  const readings = decodeValues(r, body, count, colSeries, series, colSeq, colTs);
+  return { v: 2, gateway, epoch, firstSeq, lastSeq, readings };
+}
+
+function decodeV1(body: Uint8Array): TelemetryBatch {
+  const r = new ByteReader(body, WHAT);
+  const gateway = r.string(MAX_NAME_BYTES);
+  const epoch = r.string(MAX_NAME_BYTES);
+  const firstSeq = r.varint();
+  const span = r.varint();
+  const lastSeq = firstSeq + span;
+  if (!Number.isSafeInteger(lastSeq)) r.fail('lastSeq beyond 2^53');
+  const count = r.varint();
+  // Every reading costs at least 4 bytes (series, seq, ts, tag): a larger count is a lie.
+  if (count * 4 > r.remaining) r.fail(`count ${count} does not fit in ${r.remaining} bytes`);
+  if (count > span + 1) r.fail(`count ${count} is more than the seq span ${firstSeq}..${lastSeq} holds`);
+  const baseTs = r.svarint();
+  const nStrings = r.varint();
+  if (nStrings > r.remaining) r.fail(`string table of ${nStrings} entries does not fit`);
+  const strings: string[] = new Array(nStrings);
+  for (let i = 0; i < nStrings; i++) strings[i] = r.string(MAX_NAME_BYTES);
+  const nSeries = r.varint();
+  if (nSeries * 3 > r.remaining) r.fail(`series table of ${nSeries} entries does not fit`);
+  const series: SeriesName[] = new Array(nSeries);
+  const str = (i: number, field: string): string => {
+    if (i >= nStrings) r.fail(`${field} refers to string ${i} of ${nStrings}`);
+    return strings[i]!;
+  };
+  for (let i = 0; i < nSeries; i++) {
+    const device = str(r.varint(), 'device');
+    const point = str(r.varint(), 'point');
+    const u = r.varint();
+    series[i] = { device, point, unit: u === 0 ? null : str(u - 1, 'unit') };
+  }
+  const colSeries: number[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const s = r.varint();
+    if (s >= nSeries) r.fail(`reading ${i} refers to series ${s} of ${nSeries}`);
+    colSeries[i] = s;
+  }
+  const colSeq = readSeqs(r, count, firstSeq, lastSeq);
+  const colTs = readTs(r, count, baseTs);
+  const readings = decodeValues(r, body, count, colSeries, series, colSeq, colTs);
+  return { v: 1, gateway, epoch, firstSeq, lastSeq, readings };
 }

@@ -1,11 +1,12 @@
 import { SYNC_DEFAULTS } from '../defaults.js';
-import { encodeTelemetry } from './native.js';
+import { encodeTelemetry, NATIVE_VERSION } from './native.js';
 import { topicsFor } from './topics.js';
 import type { WireReading } from './types.js';
 
 /**
  * Wire size of the native encoding as a broker sees it, for the size test and `npm run bench`.
- * Counts the MQTT 5 PUBLISH packet (fixed header, topic, packet id, properties) and its PUBACK.
+ * Counts the MQTT 5 PUBLISH packet (fixed header, topic or topic alias, packet id, properties) and
+ * its PUBACK.
  */
 function varintLen(n: number): number {
   let len = 1;
@@ -16,8 +17,18 @@ function varintLen(n: number): number {
   return len;
 }
 
-export function mqttPublishWireBytes(payloadBytes: number, topic: string): number {
-  const variable = 2 + Buffer.byteLength(topic) + 2 + 1; // topic, packet id, empty property list
+/**
+ * `alias`: 'none' sends the topic; 'first' the topic and a Topic Alias property (3 bytes), as the
+ * first message of a connection does; 'use' an empty topic and the alias, as every later one does.
+ */
+export function mqttPublishWireBytes(
+  payloadBytes: number,
+  topic: string,
+  alias: 'none' | 'first' | 'use' = 'none',
+): number {
+  const topicBytes = alias === 'use' ? 0 : Buffer.byteLength(topic);
+  const props = alias === 'none' ? 0 : 3;
+  const variable = 2 + topicBytes + 2 + 1 + props; // topic, packet id, property length, properties
   const remaining = variable + payloadBytes;
   const puback = 4; // MQTT 5 PUBACK with reason "success" and no properties
   return 1 + varintLen(remaining) + remaining + puback;
@@ -77,10 +88,11 @@ export function simulateLiveDay(
   let readings = 0;
   let pending: WireReading[] = [];
   let pendingSince = -1;
+  let lastHour = -1;
   const t0 = 1_717_000_000_000;
   const flush = () => {
     const payload = encodeTelemetry({
-      v: 1,
+      v: NATIVE_VERSION,
       gateway,
       epoch: 'f3a9c2d4e5b60718293a4b5c6d7e8f90',
       firstSeq: pending[0]!.seq,
@@ -88,7 +100,10 @@ export function simulateLiveDay(
       readings: pending,
     });
     payloadBytes += payload.length;
-    wireBytes += mqttPublishWireBytes(payload.length, topic);
+    // the agent's client uses topic aliases; count a fresh connection (full topic) every hour
+    const hour = Math.floor((pending[0]!.ts - t0) / 3_600_000);
+    wireBytes += mqttPublishWireBytes(payload.length, topic, hour !== lastHour ? 'first' : 'use');
+    lastHour = hour;
     messages++;
     readings += pending.length;
     pending = [];

@@ -260,7 +260,8 @@ export class Receiver {
       this.s.telemetryMessages++;
       let batch: ReturnType<typeof decodeTelemetry>;
       try {
-        batch = decodeTelemetry(payload);
+        // version 2 names its gateway only in the topic
+        batch = decodeTelemetry(payload, { gateway: t.gateway });
       } catch (err) {
         this.malformed(topic, describeError(err));
         return;

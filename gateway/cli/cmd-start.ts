@@ -1,53 +1,47 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { demoConfigPath, type GatewayConfig } from '../config/index.js';
+import { demoConfigPath } from '../config/demo.js';
+import type { GatewayConfig } from '../config/index.js';
 import { describeError } from '../core/errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { loadValidConfig } from './config-arg.js';
+import { loadStartConfig, logsOf, replayLogs } from './start-config.js';
 
 /**
  * `langbiang start`. With no --config it runs the demo: simulators for the demo config's buses in
  * a child process (`langbiang simulate`, exactly what a technician would run), then the gateway.
  */
 export async function runStart(o: { config?: string; verbose?: boolean }): Promise<void> {
-  const demo = !o.config;
-  const file = o.config ?? demoConfigPath();
-  // First boot: a provisioning bundle on the boot partition brings this gateway's config and keys.
-  if (!demo)
-    (await import('../provision/boot.js')).importBootBundleOnStart(file, () =>
-      createLogger({ level: o.verbose ? 'debug' : undefined }),
-    );
-  const fileConfig = loadValidConfig(file);
-  const log = createLogger({ level: o.verbose ? 'debug' : fileConfig.log?.level });
-  // A config applied later (by the city or the console) and kept after its watch runs instead of
-  // the file, until someone edits the file (gateway/remote-config).
-  const config = demo
-    ? fileConfig
-    : (await import('../remote-config/effective.js')).effectiveConfig(file, fileConfig, log).config;
-
-  // Signals that arrive while the parts are still starting are honoured once start has finished,
-  // so a quick Ctrl-C or `systemctl stop` never leaves the store unflushed.
+  // A SIGINT/SIGTERM that comes while the gateway is still starting is kept and acted on once it runs
+  // (systemd or a test may stop it at any moment); until then the default handlers are replaced.
   let stopping = false;
   let stopRequested: string | null = null;
-  let stop: (signal: string) => Promise<void> = async (signal) => {
-    stopRequested = signal;
+  let stop: ((signal: string) => Promise<void>) | null = null;
+  const onSignal = (signal: string) => {
+    if (stop) void stop(signal);
+    else stopRequested = signal;
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  const demo = !o.config;
+  const file = o.config ?? demoConfigPath();
+  // First boot (a provisioning bundle on the boot partition brings this gateway's config and keys),
+  // the config file, and a config applied later by the city or the console and kept after its watch
+  // (gateway/remote-config): all read in a short-lived child process, so the YAML parser, the
+  // schema and the unused profiles never take the gateway's memory (start-config.ts).
+  const bootLog = () => createLogger({ level: o.verbose ? 'debug' : undefined });
+  let loaded: Awaited<ReturnType<typeof loadStartConfig>>;
+  try {
+    loaded = await loadStartConfig(file, demo);
+  } catch (err) {
+    const logs = logsOf(err);
+    if (logs.length > 0) replayLogs(logs, bootLog(), bootLog);
+    throw err;
+  }
+  const { config, profiles } = loaded;
+  const log = createLogger({ level: o.verbose ? 'debug' : loaded.logLevel });
+  replayLogs(loaded.logs, log, bootLog);
   // A stray rejection in a library callback must not take polling down; log it loudly instead.
   process.on('unhandledRejection', (reason) => log.error({ err: describeError(reason) }, 'unhandled rejection'));
-  // While stopping, a late error from a closing socket, port or child (e.g. an IPC channel that just
-  // closed) is noise: log it and finish the clean stop. Otherwise it is a bug: log it as one JSON
-  // line and exit non-zero so systemd restarts us.
-  process.on('uncaughtException', (err) => {
-    if (stopping) {
-      log.warn({ err: describeError(err) }, 'error while stopping (ignored)');
-      return;
-    }
-    log.fatal({ err: describeError(err), stack: err instanceof Error ? err.stack : undefined }, 'uncaught exception; exiting');
-    log.flush?.();
-    process.exit(1);
-  });
 
   let simulator: ChildProcess | null = null;
   if (demo) {
@@ -60,7 +54,7 @@ export async function runStart(o: { config?: string; verbose?: boolean }): Promi
   const { GatewayHost } = await import('../host.js');
   let gateway: Awaited<ReturnType<typeof GatewayHost.start>>;
   try {
-    gateway = await GatewayHost.start(config, demo ? null : file, { log });
+    gateway = await GatewayHost.start(config, demo ? null : file, { log, profiles });
   } catch (err) {
     simulator?.kill('SIGTERM');
     throw err;

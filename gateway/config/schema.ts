@@ -347,11 +347,15 @@ const syncSchema = z
       .int()
       .min(1)
       .max(100_000)
-      .default(1000)
-      .meta({ description: 'Most readings in one MQTT message.' }),
-    // 10 s: each message pays its MQTT framing and string table once; at 15 readings/s that keeps
-    // the wire under 6 bytes per reading (docs/protocol.md, "Size").
-    batchMaxDelay: duration('Longest a live reading waits to fill a batch.').prefault('10s'),
+      .default(5000)
+      .meta({
+        description: 'Most readings in one MQTT message; a live batch goes as soon as it has this many.',
+      }),
+    // 30 s: each message pays its framing, header and name table once; at the 1–2 readings/s of a
+    // greenhouse that keeps the wire near 5 bytes per reading (docs/performance.md, "Wire").
+    batchMaxDelay: duration(
+      'Longest a live reading waits to fill a batch: the latency of live data at the city.',
+    ).prefault('30s'),
     batchMaxBytes: size('Largest encoded MQTT message; bigger batches are split.', 1024).prefault('64KiB'),
     backlogRate: z
       .number()

@@ -9,11 +9,30 @@ export interface Outbox {
   readonly epoch: string;
   /** readings with seq > afterSeq, oldest first, at most limit */
   readAfter(afterSeq: number, limit: number): StoredReading[];
+  /**
+   * The same readings (at most limit, seq ≤ maxSeq) as columns: the sync agent's fast path, no
+   * object per reading. Optional: the agent falls back to readAfter without it.
+   */
+  readColumnsAfter?(afterSeq: number, limit: number, maxSeq: number): ReadingColumns;
   /** newest committed seq (0 when empty) */
   lastSeq(): number;
   getCursor(name: string): number;
   setCursor(name: string, seq: number): void;
   gapsAfter(afterId: number): GapEvent[];
+}
+
+/** A run of stored readings as columns, index i of every array being the same reading. */
+export interface ReadingColumns {
+  count: number;
+  seqs: number[];
+  /** the store's series id of each reading; `names` resolves it */
+  series: number[];
+  names: (series: number) => { device: string; point: string; unit: string | null };
+  /** wall ms */
+  ts: number[];
+  /** index in QUALITIES */
+  quality: number[];
+  values: (number | string | null)[];
 }
 
 /** Events that are themselves synced to the city: gaps, command audit, alarms, config changes. */

@@ -1,6 +1,5 @@
 import { dirname } from 'node:path';
 import { passwordProblem, ROLES, type Role, userNameProblem } from '../auth/index.js';
-import { parseConfigText } from '../config/index.js';
 import { describeError } from '../core/errors.js';
 import { logRing } from '../log.js';
 import { SYNC_CURSOR } from '../store/index.js';
@@ -78,6 +77,8 @@ export function registerAdminRoutes(r: Router, deps: Deps): void {
     const b = objectBody(await readJson(req, CONFIG_BODY_LIMIT));
     if (typeof b.text !== 'string') throw new HttpError(400, 'text (the YAML) is required');
     const file = deps.configHost?.file;
+    // the schema and the YAML parser are loaded by the first check, not by every gateway (RSS target)
+    const { parseConfigText } = await import('../config/index.js');
     const res = parseConfigText(b.text, { file: 'config', baseDir: file ? dirname(file) : process.cwd() });
     return res.ok ? { ok: true, problems: [], warnings: res.warnings } : { ok: false, problems: res.problems };
   });
@@ -102,7 +103,7 @@ export function registerAdminRoutes(r: Router, deps: Deps): void {
       res.once('finish', resolve);
       res.once('close', resolve);
     });
-    const { id } = host.apply(b.text, who!.user, sent);
+    const { id } = await host.apply(b.text, who!.user, sent);
     res.statusCode = 202;
     return { accepted: true, id, status: host.status(id) };
   });

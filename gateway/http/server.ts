@@ -2,22 +2,23 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { loadProfiles } from '../../hardware/profiles.js';
 import { AuthContext } from '../auth/index.js';
 import { describeError } from '../core/errors.js';
 import type { DeviceProfile } from '../core/point.js';
 import { History } from '../history/index.js';
 import type { Logger } from '../log.js';
-import { registerAdminRoutes } from './api-admin.js';
-import { registerAuthRoutes, SESSION_COOKIE } from './api-auth.js';
-import { registerDataRoutes } from './api-data.js';
-import { handleEditor, handleEditorUpgrade, isEditorPath } from './editor.js';
-import { Metrics } from './metrics.js';
-import { PanelSettings } from './panel-settings.js';
-import { HttpError, parseCookies, redirect, SECURITY_HEADERS, sendJson } from './respond.js';
-import { type Ctx, HANDLED, type Principal, Router } from './router.js';
-import { StaticFiles } from './static.js';
+import { SESSION_COOKIE } from './api-auth.js';
+import { HttpError, parseCookies, redirect, sendJson } from './respond.js';
+import { type Ctx, HANDLED, type Principal, type Router } from './router.js';
 import type { ConfigHost, Deps, HttpCounters, HttpGateway } from './types.js';
+
+/** The panel, the API and the editor proxy: loaded at the first request that is not /healthz. */
+type Routes = typeof import('./routes.js');
+interface Loaded {
+  mod: Routes;
+  router: Router;
+  deps: Deps;
+}
 
 export type { ConfigHost, HttpGateway } from './types.js';
 
@@ -48,9 +49,9 @@ const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  */
 export class HttpServer {
   private server: Server | null = null;
-  private readonly router = new Router();
-  private readonly deps: Deps;
-  private readonly metrics: Metrics;
+  private readonly base: Omit<Deps, 'settings' | 'statics'>;
+  private loaded: Loaded | null = null;
+  private loading: Promise<Loaded> | null = null;
   private readonly log: Logger | undefined;
   private history: History | null = null;
   private addr: AddressInfo | null = null;
@@ -64,19 +65,17 @@ export class HttpServer {
     const log = opts.log ?? silentLogger();
     this.log = opts.log;
     const counters: HttpCounters = { requests: new Map(), loginFailures: 0, sseClients: 0 };
-    this.deps = {
+    this.base = {
       gw,
       auth: opts.auth ?? new AuthContext(dataDir, log),
-      settings: new PanelSettings(dataDir),
       history: null,
       log,
       configHost: opts.configHost ?? null,
-      statics: new StaticFiles(),
       counters,
       profiles: () => {
         if (gw.profiles) return gw.profiles;
-        const dir = gw.config.gateway.profilesDir;
-        this.profilesCache ??= loadProfiles(dir ? [dir] : []);
+        // only a gateway started without its profiles (tests) reads them here
+        this.profilesCache ??= this.readProfiles();
         return this.profilesCache;
       },
       address: () =>
@@ -84,25 +83,30 @@ export class HttpServer {
           ? `http://${this.addr.address.includes(':') ? `[${this.addr.address}]` : this.addr.address}:${this.addr.port}`
           : '',
     };
-    this.metrics = new Metrics(this.deps);
-    registerAuthRoutes(this.router, this.deps);
-    registerDataRoutes(this.router, this.deps);
-    registerAdminRoutes(this.router, this.deps);
-    this.router.get(
-      '/metrics',
-      'technician',
-      async ({ res }) => {
-        const m = await this.metrics.render();
-        res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': m.type, 'cache-control': 'no-store' });
-        res.end(m.body);
-        return HANDLED;
-      },
-      { token: true },
-    );
+  }
+
+  private profilesLoader: typeof import('../../hardware/profiles.js') | null = null;
+
+  private readProfiles(): ReadonlyMap<string, DeviceProfile> {
+    const dir = this.gw.config.gateway.profilesDir;
+    return this.profilesLoader ? this.profilesLoader.loadProfiles(dir ? [dir] : []) : new Map();
+  }
+
+  /** The routes and what they need, loaded once; requests that come meanwhile wait for the same load. */
+  private load(): Promise<Loaded> {
+    this.loading ??= (async () => {
+      const mod = await import('./routes.js');
+      if (!this.gw.profiles) this.profilesLoader = await import('../../hardware/profiles.js');
+      const { router, deps } = mod.buildRoutes(this.base, resolve(this.gw.config.gateway.dataDir));
+      deps.history = this.history;
+      this.loaded = { mod, router, deps };
+      return this.loaded;
+    })();
+    return this.loading;
   }
 
   get auth(): AuthContext {
-    return this.deps.auth;
+    return this.base.auth;
   }
 
   async listen(): Promise<AddressInfo> {
@@ -111,9 +115,13 @@ export class HttpServer {
     server.requestTimeout = 30_000;
     server.maxHeadersCount = 64;
     // the Node-RED editor's websocket (/red/comms); nothing else upgrades
-    server.on('upgrade', (req, socket, head) =>
-      handleEditorUpgrade(req, socket, head, this.principal(req), this.gw.flows ?? null),
-    );
+    server.on('upgrade', (req, socket, head) => {
+      const who = this.principal(req);
+      this.load().then(
+        ({ mod }) => mod.handleEditorUpgrade(req, socket, head, who, this.gw.flows ?? null),
+        () => socket.destroy(),
+      );
+    });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -129,12 +137,13 @@ export class HttpServer {
           maxAgeMs: this.gw.config.storage.maxAge,
           onError: (msg) => this.log?.warn(msg),
         });
-        this.deps.history = this.history;
+        this.base.history = this.history;
+        if (this.loaded) this.loaded.deps.history = this.history;
       } catch (err) {
         this.log?.warn({ err: describeError(err) }, 'history rollup not available; charts will be empty');
       }
     }
-    this.deps.auth.ensureSetupCode(this.deps.address());
+    this.base.auth.ensureSetupCode(this.base.address());
     return this.addr;
   }
 
@@ -152,7 +161,7 @@ export class HttpServer {
     let routeLabel = 'other';
     res.on('finish', () => {
       const key = `${req.method} ${routeLabel} ${res.statusCode}`;
-      const c = this.deps.counters.requests;
+      const c = this.base.counters.requests;
       if (c.size < 2000 || c.has(key)) c.set(key, (c.get(key) ?? 0) + 1);
     });
     try {
@@ -173,10 +182,11 @@ export class HttpServer {
       }
 
       const who = this.principal(req);
+      const { mod, router, deps } = this.loaded ?? (await this.load());
 
-      if (isEditorPath(path)) {
+      if (mod.isEditorPath(path)) {
         routeLabel = '/red';
-        handleEditor(req, res, who, this.gw.flows ?? null);
+        mod.handleEditor(req, res, who, this.gw.flows ?? null);
         return;
       }
 
@@ -184,23 +194,23 @@ export class HttpServer {
         // The login and setup pages need their files before anyone is logged in; they hold no data.
         if (path.startsWith('/assets/')) {
           routeLabel = '/assets';
-          this.deps.statics.send(req, res, this.deps.statics.publicFile(path.slice('/assets/'.length)));
+          deps.statics.send(req, res, deps.statics.publicFile(path.slice('/assets/'.length)));
           return;
         }
         if (path.startsWith('/vendor/')) {
           routeLabel = '/vendor';
-          this.deps.statics.send(req, res, this.deps.statics.vendorFile(path.slice('/vendor/'.length)));
+          deps.statics.send(req, res, deps.statics.vendorFile(path.slice('/vendor/'.length)));
           return;
         }
         const page = PAGES[path];
         if (page) {
           routeLabel = path;
-          this.page(req, res, page, who, path);
+          this.page(req, res, page, who, path, deps);
           return;
         }
       }
 
-      const found = this.router.match(method, path);
+      const found = router.match(method, path);
       if (!found || found === 'method') {
         // Without credentials nothing is revealed, not even which paths exist.
         if (!who)
@@ -233,30 +243,31 @@ export class HttpServer {
     page: (typeof PAGES)[string],
     who: Principal | null,
     path: string,
+    deps: Deps,
   ): void {
     const session = who?.kind === 'session' ? who : null;
-    const target = pageRedirect(page.access, session, this.deps.auth.users.hasUsers(), path);
+    const target = pageRedirect(page.access, session, deps.auth.users.hasUsers(), path);
     if (target) {
       redirect(res, target);
       return;
     }
-    this.deps.statics.send(req, res, this.deps.statics.publicFile(page.file), { 'cache-control': 'no-store' });
+    deps.statics.send(req, res, deps.statics.publicFile(page.file), { 'cache-control': 'no-store' });
   }
 
   private principal(req: IncomingMessage): Principal | null {
     const sid = parseCookies(req.headers.cookie)[SESSION_COOKIE];
     if (sid) {
-      const s = this.deps.auth.sessions.get(sid);
+      const s = this.base.auth.sessions.get(sid);
       if (s) {
         // a removed user's session ends with them
-        const u = this.deps.auth.users.get(s.user);
+        const u = this.base.auth.users.get(s.user);
         if (u) return { kind: 'session', user: s.user, role: u.role, session: s };
-        this.deps.auth.sessions.destroy(sid);
+        this.base.auth.sessions.destroy(sid);
       }
     }
     const authz = req.headers.authorization;
     if (authz?.startsWith('Bearer ')) {
-      const t = this.deps.auth.users.verifyToken(authz.slice(7).trim());
+      const t = this.base.auth.users.verifyToken(authz.slice(7).trim());
       if (t) return { kind: 'token', user: `token:${t.label}`, role: 'technician' };
     }
     return null;

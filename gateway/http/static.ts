@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { packageRoot } from '../config/index.js';
+import { packageRoot } from '../config/demo.js';
 import { HttpError, SECURITY_HEADERS } from './respond.js';
 
 const TYPES: Record<string, string> = {

@@ -43,7 +43,7 @@ export interface ConfigHost {
    * Validates at once (HttpError 422 with `problems`, 409 while another change runs) and answers
    * the change's id; the change itself starts once `sent` settles and goes on in the background.
    */
-  apply(text: string, actor: string, sent: Promise<unknown>): { id: string };
+  apply(text: string, actor: string, sent: Promise<unknown>): { id: string } | Promise<{ id: string }>;
   /** the change in progress or the newest one; with an id, that change */
   status(id?: string): ApplyReport | null;
   readonly applying: boolean;

@@ -55,7 +55,15 @@ export class BatchEncoder {
     this.reset();
   }
 
-  add(series: number, ts: number, mono: number, value: number | string | null, quality: number, flags: number, boot: number): void {
+  add(
+    series: number,
+    ts: number,
+    mono: number,
+    value: number | string | null,
+    quality: number,
+    flags: number,
+    boot: number,
+  ): void {
     let strBytes = 0;
     if (typeof value === 'string') strBytes = Buffer.byteLength(value, 'utf8');
     this.ensure(48 + strBytes);
@@ -220,7 +228,8 @@ export function decodeBatch(
       p += n;
     } else value = zigzag() / POW10[kind - K_DEC1 + 1]!;
     if (p > end) throw new Error(`batch at seq ${firstSeq} is truncated`);
-    if (seq >= lo && seq <= hi) out.push([seq, series, ts, mono, value, (tag >> 3) & 7, tag & 64 ? FLAG_UNSYNCED : 0, boot]);
+    if (seq >= lo && seq <= hi)
+      out.push([seq, series, ts, mono, value, (tag >> 3) & 7, tag & 64 ? FLAG_UNSYNCED : 0, boot]);
     seq++;
   }
   return seq - firstSeq;

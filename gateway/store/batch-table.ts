@@ -20,10 +20,7 @@ export class BatchTable {
   private readonly s;
   private readonly enc = new BatchEncoder();
 
-  constructor(
-    private readonly db: Database.Database,
-    readonly: boolean,
-  ) {
+  constructor(db: Database.Database, readonly: boolean) {
     const ro = {
       floorKey: db.prepare('SELECT seq FROM batches WHERE seq <= ? ORDER BY seq DESC LIMIT 1').pluck(),
       minSeq: db.prepare('SELECT min(seq) FROM batches').pluck(),
@@ -147,10 +144,11 @@ export class BatchTable {
         rows.length = 0;
         decodeBatch(b.seq, b.data, rows);
         let any = false;
-        for (const r of rows) if (r[0] >= fromSeq && fn(r)) {
-          any = true;
-          changed++;
-        }
+        for (const r of rows)
+          if (r[0] >= fromSeq && fn(r)) {
+            any = true;
+            changed++;
+          }
         if (any) {
           this.enc.reset();
           for (const r of rows) this.enc.add(r[1], r[2], r[3], r[4], r[5], r[6], r[7]);

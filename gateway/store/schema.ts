@@ -80,7 +80,9 @@ export const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
     db.exec('CREATE TABLE batches (seq INTEGER PRIMARY KEY, n INTEGER NOT NULL, data BLOB NOT NULL);');
     const table = new BatchTable(db, false);
     const page = db
-      .prepare('SELECT seq, series, ts, mono, value, quality, flags, boot FROM readings WHERE seq > ? ORDER BY seq LIMIT ?')
+      .prepare(
+        'SELECT seq, series, ts, mono, value, quality, flags, boot FROM readings WHERE seq > ? ORDER BY seq LIMIT ?',
+      )
       .raw();
     let after = Number.MIN_SAFE_INTEGER;
     let row: RawRow[] = [];

@@ -4,7 +4,14 @@ import Database from 'better-sqlite3';
 import type { Clock } from '../core/clock.js';
 import { describeError, isLangbiangError, LangbiangError } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
-import type { EventOutbox, EventRecorder, GatewayEventKind, GatewayEventRecord, Outbox } from '../core/outbox.js';
+import type {
+  EventOutbox,
+  EventRecorder,
+  GatewayEventKind,
+  GatewayEventRecord,
+  Outbox,
+  ReadingColumns,
+} from '../core/outbox.js';
 import {
   type GapEvent,
   QUALITIES,
@@ -16,6 +23,7 @@ import {
 } from '../core/reading.js';
 import type { RawRow } from './batch-codec.js';
 import { BatchTable } from './batch-table.js';
+import { toColumns } from './columns.js';
 import { ControlTables } from './control-tables.js';
 import { checkVersion, migrate, SCHEMA_VERSION } from './schema.js';
 
@@ -119,7 +127,6 @@ interface SeriesInfo {
   point: string;
   unit: string;
 }
-
 
 const DEFAULT_BATCH_READINGS = 500;
 const DEFAULT_BATCH_DELAY_MS = 1000;
@@ -293,6 +300,21 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     return rows.map((r) => this.toStored(r));
   }
 
+  /** Outbox fast path of the sync agent: what readAfter returns, as columns (see columns.ts). */
+  readColumnsAfter(afterSeq: number, limit: number, maxSeq = Number.MAX_SAFE_INTEGER): ReadingColumns {
+    this.assertOpen();
+    const rows = limit > 0 ? this.batches.rows(afterSeq + 1, maxSeq, limit) : [];
+    if (rows.length > limit) rows.length = limit;
+    return toColumns(rows, (id) => {
+      let s = this.seriesById.get(id);
+      if (!s) {
+        this.loadDictionaries();
+        s = this.seriesById.get(id);
+      }
+      return { device: s?.device ?? `#${id}`, point: s?.point ?? `#${id}`, unit: s?.unit ? s.unit : null };
+    });
+  }
+
   lastSeq(): number {
     return this.committedSeq;
   }
@@ -411,7 +433,10 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     if (desc) ranges.reverse();
 
     const wanted = seriesFilter ? new Set(seriesFilter) : null;
+    // What was committed when the iteration began: later commits belong to the next query.
+    const top = this.batches.maxSeq() ?? 0;
     for (let [lo, hi] of ranges) {
+      if (hi > top) hi = top;
       while (lo <= hi && remaining > 0) {
         // Whole batches are decoded, then filtered here; the next page starts past the last row seen.
         const rows = this.batches.rows(lo, hi, PAGE_ROWS, desc);
@@ -801,11 +826,7 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
 
   // ---- internals: correction ------------------------------------------------------------------
 
-  private correct(
-    bootId: string,
-    markSynced: boolean,
-    newTs: (p: { ts: number; mono: number }) => number,
-  ): number {
+  private correct(bootId: string, markSynced: boolean, newTs: (p: { ts: number; mono: number }) => number): number {
     this.assertWritable();
     let count = 0;
     for (const p of this.buffer) {
@@ -817,7 +838,6 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     }
     const boot = this.bootIds.get(bootId) ?? this.loadBoot(bootId);
     if (!boot) return count;
-    const s = this.stmts;
     this.db
       .transaction(() => {
         const t = { ts: 0, mono: 0 };

@@ -36,7 +36,7 @@ export async function listen(url: string, gateway: string, opts: mqtt.IClientOpt
     close: () => client.endAsync(true),
   };
   client.on('message', (topic, payload, packet) => {
-    if (topic.endsWith('/telemetry')) l.telemetry.push(decodeTelemetry(payload));
+    if (topic.endsWith('/telemetry')) l.telemetry.push(decodeTelemetry(payload, { gateway: topic.split('/')[2] }));
     else if (topic.endsWith('/events')) l.events.push(decodeEvents(payload));
     else if (topic.endsWith('/status'))
       l.status.push({ topic, payload: JSON.parse(payload.toString()), retain: packet.retain });

@@ -68,6 +68,13 @@ function batchOf(gateway: string, epoch: string, first: number, n: number): Tele
   return { v: NATIVE_VERSION, gateway, epoch, firstSeq: first, lastSeq: first + n - 1, readings };
 }
 
+/** The version 1 example of docs/protocol.md: gateway gw-1 in the payload, three readings. */
+const V1_GW1 = Buffer.from(
+  '01000467772d31043966326391080303d0c3f689d8660507736f696c2d6131086d6f697374757265' +
+    '01250b74656d706572617475726503c2b043020001030003050001000000010000a84e303030c005c00302',
+  'hex',
+);
+
 async function publisher(): Promise<mqtt.MqttClient> {
   return mqtt.connectAsync(broker.url, {
     protocolVersion: 5,
@@ -127,13 +134,14 @@ describe('the reference receiver', () => {
       await publishTelemetry(pub, a);
       await publishTelemetry(pub, a); // a resend after a lost PUBACK
       await publishTelemetry(pub, b);
-      // malformed: garbage, truncated, unknown version, envelope naming another gateway, bad JSON events
+      // malformed: garbage, truncated, unknown version, a version 1 envelope naming another gateway
+      // (version 2 has no gateway in the payload: the topic names it), bad JSON events
       await pub.publishAsync('langbiang/v1/dl-gw-a/telemetry', Buffer.from('hello'), { qos: 1 });
       await pub.publishAsync('langbiang/v1/dl-gw-a/telemetry', encodeTelemetry(b).subarray(0, 9), { qos: 1 });
       const v9 = Buffer.from(encodeTelemetry(b));
       v9[0] = 9;
       await pub.publishAsync('langbiang/v1/dl-gw-a/telemetry', v9, { qos: 1 });
-      await pub.publishAsync('langbiang/v1/dl-gw-b/telemetry', encodeTelemetry(b), { qos: 1 });
+      await pub.publishAsync('langbiang/v1/dl-gw-a/telemetry', V1_GW1, { qos: 1 });
       await pub.publishAsync('langbiang/v1/dl-gw-a/events', Buffer.from('{"v":1,'), { qos: 1 });
       const gap: EventsBatch = {
         v: 1,

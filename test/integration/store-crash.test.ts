@@ -114,12 +114,20 @@ describe('store survives SIGKILL at random moments', () => {
       try {
         expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
         const { n, lo, hi } = db
-          .prepare('SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM readings')
+          .prepare('SELECT sum(n) AS n, min(seq) AS lo, max(seq + n - 1) AS hi FROM batches')
           .get() as {
           n: number;
           lo: number;
           hi: number;
         };
+        // Each row of readings (one per commit) starts right after the one before it.
+        const unjoined = db
+          .prepare(
+            'SELECT count(*) FROM batches b WHERE seq > 1 AND NOT EXISTS (SELECT 1 FROM batches p WHERE p.seq + p.n = b.seq)',
+          )
+          .pluck()
+          .get();
+        expect(unjoined).toBe(0);
         // No holes: seqs 1..hi, each once.
         expect(lo).toBe(1);
         expect(n).toBe(hi);

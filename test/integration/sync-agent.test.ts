@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type mqtt from 'mqtt';
@@ -253,6 +254,44 @@ describe('sync agent → Mosquitto → a plain subscriber', () => {
     );
     await waitUntil(() => l.results.length >= 1, 10_000, 'the result');
     expect(l.results[0]).toMatchObject({ id: 'c9', ok: false, code: 'BUSY', message: 'no command router' });
+  });
+
+  it('names the telemetry topic once per connection (MQTT 5 topic alias), whatever the number of messages', async () => {
+    // a pass-through TCP proxy that keeps what the gateway sends
+    const sent: Buffer[] = [];
+    const server = net.createServer((client) => {
+      const up = net.connect(broker.port, '127.0.0.1');
+      client.on('data', (d: Buffer) => {
+        sent.push(d);
+        up.write(d);
+      });
+      up.on('data', (d: Buffer) => client.write(d));
+      const end = () => {
+        client.destroy();
+        up.destroy();
+      };
+      client.on('error', end);
+      up.on('error', end);
+      client.on('close', end);
+      up.on('close', end);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    const port = (server.address() as net.AddressInfo).port;
+    const store = openStore();
+    const l = await listener();
+    const agent = agentFor(store, { url: `mqtt://127.0.0.1:${port}`, batchMaxReadings: 50 });
+    await agent.start();
+    for (let i = 0; i < 4; i++) {
+      store.append(readings(1 + i * 100, 100));
+      store.flush();
+      await waitUntil(() => store.getCursor(SYNC_CURSOR) === 100 * (i + 1), 10_000, `cursor at ${100 * (i + 1)}`);
+    }
+    expect(l.telemetry.length).toBeGreaterThanOrEqual(8);
+    // the subscriber sees full topics: the alias is between the gateway and the broker only
+    expect(l.seqs()).toEqual(range(1, 400));
+    const wire = Buffer.concat(sent).toString('latin1');
+    expect(wire.split(`langbiang/v1/${GW}/telemetry`).length - 1).toBe(1);
   });
 
   it('refuses a format other than native, naming the config key', () => {

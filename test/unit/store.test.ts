@@ -223,7 +223,7 @@ describe('store: epoch, cursors and migrations', () => {
     const tables = (
       db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all() as string[]
     ).filter((n) => !n.startsWith('sqlite_'));
-    expect(tables).toEqual(['boots', 'cursors', 'events', 'gaps', 'meta', 'readings', 'series', 'ts_blocks']);
+    expect(tables).toEqual(['batches', 'boots', 'cursors', 'events', 'gaps', 'meta', 'series', 'ts_blocks']);
     const schemaBefore = db.prepare('SELECT sql FROM sqlite_master ORDER BY name').pluck().all();
     db.close();
     openStore().close();

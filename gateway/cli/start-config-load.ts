@@ -1,0 +1,82 @@
+import type { GatewayConfig } from '../config/index.js';
+import { LangbiangError } from '../core/errors.js';
+import type { DeviceProfile } from '../core/point.js';
+import type { Logger } from '../log.js';
+
+/** A log call made while the config was read, replayed by the gateway's own logger. */
+export interface LogRecord {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  obj: Record<string, unknown>;
+  msg: string;
+  /** logged by the first-boot bundle import, whose logger does not follow the config's level */
+  boot?: boolean;
+}
+
+export interface StartConfig {
+  /** the config to run: the file's, or one applied later by a config change (gateway/remote-config) */
+  config: GatewayConfig;
+  /** the level the config file asks for (the file's, even when an applied config runs) */
+  logLevel: string | undefined;
+  /** the profiles the config's devices use, and no others */
+  profiles: Map<string, DeviceProfile>;
+}
+
+export type StartConfigOutcome =
+  | ({ ok: true; logs: LogRecord[] } & StartConfig)
+  | {
+      ok: false;
+      logs: LogRecord[];
+      error: { code: string; message: string; langbiang: boolean; details?: Record<string, unknown> };
+    };
+
+/**
+ * What `langbiang start` does before the gateway runs: import a first-boot bundle, read and
+ * validate the config (YAML, schema, cross-checks against every profile), pick the config a change
+ * applied earlier left running, and keep the profiles its devices use. Throws the same errors the
+ * in-process path always threw.
+ */
+export async function prepareStartConfig(file: string, demo: boolean, logs: LogRecord[]): Promise<StartConfig> {
+  if (!demo)
+    (await import('../provision/boot.js')).importBootBundleOnStart(file, () => recordingLogger(logs, true));
+  const { formatProblems, loadConfigFile } = await import('../config/index.js');
+  const loaded = loadConfigFile(file);
+  if (!loaded.ok)
+    // the message loadValidConfig (config-arg.ts) always gave
+    throw new LangbiangError('CONFIG_INVALID', `${file} is not valid:\n${formatProblems(loaded.problems)}`);
+  let config = loaded.config;
+  let all: ReadonlyMap<string, DeviceProfile> = loaded.profiles;
+  if (!demo) {
+    const { effectiveConfig } = await import('../remote-config/effective.js');
+    config = effectiveConfig(file, loaded.config, recordingLogger(logs)).config;
+    if (config !== loaded.config && config.gateway.profilesDir !== loaded.config.gateway.profilesDir) {
+      const { loadProfiles } = await import('../../hardware/profiles.js');
+      all = loadProfiles(config.gateway.profilesDir ? [config.gateway.profilesDir] : []);
+    }
+  }
+  const profiles = new Map<string, DeviceProfile>();
+  for (const d of config.devices) {
+    const p = all.get(d.profile);
+    if (p) profiles.set(d.profile, p);
+  }
+  return { config, logLevel: loaded.config.log?.level, profiles };
+}
+
+/** A Logger that only records its calls (enough of pino's surface for the config readers). */
+export function recordingLogger(logs: LogRecord[], boot = false): Logger {
+  const at =
+    (level: LogRecord['level']) =>
+    (a: unknown, b?: unknown): void => {
+      const [obj, msg] = typeof a === 'string' ? [{}, a] : [(a ?? {}) as Record<string, unknown>, String(b ?? '')];
+      logs.push({ level, obj, msg, ...(boot ? { boot } : {}) });
+    };
+  const l = {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    trace: () => {},
+    fatal: at('error'),
+    child: () => l,
+  };
+  return l as unknown as Logger;
+}
