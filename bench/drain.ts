@@ -2,6 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { SyncAgent } from '../cloud-sync/agent.js';
+import { SYNC_DEFAULTS } from '../cloud-sync/defaults.js';
 import type { Reading } from '../gateway/core/reading.js';
 import { Store, SYNC_CURSOR } from '../gateway/store/index.js';
 import { type BenchContext, type BenchResult, round, sleep } from './common.js';
@@ -184,6 +185,8 @@ export default async function run(ctx: BenchContext): Promise<BenchResult> {
           ratio: round(ours / ((sequential.n / sequential.ms) * 1000), 1),
         },
         backlogRate: 'unpaced (1e9/s) for this run; the default paces the drain',
+        batchMaxReadings: SYNC_DEFAULTS.batchMaxReadings,
+        batchMaxBytes: SYNC_DEFAULTS.batchMaxBytes,
       },
     };
   } finally {

@@ -93,7 +93,10 @@ function daySite(site: ReturnType<typeof realisticSites>[number], durationMs: nu
       lastSeq: batch[batch.length - 1]!.seq,
     };
     const payload = encodeTelemetry({ ...envelope, readings: batch });
-    const unknown = encodeTelemetry({ ...envelope, readings: batch.map((r) => ({ ...r, point: unknownName(r.point) })) });
+    const unknown = encodeTelemetry({
+      ...envelope,
+      readings: batch.map((r) => ({ ...r, point: unknownName(r.point) })),
+    });
     // Topic aliases live as long as a connection: count a reconnect (the full topic again) every
     // hour, more often than a steady link does.
     const hour = Math.floor((batch[0]!.ts - start) / 3_600_000);

@@ -103,7 +103,10 @@ const STOP_GRACE_MS = 2000;
  */
 export class SyncAgent {
   private readonly o: Required<
-    Omit<SyncAgentOptions, 'events' | 'commands' | 'clock' | 'log' | 'tls' | 'username' | 'passwordFile' | 'clientId' | 'onConfig'>
+    Omit<
+      SyncAgentOptions,
+      'events' | 'commands' | 'clock' | 'log' | 'tls' | 'username' | 'passwordFile' | 'clientId' | 'onConfig'
+    >
   >;
   private readonly topics: GatewayTopics;
   private readonly log: SyncLogger;

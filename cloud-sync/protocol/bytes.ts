@@ -1,8 +1,9 @@
 import { LangbiangError } from '../../gateway/core/errors.js';
 
 /**
- * Byte-level helpers of the native encoding: unsigned LEB128 varints up to 2^53 (arithmetic, not
- * 32-bit bit operations, so seqs and timestamps never wrap) and zig-zag for signed deltas.
+ * The reading side of the native encoding's bytes: unsigned LEB128 varints up to 2^53 (arithmetic,
+ * not 32-bit bit operations, so seqs and timestamps never wrap) and zig-zag for signed deltas. The
+ * writing side is inlined in native.ts (one reused buffer).
  */
 export const MAX_VARINT = Number.MAX_SAFE_INTEGER;
 
@@ -12,78 +13,6 @@ export function zigzag(n: number): number {
 
 export function unzigzag(z: number): number {
   return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
-}
-
-/** A growable output buffer. */
-export class ByteWriter {
-  private buf: Buffer;
-  private pos = 0;
-
-  constructor(initial = 1024) {
-    this.buf = Buffer.allocUnsafe(initial);
-  }
-
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-
-  byte(b: number): void {
-    this.ensure(1);
-    this.buf[this.pos++] = b;
-  }
-
-  varint(n: number): void {
-    if (!Number.isSafeInteger(n) || n < 0) {
-      throw new LangbiangError('ENCODE_FAILED', `cannot encode ${n} as a varint (must be a safe non-negative integer)`);
-    }
-    this.ensure(8);
-    while (n >= 0x80) {
-      this.buf[this.pos++] = (n % 0x80) | 0x80;
-      n = Math.floor(n / 0x80);
-    }
-    this.buf[this.pos++] = n;
-  }
-
-  svarint(n: number): void {
-    this.varint(zigzag(n));
-  }
-
-  f32(v: number): void {
-    this.ensure(4);
-    this.buf.writeFloatLE(v, this.pos);
-    this.pos += 4;
-  }
-
-  f64(v: number): void {
-    this.ensure(8);
-    this.buf.writeDoubleLE(v, this.pos);
-    this.pos += 8;
-  }
-
-  bytes(b: Uint8Array): void {
-    this.ensure(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
-  }
-
-  string(s: string): void {
-    const b = Buffer.from(s, 'utf8');
-    this.varint(b.length);
-    this.bytes(b);
-  }
-
-  get length(): number {
-    return this.pos;
-  }
-
-  finish(): Buffer {
-    return this.buf.subarray(0, this.pos);
-  }
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -88,12 +88,14 @@ export interface TelemetryColumns {
  * One reusable output buffer (encoding is synchronous): no allocation per message beyond the
  * result, and varints written inline (bit operations below 2^31, arithmetic above).
  */
-let out = Buffer.allocUnsafe(64 * 1024);
+let out = Buffer.allocUnsafe(0);
 let pos = 0;
+/** A buffer grown beyond this by a huge batch is let go after it, not kept for the process's life. */
+const KEEP_BYTES = 1024 * 1024;
 
 function ensure(n: number): void {
   if (pos + n <= out.length) return;
-  let size = out.length * 2;
+  let size = Math.max(16 * 1024, out.length * 2);
   while (size < pos + n) size *= 2;
   const next = Buffer.allocUnsafe(size);
   out.copy(next, 0, 0, pos);
@@ -252,12 +254,13 @@ export function encodeColumns(c: TelemetryColumns, opts: EncodeOptions = {}): Bu
   uv(devices.size);
   let next = 0;
   for (const [device, d] of devices) {
+    if (typeof device !== 'string') fail('device names must be strings');
     str(device);
     ensure(8);
     uv(d.names.length);
     for (let j = 0; j < d.names.length; j++) {
       const name = d.names[j]!;
-      if (typeof name.point !== 'string' || typeof device !== 'string') fail('series names must be strings');
+      if (typeof name.point !== 'string') fail('point names must be strings');
       str(name.point);
       unitStr(name.unit);
       local[d.firsts[j]!] = next++;
@@ -397,6 +400,7 @@ export function encodeColumns(c: TelemetryColumns, opts: EncodeOptions = {}): Bu
   }
   epoch.copy(msg, p);
   msg.set(payload, p + epoch.length);
+  if (out.length > KEEP_BYTES) out = Buffer.allocUnsafe(0);
   return msg;
 }
 
@@ -429,12 +433,14 @@ export function decodeTelemetry(payload: Buffer | Uint8Array, opts: DecodeOption
   }
   const flags = payload[1]!;
   const known = version === 1 ? FLAG_DEFLATE : FLAG_DEFLATE | FLAG_EPOCH_HEX;
-  if ((flags & ~known) !== 0) throw new LangbiangError('DECODE_FAILED', `${WHAT}: unknown flags 0x${flags.toString(16)}`);
+  if ((flags & ~known) !== 0)
+    throw new LangbiangError('DECODE_FAILED', `${WHAT}: unknown flags 0x${flags.toString(16)}`);
   const max = opts.maxInflatedBytes ?? DEFAULT_MAX_INFLATED;
   if (version === 1) {
     let body: Uint8Array = payload.subarray(2);
     if (flags & FLAG_DEFLATE) body = inflate(body, max);
-    else if (body.length > max) throw new LangbiangError('DECODE_FAILED', `${WHAT}: body larger than ${max} bytes (refused)`);
+    else if (body.length > max)
+      throw new LangbiangError('DECODE_FAILED', `${WHAT}: body larger than ${max} bytes (refused)`);
     return decodeV1(body);
   }
 
@@ -449,11 +455,11 @@ export function decodeTelemetry(payload: Buffer | Uint8Array, opts: DecodeOption
   const epochLen = h.varint();
   if (epochLen === 0 || epochLen > MAX_NAME_BYTES) h.fail(`epoch of ${epochLen} bytes`);
   if (epochLen > h.remaining) h.fail('truncated epoch');
-  const epoch =
-    flags & FLAG_EPOCH_HEX ? Buffer.from(h.bytes(epochLen)).toString('hex') : h.utf8(epochLen);
+  const epoch = flags & FLAG_EPOCH_HEX ? Buffer.from(h.bytes(epochLen)).toString('hex') : h.utf8(epochLen);
   let body: Uint8Array = payload.subarray(h.pos);
   if (flags & FLAG_DEFLATE) body = inflate(body, max, dictionaryV2());
-  else if (body.length > max) throw new LangbiangError('DECODE_FAILED', `${WHAT}: body larger than ${max} bytes (refused)`);
+  else if (body.length > max)
+    throw new LangbiangError('DECODE_FAILED', `${WHAT}: body larger than ${max} bytes (refused)`);
   return decodeV2Body(body, opts.gateway, epoch);
 }
 

@@ -245,6 +245,9 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
         db.pragma('secure_delete = OFF');
         // After a checkpoint the WAL is cut back, so the file on disk stays near the cap.
         db.pragma(`journal_size_limit = ${1024 * 1024}`);
+        // A 1 MiB page cache (SQLite's default is 2 MiB per connection): appends touch only the right
+        // edge of the B-trees, and the gateway's RSS target counts every connection.
+        db.pragma('cache_size = -1024');
         migrate(db, file);
       }
       return new Store(db, opts, file);

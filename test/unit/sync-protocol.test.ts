@@ -241,7 +241,9 @@ describe('native telemetry encoding (version 2)', () => {
     expect(() => encodeTelemetry({ ...base, readings: [r({ seq: 3 })] })).toThrow(/after lastSeq/);
     expect(() => encodeTelemetry({ ...base, readings: [r({ quality: 'meh' as never })] })).toThrow(/unknown quality/);
     expect(() => encodeTelemetry({ ...base, readings: [r({ ts: 1.5 })] })).toThrow(/ts must be/);
-    expect(() => encodeTelemetry({ ...base, readings: [r({ value: true as never })] })).toThrow(/number, a string or null/);
+    expect(() => encodeTelemetry({ ...base, readings: [r({ value: true as never })] })).toThrow(
+      /number, a string or null/,
+    );
     expect(() => encodeTelemetry({ ...base, epoch: '' })).toThrow(/epoch/);
   });
 
@@ -269,7 +271,9 @@ describe('native telemetry encoding (version 2)', () => {
       const m = encodeTelemetry(WALKTHROUGH);
       const body = m.subarray(5);
       expect(() => inflateRawSync(body)).toThrow();
-      expect(inflateRawSync(body, { dictionary: dictionaryV2() })).toEqual(encodeTelemetry(WALKTHROUGH, { level: 0 }).subarray(5));
+      expect(inflateRawSync(body, { dictionary: dictionaryV2() })).toEqual(
+        encodeTelemetry(WALKTHROUGH, { level: 0 }).subarray(5),
+      );
     });
   });
 
