@@ -42,6 +42,18 @@ export async function runStart(o: { config?: string; verbose?: boolean }): Promi
   replayLogs(loaded.logs, log, bootLog);
   // A stray rejection in a library callback must not take polling down; log it loudly instead.
   process.on('unhandledRejection', (reason) => log.error({ err: describeError(reason) }, 'unhandled rejection'));
+  // While stopping, a late error from a closing socket, port or child (e.g. an IPC channel that just
+  // closed) is noise: log it and finish the clean stop. Otherwise it is a bug: log it as one JSON
+  // line and exit non-zero so systemd restarts us.
+  process.on('uncaughtException', (err) => {
+    if (stopping) {
+      log.warn({ err: describeError(err) }, 'error while stopping (ignored)');
+      return;
+    }
+    log.fatal({ err: describeError(err), stack: err instanceof Error ? err.stack : undefined }, 'uncaught exception; exiting');
+    log.flush?.();
+    process.exit(1);
+  });
 
   let simulator: ChildProcess | null = null;
   if (demo) {

@@ -36,8 +36,7 @@ export type StartConfigOutcome =
  * in-process path always threw.
  */
 export async function prepareStartConfig(file: string, demo: boolean, logs: LogRecord[]): Promise<StartConfig> {
-  if (!demo)
-    (await import('../provision/boot.js')).importBootBundleOnStart(file, () => recordingLogger(logs, true));
+  if (!demo) (await import('../provision/boot.js')).importBootBundleOnStart(file, () => recordingLogger(logs, true));
   const { formatProblems, loadConfigFile } = await import('../config/index.js');
   const loaded = loadConfigFile(file);
   if (!loaded.ok)

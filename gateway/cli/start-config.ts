@@ -22,15 +22,17 @@ export async function loadStartConfig(file: string, demo: boolean): Promise<Star
   } catch (err) {
     if (!(err instanceof SpawnFailed)) throw err;
     const logs: LogRecord[] = [
-      { level: 'warn', obj: { err: describeError(err.cause) }, msg: 'config reader process not started; reading the config here' },
+      {
+        level: 'warn',
+        obj: { err: describeError(err.cause) },
+        msg: 'config reader process not started; reading the config here',
+      },
     ];
     return { logs, ...(await prepareStartConfig(file, demo, logs)) };
   }
   if (outcome.ok) return outcome;
   const e = outcome.error;
-  const error = e.langbiang
-    ? new LangbiangError(e.code as ErrorCode, e.message, e.details)
-    : new Error(e.message);
+  const error = e.langbiang ? new LangbiangError(e.code as ErrorCode, e.message, e.details) : new Error(e.message);
   (error as { logs?: LogRecord[] }).logs = outcome.logs;
   throw error;
 }
@@ -44,7 +46,8 @@ export function logsOf(err: unknown): LogRecord[] {
 export function replayLogs(logs: readonly LogRecord[], log: Logger, bootLog: () => Logger): void {
   let boot: Logger | null = null;
   for (const r of logs) {
-    const target = r.boot ? (boot ??= bootLog()) : log;
+    if (r.boot && !boot) boot = bootLog();
+    const target = r.boot && boot ? boot : log;
     target[r.level](r.obj, r.msg);
   }
 }
