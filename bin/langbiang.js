@@ -25,6 +25,6 @@ if (process.argv.slice(2).find((a) => !a.startsWith('-')) === 'start') {
 import('../dist/gateway/cli/main.js')
   .then((m) => m.main(process.argv.slice(2)))
   .catch((err) => {
-    process.stderr.write(`langbiang: ${err && err.message ? err.message : String(err)}\n`);
+    process.stderr.write(`langbiang: ${err?.message ? err.message : String(err)}\n`);
     process.exitCode = 1;
   });

@@ -1,7 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createBusDriver, type BusSettings } from './buses.js';
+import type { SyncAgent } from '../cloud-sync/agent.js';
+import type { FlowsSupervisor } from '../flows/host/index.js';
+import type { AuthContext } from './auth/index.js';
+import { type BusSettings, createBusDriver } from './buses.js';
+import type { CabinetController } from './cabinet/index.js';
 import { ClockWatcher, SystemClock, storeCorrection } from './clock/index.js';
+import { CommandRouter, type RouterDevice } from './commands/router.js';
+import { fillCommandDevices } from './commands/wiring.js';
 import type { GatewayConfig } from './config/index.js';
 import type { Clock } from './core/clock.js';
 import type { BusDriver, BusHealth } from './core/driver.js';
@@ -9,16 +15,10 @@ import { describeError } from './core/errors.js';
 import { EventBus } from './core/events.js';
 import type { DeviceProfile } from './core/point.js';
 import type { Reading } from './core/reading.js';
-import type { AuthContext } from './auth/index.js';
-import type { CabinetController } from './cabinet/index.js';
-import { CommandRouter, type RouterDevice } from './commands/router.js';
-import { fillCommandDevices } from './commands/wiring.js';
 import { type ConfigHost, HttpServer } from './http/server.js';
-import type { FlowsSupervisor } from '../flows/host/index.js';
-import type { SyncAgent } from '../cloud-sync/agent.js';
 import type { Logger } from './log.js';
 import { pollSlotsFor } from './scheduler/poll-slots.js';
-import { Scheduler, type ScheduledDevice } from './scheduler/scheduler.js';
+import { type ScheduledDevice, Scheduler } from './scheduler/scheduler.js';
 import { Store } from './store/index.js';
 
 export interface GatewayOptions {
@@ -108,7 +108,10 @@ export class Gateway {
   private async startParts(): Promise<void> {
     const { config, opts } = this;
     const log = opts.log;
-    log.info({ gateway: config.gateway.id, epoch: this.store.epoch, dataDir: resolve(config.gateway.dataDir) }, 'store open');
+    log.info(
+      { gateway: config.gateway.id, epoch: this.store.epoch, dataDir: resolve(config.gateway.dataDir) },
+      'store open',
+    );
 
     this.events.on('gap', (gap) => log.warn({ gap }, 'readings dropped by the store cap (gap event recorded)'));
     this.events.onListenerError((err) => log.error({ err: describeError(err) }, 'event listener failed'));
@@ -152,7 +155,9 @@ export class Gateway {
     await Promise.all(
       [...this.buses].map(async ([id, driver]) => {
         const bindings = new Set(scheduled.filter((s) => s.bus === driver).map((s) => s.binding));
-        await driver.attach?.([...bindings]).catch((err) => log.warn({ bus: id, err: describeError(err) }, 'devices not armed yet'));
+        await driver
+          .attach?.([...bindings])
+          .catch((err) => log.warn({ bus: id, err: describeError(err) }, 'devices not armed yet'));
       }),
     );
 
@@ -180,7 +185,10 @@ export class Gateway {
 
     this.watcher = new ClockWatcher(this.clock, {
       ...storeCorrection(this.store, ({ stepMs, corrected, reason }) => {
-        log.info({ stepMs, corrected, reason }, 'wall clock stepped; earlier readings of this boot corrected by the step');
+        log.info(
+          { stepMs, corrected, reason },
+          'wall clock stepped; earlier readings of this boot corrected by the step',
+        );
         this.events.emit('clock-synced', { stepMs, corrected });
       }),
       onError: (err: unknown) => log.warn({ err: describeError(err) }, 'clock check failed'),
@@ -211,7 +219,13 @@ export class Gateway {
 
     if (config.flows.enabled) {
       const { startFlowsHost } = await import('./flows-host.js');
-      this.flows = await startFlowsHost({ config, log, events: this.events, commands: this.commands, store: this.store });
+      this.flows = await startFlowsHost({
+        config,
+        log,
+        events: this.events,
+        commands: this.commands,
+        store: this.store,
+      });
     }
 
     if (config.sync) await this.startSync(config.sync);

@@ -1,6 +1,6 @@
+import type { BusSpec } from './cli/bus-spec.js';
 import type { BusDriver } from './core/driver.js';
 import { LangbiangError } from './core/errors.js';
-import type { BusSpec } from './cli/bus-spec.js';
 
 /** The bus part of a config, as the factory needs it (config durations are already ms). */
 export type BusSettings =

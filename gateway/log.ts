@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 
@@ -32,7 +32,18 @@ export function createLogger(opts: { level?: string; name?: string; destination?
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: {
-        paths: ['password', '*.password', 'token', '*.token', 'secret', '*.secret', 'key', '*.key', 'headers.cookie', 'headers.authorization'],
+        paths: [
+          'password',
+          '*.password',
+          'token',
+          '*.token',
+          'secret',
+          '*.secret',
+          'key',
+          '*.key',
+          'headers.cookie',
+          'headers.authorization',
+        ],
         censor: '[redacted]',
       },
     },

@@ -15,7 +15,12 @@ const NEEDED = [
   { program: 'python3', pkg: 'python3-minimal' },
   { program: 'chromium', pkg: 'chromium', paths: ['/usr/bin/chromium'] },
   // screenshots of the Vietnamese panel need a font with its diacritics
-  { program: 'fonts-dejavu-core', pkg: 'fonts-dejavu-core', paths: ['/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf'], onlyPaths: true },
+  {
+    program: 'fonts-dejavu-core',
+    pkg: 'fonts-dejavu-core',
+    paths: ['/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf'],
+    onlyPaths: true,
+  },
   // the server binaries, not just the psql client: Debian keeps them under /usr/lib/postgresql/<ver>/bin
   { program: 'initdb', pkg: 'postgresql', paths: postgresBinaries(), onlyPaths: true },
 ];
@@ -51,13 +56,30 @@ if (!prefix || spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }
 process.stderr.write(`pretest: installing ${pkgs.join(' ')} with apt-get\n`);
 const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
 try {
-  execFileSync(prefix[0] ?? 'apt-get', [...prefix.slice(1), ...(prefix.length ? ['apt-get'] : []), 'update', '-qq'], { stdio: 'inherit', env });
-  execFileSync(prefix[0] ?? 'apt-get', [...prefix.slice(1), ...(prefix.length ? ['apt-get'] : []), 'install', '-y', '-qq', '--no-install-recommends', ...pkgs], { stdio: 'inherit', env });
+  execFileSync(prefix[0] ?? 'apt-get', [...prefix.slice(1), ...(prefix.length ? ['apt-get'] : []), 'update', '-qq'], {
+    stdio: 'inherit',
+    env,
+  });
+  execFileSync(
+    prefix[0] ?? 'apt-get',
+    [
+      ...prefix.slice(1),
+      ...(prefix.length ? ['apt-get'] : []),
+      'install',
+      '-y',
+      '-qq',
+      '--no-install-recommends',
+      ...pkgs,
+    ],
+    { stdio: 'inherit', env },
+  );
 } catch {
   process.stderr.write(`pretest: apt-get failed. Install them with:\n  sudo ${line}\n`);
   process.exit(1);
 }
-const still = NEEDED.map((n) => (n.pkg === 'postgresql' ? { ...n, paths: postgresBinaries() } : n)).filter((n) => !has(n));
+const still = NEEDED.map((n) => (n.pkg === 'postgresql' ? { ...n, paths: postgresBinaries() } : n)).filter(
+  (n) => !has(n),
+);
 if (still.length) {
   process.stderr.write(`pretest: still missing after install: ${still.map((s) => s.program).join(', ')}\n`);
   process.exit(1);

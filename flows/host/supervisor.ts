@@ -518,7 +518,9 @@ export class FlowsSupervisor {
         } catch {
           obj = null;
         }
-        const text = String(obj?.msg ?? line).trim().slice(0, 2000);
+        const text = String(obj?.msg ?? line)
+          .trim()
+          .slice(0, 2000);
         const lvl = obj?.level && levels.has(obj.level) ? obj.level : 'info';
         const fields: Record<string, unknown> = { from: 'node-red' };
         if (obj && typeof obj === 'object') {

@@ -1,7 +1,14 @@
 import { LangbiangError } from '../core/errors.js';
 
 export type BusSpec =
-  | { type: 'modbus-rtu'; port: string; baudRate: number; parity: 'none' | 'even' | 'odd'; stopBits: 1 | 2; dataBits: 7 | 8 }
+  | {
+      type: 'modbus-rtu';
+      port: string;
+      baudRate: number;
+      parity: 'none' | 'even' | 'odd';
+      stopBits: 1 | 2;
+      dataBits: 7 | 8;
+    }
   | { type: 'modbus-tcp'; host: string; port: number };
 
 const BAUD_RATES = new Set([1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200]);
@@ -32,7 +39,8 @@ export function parseBusSpec(spec: string): BusSpec {
     if (!path) throw bad(spec, 'missing serial port path');
     const params = new URLSearchParams(q < 0 ? '' : rest.slice(q + 1));
     for (const key of params.keys()) {
-      if (!['baud', 'parity', 'stop', 'data'].includes(key)) throw bad(spec, `unknown option "${key}" (use baud, parity, stop, data)`);
+      if (!['baud', 'parity', 'stop', 'data'].includes(key))
+        throw bad(spec, `unknown option "${key}" (use baud, parity, stop, data)`);
     }
     const baudRate = Number(params.get('baud') ?? 9600);
     if (!BAUD_RATES.has(baudRate)) throw bad(spec, `baud ${params.get('baud')} is not a standard rate`);
@@ -55,7 +63,8 @@ export function parseUnitRange(text: string): number[] {
     if (!m) throw new LangbiangError('USAGE', `units "${text}": expected e.g. 1-247 or 1,3,10-20`);
     const a = Number(m[1]);
     const b = m[2] === undefined ? a : Number(m[2]);
-    if (a < 1 || b > 247 || a > b) throw new LangbiangError('USAGE', `units "${part.trim()}": Modbus unit ids are 1-247`);
+    if (a < 1 || b > 247 || a > b)
+      throw new LangbiangError('USAGE', `units "${part.trim()}": Modbus unit ids are 1-247`);
     for (let u = a; u <= b; u++) out.add(u);
   }
   return [...out].sort((x, y) => x - y);

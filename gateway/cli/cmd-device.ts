@@ -19,7 +19,8 @@ interface DeviceTarget {
 function parseTimeout(text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
   const n = Number(String(text).replace(/ms$/, ''));
-  if (!Number.isFinite(n) || n < 10 || n > 60_000) throw new LangbiangError('USAGE', `--timeout ${text}: expected milliseconds between 10 and 60000`);
+  if (!Number.isFinite(n) || n < 10 || n > 60_000)
+    throw new LangbiangError('USAGE', `--timeout ${text}: expected milliseconds between 10 and 60000`);
   return n;
 }
 
@@ -36,23 +37,40 @@ async function openBus(settings: BusSettings): Promise<BusDriver> {
 }
 
 /** Resolve `--config F DEVICE` or `--bus S --unit N --profile P` to an open bus and a device. */
-async function openTarget(o: { config?: string; bus?: string; unit?: string; profile?: string; timeout?: string }, device?: string): Promise<DeviceTarget> {
+async function openTarget(
+  o: { config?: string; bus?: string; unit?: string; profile?: string; timeout?: string },
+  device?: string,
+): Promise<DeviceTarget> {
   const timeout = parseTimeout(o.timeout, 1000);
   if (o.config) {
     if (!device) throw new LangbiangError('USAGE', 'name the device: langbiang read --config FILE DEVICE');
     const config = loadValidConfig(o.config);
     const dev = config.devices.find((d) => d.id === device);
-    if (!dev) throw new LangbiangError('UNKNOWN_DEVICE', `no device "${device}" in ${o.config} (devices: ${config.devices.map((d) => d.id).join(', ')})`);
+    if (!dev)
+      throw new LangbiangError(
+        'UNKNOWN_DEVICE',
+        `no device "${device}" in ${o.config} (devices: ${config.devices.map((d) => d.id).join(', ')})`,
+      );
     const busCfg = config.buses.find((b) => b.id === dev.bus)!;
     const profile = loadProfile(dev.profile, config.gateway.profilesDir ? [config.gateway.profilesDir] : []);
     const bus = await openBus(busCfg as BusSettings);
-    return { bus, binding: { id: dev.id, profile, unit: dev.unit, pins: dev.pins, ...(dev.options ? { options: dev.options } : {}) } };
+    return {
+      bus,
+      binding: {
+        id: dev.id,
+        profile,
+        unit: dev.unit,
+        pins: dev.pins,
+        ...(dev.options ? { options: dev.options } : {}),
+      },
+    };
   }
   if (!o.bus || !o.unit || !o.profile) {
     throw new LangbiangError('USAGE', 'give either --config FILE DEVICE, or --bus SPEC --unit N --profile NAME');
   }
   const unit = Number(o.unit);
-  if (!Number.isInteger(unit) || unit < 1 || unit > 247) throw new LangbiangError('USAGE', `--unit ${o.unit}: Modbus unit ids are 1-247`);
+  if (!Number.isInteger(unit) || unit < 1 || unit > 247)
+    throw new LangbiangError('USAGE', `--unit ${o.unit}: Modbus unit ids are 1-247`);
   const profile = loadProfile(o.profile);
   const bus = await openBus(busSettingsFromSpec(parseBusSpec(o.bus), timeout));
   return { bus, binding: { id: `unit-${unit}`, profile, unit } };
@@ -63,18 +81,39 @@ function valueText(v: PointValue): string {
   return String(v.value);
 }
 
-export async function runRead(o: { device?: string; config?: string; bus?: string; unit?: string; profile?: string; timeout?: string; json?: boolean }): Promise<void> {
+export async function runRead(o: {
+  device?: string;
+  config?: string;
+  bus?: string;
+  unit?: string;
+  profile?: string;
+  timeout?: string;
+  json?: boolean;
+}): Promise<void> {
   const target = await openTarget(o, o.device);
   try {
     const points = target.binding.profile.points;
     const values = await target.bus.readPoints(target.binding, points);
     const byName = new Map<string, PointDef>(points.map((p) => [p.name, p]));
     if (o.json) {
-      const out = values.map((v) => ({ point: v.point, value: v.value, unit: byName.get(v.point)?.unit ?? null, quality: v.quality, ...(v.error ? { error: v.error } : {}) }));
+      const out = values.map((v) => ({
+        point: v.point,
+        value: v.value,
+        unit: byName.get(v.point)?.unit ?? null,
+        quality: v.quality,
+        ...(v.error ? { error: v.error } : {}),
+      }));
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     } else {
-      const rows = values.map((v) => [v.point, valueText(v), byName.get(v.point)?.unit ?? '', v.quality === 'good' ? 'good' : `${v.quality}${v.error ? ` (${v.error})` : ''}`]);
-      process.stdout.write(`${target.binding.id} (${target.binding.profile.name})\n${formatTable(['point', 'value', 'unit', 'quality'], rows)}\n`);
+      const rows = values.map((v) => [
+        v.point,
+        valueText(v),
+        byName.get(v.point)?.unit ?? '',
+        v.quality === 'good' ? 'good' : `${v.quality}${v.error ? ` (${v.error})` : ''}`,
+      ]);
+      process.stdout.write(
+        `${target.binding.id} (${target.binding.profile.name})\n${formatTable(['point', 'value', 'unit', 'quality'], rows)}\n`,
+      );
     }
     if (values.length > 0 && values.every((v) => v.quality !== 'good')) process.exitCode = 1;
   } finally {
@@ -82,11 +121,24 @@ export async function runRead(o: { device?: string; config?: string; bus?: strin
   }
 }
 
-export async function runWrite(o: { args: string[]; config?: string; bus?: string; unit?: string; profile?: string; timeout?: string; json?: boolean }): Promise<void> {
+export async function runWrite(o: {
+  args: string[];
+  config?: string;
+  bus?: string;
+  unit?: string;
+  profile?: string;
+  timeout?: string;
+  json?: boolean;
+}): Promise<void> {
   const args = [...o.args];
   const expected = o.config ? 3 : 2;
   if (args.length !== expected) {
-    throw new LangbiangError('USAGE', o.config ? 'usage: langbiang write --config FILE DEVICE POINT VALUE' : 'usage: langbiang write --bus SPEC --unit N --profile NAME POINT VALUE');
+    throw new LangbiangError(
+      'USAGE',
+      o.config
+        ? 'usage: langbiang write --config FILE DEVICE POINT VALUE'
+        : 'usage: langbiang write --bus SPEC --unit N --profile NAME POINT VALUE',
+    );
   }
   const [pointName, rawValue] = args.slice(-2) as [string, string];
   // Validate against the profile before touching the bus: a refused write never reaches a device.
@@ -118,7 +170,9 @@ export async function runWrite(o: { args: string[]; config?: string; bus?: strin
     const { SystemClock } = await import('../clock/index.js');
     const router = new CommandRouter({
       clock: new SystemClock({ assumeSynced: true }),
-      devices: new Map([[target.binding.id, { binding: target.binding, bus: target.bus, busId: target.bus.id, enabled: true }]]),
+      devices: new Map([
+        [target.binding.id, { binding: target.binding, bus: target.bus, busId: target.bus.id, enabled: true }],
+      ]),
     });
     const result = await router.execute({
       id: `cli-${randomUUID()}`,
@@ -128,10 +182,24 @@ export async function runWrite(o: { args: string[]; config?: string; bus?: strin
       point: point.name,
       value,
     });
-    if (!result.ok) throw new LangbiangError(result.code ?? 'DEVICE_ERROR', `${target.binding.id}.${point.name}: ${result.message ?? result.code}`);
-    const out = { ok: true, device: target.binding.id, point: point.name, value, readBack: result.readBack ?? null, ...(result.message ? { message: result.message } : {}) };
+    if (!result.ok)
+      throw new LangbiangError(
+        result.code ?? 'DEVICE_ERROR',
+        `${target.binding.id}.${point.name}: ${result.message ?? result.code}`,
+      );
+    const out = {
+      ok: true,
+      device: target.binding.id,
+      point: point.name,
+      value,
+      readBack: result.readBack ?? null,
+      ...(result.message ? { message: result.message } : {}),
+    };
     if (o.json) process.stdout.write(`${JSON.stringify(out)}\n`);
-    else process.stdout.write(`${target.binding.id}.${point.name} = ${value}${point.unit ? ` ${point.unit}` : ''} (read back: ${out.readBack ?? result.message ?? 'n/a'})\n`);
+    else
+      process.stdout.write(
+        `${target.binding.id}.${point.name} = ${value}${point.unit ? ` ${point.unit}` : ''} (read back: ${out.readBack ?? result.message ?? 'n/a'})\n`,
+      );
   } finally {
     await target.bus.close();
   }
@@ -159,8 +227,10 @@ export async function runScan(o: { bus: string; units: string; timeout: string; 
       units,
       onProgress: (unit: number, ok: boolean) => {
         done++;
-        if (isTty) process.stderr.write(`\rscanning unit ${unit} (${done}/${units.length})${ok ? ' — answered' : ''}   `);
-        else if (ok || done % 25 === 0 || done === units.length) process.stderr.write(`scanned ${done}/${units.length}${ok ? `: unit ${unit} answered` : ''}\n`);
+        if (isTty)
+          process.stderr.write(`\rscanning unit ${unit} (${done}/${units.length})${ok ? ' — answered' : ''}   `);
+        else if (ok || done % 25 === 0 || done === units.length)
+          process.stderr.write(`scanned ${done}/${units.length}${ok ? `: unit ${unit} answered` : ''}\n`);
       },
     });
     if (isTty) process.stderr.write('\n');
@@ -172,12 +242,20 @@ export async function runScan(o: { bus: string; units: string; timeout: string; 
     await bus.close();
   }
   if (o.json) {
-    process.stdout.write(`${JSON.stringify(found.map((f) => ({ unit: f.unit, answeredWith: f.answeredWith, profiles: f.profiles })), null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify(
+        found.map((f) => ({ unit: f.unit, answeredWith: f.answeredWith, profiles: f.profiles })),
+        null,
+        2,
+      )}\n`,
+    );
   } else if (found.length === 0) {
     process.stdout.write(`no unit answered on ${o.bus}\n`);
   } else {
     for (const f of found) {
-      process.stdout.write(`unit ${f.unit}: answered (${f.answeredWith})${f.profiles.length ? `; looks like ${f.profiles.join(' or ')}` : ''}\n`);
+      process.stdout.write(
+        `unit ${f.unit}: answered (${f.answeredWith})${f.profiles.length ? `; looks like ${f.profiles.join(' or ')}` : ''}\n`,
+      );
     }
   }
 }
@@ -201,7 +279,11 @@ async function guessProfiles(bus: BusDriver, unit: number, profiles: DeviceProfi
     const probe: DeviceProfile = { ...profile, name: `${profile.name}#identify`, points };
     const values = await bus.readPoints({ id: `scan-${unit}-${profile.name}`, profile: probe, unit }, points);
     const ok = values.every(
-      (v) => v.quality === 'good' && typeof v.value === 'number' && (id.min === undefined || v.value >= id.min) && (id.max === undefined || v.value <= id.max),
+      (v) =>
+        v.quality === 'good' &&
+        typeof v.value === 'number' &&
+        (id.min === undefined || v.value >= id.min) &&
+        (id.max === undefined || v.value <= id.max),
     );
     if (ok) matches.push(profile.name);
   }

@@ -36,7 +36,9 @@ export async function runSimulate(o: { config?: string }): Promise<void> {
   }
   for (const b of buses) {
     const where = b.bus.type === 'modbus-tcp' ? `tcp:${b.bus.host}:${b.bus.port}` : `rtu:${b.bus.path}`;
-    process.stderr.write(`simulating ${b.units.length} device(s) on ${where} (units ${b.units.map((u) => u.unit).join(', ')})\n`);
+    process.stderr.write(
+      `simulating ${b.units.length} device(s) on ${where} (units ${b.units.map((u) => u.unit).join(', ')})\n`,
+    );
   }
   process.stdout.write('simulators ready\n');
   const stop = () => {

@@ -50,7 +50,10 @@ export async function runStart(o: { config?: string; verbose?: boolean }): Promi
       log.warn({ err: describeError(err) }, 'error while stopping (ignored)');
       return;
     }
-    log.fatal({ err: describeError(err), stack: err instanceof Error ? err.stack : undefined }, 'uncaught exception; exiting');
+    log.fatal(
+      { err: describeError(err), stack: err instanceof Error ? err.stack : undefined },
+      'uncaught exception; exiting',
+    );
     log.flush?.();
     process.exit(1);
   });

@@ -12,7 +12,10 @@ export async function runStatus(o: { url: string; json?: boolean }): Promise<voi
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(5000) });
   } catch (err) {
-    throw new LangbiangError('USAGE', `no gateway answers at ${url.origin} (${(err as Error).cause ?? (err as Error).message})`);
+    throw new LangbiangError(
+      'USAGE',
+      `no gateway answers at ${url.origin} (${(err as Error).cause ?? (err as Error).message})`,
+    );
   }
   if (!res.ok) throw new LangbiangError('USAGE', `${url.origin} answered HTTP ${res.status}`);
   const h = (await res.json()) as {
@@ -42,7 +45,9 @@ export async function runStatus(o: { url: string; json?: boolean }): Promise<voi
     );
   }
   const rows = h.buses.flatMap((b) =>
-    b.devices.length ? b.devices.map((d) => [b.bus, b.open ? 'open' : 'closed', d.device, d.state]) : [[b.bus, b.open ? 'open' : 'closed', '', '']],
+    b.devices.length
+      ? b.devices.map((d) => [b.bus, b.open ? 'open' : 'closed', d.device, d.state])
+      : [[b.bus, b.open ? 'open' : 'closed', '', '']],
   );
   process.stdout.write(`${formatTable(['bus', 'port', 'device', 'health'], rows)}\n`);
   const bad = h.buses.some((b) => !b.open || b.devices.some((d) => d.state !== 'ok'));

@@ -1,4 +1,4 @@
-import { type GatewayConfig, formatProblems, loadConfigFile } from '../config/index.js';
+import { formatProblems, type GatewayConfig, loadConfigFile } from '../config/index.js';
 import { LangbiangError } from '../core/errors.js';
 
 /** Load a config for a command that needs a valid one; problems become one error listing them. */

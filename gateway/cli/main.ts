@@ -133,8 +133,10 @@ export async function main(argv: string[]): Promise<void> {
     .command('add')
     .description('create a user; the password is read from stdin (typed twice on a terminal), never from argv')
     .argument('<name>', 'user name')
-    .addOption(new Option('--role <role>', 'what the user may do').choices(['farmer', 'technician']).makeOptionMandatory())
-    .option('-c, --config <file>', "gateway config (finds the data directory)")
+    .addOption(
+      new Option('--role <role>', 'what the user may do').choices(['farmer', 'technician']).makeOptionMandatory(),
+    )
+    .option('-c, --config <file>', 'gateway config (finds the data directory)')
     .option('--data-dir <dir>', "the gateway's data directory")
     .option('--replace', 'set a new password (and role) for an existing user')
     .action(async (name, o) => (await import('./cmd-user.js')).runUserAdd({ ...o, name }));

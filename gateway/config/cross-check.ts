@@ -196,27 +196,45 @@ export function crossCheck(config: GatewayConfig, profiles: ReadonlyMap<string, 
   (config.panel.irrigation ?? []).forEach((relay, i) => {
     const dev = config.devices.find((d) => d.id === relay.device);
     if (!dev) {
-      problem(['panel', 'irrigation', i, 'device'], unknownName('device', relay.device, config.devices.map((d) => d.id)));
+      problem(
+        ['panel', 'irrigation', i, 'device'],
+        unknownName(
+          'device',
+          relay.device,
+          config.devices.map((d) => d.id),
+        ),
+      );
       return;
     }
     const point = profiles.get(dev.profile)?.points.find((p) => p.name === relay.point);
     if (!profiles.get(dev.profile)) return;
-    if (!point) problem(['panel', 'irrigation', i, 'point'], `device "${dev.id}" (${dev.profile}) has no point "${relay.point}"`);
-    else if (!point.writable) problem(['panel', 'irrigation', i, 'point'], `point "${relay.point}" of ${dev.profile} is read-only`);
+    if (!point)
+      problem(['panel', 'irrigation', i, 'point'], `device "${dev.id}" (${dev.profile}) has no point "${relay.point}"`);
+    else if (!point.writable)
+      problem(['panel', 'irrigation', i, 'point'], `point "${relay.point}" of ${dev.profile} is read-only`);
   });
 
   // Fail-safe writes run when Node-RED dies: a typo here would only show up at the worst moment.
   (config.flows.failsafe ?? []).forEach((f, i) => {
     const dev = config.devices.find((d) => d.id === f.device);
     if (!dev) {
-      problem(['flows', 'failsafe', i, 'device'], unknownName('device', f.device, config.devices.map((d) => d.id)));
+      problem(
+        ['flows', 'failsafe', i, 'device'],
+        unknownName(
+          'device',
+          f.device,
+          config.devices.map((d) => d.id),
+        ),
+      );
       return;
     }
     const profile = profiles.get(dev.profile);
     if (!profile) return;
     const point = profile.points.find((p) => p.name === f.point);
-    if (!point) problem(['flows', 'failsafe', i, 'point'], `device "${dev.id}" (${dev.profile}) has no point "${f.point}"`);
-    else if (!point.writable) problem(['flows', 'failsafe', i, 'point'], `point "${f.point}" of ${dev.profile} is read-only`);
+    if (!point)
+      problem(['flows', 'failsafe', i, 'point'], `device "${dev.id}" (${dev.profile}) has no point "${f.point}"`);
+    else if (!point.writable)
+      problem(['flows', 'failsafe', i, 'point'], `point "${f.point}" of ${dev.profile} is read-only`);
   });
 
   crossCheckCabinets(config, profiles, problem);

@@ -342,15 +342,9 @@ const syncSchema = z
         error: (iss) => `"${String(iss.input)}" is not supported yet; this release speaks only "native"`,
       })
       .meta({ description: 'Northbound payload format (only native in this release; see docs/protocol.md).' }),
-    batchMaxReadings: z
-      .number()
-      .int()
-      .min(1)
-      .max(100_000)
-      .default(5000)
-      .meta({
-        description: 'Most readings in one MQTT message; a live batch goes as soon as it has this many.',
-      }),
+    batchMaxReadings: z.number().int().min(1).max(100_000).default(5000).meta({
+      description: 'Most readings in one MQTT message; a live batch goes as soon as it has this many.',
+    }),
     // 30 s: each message pays its framing, header and name table once; at the 1–2 readings/s of a
     // greenhouse that keeps the wire near 5 bytes per reading (docs/performance.md, "Wire").
     batchMaxDelay: duration(
@@ -391,7 +385,11 @@ const panelSchema = z
         z.strictObject({
           device: z.string().min(1).meta({ description: 'Device id (a relay board, a valve controller).' }),
           point: z.string().min(1).meta({ description: 'A writable on/off point of that device.' }),
-          label: z.string().min(1).optional().meta({ description: 'Name on the button.', examples: ['Van khu A'] }),
+          label: z
+            .string()
+            .min(1)
+            .optional()
+            .meta({ description: 'Name on the button.', examples: ['Van khu A'] }),
         }),
       )
       .default([])

@@ -48,7 +48,12 @@ export class Scheduler {
     devices: readonly ScheduledDevice[],
     private readonly opts: SchedulerOptions,
   ) {
-    this.slots = devices.map((d) => ({ ...d, dueMono: 0, running: null, stats: { device: d.binding.id, polls: 0, overruns: 0 } }));
+    this.slots = devices.map((d) => ({
+      ...d,
+      dueMono: 0,
+      running: null,
+      stats: { device: d.binding.id, polls: 0, overruns: 0 },
+    }));
   }
 
   start(): void {

@@ -1,3 +1,4 @@
+export { ControlTables } from './control-tables.js';
 export { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 export {
   type CorrectionOptions,
@@ -11,4 +12,3 @@ export {
   type StoreStats,
   SYNC_CURSOR,
 } from './store.js';
-export { ControlTables } from './control-tables.js';

@@ -103,7 +103,10 @@ describe('langbiang scan/read/write on real buses', () => {
   });
 
   it('scan finds exactly the simulated units on a PTY bus, with progress on stderr', async () => {
-    const r = await runCli(['scan', '--bus', `rtu:${pty.a}?baud=19200`, '--units', '1-8', '--timeout', '150', '--json'], { timeoutMs: 30_000 });
+    const r = await runCli(
+      ['scan', '--bus', `rtu:${pty.a}?baud=19200`, '--units', '1-8', '--timeout', '150', '--json'],
+      { timeoutMs: 30_000 },
+    );
     expect(r.code, r.stderr).toBe(0);
     const found = JSON.parse(r.stdout) as { unit: number; profiles: string[] }[];
     expect(found.map((f) => f.unit)).toEqual([3, 7]);
@@ -111,7 +114,16 @@ describe('langbiang scan/read/write on real buses', () => {
   });
 
   it('read prints every point of a device over TCP', async () => {
-    const r = await runCli(['read', '--bus', `tcp:127.0.0.1:${tcpSim.port}`, '--unit', '1', '--profile', 'comwintop-cwt-soil', '--json']);
+    const r = await runCli([
+      'read',
+      '--bus',
+      `tcp:127.0.0.1:${tcpSim.port}`,
+      '--unit',
+      '1',
+      '--profile',
+      'comwintop-cwt-soil',
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const points = JSON.parse(r.stdout) as { point: string; value: number; quality: string; unit: string | null }[];
     const moisture = points.find((p) => p.point === 'moisture')!;
@@ -124,7 +136,15 @@ describe('langbiang scan/read/write on real buses', () => {
   });
 
   it('read prints a table a technician can read', async () => {
-    const r = await runCli(['read', '--bus', `tcp:127.0.0.1:${tcpSim.port}`, '--unit', '1', '--profile', 'comwintop-cwt-soil']);
+    const r = await runCli([
+      'read',
+      '--bus',
+      `tcp:127.0.0.1:${tcpSim.port}`,
+      '--unit',
+      '1',
+      '--profile',
+      'comwintop-cwt-soil',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^point\s+value\s+unit\s+quality/m);
     expect(r.stdout).toMatch(/^moisture\s+[\d.]+\s+%\s+good/m);
@@ -132,7 +152,18 @@ describe('langbiang scan/read/write on real buses', () => {
 
   it('write switches a relay and reads it back', async () => {
     expect(tcpSim.getValue(5, 'relay_2')).toBe(0);
-    const r = await runCli(['write', '--bus', `tcp:127.0.0.1:${tcpSim.port}`, '--unit', '5', '--profile', 'waveshare-modbus-rtu-relay-8ch', 'relay_2', 'on', '--json']);
+    const r = await runCli([
+      'write',
+      '--bus',
+      `tcp:127.0.0.1:${tcpSim.port}`,
+      '--unit',
+      '5',
+      '--profile',
+      'waveshare-modbus-rtu-relay-8ch',
+      'relay_2',
+      'on',
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, point: 'relay_2', value: true });
     expect(tcpSim.getValue(5, 'relay_2')).toBe(1);
@@ -140,7 +171,17 @@ describe('langbiang scan/read/write on real buses', () => {
 
   it('write refuses a read-only point before touching the device', async () => {
     const before = tcpSim.stats(1);
-    const r = await runCli(['write', '--bus', `tcp:127.0.0.1:${tcpSim.port}`, '--unit', '1', '--profile', 'comwintop-cwt-soil', 'moisture', '50']);
+    const r = await runCli([
+      'write',
+      '--bus',
+      `tcp:127.0.0.1:${tcpSim.port}`,
+      '--unit',
+      '1',
+      '--profile',
+      'comwintop-cwt-soil',
+      'moisture',
+      '50',
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/read-only/);
     expect(tcpSim.stats(1)).toEqual(before);

@@ -122,7 +122,19 @@ panel: { port: ${httpPort}, host: 127.0.0.1 }
 
   it('the healthy device on the bus keeps its poll rate while its neighbour is dead', async () => {
     await new Promise((r) => setTimeout(r, 3_500));
-    const before = await runCli(['export', '--data-dir', join(dir, 'data'), '--format', 'jsonl', '--device', 'climate-1', '--point', 'temperature', '--from', '-3s']);
+    const before = await runCli([
+      'export',
+      '--data-dir',
+      join(dir, 'data'),
+      '--format',
+      'jsonl',
+      '--device',
+      'climate-1',
+      '--point',
+      'temperature',
+      '--from',
+      '-3s',
+    ]);
     const polls = before.stdout.trim().split('\n').filter(Boolean).length;
     // 3 s at 300 ms = 10 polls (the newest may still be in the commit batch); the dead unit is backed off
     expect(polls).toBeGreaterThanOrEqual(7);
@@ -142,10 +154,14 @@ panel: { port: ${httpPort}, host: 127.0.0.1 }
     gw.child.kill('SIGKILL');
     await gw.exited;
     gw = startCli(['start', '--config', configFile]);
-    const h = await waitUntil(async () => {
-      const x = await health(httpPort);
-      return x.lastSeq > lastSeq + 40 ? x : undefined;
-    }, 15_000, 'readings after the crash');
+    const h = await waitUntil(
+      async () => {
+        const x = await health(httpPort);
+        return x.lastSeq > lastSeq + 40 ? x : undefined;
+      },
+      15_000,
+      'readings after the crash',
+    );
     expect(h.lastSeq).toBeGreaterThan(lastSeq);
     gw.child.kill('SIGTERM');
     await gw.exited;

@@ -94,7 +94,9 @@ describe('Modbus TCP', () => {
     await bus.open();
     for (const { unit, profile } of units) {
       const values = await bus.readPoints({ id: profile.name, unit, profile }, profile.points);
-      const bad = values.filter((v) => v.quality !== 'good').map((v) => `${profile.name}.${v.point}: ${v.quality} ${v.error ?? ''}`);
+      const bad = values
+        .filter((v) => v.quality !== 'good')
+        .map((v) => `${profile.name}.${v.point}: ${v.quality} ${v.error ?? ''}`);
       expect(bad).toEqual([]);
       expect(sim.stats(unit).illegalAddressRequests).toBe(0);
     }

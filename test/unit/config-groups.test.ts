@@ -19,7 +19,10 @@ describe('devices.N.groupIntervals', () => {
   it('names an unknown group with the key path and the groups the profile has', () => {
     const r = parseConfigText(base('{ lampz: 5m }'), { profiles });
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(formatProblems(r.problems)).toMatch(/^devices\.0\.groupIntervals\.lampz: profile ecodim-dali-gw2 has no poll group "lampz" \(groups: .*levels.*did you mean lamps/m);
+    if (!r.ok)
+      expect(formatProblems(r.problems)).toMatch(
+        /^devices\.0\.groupIntervals\.lampz: profile ecodim-dali-gw2 has no poll group "lampz" \(groups: .*levels.*did you mean lamps/m,
+      );
   });
 
   it('refuses a bad duration', () => {

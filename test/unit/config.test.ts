@@ -436,7 +436,13 @@ describe('valid configs', () => {
     });
     expect(c.sync?.tls?.key).toBe('/etc/langbiang/tls/dl-gw-0001.key');
     expect(c.panel).toEqual({ port: 8080, host: '0.0.0.0', irrigation: [] });
-    expect(c.flows).toMatchObject({ enabled: true, maxHeap: 192 * 1024 * 1024, heartbeatTimeout: 15_000, env: {}, failsafe: [] });
+    expect(c.flows).toMatchObject({
+      enabled: true,
+      maxHeap: 192 * 1024 * 1024,
+      heartbeatTimeout: 15_000,
+      env: {},
+      failsafe: [],
+    });
     expect(result.profiles.get('comwintop-cwt-soil')?.kind).toBe('modbus');
     expect(result.warnings).toEqual([]);
   });
@@ -608,11 +614,18 @@ describe('demo config', () => {
     expect(c.buses[0]).toEqual({ id: 'demo-tcp', type: 'modbus-tcp', host: '127.0.0.1', port: 15502, timeout: 1000 });
     // the loop detectors run on a simulated gpio bus: the demo never touches /sys/class/gpio
     expect(c.buses.find((b) => b.type === 'gpio')).toMatchObject({ id: 'road', backend: 'simulated' });
-    expect(c.devices.filter((d) => d.profile === 'loop-detector').map((d) => [d.id, d.pins, d.options?.loopDistance])).toEqual([
+    expect(
+      c.devices.filter((d) => d.profile === 'loop-detector').map((d) => [d.id, d.pins, d.options?.loopDistance]),
+    ).toEqual([
       ['loop-l1', { presence: 17, presence_b: 27 }, 4.5],
       ['loop-l2', { presence: 22, presence_b: 23 }, 4.5],
     ]);
-    expect(c.devices.filter((d) => d.bus === 'demo-tcp').slice(0, 5).map((d) => [d.id, d.profile, d.unit])).toEqual([
+    expect(
+      c.devices
+        .filter((d) => d.bus === 'demo-tcp')
+        .slice(0, 5)
+        .map((d) => [d.id, d.profile, d.unit]),
+    ).toEqual([
       ['soil-a1', 'comwintop-cwt-soil', 1],
       ['soil-a2', 'comwintop-cwt-soil', 2],
       ['climate-1', 'xy-md02', 3],
@@ -762,7 +775,17 @@ describe('JSON Schema', () => {
     expect(schema.$schema).toBe('http://json-schema.org/draft-07/schema#');
     expect(schema.title).toBe('Langbiang Edge gateway config');
     const props = schema.properties as Record<string, Json>;
-    expect(Object.keys(props)).toEqual(['gateway', 'buses', 'devices', 'storage', 'sync', 'panel', 'flows', 'log', 'cabinets']);
+    expect(Object.keys(props)).toEqual([
+      'gateway',
+      'buses',
+      'devices',
+      'storage',
+      'sync',
+      'panel',
+      'flows',
+      'log',
+      'cabinets',
+    ]);
     expect(schema.required).toEqual(['gateway']);
     expect(schema.additionalProperties).toBe(false);
     const busItems = (props.buses as Json).items as Json;

@@ -7,10 +7,27 @@ import { pollSlotsFor } from '../../gateway/scheduler/poll-slots.js';
 import { Scheduler } from '../../gateway/scheduler/scheduler.js';
 
 // Fake timers drive both setTimeout and Date.now, so this clock moves with them.
-const clock: Clock = { wallNow: () => Date.now(), monoNow: () => Date.now() - 1_700_000_000_000, bootId: 'boot-1', isSynced: () => true };
+const clock: Clock = {
+  wallNow: () => Date.now(),
+  monoNow: () => Date.now() - 1_700_000_000_000,
+  bootId: 'boot-1',
+  isSynced: () => true,
+};
 
 function point(name: string, address: number, group?: string): PointDef {
-  return { name, function: 'holding', address, type: 'u16', byteOrder: 'big', wordOrder: 'big', scale: 1, offset: 0, writable: false, unit: 'x', group };
+  return {
+    name,
+    function: 'holding',
+    address,
+    type: 'u16',
+    byteOrder: 'big',
+    wordOrder: 'big',
+    scale: 1,
+    offset: 0,
+    writable: false,
+    unit: 'x',
+    group,
+  };
 }
 
 const profile: DeviceProfile = {
@@ -78,22 +95,48 @@ describe('Scheduler', () => {
   it('stamps readings with device, unit, time, boot and sync state', async () => {
     const bus = new RecordingBus();
     const sink: Reading[][] = [];
-    const s = new Scheduler([{ binding: { id: 'soil-a1', profile }, bus, intervalMs: 1000, points: profile.points.slice(0, 2) }], {
-      clock,
-      sink: (r) => sink.push(r),
-    });
+    const s = new Scheduler(
+      [{ binding: { id: 'soil-a1', profile }, bus, intervalMs: 1000, points: profile.points.slice(0, 2) }],
+      {
+        clock,
+        sink: (r) => sink.push(r),
+      },
+    );
     s.start();
     await vi.advanceTimersByTimeAsync(10);
     await s.stop();
     expect(sink[0]).toEqual([
-      { device: 'soil-a1', point: 'a', value: 0, quality: 'good', ts: 1_700_000_000_000, mono: 0, bootId: 'boot-1', synced: true, unit: 'x' },
-      { device: 'soil-a1', point: 'b', value: 1, quality: 'good', ts: 1_700_000_000_000, mono: 0, bootId: 'boot-1', synced: true, unit: 'x' },
+      {
+        device: 'soil-a1',
+        point: 'a',
+        value: 0,
+        quality: 'good',
+        ts: 1_700_000_000_000,
+        mono: 0,
+        bootId: 'boot-1',
+        synced: true,
+        unit: 'x',
+      },
+      {
+        device: 'soil-a1',
+        point: 'b',
+        value: 1,
+        quality: 'good',
+        ts: 1_700_000_000_000,
+        mono: 0,
+        bootId: 'boot-1',
+        synced: true,
+        unit: 'x',
+      },
     ]);
   });
 
   it('never lets one device have two polls in flight: a slow bus skips, it does not pile up', async () => {
     const bus = new RecordingBus(2500);
-    const s = new Scheduler([{ binding: { id: 'd', profile }, bus, intervalMs: 1000, points: profile.points }], { clock, sink: () => {} });
+    const s = new Scheduler([{ binding: { id: 'd', profile }, bus, intervalMs: 1000, points: profile.points }], {
+      clock,
+      sink: () => {},
+    });
     s.start();
     await vi.advanceTimersByTimeAsync(10_000);
     const stopped = s.stop(); // waits for the poll in flight, which needs the clock to move
@@ -129,13 +172,21 @@ describe('Scheduler', () => {
 describe('pollSlotsFor', () => {
   const bus = new RecordingBus();
   it('puts points of a group with its own interval in their own slot; groups sharing an interval share one', () => {
-    const slots = pollSlotsFor({ id: 'dali', interval: 10_000, groupIntervals: { slow: 3_600_000, levels: 60_000 } }, profile, bus);
+    const slots = pollSlotsFor(
+      { id: 'dali', interval: 10_000, groupIntervals: { slow: 3_600_000, levels: 60_000 } },
+      profile,
+      bus,
+    );
     expect(slots.map((s) => [s.intervalMs, s.points.map((p) => p.name)])).toEqual([
       [10_000, ['a']],
       [60_000, ['c', 'd']],
       [3_600_000, ['b']],
     ]);
-    const merged = pollSlotsFor({ id: 'dali', interval: 10_000, groupIntervals: { slow: 60_000, levels: 60_000 } }, profile, bus);
+    const merged = pollSlotsFor(
+      { id: 'dali', interval: 10_000, groupIntervals: { slow: 60_000, levels: 60_000 } },
+      profile,
+      bus,
+    );
     expect(merged.map((s) => [s.intervalMs, s.points.map((p) => p.name)])).toEqual([
       [10_000, ['a']],
       [60_000, ['b', 'c', 'd']],
