@@ -1,5 +1,6 @@
 import { SYNC_DEFAULTS } from '../cloud-sync/defaults.js';
 import { encodeTelemetry, NATIVE_VERSION } from '../cloud-sync/protocol/native.js';
+import { publishPacketBytes } from '../cloud-sync/protocol/size.js';
 import { topicsFor } from '../cloud-sync/protocol/topics.js';
 import type { WireReading } from '../cloud-sync/protocol/types.js';
 import { type BenchContext, type BenchResult, round } from './common.js';
@@ -8,36 +9,6 @@ import { type Poll, pollsOf, realisticSites } from './dataset.js';
 const DAY = 86_400_000;
 /** The ThingsBoard IoT gateway's telemetry topic (one message per device per poll). */
 const TB_TOPIC = 'v1/gateway/telemetry';
-
-function varintLen(n: number): number {
-  let len = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    len++;
-  }
-  return len;
-}
-
-/**
- * Exact size of a QoS 1 PUBLISH packet: fixed header byte, Remaining Length (1-4 bytes), topic
- * (2-byte length + UTF-8), packet id (2), and for MQTT 5 the property length (1 byte) and
- * properties. `alias` (MQTT 5 Topic Alias, 3 bytes of properties): 'first' sends the topic and
- * registers the alias, 'use' sends an empty topic — what the sync agent's client does after the
- * first message of a connection (the bench checked this against mqtt.js and Mosquitto 2 byte
- * for byte: 144 then 110 bytes for a 100-byte payload on a 33-byte topic).
- */
-export function publishPacketBytes(
-  topic: string,
-  payloadBytes: number,
-  mqtt5: boolean,
-  alias: 'none' | 'first' | 'use' = 'none',
-): number {
-  const topicBytes = alias === 'use' ? 0 : Buffer.byteLength(topic);
-  const props = mqtt5 ? 1 + (alias === 'none' ? 0 : 3) : 0;
-  const variable = 2 + topicBytes + 2 + props;
-  const remaining = variable + payloadBytes;
-  return 1 + varintLen(remaining) + remaining;
-}
 
 /** A point name no dictionary knows: what a custom profile's points cost. */
 const unknownName = (point: string) => `${point}-x`;
