@@ -7,6 +7,7 @@ import type { BusDriver, DeviceBinding } from '../core/driver.js';
 import { LangbiangError } from '../core/errors.js';
 import type { DeviceProfile, PointDef } from '../core/point.js';
 import type { PointValue } from '../core/reading.js';
+import { deviceBinding } from '../device-binding.js';
 import { parseBusSpec, parseUnitRange } from './bus-spec.js';
 import { loadValidConfig } from './config-arg.js';
 import { formatTable } from './output.js';
@@ -36,34 +37,35 @@ async function openBus(settings: BusSettings): Promise<BusDriver> {
   return bus;
 }
 
-/** Resolve `--config F DEVICE` or `--bus S --unit N --profile P` to an open bus and a device. */
-async function openTarget(
+interface ResolvedTarget {
+  settings: BusSettings;
+  binding: DeviceBinding;
+}
+
+/**
+ * Resolve `--config F DEVICE` or `--bus S --unit N --profile P` to a bus and a device, reading the
+ * config and the profile once and touching no port yet.
+ */
+function resolveTarget(
   o: { config?: string; bus?: string; unit?: string; profile?: string; timeout?: string },
   device?: string,
-): Promise<DeviceTarget> {
-  const timeout = parseTimeout(o.timeout, 1000);
+): ResolvedTarget {
   if (o.config) {
     if (!device) throw new LangbiangError('USAGE', 'name the device: langbiang read --config FILE DEVICE');
     const config = loadValidConfig(o.config);
     const dev = config.devices.find((d) => d.id === device);
-    if (!dev)
+    if (!dev) {
+      const cabinet = config.cabinets.some((c) => c.id === device);
       throw new LangbiangError(
         'UNKNOWN_DEVICE',
-        `no device "${device}" in ${o.config} (devices: ${config.devices.map((d) => d.id).join(', ')})`,
+        cabinet
+          ? `"${device}" is a cabinet: its schedule and override commands go to the running gateway (console or MQTT), not to a bus`
+          : `no device "${device}" in ${o.config} (devices: ${config.devices.map((d) => d.id).join(', ')})`,
       );
-    const busCfg = config.buses.find((b) => b.id === dev.bus)!;
+    }
+    const settings = config.buses.find((b) => b.id === dev.bus)! as BusSettings;
     const profile = loadProfile(dev.profile, config.gateway.profilesDir ? [config.gateway.profilesDir] : []);
-    const bus = await openBus(busCfg as BusSettings);
-    return {
-      bus,
-      binding: {
-        id: dev.id,
-        profile,
-        unit: dev.unit,
-        pins: dev.pins,
-        ...(dev.options ? { options: dev.options } : {}),
-      },
-    };
+    return { settings, binding: deviceBinding(dev, profile) };
   }
   if (!o.bus || !o.unit || !o.profile) {
     throw new LangbiangError('USAGE', 'give either --config FILE DEVICE, or --bus SPEC --unit N --profile NAME');
@@ -71,9 +73,12 @@ async function openTarget(
   const unit = Number(o.unit);
   if (!Number.isInteger(unit) || unit < 1 || unit > 247)
     throw new LangbiangError('USAGE', `--unit ${o.unit}: Modbus unit ids are 1-247`);
-  const profile = loadProfile(o.profile);
-  const bus = await openBus(busSettingsFromSpec(parseBusSpec(o.bus), timeout));
-  return { bus, binding: { id: `unit-${unit}`, profile, unit } };
+  const settings = busSettingsFromSpec(parseBusSpec(o.bus), parseTimeout(o.timeout, 1000));
+  return { settings, binding: { id: `unit-${unit}`, profile: loadProfile(o.profile), unit } };
+}
+
+async function openTarget(resolved: ResolvedTarget): Promise<DeviceTarget> {
+  return { bus: await openBus(resolved.settings), binding: resolved.binding };
 }
 
 function valueText(v: PointValue): string {
@@ -90,7 +95,7 @@ export async function runRead(o: {
   timeout?: string;
   json?: boolean;
 }): Promise<void> {
-  const target = await openTarget(o, o.device);
+  const target = await openTarget(resolveTarget(o, o.device));
   try {
     const points = target.binding.profile.points;
     const values = await target.bus.readPoints(target.binding, points);
@@ -141,27 +146,10 @@ export async function runWrite(o: {
     );
   }
   const [pointName, rawValue] = args.slice(-2) as [string, string];
-  // Validate against the profile before touching the bus: a refused write never reaches a device.
-  let profile: DeviceProfile;
-  if (o.config) {
-    const config = loadValidConfig(o.config);
-    const dev = config.devices.find((d) => d.id === args[0]);
-    if (!dev) {
-      const cabinet = config.cabinets.some((c) => c.id === args[0]);
-      throw new LangbiangError(
-        'UNKNOWN_DEVICE',
-        cabinet
-          ? `"${args[0]}" is a cabinet: its schedule and override commands go to the running gateway (console or MQTT), not to a bus`
-          : `no device "${args[0]}" in ${o.config}`,
-      );
-    }
-    profile = loadProfile(dev.profile, config.gateway.profilesDir ? [config.gateway.profilesDir] : []);
-  } else {
-    if (!o.profile) throw new LangbiangError('USAGE', 'give --profile NAME with --bus');
-    profile = loadProfile(o.profile);
-  }
-  const { point, value } = validateWrite(profile, pointName, rawValue);
-  const target = await openTarget(o, args[0]);
+  // Validate against the profile before touching the bus: a refused write never opens the port.
+  const resolved = resolveTarget(o, args[0]);
+  const { point, value } = validateWrite(resolved.binding.profile, pointName, rawValue);
+  const target = await openTarget(resolved);
   try {
     // The write itself goes through the command router, as from the console or the city: the same
     // checks, per-device queue, timeout, read-back and result codes. This is a separate process from

@@ -1,6 +1,7 @@
 import type { GatewayConfig } from '../config/index.js';
 import type { BusDriver } from '../core/driver.js';
 import type { DeviceProfile } from '../core/point.js';
+import { deviceBinding } from '../device-binding.js';
 import type { RouterDevice } from './router.js';
 
 /** Fills the router's device table from the config: every device whose profile is known. */
@@ -15,13 +16,7 @@ export function fillCommandDevices(
     const profile = profiles.get(dev.profile);
     if (!profile) continue;
     into.set(dev.id, {
-      binding: {
-        id: dev.id,
-        profile,
-        unit: dev.unit,
-        pins: dev.pins,
-        ...(dev.options ? { options: dev.options } : {}),
-      },
+      binding: deviceBinding(dev, profile),
       bus: buses.get(dev.bus),
       busId: dev.bus,
       enabled: dev.enabled !== false,

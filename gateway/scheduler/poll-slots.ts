@@ -1,5 +1,6 @@
-import type { BusDriver, DeviceBinding } from '../core/driver.js';
+import type { BusDriver } from '../core/driver.js';
 import type { DeviceProfile } from '../core/point.js';
+import { deviceBinding } from '../device-binding.js';
 import type { ScheduledDevice } from './scheduler.js';
 
 export interface DevicePollSettings {
@@ -18,13 +19,7 @@ export interface DevicePollSettings {
  * Groups that share an interval share a slot, so the planner can still merge their registers.
  */
 export function pollSlotsFor(dev: DevicePollSettings, profile: DeviceProfile, bus: BusDriver): ScheduledDevice[] {
-  const binding: DeviceBinding = {
-    id: dev.id,
-    profile,
-    unit: dev.unit,
-    pins: dev.pins,
-    ...(dev.options ? { options: dev.options } : {}),
-  };
+  const binding = deviceBinding(dev, profile);
   const wanted = dev.points?.length ? profile.points.filter((p) => dev.points!.includes(p.name)) : profile.points;
   const byInterval = new Map<number, typeof wanted>();
   for (const point of wanted) {
