@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
+import type { ModbusBus } from '../../drivers/modbus/bus.js';
 import { loadProfile, loadProfiles } from '../../hardware/profiles.js';
 import { type BusSettings, busSettingsFromSpec, createBusDriver } from '../buses.js';
 import { validateWrite } from '../commands/validate-write.js';
@@ -205,13 +206,14 @@ export async function runScan(o: { bus: string; units: string; timeout: string; 
   const units = parseUnitRange(o.units);
   const timeout = parseTimeout(o.timeout, 200);
   const spec = parseBusSpec(o.bus);
-  const bus = await openBus(busSettingsFromSpec(spec, timeout));
+  // scan speaks Modbus only: its raw reads are the driver's, not the BusDriver interface's
+  const bus = (await openBus(busSettingsFromSpec(spec, timeout))) as ModbusBus;
   const { scanUnits } = await import('../../drivers/modbus/scan.js');
   const found: { unit: number; answeredWith: string; profiles: string[] }[] = [];
   try {
     const isTty = process.stderr.isTTY;
     let done = 0;
-    const answered = await scanUnits(bus as never, {
+    const answered = await scanUnits(bus, {
       units,
       onProgress: (unit: number, ok: boolean) => {
         done++;
@@ -249,31 +251,17 @@ export async function runScan(o: { bus: string; units: string; timeout: string; 
 }
 
 /** A profile fits when its identify registers read back and every word lies in its range. */
-async function guessProfiles(bus: BusDriver, unit: number, profiles: DeviceProfile[]): Promise<string[]> {
+async function guessProfiles(bus: ModbusBus, unit: number, profiles: DeviceProfile[]): Promise<string[]> {
   const matches: string[] = [];
   for (const profile of profiles) {
     const id = profile.identify!;
-    const points: PointDef[] = Array.from({ length: id.count }, (_, i) => ({
-      name: `w${i}`,
-      function: id.function,
-      address: id.address + i,
-      type: id.function === 'coil' || id.function === 'discrete' ? 'bit' : 'u16',
-      byteOrder: 'big',
-      wordOrder: 'big',
-      scale: 1,
-      offset: 0,
-      writable: false,
-    }));
-    const probe: DeviceProfile = { ...profile, name: `${profile.name}#identify`, points };
-    const values = await bus.readPoints({ id: `scan-${unit}-${profile.name}`, profile: probe, unit }, points);
-    const ok = values.every(
-      (v) =>
-        v.quality === 'good' &&
-        typeof v.value === 'number' &&
-        (id.min === undefined || v.value >= id.min) &&
-        (id.max === undefined || v.value <= id.max),
-    );
-    if (ok) matches.push(profile.name);
+    try {
+      const words = await bus.readRaw(unit, id.function, id.address, id.count);
+      if (words.every((w) => (id.min === undefined || w >= id.min) && (id.max === undefined || w <= id.max)))
+        matches.push(profile.name);
+    } catch {
+      // an exception, a timeout or a garbled answer: not this profile
+    }
   }
   return matches;
 }

@@ -110,6 +110,10 @@ describe('langbiang scan/read/write on real buses', () => {
     expect(r.code, r.stderr).toBe(0);
     const found = JSON.parse(r.stdout) as { unit: number; profiles: string[] }[];
     expect(found.map((f) => f.unit)).toEqual([3, 7]);
+    // the guess reads each profile's identify registers: the climate sensor is not taken for a soil probe
+    expect(found[0]!.profiles).toContain('xy-md02');
+    expect(found[0]!.profiles).not.toContain('comwintop-cwt-soil');
+    expect(found[1]!.profiles).toContain('comwintop-cwt-soil');
     expect(r.stderr).toMatch(/scanned 8\/8/);
   });
 
