@@ -1,3 +1,5 @@
+import type { ErrorCode } from './errors.js';
+
 /**
  * Commands from every source — the city over MQTT, the panel and console over HTTP, the CLI,
  * Node-RED, the local schedules — go through one router that implements CommandExecutor.
@@ -17,7 +19,9 @@ export interface CommandRequest {
   actor?: string;
 }
 
-export type CommandResultCode =
+/** The error codes a command result may carry: a subset of the gateway's typed error codes. */
+export type CommandResultCode = Extract<
+  ErrorCode,
   | 'COMMAND_INVALID'
   | 'UNKNOWN_DEVICE'
   | 'UNKNOWN_POINT'
@@ -26,7 +30,8 @@ export type CommandResultCode =
   | 'EXPIRED'
   | 'DEVICE_ERROR'
   | 'BUSY'
-  | 'FORBIDDEN';
+  | 'FORBIDDEN'
+>;
 
 export interface CommandResult {
   id: string;
