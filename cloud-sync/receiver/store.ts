@@ -1,28 +1,16 @@
 import { LangbiangError } from '../../gateway/core/errors.js';
-import type { Quality } from '../../gateway/core/reading.js';
-import type { EventsBatch, TelemetryBatch } from '../protocol/types.js';
+import type { EventsBatch, TelemetryBatch, WireEvent, WireReading } from '../protocol/types.js';
 
 /** One reading as the receiver holds it: the wire reading plus who sent it. */
-export interface ReceivedReading {
+export interface ReceivedReading extends WireReading {
   gateway: string;
   epoch: string;
-  seq: number;
-  device: string;
-  point: string;
-  /** wall ms, UTC */
-  ts: number;
-  value: number | string | null;
-  unit: string | null;
-  quality: Quality;
 }
 
-export interface ReceivedEvent {
+/** One event as the receiver holds it: the wire event plus who sent it. */
+export interface ReceivedEvent extends WireEvent {
   gateway: string;
   epoch: string;
-  id: number;
-  kind: string;
-  ts: number;
-  data: Record<string, unknown>;
 }
 
 export interface WriteResult {
