@@ -1,19 +1,17 @@
-import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Clock } from '../gateway/core/clock.js';
 import type { CommandExecutor } from '../gateway/core/command.js';
 import { describeError, LangbiangError } from '../gateway/core/errors.js';
-import type { EventOutbox, Outbox, ReadingColumns } from '../gateway/core/outbox.js';
-import { qualityCode } from '../gateway/core/reading.js';
-import { AckTracker } from './ack-tracker.js';
-import { type BrokerSettings, clientOptions, redactUrl } from './connection.js';
+import type { EventOutbox, Outbox } from '../gateway/core/outbox.js';
+import { Confirmation, type ConfirmMode, type DeliveryState } from './confirmation.js';
+import type { BrokerSettings } from './connection.js';
 import { SYNC_DEFAULTS } from './defaults.js';
 import { Downlink } from './downlink.js';
+import { EventPump } from './event-pump.js';
+import { MqttLink } from './link.js';
 import { type SyncLogger, silentLogger } from './log.js';
-import { backoffDelay, TokenBucket } from './pacing.js';
-import { EVENTS_VERSION, encodeEvents } from './protocol/events.js';
-import { encodeColumns } from './protocol/native.js';
 import { encodeStatus, STATUS_VERSION, type StatusMessage } from './protocol/status.js';
 import { type GatewayTopics, topicsFor } from './protocol/topics.js';
+import { TelemetryPump } from './telemetry-pump.js';
 
 export const SYNC_FORMATS = ['native'] as const;
 
@@ -53,9 +51,20 @@ export interface SyncAgentOptions {
   keepaliveS?: number;
   statusIntervalMs?: number;
   sessionExpiryS?: number;
+  /**
+   * Wait for the city's end-to-end acknowledgements (default true): a reading is kept until the
+   * city confirms it, and sent again when confirmation stalls. false: PUBACK is confirmation.
+   */
+  confirm?: boolean;
+  /** confirmation lagging delivery this long: send again from the confirmed cursor (ms) */
+  confirmTimeoutMs?: number;
+  /** no ack ever, this long after the first delivery: fall back to PUBACK, logged (ms) */
+  confirmStartupWindowMs?: number;
   /** durable cursor names in the outbox (defaults match the store's) */
   cursorName?: string;
   eventsCursorName?: string;
+  confirmedCursorName?: string;
+  eventsConfirmedCursorName?: string;
   /** how often the agent looks for new readings, due batches and a stalled link (ms) */
   tickMs?: number;
 }
@@ -64,84 +73,80 @@ export interface SyncStatus {
   connected: boolean;
   /** seqs stored and not yet acknowledged by the broker */
   backlog: number;
-  /** age of the oldest unacknowledged reading, null when nothing is waiting */
+  /** age of the oldest reading not yet acknowledged by the broker, null when none */
   oldestUnsentAgeS: number | null;
   /** wall ms of the last PUBACK, null before the first */
   lastAckAt: number | null;
   /** telemetry batches published and not yet acknowledged */
   inflight: number;
-  /** the durable cursor: every seq at or below it is acknowledged */
+  /** the delivered cursor: every seq at or below it is acknowledged by the broker */
   cursor: number;
   lastSeq: number;
-  /** events recorded and not yet acknowledged */
+  /** events recorded and not yet acknowledged by the broker */
   eventsBacklog: number;
+  /** how delivery is confirmed: `city` (end-to-end acks) or `broker` (PUBACK) */
+  confirmMode: ConfirmMode;
+  /** `broker` only because no ack came within the start-up window */
+  confirmFallback: boolean;
+  /** the confirmed cursor: every seq at or below it is stored at the city (or in a gap it holds) */
+  confirmed: number;
+  /** seqs stored and not yet confirmed by the city */
+  unconfirmed: number;
+  /** age of the oldest unconfirmed reading, null when none */
+  oldestUnconfirmedAgeS: number | null;
+  /** events recorded and not yet confirmed */
+  eventsUnconfirmed: number;
+  /** wall ms of the last ack that confirmed something, null before the first */
+  lastConfirmAt: number | null;
+  /** times everything unconfirmed was sent again (confirmation stalled, or the broker lost the session) */
+  resends: number;
   /** the last connection problem, null once connected */
   lastError: string | null;
   /** successful connections since start */
   connects: number;
 }
 
-interface Batch {
-  kind: 'live' | 'backlog';
-  first: number;
-  last: number;
-  count: number;
-}
-
-type MqttConnect = (url: string, opts: IClientOptions) => MqttClient;
-
 const DEFAULT_CURSOR = 'sync';
 const DEFAULT_EVENTS_CURSOR = 'sync-events';
+const DEFAULT_CONFIRMED_CURSOR = 'sync-confirmed';
+const DEFAULT_EVENTS_CONFIRMED_CURSOR = 'sync-events-confirmed';
+/** set to 1 once this store has seen an end-to-end ack (the start-up window no longer applies) */
+const ACKS_SEEN = 'sync-acks-seen';
 const STOP_GRACE_MS = 2000;
 
+type Settings = Required<
+  Omit<
+    SyncAgentOptions,
+    'events' | 'commands' | 'clock' | 'log' | 'tls' | 'username' | 'passwordFile' | 'clientId' | 'onConfig'
+  >
+>;
+
 /**
- * The sync agent: outbox → batches → MQTT (QoS 1) → PUBACK → durable cursor.
- *
- * mqtt.js never holds the truth. A fresh client is made for every connection, publishes happen only
- * while connected, nothing is queued offline, and when a connection ends whatever was in flight is
- * forgotten and read again from SQLite, starting at the durable cursor, on the next connection.
+ * The sync agent composes the parts of "exactly once in effect" (README.md beside this file):
+ * - the MQTT link's life cycle (link.ts): a fresh client per connection, reconnect with backoff;
+ * - the telemetry pump (telemetry-pump.ts): outbox → batches → PUBACK → the delivered cursor;
+ * - the events pump (event-pump.ts): gaps, audit, alarms, before telemetry;
+ * - the confirmation (confirmation.ts): the city's acks → the confirmed cursors; resends;
+ * - the downlink (downlink.ts): `cmd` → the command router → `cmd/result`;
+ * plus the retained status and a watchdog over a link that accepts but never acknowledges.
  */
 export class SyncAgent {
-  private readonly o: Required<
-    Omit<
-      SyncAgentOptions,
-      'events' | 'commands' | 'clock' | 'log' | 'tls' | 'username' | 'passwordFile' | 'clientId' | 'onConfig'
-    >
-  >;
+  private readonly o: Settings;
   private readonly topics: GatewayTopics;
   private readonly log: SyncLogger;
   private readonly clock: Pick<Clock, 'wallNow' | 'monoNow'>;
-  private readonly broker: BrokerSettings;
+  private readonly link: MqttLink;
   private readonly downlink: Downlink;
+  private telemetry: TelemetryPump;
+  private events: EventPump | null;
+  private confirmation: Confirmation;
 
-  private connectFn: MqttConnect | null = null;
-  private client: MqttClient | null = null;
-  private gen = 0;
-  private connected = false;
   private running = false;
-  private attempt = 0;
-  private connects = 0;
-  private lastError: string | null = null;
-  private reconnectTimer: NodeJS.Timeout | null = null;
-  private tickTimer: NodeJS.Timeout | null = null;
-
-  private tracker: AckTracker;
-  private readonly inflight = new Map<number, Batch>();
-  private nextBatchId = 1;
-  /** backlog: seqs backlogNext..backlogEnd, paced; live: liveNext.., sent first */
-  private backlogNext = 1;
-  private backlogEnd = 0;
-  private liveNext = 1;
-  private liveSince: number | null = null;
   private flushing = false;
-  private readonly bucket: TokenBucket;
-  private eventsCursor: number;
-  private eventsInflight = false;
-  private pendingResults: Buffer[] = [];
-  private lastAckAt: number | null = null;
-  private lastProgress = 0;
-  private nextStatusAt = 0;
   private pumping = false;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private pendingResults: Buffer[] = [];
+  private nextStatusAt = 0;
 
   constructor(private readonly opts: SyncAgentOptions) {
     const format = opts.format ?? 'native';
@@ -170,27 +175,40 @@ export class SyncAgent {
       keepaliveS: opts.keepaliveS ?? SYNC_DEFAULTS.keepaliveS,
       statusIntervalMs: opts.statusIntervalMs ?? SYNC_DEFAULTS.statusIntervalMs,
       sessionExpiryS: opts.sessionExpiryS ?? SYNC_DEFAULTS.sessionExpiryS,
+      confirm: opts.confirm ?? true,
+      confirmTimeoutMs: opts.confirmTimeoutMs ?? SYNC_DEFAULTS.confirmTimeoutMs,
+      confirmStartupWindowMs: opts.confirmStartupWindowMs ?? SYNC_DEFAULTS.confirmStartupWindowMs,
       cursorName: opts.cursorName ?? DEFAULT_CURSOR,
       eventsCursorName: opts.eventsCursorName ?? DEFAULT_EVENTS_CURSOR,
+      confirmedCursorName: opts.confirmedCursorName ?? DEFAULT_CONFIRMED_CURSOR,
+      eventsConfirmedCursorName: opts.eventsConfirmedCursorName ?? DEFAULT_EVENTS_CONFIRMED_CURSOR,
       tickMs: opts.tickMs ?? 200,
     };
     this.topics = topicsFor(opts.gatewayId);
     this.log = opts.log ?? silentLogger;
     this.clock = opts.clock ?? { wallNow: () => Date.now(), monoNow: () => performance.now() };
-    this.broker = {
+    const broker: BrokerSettings = {
       url: opts.url,
       clientId: opts.clientId ?? `langbiang-${opts.gatewayId}`,
       keepaliveS: this.o.keepaliveS,
       connectTimeoutMs: this.o.connectTimeoutMs,
       sessionExpiryS: this.o.sessionExpiryS,
     };
-    if (opts.tls) this.broker.tls = opts.tls;
-    if (opts.username) this.broker.username = opts.username;
-    if (opts.passwordFile) this.broker.passwordFile = opts.passwordFile;
-    const capacity = Math.max(1, Math.min(this.o.batchMaxReadings, this.o.backlogRate));
-    this.bucket = new TokenBucket(this.o.backlogRate, capacity, this.clock.monoNow());
-    this.tracker = new AckTracker(opts.outbox.getCursor(this.o.cursorName));
-    this.eventsCursor = opts.outbox.getCursor(this.o.eventsCursorName);
+    if (opts.tls) broker.tls = opts.tls;
+    if (opts.username) broker.username = opts.username;
+    if (opts.passwordFile) broker.passwordFile = opts.passwordFile;
+    const subscriptions = [this.topics.cmd];
+    if (opts.onConfig) subscriptions.push(this.topics.config);
+    if (this.o.confirm) subscriptions.push(this.topics.ack);
+    this.link = new MqttLink({
+      broker,
+      will: () => ({ topic: this.topics.status, payload: encodeStatus(this.statusMessage('offline', 'lwt')) }),
+      subscriptions,
+      reconnectMinMs: this.o.reconnectMinMs,
+      reconnectMaxMs: this.o.reconnectMaxMs,
+      log: this.log,
+    });
+    ({ telemetry: this.telemetry, events: this.events, confirmation: this.confirmation } = this.makeParts());
     const executor: CommandExecutor = opts.commands ?? {
       execute: async (req) => ({
         id: req.id,
@@ -208,22 +226,66 @@ export class SyncAgent {
     );
   }
 
+  /** The pumps and the confirmation, from the durable cursors (made again at each start). */
+  private makeParts(): { telemetry: TelemetryPump; events: EventPump | null; confirmation: Confirmation } {
+    const o = this.o;
+    return {
+      telemetry: new TelemetryPump({
+        outbox: o.outbox,
+        cursorName: o.cursorName,
+        batchMaxReadings: o.batchMaxReadings,
+        batchMaxBytes: o.batchMaxBytes,
+        batchMaxDelayMs: o.batchMaxDelayMs,
+        backlogRate: o.backlogRate,
+        inflightWindow: o.inflightWindow,
+        clock: this.clock,
+      }),
+      events: this.opts.events
+        ? new EventPump({
+            gatewayId: o.gatewayId,
+            outbox: o.outbox,
+            events: this.opts.events,
+            cursorName: o.eventsCursorName,
+            clock: this.clock,
+          })
+        : null,
+      confirmation: new Confirmation({
+        gatewayId: o.gatewayId,
+        outbox: o.outbox,
+        enabled: o.confirm,
+        timeoutMs: o.confirmTimeoutMs,
+        startupWindowMs: o.confirmStartupWindowMs,
+        cursorName: o.confirmedCursorName,
+        eventsCursorName: o.eventsConfirmedCursorName,
+        seenName: ACKS_SEEN,
+        clock: this.clock,
+        log: this.log,
+      }),
+    };
+  }
+
   /** Starts connecting in the background; never waits for the broker. */
   async start(): Promise<void> {
     if (this.running) return;
-    const mqtt = await import('mqtt');
-    this.connectFn = (mqtt.connect ??
-      (mqtt as unknown as { default: { connect: MqttConnect } }).default.connect) as MqttConnect;
+    ({ telemetry: this.telemetry, events: this.events, confirmation: this.confirmation } = this.makeParts());
     this.running = true;
-    this.tracker = new AckTracker(this.o.outbox.getCursor(this.o.cursorName));
-    this.eventsCursor = this.o.outbox.getCursor(this.o.eventsCursorName);
     this.tickTimer = setInterval(() => this.tick(), this.o.tickMs);
     this.tickTimer.unref();
     this.log.info(
-      { url: redactUrl(this.broker.url), clientId: this.broker.clientId, cursor: this.tracker.cursor },
+      {
+        url: this.link.url,
+        clientId: this.opts.clientId ?? `langbiang-${this.o.gatewayId}`,
+        cursor: this.telemetry.cursor,
+        confirmed: this.confirmation.confirmed,
+        confirm: this.confirmation.mode,
+      },
       'sync agent started',
     );
-    this.openClient();
+    await this.link.start({
+      up: (sessionPresent) => this.onUp(sessionPresent),
+      down: () => this.onDown(),
+      message: (topic, payload) => this.onMessage(topic, payload),
+    });
   }
 
   /** New readings were committed: look now rather than at the next tick. */
@@ -239,132 +301,73 @@ export class SyncAgent {
     if (!this.running) return;
     this.running = false;
     if (this.tickTimer) clearInterval(this.tickTimer);
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.tickTimer = null;
-    this.reconnectTimer = null;
-    const client = this.client;
-    if (client && this.connected) {
+    if (this.link.up) {
       this.flushing = true;
       const deadline = Date.now() + STOP_GRACE_MS;
-      while (Date.now() < deadline && this.connected) {
+      while (Date.now() < deadline && this.link.up) {
         this.pump(true);
-        if (this.inflight.size === 0 && !this.eventsInflight && !this.liveDue(this.o.outbox.lastSeq(), true)) break;
+        if (this.telemetry.inflightCount === 0 && !this.events?.busy && !this.telemetry.liveDue(true)) break;
         await new Promise((r) => setTimeout(r, 20));
       }
-      const offline = encodeStatus(this.statusMessage('offline', 'shutdown'));
-      await withTimeout(
-        new Promise<void>((resolve) =>
-          client.publish(this.topics.status, offline, { qos: 1, retain: true }, () => resolve()),
-        ),
-        1000,
-      );
-      await withTimeout(new Promise<void>((resolve) => client.end(false, {}, () => resolve())), 1000);
     }
-    this.dropClient();
-    this.log.info({ cursor: this.tracker.cursor }, 'sync agent stopped');
+    await this.link.stop({
+      topic: this.topics.status,
+      payload: encodeStatus(this.statusMessage('offline', 'shutdown')),
+    });
+    this.flushing = false;
+    this.log.info({ cursor: this.telemetry.cursor, confirmed: this.confirmation.confirmed }, 'sync agent stopped');
   }
 
   status(): SyncStatus {
-    const lastSeq = this.o.outbox.lastSeq();
-    const cursor = this.tracker.cursor;
-    let oldest: number | null = null;
-    if (lastSeq > cursor) {
-      const after = this.tracker.nextUnacked(cursor + 1) - 1;
-      const [r] = this.o.outbox.readAfter(after, 1);
-      if (r) oldest = Math.max(0, Math.round((this.clock.wallNow() - r.ts) / 1000));
+    const outbox = this.o.outbox;
+    const lastSeq = outbox.lastSeq();
+    const c = this.confirmation.status();
+    let oldestUnconfirmed: number | null = null;
+    if (lastSeq > c.confirmed) {
+      const [r] = outbox.readAfter(c.confirmed, 1);
+      if (r) oldestUnconfirmed = Math.max(0, Math.round((this.clock.wallNow() - r.ts) / 1000));
     }
-    const events = this.opts.events;
+    const lastEventId = this.opts.events?.lastEventId() ?? 0;
     return {
-      connected: this.connected,
-      backlog: Math.max(0, lastSeq - cursor - this.tracker.ackedAhead()),
-      oldestUnsentAgeS: oldest,
-      lastAckAt: this.lastAckAt,
-      inflight: this.inflight.size,
-      cursor,
+      connected: this.link.up,
+      backlog: this.telemetry.backlog(),
+      oldestUnsentAgeS: this.telemetry.oldestUndeliveredAgeS(),
+      lastAckAt: this.telemetry.lastAckAt,
+      inflight: this.telemetry.inflightCount,
+      cursor: this.telemetry.cursor,
       lastSeq,
-      eventsBacklog: events ? Math.max(0, events.lastEventId() - this.eventsCursor) : 0,
-      lastError: this.lastError,
-      connects: this.connects,
+      eventsBacklog: this.events?.backlog() ?? 0,
+      confirmMode: c.mode,
+      confirmFallback: c.fallback,
+      confirmed: c.confirmed,
+      unconfirmed: Math.max(0, lastSeq - c.confirmed),
+      oldestUnconfirmedAgeS: oldestUnconfirmed,
+      eventsUnconfirmed: Math.max(0, lastEventId - c.eventsConfirmed),
+      lastConfirmAt: c.lastConfirmAt,
+      resends: c.resends,
+      lastError: this.link.lastError,
+      connects: this.link.connects,
     };
   }
 
-  // ---- connection -------------------------------------------------------------------------------
+  // ---- the link's events ------------------------------------------------------------------------
 
-  private openClient(): void {
-    if (!this.running || !this.connectFn) return;
-    const will = encodeStatus(this.statusMessage('offline', 'lwt'));
-    let options: IClientOptions;
-    try {
-      options = clientOptions(this.broker, { topic: this.topics.status, payload: will });
-    } catch (err) {
-      this.lastError = describeError(err);
-      this.log.error({ err: this.lastError }, 'cannot connect to the broker');
-      this.scheduleReconnect();
-      return;
-    }
-    const gen = ++this.gen;
-    let client: MqttClient;
-    try {
-      client = this.connectFn(this.broker.url, options);
-    } catch (err) {
-      this.lastError = describeError(err);
-      this.log.error({ err: this.lastError }, 'cannot connect to the broker');
-      this.scheduleReconnect();
-      return;
-    }
-    this.client = client;
-    client.on('connect', () => {
-      if (gen === this.gen) this.onConnect(client);
-    });
-    client.on('message', (topic, payload) => {
-      if (gen === this.gen && topic === this.topics.cmd) this.downlink.handle(payload);
-      else if (gen === this.gen && topic === this.topics.config && this.opts.onConfig) {
-        try {
-          this.opts.onConfig(payload);
-        } catch (err) {
-          this.log.error({ err: describeError(err) }, 'config message handling failed');
-        }
-      }
-    });
-    client.on('error', (err) => {
-      if (gen !== this.gen) return;
-      this.lastError = describeError(err);
-      if (!this.connected) this.onLost(gen, 'connect failed');
-    });
-    client.on('disconnect', (packet) => {
-      if (gen === this.gen) this.lastError = `broker sent DISCONNECT (reason ${packet.reasonCode ?? 0})`;
-    });
-    client.on('close', () => {
-      if (gen === this.gen) this.onLost(gen, 'connection closed');
-    });
-  }
-
-  private onConnect(client: MqttClient): void {
-    this.connected = true;
-    this.connects++;
-    this.attempt = 0;
-    this.lastError = null;
-    this.inflight.clear();
-    this.eventsInflight = false;
-    // Everything up to now is backlog (paced); what is stored from here on is live.
-    const last = this.o.outbox.lastSeq();
-    this.backlogNext = this.tracker.cursor + 1;
-    this.backlogEnd = last;
-    this.liveNext = last + 1;
-    this.liveSince = null;
-    this.lastProgress = this.clock.monoNow();
+  private onUp(sessionPresent: boolean): void {
+    this.telemetry.connected();
+    this.events?.disconnected();
+    const d = this.delivery();
     this.log.info(
-      { url: redactUrl(this.broker.url), backlog: this.status().backlog, connects: this.connects },
+      {
+        url: this.link.url,
+        backlog: this.telemetry.backlog(),
+        unconfirmed: Math.max(0, this.o.outbox.lastSeq() - this.confirmation.confirmed),
+        sessionPresent,
+        connects: this.link.connects,
+      },
       'connected to the broker',
     );
-    client.subscribe(this.topics.cmd, { qos: 1 }, (err) => {
-      if (err) this.log.warn({ err: describeError(err) }, 'cmd subscription refused');
-    });
-    if (this.opts.onConfig) {
-      client.subscribe(this.topics.config, { qos: 1 }, (err) => {
-        if (err) this.log.warn({ err: describeError(err) }, 'config subscription refused');
-      });
-    }
+    if (this.confirmation.resendOnConnect(sessionPresent, d)) this.resend('the broker had no session for this gateway');
     this.publishStatus();
     const results = this.pendingResults;
     this.pendingResults = [];
@@ -372,102 +375,92 @@ export class SyncAgent {
     this.pump();
   }
 
-  /** The connection is gone (or must go): forget in-flight work, reconnect later. */
-  private onLost(gen: number, why: string): void {
-    if (gen !== this.gen) return;
-    const was = this.connected;
-    this.dropClient();
-    if (was) this.log.warn({ why, err: this.lastError, cursor: this.tracker.cursor }, 'broker connection lost');
-    this.scheduleReconnect();
+  private onDown(): void {
+    this.telemetry.disconnected();
+    this.events?.disconnected();
   }
 
-  private dropClient(): void {
-    this.gen++;
-    this.connected = false;
-    this.inflight.clear();
-    this.eventsInflight = false;
-    this.flushing = false;
-    const c = this.client;
-    this.client = null;
-    if (c) {
-      c.removeAllListeners();
-      // a late socket error on a dropped client must not become an uncaught exception
-      c.on('error', () => {});
-      c.end(true);
+  private onMessage(topic: string, payload: Buffer): void {
+    if (topic === this.topics.cmd) {
+      this.downlink.handle(payload);
+    } else if (topic === this.topics.ack) {
+      if (this.confirmation.onAck(payload, this.delivery())) this.pump();
+    } else if (topic === this.topics.config && this.opts.onConfig) {
+      try {
+        this.opts.onConfig(payload);
+      } catch (err) {
+        this.log.error({ err: describeError(err) }, 'config message handling failed');
+      }
     }
   }
 
-  private scheduleReconnect(): void {
-    if (!this.running || this.reconnectTimer) return;
-    const delay = backoffDelay(this.attempt++, this.o.reconnectMinMs, this.o.reconnectMaxMs);
-    this.log.info({ delayMs: delay, attempt: this.attempt, err: this.lastError }, 'reconnecting to the broker later');
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      this.openClient();
-    }, delay);
-    this.reconnectTimer.unref();
-  }
+  // ---- the loop ---------------------------------------------------------------------------------
 
   private tick(): void {
     if (!this.running) return;
     const now = this.clock.monoNow();
-    if (
-      this.connected &&
-      (this.inflight.size > 0 || this.eventsInflight) &&
-      now - this.lastProgress > this.o.watchdogMs
-    ) {
-      this.lastError = `no PUBACK for ${Math.round((now - this.lastProgress) / 1000)} s with work in flight`;
-      this.log.warn({ err: this.lastError, inflight: this.inflight.size }, 'sync stalled; rebuilding the MQTT client');
-      this.attempt = 0;
-      this.onLost(this.gen, 'watchdog');
+    const working = this.telemetry.inflightCount > 0 || this.events?.busy === true;
+    const progress = Math.max(this.telemetry.lastProgress, this.events?.lastProgress ?? 0);
+    if (this.link.up && working && now - progress > this.o.watchdogMs) {
+      const err = `no PUBACK for ${Math.round((now - progress) / 1000)} s with work in flight`;
+      this.link.lastError = err;
+      this.log.warn({ err, inflight: this.telemetry.inflightCount }, 'sync stalled; rebuilding the MQTT client');
+      this.link.restart('watchdog', { resetBackoff: true });
       return;
     }
-    if (this.connected && now >= this.nextStatusAt) this.publishStatus();
+    if (this.link.up && now >= this.nextStatusAt) this.publishStatus();
+    this.confirmation.onDelivered(this.delivery());
+    if (this.link.up && this.confirmation.resendDue()) this.resend('confirmation stalled');
     this.pump();
   }
 
-  // ---- sending ----------------------------------------------------------------------------------
+  private delivery(): DeliveryState {
+    return {
+      readings: this.telemetry.cursor,
+      events: this.events?.cursor ?? 0,
+      readingsSent: this.telemetry.sentUpTo,
+      eventsSent: this.events?.sentUpTo ?? 0,
+    };
+  }
 
-  private liveDue(lastSeq: number, force: boolean): boolean {
-    if (lastSeq < this.liveNext) return false;
-    const now = this.clock.monoNow();
-    if (this.liveSince === null) this.liveSince = now;
-    return (
-      force ||
-      this.flushing ||
-      lastSeq - this.liveNext + 1 >= this.o.batchMaxReadings ||
-      now - this.liveSince >= this.o.batchMaxDelayMs
-    );
+  /** Everything unconfirmed goes again, from the confirmed cursors; the receivers' dedupe absorbs it. */
+  private resend(why: string): void {
+    const d = this.delivery();
+    this.confirmation.resent(why, d);
+    this.telemetry.rewind(this.confirmation.confirmed);
+    this.events?.rewind(this.confirmation.eventsConfirmed);
   }
 
   private pump(force = false): void {
-    if (!this.connected || !this.client || this.pumping) return;
+    if (!this.link.up || this.pumping) return;
     this.pumping = true;
     try {
-      this.pumpEvents();
-      const window = this.o.inflightWindow;
-      // Backlog never takes the whole window: a live batch always finds a free slot.
-      const backlogSlots = Math.max(1, window - 2);
-      for (let guard = 0; guard < 1000 && this.connected && this.inflight.size < window; guard++) {
-        const lastSeq = this.o.outbox.lastSeq();
-        if (this.liveDue(lastSeq, force)) {
-          const before = this.liveNext;
-          this.sendRange('live', lastSeq, this.o.batchMaxReadings);
-          if (this.liveNext > lastSeq) this.liveSince = null;
-          if (this.liveNext !== before) continue;
-        }
-        if (this.backlogNext <= this.backlogEnd && this.backlogInflight() < backlogSlots) {
-          const now = this.clock.monoNow();
-          const want = Math.min(this.bucket.capacity, this.backlogEnd - this.backlogNext + 1);
-          if (this.bucket.available(now) >= want) {
-            const before = this.backlogNext;
-            const sent = this.sendRange('backlog', this.backlogEnd, want);
-            this.bucket.take(sent, now);
-            if (this.backlogNext !== before) continue;
-          }
-        }
-        break;
-      }
+      const refused = (what: string) => (err: Error) => {
+        this.link.lastError = `broker refused ${what}: ${describeError(err)}`;
+        this.log.warn({ err: this.link.lastError }, 'publish failed; reconnecting');
+        this.link.restart('publish refused');
+      };
+      // Events go first: a gap or an alarm is worth more than one more batch of readings.
+      this.events?.pump(
+        (payload, done) => {
+          this.link.publish(this.topics.events, payload, { qos: 1 }, (err) => {
+            done(err);
+            if (!err) this.afterDelivery();
+          });
+        },
+        refused('an events batch'),
+        this.confirmation.eventsConfirmed,
+      );
+      this.telemetry.pump(
+        (payload, done) => {
+          this.link.publish(this.topics.telemetry, payload, { qos: 1 }, (err) => {
+            done(err);
+            if (!err) this.afterDelivery();
+          });
+        },
+        refused('a telemetry batch'),
+        force || this.flushing,
+      );
     } catch (err) {
       // A read or encode failure must not kill the agent: try again at the next tick.
       this.log.error({ err: describeError(err) }, 'sync pump failed');
@@ -476,156 +469,12 @@ export class SyncAgent {
     }
   }
 
-  private backlogInflight(): number {
-    let n = 0;
-    for (const b of this.inflight.values()) if (b.kind === 'backlog') n++;
-    return n;
-  }
-
-  /**
-   * Publishes one batch from the live or backlog pointer up to `to`; returns the readings sent.
-   * Seqs without a reading (dropped by a cap, or never written) are covered by the batch's span, or
-   * acknowledged at once when nothing else is left before `to`: a gap event accounts for them.
-   */
-  private sendRange(kind: Batch['kind'], to: number, maxCount: number): number {
-    const client = this.client!;
-    const ptr = kind === 'live' ? this.liveNext : this.backlogNext;
-    const from = this.tracker.nextUnacked(ptr);
-    const setPtr = (v: number) => {
-      if (kind === 'live') this.liveNext = v;
-      else this.backlogNext = v;
-    };
-    if (from > to) {
-      setPtr(Math.max(ptr, from));
-      return 0;
-    }
-    const hi = Math.min(to, this.tracker.nextAckedAfter(from) - 1);
-    const cols = this.readColumns(from - 1, maxCount, hi);
-    if (cols.count === 0) {
-      this.ackLocally(from, hi);
-      setPtr(hi + 1);
-      return 0;
-    }
-    let n = cols.count;
-    let payload: Buffer;
-    // Live messages are small and cross the cellular link often: the best deflate pays. A backlog
-    // message holds thousands of readings, where level 6 is nearly as small and much faster.
-    const level = kind === 'live' ? 9 : 6;
-    for (;;) {
-      payload = encodeColumns(
-        {
-          epoch: this.o.outbox.epoch,
-          firstSeq: from,
-          lastSeq: cols.seqs[n - 1]!,
-          count: n,
-          seqs: cols.seqs,
-          series: cols.series,
-          names: cols.names,
-          ts: cols.ts,
-          quality: cols.quality,
-          values: cols.values,
-        },
-        { level },
-      );
-      if (payload.length <= this.o.batchMaxBytes || n === 1) break;
-      n = Math.ceil(n / 2);
-    }
-    const last = cols.seqs[n - 1]!;
-    const id = this.nextBatchId++;
-    const gen = this.gen;
-    if (this.inflight.size === 0 && !this.eventsInflight) this.lastProgress = this.clock.monoNow();
-    this.inflight.set(id, { kind, first: from, last, count: n });
-    setPtr(last + 1);
-    client.publish(this.topics.telemetry, payload, { qos: 1 }, (err) => this.onTelemetryAck(gen, id, err));
-    return n;
-  }
-
-  /** Readings after `after` up to `maxSeq`, as columns; through readAfter when the outbox has no column read. */
-  private readColumns(after: number, limit: number, maxSeq: number): ReadingColumns {
-    const outbox = this.o.outbox;
-    if (outbox.readColumnsAfter) return outbox.readColumnsAfter(after, limit, maxSeq);
-    const rows = outbox.readAfter(after, limit).filter((r) => r.seq <= maxSeq);
-    const names = new Map<number, { device: string; point: string; unit: string | null }>();
-    const keys = new Map<string, number>();
-    const series = rows.map((r) => {
-      const key = `${r.device}\u0000${r.point}\u0000${r.unit ?? ''}`;
-      let id = keys.get(key);
-      if (id === undefined) {
-        id = keys.size;
-        keys.set(key, id);
-        names.set(id, { device: r.device, point: r.point, unit: r.unit ? r.unit : null });
-      }
-      return id;
-    });
-    return {
-      count: rows.length,
-      seqs: rows.map((r) => r.seq),
-      series,
-      names: (id) => names.get(id)!,
-      ts: rows.map((r) => r.ts),
-      quality: rows.map((r) => qualityCode(r.quality)),
-      values: rows.map((r) => r.value),
-    };
-  }
-
-  private onTelemetryAck(gen: number, id: number, err: Error | undefined): void {
-    // An ack of an earlier connection is ignored: that batch is being re-sent from SQLite anyway.
-    if (gen !== this.gen) return;
-    const b = this.inflight.get(id);
-    if (!b) return;
-    this.inflight.delete(id);
-    if (err) {
-      this.lastError = `broker refused a telemetry batch: ${describeError(err)}`;
-      this.log.warn({ err: this.lastError, first: b.first, last: b.last }, 'publish failed; reconnecting');
-      this.onLost(gen, 'publish refused');
-      return;
-    }
-    this.lastAckAt = this.clock.wallNow();
-    this.lastProgress = this.clock.monoNow();
-    this.ackLocally(b.first, b.last);
+  private afterDelivery(): void {
+    this.confirmation.onDelivered(this.delivery());
     this.pump();
   }
 
-  private ackLocally(first: number, last: number): void {
-    if (this.tracker.ack(first, last)) this.o.outbox.setCursor(this.o.cursorName, this.tracker.cursor);
-  }
-
-  private pumpEvents(): void {
-    const events = this.opts.events;
-    if (!events || this.eventsInflight || !this.client) return;
-    if (events.lastEventId() <= this.eventsCursor) return;
-    const list = events.eventsAfter(this.eventsCursor, SYNC_DEFAULTS.eventsBatchMax);
-    if (list.length === 0) {
-      // pruned below the cursor (never expected): nothing to send up to the newest id
-      this.eventsCursor = events.lastEventId();
-      this.o.outbox.setCursor(this.o.eventsCursorName, this.eventsCursor);
-      return;
-    }
-    const payload = encodeEvents({
-      v: EVENTS_VERSION,
-      gateway: this.o.gatewayId,
-      epoch: this.o.outbox.epoch,
-      events: list,
-    });
-    const lastId = list[list.length - 1]!.id;
-    const gen = this.gen;
-    if (this.inflight.size === 0) this.lastProgress = this.clock.monoNow();
-    this.eventsInflight = true;
-    this.client.publish(this.topics.events, payload, { qos: 1 }, (err) => {
-      if (gen !== this.gen) return;
-      this.eventsInflight = false;
-      if (err) {
-        this.lastError = `broker refused an events batch: ${describeError(err)}`;
-        this.onLost(gen, 'publish refused');
-        return;
-      }
-      this.lastAckAt = this.clock.wallNow();
-      this.lastProgress = this.clock.monoNow();
-      this.eventsCursor = lastId;
-      this.o.outbox.setCursor(this.o.eventsCursorName, lastId);
-      this.pump();
-    });
-  }
+  // ---- status and command results ----------------------------------------------------------------
 
   private statusMessage(state: 'online' | 'offline', reason?: 'lwt' | 'shutdown'): StatusMessage {
     const msg: StatusMessage = {
@@ -642,38 +491,23 @@ export class SyncAgent {
       msg.backlog = s.backlog;
       msg.oldestUnsentAgeS = s.oldestUnsentAgeS;
       msg.lastAckAt = s.lastAckAt;
+      msg.unconfirmed = s.unconfirmed;
+      msg.oldestUnconfirmedAgeS = s.oldestUnconfirmedAgeS;
+      msg.lastConfirmAt = s.lastConfirmAt;
+      msg.confirm = s.confirmMode;
     }
     return msg;
   }
 
   private publishStatus(): void {
-    if (!this.client || !this.connected) return;
+    if (!this.link.up) return;
     this.nextStatusAt = this.clock.monoNow() + this.o.statusIntervalMs;
-    this.client.publish(this.topics.status, encodeStatus(this.statusMessage('online')), { qos: 1, retain: true });
+    this.link.publish(this.topics.status, encodeStatus(this.statusMessage('online')), { qos: 1, retain: true });
   }
 
   private publishResult(payload: Buffer): void {
-    if (this.client && this.connected) {
-      this.client.publish(this.topics.cmdResult, payload, { qos: 1 });
-    } else if (this.pendingResults.length < 100) {
-      // sent on the next connection; beyond 100 the city re-asks and gets the router's stored result
-      this.pendingResults.push(payload);
-    }
+    if (this.link.publish(this.topics.cmdResult, payload, { qos: 1 })) return;
+    // sent on the next connection; beyond 100 the city re-asks and gets the router's stored result
+    if (this.pendingResults.length < 100) this.pendingResults.push(payload);
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(undefined), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      () => {
-        clearTimeout(t);
-        resolve(undefined);
-      },
-    );
-  });
 }

@@ -32,4 +32,15 @@ export const SYNC_DEFAULTS = {
   /** the broker keeps the session (and queued commands) this long while the gateway is away */
   sessionExpiryS: 3600,
   eventsBatchMax: 100,
+  /**
+   * Confirmation (the city's end-to-end ack) lagging delivery this long: send everything
+   * unconfirmed again. Receivers ack within a fraction of a second of their commit; two minutes
+   * rides out a receiver restart without resending, and bounds what a lost message costs.
+   */
+  confirmTimeoutMs: 120_000,
+  /**
+   * A store that has never seen an ack falls back to PUBACK this long after its first delivery
+   * (logged): a gateway pointed at a plain broker keeps working.
+   */
+  confirmStartupWindowMs: 600_000,
 } as const;

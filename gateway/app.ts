@@ -247,7 +247,7 @@ export class Gateway {
   /** mqtt and the agent are loaded only when the config syncs (RSS target). */
   private async startSync(sync: NonNullable<GatewayConfig['sync']>): Promise<void> {
     const { SyncAgent } = await import('../cloud-sync/agent.js');
-    const { EVENTS_CURSOR, SYNC_CURSOR } = await import('./store/index.js');
+    const { CONFIRMED_CURSOR, EVENTS_CONFIRMED_CURSOR, EVENTS_CURSOR, SYNC_CURSOR } = await import('./store/index.js');
     const agent = new SyncAgent({
       gatewayId: this.config.gateway.id,
       outbox: this.store,
@@ -266,8 +266,13 @@ export class Gateway {
       batchMaxBytes: sync.batchMaxBytes,
       batchMaxDelayMs: sync.batchMaxDelay,
       backlogRate: sync.backlogRate,
+      confirm: sync.confirm,
+      confirmTimeoutMs: sync.confirmTimeout,
+      confirmStartupWindowMs: sync.confirmStartupWindow,
       cursorName: SYNC_CURSOR,
       eventsCursorName: EVENTS_CURSOR,
+      confirmedCursorName: CONFIRMED_CURSOR,
+      eventsConfirmedCursorName: EVENTS_CONFIRMED_CURSOR,
       onConfig: sync.remoteConfig.enabled ? this.opts.onRemoteConfig : undefined,
     });
     this.events.on('readings', () => agent.wake());
@@ -325,5 +330,10 @@ function syncHealth(agent: SyncAgent): Record<string, unknown> {
     lastAckAt: s.lastAckAt ? new Date(s.lastAckAt).toISOString() : null,
     inflight: s.inflight,
     eventsBacklog: s.eventsBacklog,
+    confirm: s.confirmMode,
+    unconfirmed: s.unconfirmed,
+    oldestUnconfirmedAgeS: s.oldestUnconfirmedAgeS,
+    lastConfirmAt: s.lastConfirmAt ? new Date(s.lastConfirmAt).toISOString() : null,
+    resends: s.resends,
   };
 }

@@ -29,5 +29,16 @@ export function decodeEvents(payload: Buffer | Uint8Array | string): EventsBatch
     if (!isPlainObject(e.data)) bad(`events[${i}].data must be an object`);
     return { id: e.id as number, kind: e.kind as string, ts: e.ts as number, data: e.data as Record<string, unknown> };
   });
-  return { v: EVENTS_VERSION, gateway: doc.gateway as string, epoch: doc.epoch as string, events };
+  const batch: EventsBatch = { v: EVENTS_VERSION, gateway: doc.gateway as string, epoch: doc.epoch as string, events };
+  for (const key of ['after', 'confirmed'] as const) {
+    const v = doc[key];
+    if (v === undefined) continue;
+    if (!Number.isSafeInteger(v) || (v as number) < 0) bad(`${key} must be an integer ≥ 0`);
+    batch[key] = v as number;
+  }
+  if (batch.after !== undefined) {
+    for (const e of events)
+      if (e.id <= batch.after) bad(`event id ${e.id} is not after ${batch.after}, the id the batch starts after`);
+  }
+  return batch;
 }

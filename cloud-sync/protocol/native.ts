@@ -18,6 +18,13 @@ export const NATIVE_VERSIONS: readonly number[] = [1, 2];
 export const FLAG_DEFLATE = 0x01;
 /** v2: the epoch field holds raw bytes; the epoch is their lowercase hex. */
 export const FLAG_EPOCH_HEX = 0x02;
+/**
+ * v2: the batch starts right after the gateway's confirmed cursor: every seq below firstSeq was
+ * confirmed to this gateway by the city before (or by the broker, where the city sends no
+ * acknowledgement). A receiver whose database does not know that yet (a new database, a gateway
+ * updated from a release without end-to-end acknowledgement) takes it as its starting point.
+ */
+export const FLAG_FROM_CONFIRMED = 0x04;
 
 /** Decoded bodies larger than this are refused: a few kB of deflate can inflate to gigabytes. */
 export const DEFAULT_MAX_INFLATED = 16 * 1024 * 1024;
@@ -80,6 +87,8 @@ export interface TelemetryColumns {
   /** index in QUALITIES */
   quality: ArrayLike<number>;
   values: ArrayLike<number | string | null>;
+  /** sets FLAG_FROM_CONFIRMED: every seq below firstSeq is confirmed to the gateway */
+  fromConfirmed?: boolean;
 }
 
 // ---- writer -----------------------------------------------------------------------------------
@@ -388,6 +397,7 @@ export function encodeColumns(c: TelemetryColumns, opts: EncodeOptions = {}): Bu
   const epoch = epochHex ? Buffer.from(c.epoch, 'hex') : Buffer.from(c.epoch, 'utf8');
   if (epoch.length === 0 || epoch.length > MAX_NAME_BYTES) fail('epoch must be 1..1024 bytes');
   if (epochHex) flags |= FLAG_EPOCH_HEX;
+  if (c.fromConfirmed) flags |= FLAG_FROM_CONFIRMED;
   const head = 2 + (epoch.length < 0x80 ? 1 : 2);
   const msg = Buffer.allocUnsafe(head + epoch.length + payload.length);
   msg[0] = NATIVE_VERSION;
@@ -432,7 +442,7 @@ export function decodeTelemetry(payload: Buffer | Uint8Array, opts: DecodeOption
     );
   }
   const flags = payload[1]!;
-  const known = version === 1 ? FLAG_DEFLATE : FLAG_DEFLATE | FLAG_EPOCH_HEX;
+  const known = version === 1 ? FLAG_DEFLATE : FLAG_DEFLATE | FLAG_EPOCH_HEX | FLAG_FROM_CONFIRMED;
   if ((flags & ~known) !== 0)
     throw new LangbiangError('DECODE_FAILED', `${WHAT}: unknown flags 0x${flags.toString(16)}`);
   const max = opts.maxInflatedBytes ?? DEFAULT_MAX_INFLATED;
@@ -460,7 +470,9 @@ export function decodeTelemetry(payload: Buffer | Uint8Array, opts: DecodeOption
   if (flags & FLAG_DEFLATE) body = inflate(body, max, dictionaryV2());
   else if (body.length > max)
     throw new LangbiangError('DECODE_FAILED', `${WHAT}: body larger than ${max} bytes (refused)`);
-  return decodeV2Body(body, opts.gateway, epoch);
+  const batch = decodeV2Body(body, opts.gateway, epoch);
+  if (flags & FLAG_FROM_CONFIRMED) batch.fromConfirmed = true;
+  return batch;
 }
 
 interface SeriesState {

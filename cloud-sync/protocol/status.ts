@@ -16,6 +16,14 @@ export interface StatusMessage {
   oldestUnsentAgeS?: number | null;
   /** wall ms of the last PUBACK, null before the first */
   lastAckAt?: number | null;
+  /** readings stored but not yet confirmed by the city (end-to-end ack) */
+  unconfirmed?: number;
+  /** age in seconds of the oldest unconfirmed reading, null when none */
+  oldestUnconfirmedAgeS?: number | null;
+  /** wall ms of the last end-to-end ack that confirmed something, null before the first */
+  lastConfirmAt?: number | null;
+  /** how delivery is confirmed: `city` (end-to-end acks) or `broker` (PUBACK only) */
+  confirm?: 'city' | 'broker';
   /** set on the LWT and on a clean stop */
   reason?: 'lwt' | 'shutdown';
 }

@@ -9,6 +9,8 @@ export interface GatewayTopics {
   cmdResult: string;
   /** downlink of new configs (gateway/remote-config), subscribed when remote config is on */
   config: string;
+  /** the city's end-to-end acknowledgement of what it has stored (protocol/ack.ts) */
+  ack: string;
 }
 
 export function topicsFor(gatewayId: string): GatewayTopics {
@@ -20,13 +22,14 @@ export function topicsFor(gatewayId: string): GatewayTopics {
     cmd: `${base}/cmd`,
     cmdResult: `${base}/cmd/result`,
     config: `${base}/config`,
+    ack: `${base}/ack`,
   };
 }
 
 /** What a topic of the native format names, or null for anything else. */
 export function parseTopic(
   topic: string,
-): { gateway: string; kind: 'telemetry' | 'events' | 'status' | 'cmd' | 'cmd/result' } | null {
-  const m = /^langbiang\/v1\/([^/+#]+)\/(telemetry|events|status|cmd|cmd\/result)$/.exec(topic);
+): { gateway: string; kind: 'telemetry' | 'events' | 'status' | 'cmd' | 'cmd/result' | 'ack' } | null {
+  const m = /^langbiang\/v1\/([^/+#]+)\/(telemetry|events|status|cmd|cmd\/result|ack)$/.exec(topic);
   return m ? { gateway: m[1]!, kind: m[2] as 'telemetry' } : null;
 }

@@ -22,6 +22,12 @@ export interface TelemetryBatch {
   firstSeq: number;
   lastSeq: number;
   readings: WireReading[];
+  /**
+   * The batch starts right after the gateway's confirmed cursor: every seq below firstSeq was
+   * confirmed to the gateway before. A receiver counts them as settled (see docs/protocol.md,
+   * "End-to-end acknowledgement").
+   */
+  fromConfirmed?: boolean;
 }
 
 export interface WireEvent {
@@ -35,5 +41,12 @@ export interface EventsBatch {
   v: number;
   gateway: string;
   epoch: string;
+  /**
+   * The batch holds every event with an id in (after, last event's id]: ids that are missing in
+   * that span do not exist. Absent from gateways before end-to-end acknowledgement.
+   */
+  after?: number;
+  /** every event id at or below this was confirmed to the gateway before (see `fromConfirmed`) */
+  confirmed?: number;
   events: WireEvent[];
 }

@@ -13,6 +13,15 @@ import {
   splitValue,
   type WriteResult,
 } from './store.js';
+import {
+  type Coverage,
+  eventsCoverage,
+  nextWatermark,
+  type Range,
+  type Stream,
+  telemetryCoverage,
+  type Watermarks,
+} from './watermark.js';
 
 const MIGRATIONS: readonly string[] = [
   // v1
@@ -40,6 +49,25 @@ const MIGRATIONS: readonly string[] = [
      data jsonb NOT NULL,
      received_at bigint NOT NULL,
      PRIMARY KEY (gateway, epoch, id)
+   );`,
+  // v2: end-to-end acknowledgement (watermark.ts). Existing data gets no watermark: a gateway's
+  // first batch after its update starts from its confirmed cursor and says so, which sets it.
+  `CREATE TABLE langbiang_watermarks (
+     gateway text NOT NULL,
+     epoch text NOT NULL,
+     stream text NOT NULL,
+     upto bigint NOT NULL,
+     settled bigint NOT NULL DEFAULT 0,
+     updated_at bigint NOT NULL,
+     PRIMARY KEY (gateway, epoch, stream)
+   );
+   CREATE TABLE langbiang_coverage (
+     gateway text NOT NULL,
+     epoch text NOT NULL,
+     stream text NOT NULL,
+     first bigint NOT NULL,
+     last bigint NOT NULL,
+     PRIMARY KEY (gateway, epoch, stream, first)
    );`,
 ];
 
@@ -143,7 +171,6 @@ export class PgReceiverStore implements ReceiverStore {
   }
 
   async writeTelemetry(b: TelemetryBatch, receivedAt: number): Promise<WriteResult> {
-    if (b.readings.length === 0) return { inserted: 0, duplicates: 0 };
     const n = b.readings.length;
     const seq: number[] = new Array(n);
     const device: string[] = new Array(n);
@@ -165,23 +192,31 @@ export class PgReceiverStore implements ReceiverStore {
       unit[i] = r.unit;
       quality[i] = r.quality;
     }
-    const inserted = await this.tx(async (c) => {
-      const res = await c.query(
-        `INSERT INTO langbiang_readings (gateway, epoch, seq, device, point, ts, value_num, value_text, unit, quality, received_at)
-         SELECT $1, $2, u.seq, u.device, u.point, u.ts, u.num, u.text, u.unit, u.quality, $11
-         FROM unnest($3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::float8[], $8::text[], $9::text[], $10::text[])
-           AS u(seq, device, point, ts, num, text, unit, quality)
-         ON CONFLICT DO NOTHING`,
-        [b.gateway, b.epoch, seq, device, point, ts, num, text, unit, quality, receivedAt],
-      );
-      return res.rowCount ?? 0;
+    return this.tx(async (c) => {
+      let inserted = 0;
+      if (n > 0) {
+        const res = await c.query(
+          `INSERT INTO langbiang_readings (gateway, epoch, seq, device, point, ts, value_num, value_text, unit, quality, received_at)
+           SELECT $1, $2, u.seq, u.device, u.point, u.ts, u.num, u.text, u.unit, u.quality, $11
+           FROM unnest($3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::float8[], $8::text[], $9::text[], $10::text[])
+             AS u(seq, device, point, ts, num, text, unit, quality)
+           ON CONFLICT DO NOTHING`,
+          [b.gateway, b.epoch, seq, device, point, ts, num, text, unit, quality, receivedAt],
+        );
+        inserted = res.rowCount ?? 0;
+      }
+      const watermarks = await this.advance(c, b.gateway, b.epoch, telemetryCoverage(b), receivedAt);
+      return { inserted, duplicates: n - inserted, watermarks };
     }, 'write');
-    return { inserted, duplicates: n - inserted };
   }
 
   async writeEvents(b: EventsBatch, receivedAt: number): Promise<WriteResult> {
-    if (b.events.length === 0) return { inserted: 0, duplicates: 0 };
-    const inserted = await this.tx(async (c) => {
+    return this.tx(async (c) => {
+      let inserted = 0;
+      if (b.events.length === 0) {
+        const watermarks = await this.advance(c, b.gateway, b.epoch, eventsCoverage(b), receivedAt);
+        return { inserted, duplicates: 0, watermarks };
+      }
       const res = await c.query(
         `INSERT INTO langbiang_events (gateway, epoch, id, kind, ts, data, received_at)
          SELECT $1, $2, u.id, u.kind, u.ts, u.data::jsonb, $7
@@ -197,9 +232,89 @@ export class PgReceiverStore implements ReceiverStore {
           receivedAt,
         ],
       );
-      return res.rowCount ?? 0;
+      inserted = res.rowCount ?? 0;
+      const watermarks = await this.advance(c, b.gateway, b.epoch, eventsCoverage(b), receivedAt);
+      return { inserted, duplicates: b.events.length - inserted, watermarks };
     }, 'write');
-    return { inserted, duplicates: b.events.length - inserted };
+  }
+
+  /**
+   * Inside the write's transaction, after the data. The watermark row is locked (FOR UPDATE)
+   * before the ranges are read: a receiver committing the same gateway's messages at the same
+   * moment waits, then sees this one's ranges, so the last to commit computes over all of them.
+   * Readings before events, always: two receivers never wait for each other in a circle.
+   */
+  private async advance(
+    c: PoolClient,
+    gateway: string,
+    epoch: string,
+    cov: Coverage,
+    now: number,
+  ): Promise<Watermarks> {
+    return {
+      seq: await this.advanceStream(c, gateway, epoch, 'readings', cov.readings, cov.settledReadings, now),
+      events: await this.advanceStream(c, gateway, epoch, 'events', cov.events, cov.settledEvents, now),
+    };
+  }
+
+  private async advanceStream(
+    c: PoolClient,
+    gateway: string,
+    epoch: string,
+    stream: Stream,
+    added: Range[],
+    settled: number | undefined,
+    now: number,
+  ): Promise<number> {
+    const key = [gateway, epoch, stream];
+    if (added.length === 0 && !settled) {
+      const r = await c.query<{ upto: string }>(
+        'SELECT upto FROM langbiang_watermarks WHERE gateway = $1 AND epoch = $2 AND stream = $3',
+        key,
+      );
+      return r.rows[0] ? Number(r.rows[0].upto) : 0;
+    }
+    await c.query(
+      `INSERT INTO langbiang_watermarks (gateway, epoch, stream, upto, settled, updated_at) VALUES ($1, $2, $3, 0, 0, $4)
+       ON CONFLICT DO NOTHING`,
+      [...key, now],
+    );
+    const row = (
+      await c.query<{ upto: string; settled: string }>(
+        'SELECT upto, settled FROM langbiang_watermarks WHERE gateway = $1 AND epoch = $2 AND stream = $3 FOR UPDATE',
+        key,
+      )
+    ).rows[0]!;
+    const above = (
+      await c.query<{ first: string; last: string }>(
+        'SELECT first, last FROM langbiang_coverage WHERE gateway = $1 AND epoch = $2 AND stream = $3 ORDER BY first',
+        key,
+      )
+    ).rows.map((r) => [Number(r.first), Number(r.last)] as const);
+    const next = nextWatermark({ upto: Number(row.upto), settled: Number(row.settled), above }, added, settled);
+    if (!next.changed) return next.upto;
+    await c.query(
+      'UPDATE langbiang_watermarks SET upto = $4, settled = $5, updated_at = $6 WHERE gateway = $1 AND epoch = $2 AND stream = $3',
+      [...key, next.upto, next.settled, now],
+    );
+    await c.query('DELETE FROM langbiang_coverage WHERE gateway = $1 AND epoch = $2 AND stream = $3', key);
+    if (next.above.length > 0) {
+      await c.query(
+        `INSERT INTO langbiang_coverage (gateway, epoch, stream, first, last)
+         SELECT $1, $2, $3, u.first, u.last FROM unnest($4::bigint[], $5::bigint[]) AS u(first, last)`,
+        [...key, next.above.map((r) => r[0]), next.above.map((r) => r[1])],
+      );
+    }
+    return next.upto;
+  }
+
+  async watermarks(gateway: string, epoch: string): Promise<Watermarks> {
+    const rows = await this.query<{ stream: string; upto: string }>(
+      'SELECT stream, upto FROM langbiang_watermarks WHERE gateway = $1 AND epoch = $2',
+      [gateway, epoch],
+    );
+    const get = (s: Stream) => Number(rows.find((r) => r.stream === s)?.upto ?? 0);
+    return { seq: get('readings'), events: get('events') };
   }
 
   async *readings(q: ReadingQuery = {}): AsyncIterable<ReceivedReading[]> {

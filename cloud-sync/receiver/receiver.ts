@@ -1,8 +1,9 @@
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import { describeError, LangbiangError } from '../../gateway/core/errors.js';
+import { ACK_VERSION, type AckMessage, encodeAck } from '../protocol/ack.js';
 import { decodeEvents } from '../protocol/events.js';
 import { decodeTelemetry } from '../protocol/native.js';
-import { parseTopic, TOPIC_ROOT } from '../protocol/topics.js';
+import { parseTopic, TOPIC_ROOT, topicsFor } from '../protocol/topics.js';
 import { LogLimiter } from './log-limiter.js';
 import { type ReceiverStore, redactUrl } from './store.js';
 import { eventsProblem, telemetryProblem } from './validate.js';
@@ -46,6 +47,13 @@ export interface ReceiverOptions {
   reconnectMaxMs?: number;
   /** messages the broker may have in flight to this receiver (MQTT 5 receive maximum; default 32) */
   receiveMaximum?: number;
+  /**
+   * Publish end-to-end acknowledgements on `…/{gw}/ack` (default true). Off only for a receiver
+   * that runs beside another one that acknowledges: a gateway keeps what is not acknowledged.
+   */
+  acknowledge?: boolean;
+  /** at most one ack per gateway per this many ms (default 250): acks are coalesced */
+  ackIntervalMs?: number;
 }
 
 export interface ReceiverStats {
@@ -62,6 +70,8 @@ export interface ReceiverStats {
   malformed: number;
   /** database writes that failed; the message was not acknowledged and comes back after a reconnect */
   writeErrors: number;
+  /** end-to-end acknowledgements published (coalesced: at most one per gateway per ackIntervalMs) */
+  acksPublished: number;
   connected: boolean;
   /** wall ms of the last stored message */
   lastMessageAt?: number;
@@ -90,8 +100,12 @@ export class Receiver {
     eventDuplicates: 0,
     malformed: 0,
     writeErrors: 0,
+    acksPublished: 0,
     connected: false,
   };
+  /** the newest watermarks per gateway and epoch, waiting for the next ack flush */
+  private readonly pendingAcks = new Map<string, AckMessage>();
+  private ackTimer: NodeJS.Timeout | undefined;
   /** bumped on every connect and close: an ack is only ever sent on the connection the message came on */
   private generation = 0;
   private reconnects = 0;
@@ -186,6 +200,10 @@ export class Receiver {
         this.readyResolve();
       });
     });
+    if (o.acknowledge !== false) {
+      this.ackTimer = setInterval(() => this.flushAcks(), o.ackIntervalMs ?? 250);
+      this.ackTimer.unref();
+    }
     client.on('reconnect', () => {
       this.reconnects++;
       this.setReconnectPeriod();
@@ -204,10 +222,13 @@ export class Receiver {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    if (this.ackTimer) clearInterval(this.ackTimer);
     const c = this.client;
     if (c) {
       c.options.reconnectPeriod = 0;
       if (this.inFlight) await this.inFlight.catch(() => {});
+      // what was committed is acknowledged before leaving (a gateway would otherwise wait and resend)
+      await Promise.race([this.flushAcks(), new Promise((r) => setTimeout(r, 1000))]);
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
           c.end(true, {}, () => resolve());
@@ -274,6 +295,7 @@ export class Receiver {
       const r = await this.opts.store.writeTelemetry(batch, now);
       this.s.readingsInserted += r.inserted;
       this.s.duplicates += r.duplicates;
+      this.queueAck(batch.gateway, batch.epoch, r.watermarks.seq, r.watermarks.events);
       this.log.debug(
         {
           gateway: batch.gateway,
@@ -301,12 +323,52 @@ export class Receiver {
       const r = await this.opts.store.writeEvents(batch, now);
       this.s.eventsInserted += r.inserted;
       this.s.eventDuplicates += r.duplicates;
+      this.queueAck(batch.gateway, batch.epoch, r.watermarks.seq, r.watermarks.events);
       for (const e of batch.events) {
         if (e.kind === 'gap')
           this.log.warn({ gateway: batch.gateway, epoch: batch.epoch, ...e.data }, 'gateway reported a gap');
       }
     }
     this.s.lastMessageAt = now;
+  }
+
+  /**
+   * After a commit: the watermarks computed in its transaction wait for the next flush. Acks are
+   * sent even when they did not move — a gateway resending what the city already holds needs to
+   * hear it, and an ack lost with a broker must be repeated by the next commit.
+   */
+  private queueAck(gateway: string, epoch: string, seq: number, events: number): void {
+    if (this.opts.acknowledge === false) return;
+    const key = `${gateway}\u0000${epoch}`;
+    const prev = this.pendingAcks.get(key);
+    this.pendingAcks.set(key, {
+      v: ACK_VERSION,
+      gateway,
+      epoch,
+      seq: Math.max(seq, prev?.seq ?? 0),
+      events: Math.max(events, prev?.events ?? 0),
+      ts: Date.now(),
+    });
+  }
+
+  /** Publishes the pending acks (QoS 1); without a connection they wait — the next commit renews them. */
+  private flushAcks(): Promise<void> {
+    const c = this.client;
+    if (!c || !this.s.connected || this.pendingAcks.size === 0) return Promise.resolve();
+    const acks = [...this.pendingAcks.values()];
+    this.pendingAcks.clear();
+    return Promise.all(
+      acks.map(
+        (a) =>
+          new Promise<void>((resolve) => {
+            c.publish(topicsFor(a.gateway).ack, encodeAck(a), { qos: 1 }, (err) => {
+              if (err) this.log.warn({ gateway: a.gateway, err: describeError(err) }, 'ack publish failed');
+              else this.s.acksPublished++;
+              resolve();
+            });
+          }),
+      ),
+    ).then(() => {});
   }
 
   private malformed(topic: string, why: string): void {

@@ -14,6 +14,15 @@ import {
   splitValue,
   type WriteResult,
 } from './store.js';
+import {
+  type Coverage,
+  eventsCoverage,
+  nextWatermark,
+  type Range,
+  type Stream,
+  telemetryCoverage,
+  type Watermarks,
+} from './watermark.js';
 
 /** 'LbR1': marks the file as a receiver database (the gateway's own store is 'LbE1'). */
 const APPLICATION_ID = 0x4c625231;
@@ -45,6 +54,25 @@ const MIGRATIONS: readonly string[] = [
      received_at INTEGER NOT NULL,
      PRIMARY KEY (gateway, epoch, id)
    ) WITHOUT ROWID;`,
+  // v2: end-to-end acknowledgement (watermark.ts). Existing data gets no watermark: a gateway's
+  // first batch after its update starts from its confirmed cursor and says so, which sets it.
+  `CREATE TABLE watermarks (
+     gateway TEXT NOT NULL,
+     epoch TEXT NOT NULL,
+     stream TEXT NOT NULL,
+     upto INTEGER NOT NULL,
+     settled INTEGER NOT NULL DEFAULT 0,
+     updated_at INTEGER NOT NULL,
+     PRIMARY KEY (gateway, epoch, stream)
+   ) WITHOUT ROWID;
+   CREATE TABLE coverage (
+     gateway TEXT NOT NULL,
+     epoch TEXT NOT NULL,
+     stream TEXT NOT NULL,
+     first INTEGER NOT NULL,
+     last INTEGER NOT NULL,
+     PRIMARY KEY (gateway, epoch, stream, first)
+   ) WITHOUT ROWID;`,
 ];
 
 /**
@@ -62,6 +90,11 @@ export class SqliteReceiverStore implements ReceiverStore {
     | {
         insertReading: Database.Statement;
         insertEvent: Database.Statement;
+        getMark: Database.Statement;
+        putMark: Database.Statement;
+        getCoverage: Database.Statement;
+        clearCoverage: Database.Statement;
+        putCoverage: Database.Statement;
       }
     | undefined;
 
@@ -103,6 +136,19 @@ export class SqliteReceiverStore implements ReceiverStore {
           `INSERT INTO events (gateway, epoch, id, kind, ts, data, received_at)
            VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
         ),
+        getMark: this.db.prepare('SELECT upto, settled FROM watermarks WHERE gateway = ? AND epoch = ? AND stream = ?'),
+        putMark: this.db.prepare(
+          `INSERT INTO watermarks (gateway, epoch, stream, upto, settled, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (gateway, epoch, stream) DO UPDATE SET upto = excluded.upto, settled = excluded.settled,
+             updated_at = excluded.updated_at`,
+        ),
+        getCoverage: this.db.prepare(
+          'SELECT first, last FROM coverage WHERE gateway = ? AND epoch = ? AND stream = ? ORDER BY first',
+        ),
+        clearCoverage: this.db.prepare('DELETE FROM coverage WHERE gateway = ? AND epoch = ? AND stream = ?'),
+        putCoverage: this.db.prepare(
+          'INSERT INTO coverage (gateway, epoch, stream, first, last) VALUES (?, ?, ?, ?, ?)',
+        ),
       };
     }
   }
@@ -143,6 +189,7 @@ export class SqliteReceiverStore implements ReceiverStore {
     const db = this.must();
     const ins = this.stmts!.insertReading;
     let inserted = 0;
+    let watermarks!: Watermarks;
     try {
       db.transaction(() => {
         for (const r of b.readings) {
@@ -161,27 +208,69 @@ export class SqliteReceiverStore implements ReceiverStore {
             receivedAt,
           ).changes;
         }
+        watermarks = this.advance(b.gateway, b.epoch, telemetryCoverage(b), receivedAt);
       }).immediate();
     } catch (err) {
       throw storeError(err);
     }
-    return { inserted, duplicates: b.readings.length - inserted };
+    return { inserted, duplicates: b.readings.length - inserted, watermarks };
   }
 
   async writeEvents(b: EventsBatch, receivedAt: number): Promise<WriteResult> {
     const db = this.must();
     const ins = this.stmts!.insertEvent;
     let inserted = 0;
+    let watermarks!: Watermarks;
     try {
       db.transaction(() => {
         for (const e of b.events) {
           inserted += ins.run(b.gateway, b.epoch, e.id, e.kind, e.ts, JSON.stringify(e.data), receivedAt).changes;
         }
+        watermarks = this.advance(b.gateway, b.epoch, eventsCoverage(b), receivedAt);
       }).immediate();
     } catch (err) {
       throw storeError(err);
     }
-    return { inserted, duplicates: b.events.length - inserted };
+    return { inserted, duplicates: b.events.length - inserted, watermarks };
+  }
+
+  /** Inside the write's transaction (SQLite has one writer at a time: nothing else moves them). */
+  private advance(gateway: string, epoch: string, c: Coverage, now: number): Watermarks {
+    return {
+      seq: this.advanceStream(gateway, epoch, 'readings', c.readings, c.settledReadings, now),
+      events: this.advanceStream(gateway, epoch, 'events', c.events, c.settledEvents, now),
+    };
+  }
+
+  private advanceStream(
+    gateway: string,
+    epoch: string,
+    stream: Stream,
+    added: Range[],
+    settled: number | undefined,
+    now: number,
+  ): number {
+    const s = this.stmts!;
+    const row = s.getMark.get(gateway, epoch, stream) as { upto: number; settled: number } | undefined;
+    if (added.length === 0 && !settled) return row?.upto ?? 0;
+    const above = (s.getCoverage.all(gateway, epoch, stream) as { first: number; last: number }[]).map(
+      (r) => [r.first, r.last] as const,
+    );
+    const next = nextWatermark({ upto: row?.upto ?? 0, settled: row?.settled ?? 0, above }, added, settled);
+    if (!next.changed && row) return next.upto;
+    s.putMark.run(gateway, epoch, stream, next.upto, next.settled, now);
+    s.clearCoverage.run(gateway, epoch, stream);
+    for (const [first, last] of next.above) s.putCoverage.run(gateway, epoch, stream, first, last);
+    return next.upto;
+  }
+
+  async watermarks(gateway: string, epoch: string): Promise<Watermarks> {
+    const db = this.must();
+    const get = db.prepare('SELECT upto FROM watermarks WHERE gateway = ? AND epoch = ? AND stream = ?').pluck();
+    return {
+      seq: (get.get(gateway, epoch, 'readings') as number | undefined) ?? 0,
+      events: (get.get(gateway, epoch, 'events') as number | undefined) ?? 0,
+    };
   }
 
   async *readings(q: ReadingQuery = {}): AsyncIterable<ReceivedReading[]> {

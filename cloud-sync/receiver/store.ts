@@ -1,5 +1,6 @@
 import { LangbiangError } from '../../gateway/core/errors.js';
 import type { EventsBatch, TelemetryBatch, WireEvent, WireReading } from '../protocol/types.js';
+import type { Watermarks } from './watermark.js';
 
 /** One reading as the receiver holds it: the wire reading plus who sent it. */
 export interface ReceivedReading extends WireReading {
@@ -17,6 +18,11 @@ export interface WriteResult {
   inserted: number;
   /** rows already held (a redelivery or a replay after a gateway crash) */
   duplicates: number;
+  /**
+   * The (gateway, epoch)'s watermarks after this write, computed in its transaction: what the
+   * receiver acknowledges end to end (protocol/ack.ts).
+   */
+  watermarks: Watermarks;
 }
 
 export interface ReadingQuery {
@@ -53,13 +59,15 @@ export interface ReceiverStore {
   readings(q?: ReadingQuery): AsyncIterable<ReceivedReading[]>;
   events(q?: EventQuery): Promise<ReceivedEvent[]>;
   counts(): Promise<{ readings: number; events: number }>;
+  /** the watermarks of one (gateway, epoch); zeros when the database has none */
+  watermarks(gateway: string, epoch: string): Promise<Watermarks>;
   /** resolves when the database answers */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
 /** Schema version of the receiver's tables; bumped with each migration (see the backends). */
-export const RECEIVER_SCHEMA_VERSION = 1;
+export const RECEIVER_SCHEMA_VERSION = 2;
 
 export type StoreLocation = { backend: 'sqlite'; path: string } | { backend: 'postgres'; url: string };
 

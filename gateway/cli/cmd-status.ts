@@ -27,7 +27,17 @@ export async function runStatus(o: { url: string; json?: boolean }): Promise<voi
     lastSeq: number;
     clockSynced: boolean;
     buses: { bus: string; open: boolean; devices: { device: string; state: string }[] }[];
-    sync?: { connected: boolean; backlog: number; oldestUnsentAgeS: number | null; lastAckAt: string | null };
+    sync?: {
+      connected: boolean;
+      backlog: number;
+      oldestUnsentAgeS: number | null;
+      lastAckAt: string | null;
+      confirm?: 'city' | 'broker';
+      unconfirmed?: number;
+      oldestUnconfirmedAgeS?: number | null;
+      lastConfirmAt?: string | null;
+      resends?: number;
+    };
   };
   if (o.json) {
     process.stdout.write(`${JSON.stringify(h, null, 2)}\n`);
@@ -41,8 +51,17 @@ export async function runStatus(o: { url: string; json?: boolean }): Promise<voi
     const s = h.sync;
     process.stdout.write(
       `sync ${s.connected ? 'connected' : 'NOT connected'}, backlog ${s.backlog}` +
-        `${s.oldestUnsentAgeS !== null ? ` (oldest ${s.oldestUnsentAgeS}s)` : ''}, last ack ${s.lastAckAt ?? 'never'}\n`,
+        `${s.oldestUnsentAgeS !== null ? ` (oldest ${s.oldestUnsentAgeS}s)` : ''}, last PUBACK ${s.lastAckAt ?? 'never'}\n`,
     );
+    if (s.confirm === 'city') {
+      process.stdout.write(
+        `city confirmation: ${s.unconfirmed ?? 0} unconfirmed` +
+          `${s.oldestUnconfirmedAgeS != null ? ` (oldest ${s.oldestUnconfirmedAgeS}s)` : ''}, ` +
+          `last ack ${s.lastConfirmAt ?? 'never'}, resends ${s.resends ?? 0}\n`,
+      );
+    } else if (s.confirm === 'broker') {
+      process.stdout.write('city confirmation: off (the broker PUBACK counts as delivered; see sync.confirm)\n');
+    }
   }
   const rows = h.buses.flatMap((b) =>
     b.devices.length

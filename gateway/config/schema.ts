@@ -356,6 +356,20 @@ const syncSchema = z
       .positive()
       .default(5000)
       .meta({ description: 'Backlog drain pace in readings per second (live readings are not paced).' }),
+    // The city's receiver acknowledges end to end what it stored (docs/protocol.md, "End-to-end
+    // acknowledgement"); a PUBACK only says the broker has a message.
+    confirm: z.boolean().default(true).meta({
+      description:
+        "Keep every reading until the city's receiver confirms it stored it (the `ack` topic), and send again what it has not confirmed. false: the broker's PUBACK counts as confirmation (for a consumer that sends no acks).",
+    }),
+    confirmTimeout: duration(
+      'Confirmation lagging delivery this long: everything unconfirmed is sent again (the receiver drops duplicates).',
+      1000,
+    ).prefault('2m'),
+    confirmStartupWindow: duration(
+      'A gateway that has never received an acknowledgement falls back to PUBACK this long after its first delivery, with a warning in the log; the first ack switches it back.',
+      1000,
+    ).prefault('10m'),
     remoteConfig: z
       .strictObject({
         enabled: z.boolean().default(true).meta({

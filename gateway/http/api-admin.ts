@@ -2,7 +2,7 @@ import { dirname } from 'node:path';
 import { passwordProblem, ROLES, type Role, userNameProblem } from '../auth/index.js';
 import { describeError } from '../core/errors.js';
 import { logRing } from '../log.js';
-import { SYNC_CURSOR } from '../store/index.js';
+import { CONFIRMED_CURSOR, SYNC_CURSOR } from '../store/index.js';
 import { HttpError, objectBody, readJson } from './respond.js';
 import type { Router } from './router.js';
 import type { Deps } from './types.js';
@@ -127,6 +127,7 @@ export function registerAdminRoutes(r: Router, deps: Deps): void {
       const store = gw.store;
       const lastSeq = store.lastSeq();
       const cursor = store.getCursor(SYNC_CURSOR);
+      const confirmed = store.getCursor(CONFIRMED_CURSOR);
       let agent: unknown = null;
       try {
         agent = gw.sync?.status() ?? null;
@@ -137,7 +138,13 @@ export function registerAdminRoutes(r: Router, deps: Deps): void {
         configured: !!gw.config.sync,
         url: gw.config.sync?.url ? gw.config.sync.url.replace(/\/\/[^@/]*@/, '//') : null,
         agent,
-        outbox: { lastSeq, cursor, backlog: Math.max(0, lastSeq - cursor) },
+        outbox: {
+          lastSeq,
+          cursor,
+          backlog: Math.max(0, lastSeq - cursor),
+          confirmed,
+          unconfirmed: Math.max(0, lastSeq - confirmed),
+        },
         gaps: store.stats().gaps,
       };
     },

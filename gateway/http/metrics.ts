@@ -1,4 +1,5 @@
-import { SYNC_CURSOR } from '../store/index.js';
+import type { SyncStatus } from '../../cloud-sync/agent.js';
+import { CONFIRMED_CURSOR, SYNC_CURSOR } from '../store/index.js';
 import type { Deps } from './types.js';
 
 type Prom = typeof import('prom-client');
@@ -95,14 +96,66 @@ export class Metrics {
         this.set(gw.store.lastSeq());
       },
     });
+    const agentStatus = (): SyncStatus | undefined => {
+      try {
+        return gw.sync?.status() as SyncStatus | undefined;
+      } catch {
+        return undefined;
+      }
+    };
     new p.Gauge({
       name: 'langbiang_sync_backlog_readings',
       help: 'Readings stored but not yet acknowledged by the city broker',
       registers: [registry],
       collect() {
         // the agent knows about acknowledgements ahead of the cursor; without one, the cursor says it
-        const agent = gw.sync?.status() as { backlog?: number } | undefined;
+        const agent = agentStatus();
         this.set(agent?.backlog ?? Math.max(0, gw.store.lastSeq() - gw.store.getCursor(SYNC_CURSOR)));
+      },
+    });
+    // The end-to-end view: what the city has confirmed it stored (docs/protocol.md).
+    new p.Gauge({
+      name: 'langbiang_sync_unconfirmed_readings',
+      help: 'Readings stored but not yet confirmed by the city receiver (end-to-end acknowledgement)',
+      registers: [registry],
+      collect() {
+        const s = agentStatus();
+        this.set(s?.unconfirmed ?? Math.max(0, gw.store.lastSeq() - gw.store.getCursor(CONFIRMED_CURSOR)));
+      },
+    });
+    new p.Gauge({
+      name: 'langbiang_sync_oldest_unconfirmed_age_seconds',
+      help: 'Age of the oldest reading not yet confirmed by the city (0 when none)',
+      registers: [registry],
+      collect() {
+        this.set(agentStatus()?.oldestUnconfirmedAgeS ?? 0);
+      },
+    });
+    new p.Gauge({
+      name: 'langbiang_sync_last_confirm_timestamp_seconds',
+      help: 'Unix time of the last end-to-end acknowledgement that confirmed readings (0 before the first)',
+      registers: [registry],
+      collect() {
+        const at = agentStatus()?.lastConfirmAt;
+        this.set(at ? at / 1000 : 0);
+      },
+    });
+    new p.Counter({
+      name: 'langbiang_sync_resends_total',
+      help: 'Times everything unconfirmed was sent again (confirmation stalled, or the broker lost the session)',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(agentStatus()?.resends ?? 0);
+      },
+    });
+    new p.Gauge({
+      name: 'langbiang_sync_confirm_by_city',
+      help: '1 when delivery is confirmed by the city receiver end to end, 0 when by the broker PUBACK',
+      registers: [registry],
+      collect() {
+        const s = agentStatus();
+        this.set(s?.confirmMode === 'city' ? 1 : 0);
       },
     });
     new p.Gauge({

@@ -1,7 +1,9 @@
 export { ControlTables } from './control-tables.js';
 export { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 export {
+  CONFIRMED_CURSOR,
   type CorrectionOptions,
+  EVENTS_CONFIRMED_CURSOR,
   EVENTS_CURSOR,
   FLAG_UNSYNCED,
   PAGE_SIZE,

@@ -33,6 +33,15 @@ export const STORE_FILE = 'langbiang.db';
 export const SYNC_CURSOR = 'sync';
 /** The sync agent's cursor over the events table (event ids, not seqs). */
 export const EVENTS_CURSOR = 'sync-events';
+/**
+ * Advanced by the city's end-to-end acknowledgement (or by PUBACK where the city sends none):
+ * readings at or below it are stored at the city. Only these may be dropped without a gap event.
+ */
+export const CONFIRMED_CURSOR = 'sync-confirmed';
+/** The same over event ids: only confirmed events are pruned. */
+export const EVENTS_CONFIRMED_CURSOR = 'sync-events-confirmed';
+/** meta key: the confirmed cursors exist (see adoptDeliveredAsConfirmed) */
+const CONFIRM_CURSORS_META = 'confirmed_cursors';
 /** Acknowledged events beyond this many newest are pruned; unacknowledged ones are always kept. */
 const EVENTS_KEEP = 10_000;
 const MAX_EVENT_DATA_BYTES = 64 * 1024;
@@ -202,6 +211,7 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     this.loadDictionaries();
     for (const row of this.stmts.allCursors.all() as { name: string; seq: number }[])
       this.cursors.set(row.name, row.seq);
+    if (!this.readonly) this.adoptDeliveredAsConfirmed();
 
     const floor = Number(this.stmts.getMeta.pluck().get('seq_floor') ?? 0);
     const maxSeq = this.batches.maxSeq() ?? 0;
@@ -209,6 +219,31 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     this.committedSeq = Math.max(floor, maxSeq, maxGap);
     this.nextSeq = this.committedSeq + 1;
     this.loadCurrentBlock(maxSeq);
+  }
+
+  /**
+   * Once per store, the first time a release with end-to-end acknowledgement opens it: what the
+   * earlier release delivered counts as confirmed (the guarantee it had), and the first batch
+   * sent from there tells the city so. A meta key marks it done (no schema version bump: an
+   * earlier release can still open the store after a rollback).
+   */
+  private adoptDeliveredAsConfirmed(): void {
+    if (this.stmts.getMeta.pluck().get(CONFIRM_CURSORS_META) !== undefined) return;
+    this.db
+      .transaction(() => {
+        for (const [delivered, confirmed] of [
+          [SYNC_CURSOR, CONFIRMED_CURSOR],
+          [EVENTS_CURSOR, EVENTS_CONFIRMED_CURSOR],
+        ] as const) {
+          const d = this.cursors.get(delivered);
+          if (d !== undefined && !this.cursors.has(confirmed)) {
+            this.cursors.set(confirmed, d);
+            this.stmts.putCursor.run(confirmed, d);
+          }
+        }
+        this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(CONFIRM_CURSORS_META, '1');
+      })
+      .immediate();
   }
 
   static open(opts: StoreOptions): Store {
@@ -397,7 +432,7 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
   }
 
   private pruneEvents(): void {
-    const acked = this.cursors.get(EVENTS_CURSOR) ?? 0;
+    const acked = this.cursors.get(EVENTS_CONFIRMED_CURSOR) ?? 0;
     this.stmts.pruneEvents.run(Math.min(acked, this.lastEventId() - EVENTS_KEEP));
   }
 
@@ -785,10 +820,10 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     }
   }
 
-  /** Deletes seqs first..last; records a gap for the part the sync agent had not acknowledged. */
+  /** Deletes seqs first..last; records a gap for the part the city had not confirmed. */
   private deleteOldest(first: number, last: number, reason: GapEvent['reason'], gaps: GapEvent[]): void {
     const s = this.stmts;
-    const synced = this.cursors.get(SYNC_CURSOR) ?? 0;
+    const synced = this.cursors.get(CONFIRMED_CURSOR) ?? 0;
     let gap: GapEvent | null = null;
     this.db
       .transaction(() => {

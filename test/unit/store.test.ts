@@ -8,7 +8,16 @@ import { ManualClock } from '../../gateway/clock/index.js';
 import { EventBus } from '../../gateway/core/events.js';
 import type { GapEvent, Reading, StoredReading } from '../../gateway/core/reading.js';
 import { writeExport } from '../../gateway/export/index.js';
-import { SCHEMA_VERSION, STORE_FILE, Store, type StoreOptions, SYNC_CURSOR } from '../../gateway/store/index.js';
+import {
+  CONFIRMED_CURSOR,
+  EVENTS_CONFIRMED_CURSOR,
+  EVENTS_CURSOR,
+  SCHEMA_VERSION,
+  STORE_FILE,
+  Store,
+  type StoreOptions,
+  SYNC_CURSOR,
+} from '../../gateway/store/index.js';
 
 const T0 = Date.UTC(2026, 10, 26, 14, 43, 45, 123);
 let dir: string;
@@ -307,11 +316,13 @@ describe('store: caps and gaps', () => {
     expect(after.firstSeq).toBe(expectFirst);
   });
 
-  it('records gaps only for readings the sync agent had not acknowledged', () => {
+  it('records gaps for every reading the city had not confirmed, delivered to the broker or not', () => {
     const s = openStore({ maxBytes: 128 * 1024, batchMaxReadings: 1_000_000 });
     s.append(readings(0, 500));
     s.flush();
-    s.setCursor(SYNC_CURSOR, 300);
+    s.setCursor(CONFIRMED_CURSOR, 300);
+    // delivered to the broker (PUBACK) up to 450, but a broker may lose what it acknowledged
+    s.setCursor(SYNC_CURSOR, 450);
     s.flush();
     let next = 500;
     while (s.stats().firstSeq <= 300 || s.gapsAfter(0).length === 0) {
@@ -321,17 +332,55 @@ describe('store: caps and gaps', () => {
       expect(next).toBeLessThan(50_000);
     }
     const [g] = s.gapsAfter(0);
-    // Seqs 1..300 were delivered: dropping them is retention, not a gap.
+    // Seqs 1..300 were confirmed by the city: dropping them is retention, not a gap; 301..450
+    // were only delivered to the broker, so they are in the gap.
     expect(g!.firstSeq).toBe(301);
+    expect(g!.lastSeq).toBeGreaterThan(450);
   });
 
-  it('dropping only acknowledged readings records no gap', () => {
+  it('delivered is not confirmed: a store that has never been confirmed keeps its confirmed cursor at 0', () => {
+    let s = openStore();
+    s.append(readings(0, 50));
+    s.flush();
+    s.setCursor(SYNC_CURSOR, 40);
+    s.flush();
+    s.close();
+    s = openStore();
+    expect(s.getCursor(SYNC_CURSOR)).toBe(40);
+    expect(s.getCursor(CONFIRMED_CURSOR)).toBe(0);
+  });
+
+  it('a store from before end-to-end acknowledgement counts what it delivered as confirmed, once', () => {
+    let s = openStore();
+    s.append(readings(0, 50));
+    s.flush();
+    s.setCursor(SYNC_CURSOR, 40);
+    s.setCursor(EVENTS_CURSOR, 7);
+    s.flush();
+    s.close();
+    // as the previous release left it: the delivered cursors only, and no marker
+    const db = new Database(join(dir, STORE_FILE));
+    db.prepare('DELETE FROM cursors WHERE name IN (?, ?)').run(CONFIRMED_CURSOR, EVENTS_CONFIRMED_CURSOR);
+    db.prepare("DELETE FROM meta WHERE key = 'confirmed_cursors'").run();
+    db.close();
+    s = openStore();
+    expect(s.getCursor(CONFIRMED_CURSOR)).toBe(40);
+    expect(s.getCursor(EVENTS_CONFIRMED_CURSOR)).toBe(7);
+    // and a store that has its confirmed cursor keeps it, whatever was delivered since
+    s.setCursor(SYNC_CURSOR, 50);
+    s.flush();
+    s.close();
+    s = openStore();
+    expect(s.getCursor(CONFIRMED_CURSOR)).toBe(40);
+  });
+
+  it('dropping only confirmed readings records no gap', () => {
     const s = openStore({ maxBytes: 128 * 1024, batchMaxReadings: 1_000_000 });
     let next = 0;
     while (s.stats().firstSeq <= 1) {
       s.append(readings(next, 200));
       next += 200;
-      s.setCursor(SYNC_CURSOR, next); // everything delivered as soon as written
+      s.setCursor(CONFIRMED_CURSOR, next); // everything confirmed by the city as soon as written
       s.flush();
       expect(next).toBeLessThan(50_000);
     }

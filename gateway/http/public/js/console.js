@@ -309,11 +309,44 @@ async function saveThresholds() {
   }
 }
 
+/** What the city has confirmed it stored (end-to-end acks), or that PUBACK stands in for it. */
+function confirmationLine(agent, outbox) {
+  if (agent.confirmMode === 'broker') {
+    return h(
+      'p',
+      { id: 'confirmation' },
+      agent.confirmFallback
+        ? 'City confirmation: none received yet — the broker acknowledgement counts until the receiver answers.'
+        : 'City confirmation: off (sync.confirm: false) — the broker acknowledgement counts as delivered.',
+    );
+  }
+  const unconfirmed = agent.unconfirmed ?? outbox.unconfirmed;
+  const oldest = agent.oldestUnconfirmedAgeS;
+  return h(
+    'p',
+    { id: 'confirmation' },
+    'Not yet confirmed by the city: ',
+    h('strong', { id: 'unconfirmed' }, String(unconfirmed)),
+    `${oldest != null ? ` (oldest ${oldest} s)` : ''}, confirmed up to seq ${agent.confirmed ?? outbox.confirmed}`,
+    `, last ack ${agent.lastConfirmAt ? when(agent.lastConfirmAt) : 'never'}, resends ${agent.resends ?? 0}`,
+  );
+}
+
 async function loadSync() {
   const [s, ev] = await Promise.all([api('/api/sync'), api('/api/events')]);
   const agent = s.agent && typeof s.agent === 'object' ? s.agent : {};
+  const shown = [
+    'connected',
+    'backlog',
+    'lastAckAt',
+    'confirmMode',
+    'unconfirmed',
+    'oldestUnconfirmedAgeS',
+    'lastConfirmAt',
+    'resends',
+  ];
   const extra = Object.entries(agent)
-    .filter(([k, v]) => !['connected', 'backlog', 'lastAckAt'].includes(k) && v !== null && typeof v !== 'object')
+    .filter(([k, v]) => !shown.includes(k) && v !== null && typeof v !== 'object')
     .map(([k, v]) => `${k}: ${v}`)
     .join(' · ');
   document
@@ -335,9 +368,10 @@ async function loadSync() {
         ? h(
             'p',
             {},
-            `Connected: ${agent.connected ? 'yes' : 'no'}${agent.lastAckAt ? `, last ack ${when(agent.lastAckAt)}` : ''}`,
+            `Connected: ${agent.connected ? 'yes' : 'no'}${agent.lastAckAt ? `, last PUBACK ${when(agent.lastAckAt)}` : ''}`,
           )
         : null,
+      s.configured ? confirmationLine(agent, s.outbox) : null,
       extra ? h('p', { class: 'muted' }, extra) : null,
       h('p', {}, `Gap events: ${s.gaps}`),
     );
