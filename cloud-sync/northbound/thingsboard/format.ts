@@ -157,6 +157,8 @@ export class ThingsBoardFormat implements NorthboundFormat {
       this.o.log.warn({ err: describeError(err) }, 'ThingsBoard RPC is not JSON; ignored');
       return;
     }
+    // our own replies come back on the same topic from a broker that echoes (ThingsBoard does not)
+    if (req?.data && typeof req.data === 'object' && req.data.method === undefined) return;
     const name = typeof req?.device === 'string' ? req.device : null;
     const id = req?.data?.id;
     if (name === null || (typeof id !== 'number' && typeof id !== 'string')) {
