@@ -35,12 +35,18 @@ interface Captured {
 }
 
 /** A Sparkplug host application's view: every message of the group, in arrival order. */
-async function host(): Promise<{
+async function host(persistent = false): Promise<{
   messages: Captured[];
   client: mqtt.MqttClient;
   decoded(): (Captured & DecodedPayload)[];
 }> {
-  const client = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clean: true, reconnectPeriod: 0 });
+  // persistent: a session the broker keeps across its restart, as a real host application's
+  const client = await mqtt.connectAsync(
+    broker.url,
+    persistent
+      ? { protocolVersion: 4, clean: false, clientId: `spb-host-${process.pid}`, reconnectPeriod: 200 }
+      : { protocolVersion: 4, clean: true, reconnectPeriod: 0 },
+  );
   const messages: Captured[] = [];
   client.on('message', (topic, payload) => {
     const [, , type, , device] = topic.split('/');
@@ -233,6 +239,62 @@ describe('Sparkplug B agent (real store, real Mosquitto, protoc decoding)', () =
     expect(seqs[255]).toBe(255);
   });
 
+  it('splits batches over batchMaxBytes without skipping a seq or losing a reading', async () => {
+    const store = openStore();
+    store.append(readings(1, 300, Date.now() - 600_000));
+    store.flush();
+    const h = await host();
+    await agentFor(store, { batchMaxReadings: 200, batchMaxBytes: 1024 }).start();
+    await waitUntil(() => store.getCursor(SYNC_CURSOR) === 300, 20_000, '300 readings acknowledged');
+    const msgs = h.decoded();
+    expect(msgs.map((m) => m.seq)).toEqual(msgs.map((_, i) => i % 256));
+    const data = msgs.filter((m) => m.type === 'DDATA');
+    for (const m of data) expect(m.payload.length).toBeLessThanOrEqual(1024);
+    expect(data.reduce((n, m) => n + m.metrics.length, 0)).toBe(300);
+  });
+
+  it('after a broker restart: a new bdSeq, births again, and what was stored meanwhile re-sent from SQLite as historical', async () => {
+    const store = openStore();
+    const h = await host(true);
+    const agent = agentFor(store);
+    await agent.start();
+    await waitUntil(() => h.messages.some((m) => m.type === 'DBIRTH'), 10_000, 'first session');
+    await broker.stop();
+    await waitUntil(() => !agent.status().connected, 10_000, 'link down');
+    const t0 = Date.now() - 10_000;
+    store.append(readings(1, 12, t0));
+    store.flush();
+    agent.wake();
+    await broker.start();
+    await waitUntil(() => store.getCursor(SYNC_CURSOR) === 12, 15_000, 'the outage readings acknowledged');
+    await waitUntil(
+      () =>
+        h
+          .decoded()
+          .filter((m) => m.type === 'DDATA')
+          .flatMap((m) => m.metrics).length === 12,
+      10_000,
+      '12 readings at the host',
+    );
+    const msgs = h.decoded();
+    const births = msgs.flatMap((m, i) => (m.type === 'NBIRTH' ? [i] : []));
+    expect(births).toHaveLength(2);
+    const bdSeqs = births.map((i) => msgs[i]!.metrics.find((m) => m.name === 'bdSeq')!.long_value!);
+    // at least one more CONNECT happened (the attempts while the broker was down count too)
+    expect(bdSeqs[1]!).toBeGreaterThan(bdSeqs[0]!);
+    const after = msgs.slice(births[1]);
+    const firstData = after.findIndex((m) => m.type === 'DDATA');
+    expect(after.slice(1, firstData).every((m) => m.type === 'DBIRTH')).toBe(true);
+    const metrics = after.filter((m) => m.type === 'DDATA').flatMap((m) => m.metrics);
+    expect(metrics).toHaveLength(12);
+    expect(metrics.every((m) => m.is_historical === true)).toBe(true);
+    expect(metrics.map((m) => m.timestamp).sort()).toEqual(
+      readings(1, 12, t0)
+        .map((r) => r.ts)
+        .sort(),
+    );
+  });
+
   it('honours Node Control/Rebirth; refuses DCMD unless acceptCommands is on', async () => {
     const calls: CommandRequest[] = [];
     const executor: CommandExecutor = {
@@ -376,7 +438,10 @@ sync:
       10_000,
       'relay_1 true in DDATA',
     );
+    // a clean stop says goodbye itself, with the session's bdSeq
     gw.child.kill('SIGTERM');
     await gw.exited;
+    await waitUntil(() => h.messages.filter((m) => m.type === 'NDEATH').length === 2, 5_000, 'NDEATH on clean stop');
+    expect(bdSeqOf('NDEATH', 1)).toBe(bdSeqOf('NBIRTH', 1));
   }, 90_000);
 });
