@@ -30,8 +30,14 @@ interface Seen {
 }
 
 /** ThingsBoard's side: every v1/ message in arrival order, parsed. */
-async function platform(): Promise<{ seen: Seen[]; client: mqtt.MqttClient }> {
-  const client = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clean: true, reconnectPeriod: 0 });
+async function platform(persistent = false): Promise<{ seen: Seen[]; client: mqtt.MqttClient }> {
+  // persistent: a session the broker keeps across its restart
+  const client = await mqtt.connectAsync(
+    broker.url,
+    persistent
+      ? { protocolVersion: 4, clean: false, clientId: `tb-platform-${process.pid}`, reconnectPeriod: 200 }
+      : { protocolVersion: 4, clean: true, reconnectPeriod: 0 },
+  );
   const seen: Seen[] = [];
   client.on('message', (topic, payload) => seen.push({ topic, body: JSON.parse(payload.toString('utf8')) }));
   await client.subscribeAsync('v1/#', { qos: 1 });
@@ -179,6 +185,30 @@ describe('ThingsBoard gateway agent (real store, real Mosquitto)', () => {
     expect(body[`${GW}/relay-1`]!.map((e) => e.ts)).toEqual(Array.from({ length: 10 }, (_, k) => t0 + k * 60_000 + 5));
   });
 
+  it('after a broker restart, connects the devices again before the telemetry stored meanwhile, with its ts', async () => {
+    const store = openStore();
+    const p = await platform(true);
+    const agent = agentFor(store);
+    await agent.start();
+    await waitUntil(() => p.seen.some((s) => s.topic === 'v1/gateway/attributes'), 10_000, 'first session');
+    await broker.stop();
+    await waitUntil(() => !agent.status().connected, 10_000, 'link down');
+    const t0 = Date.now() - 5000;
+    store.append([reading('climate-1', 'temperature', 19.5, t0), reading('relay-1', 'relay_1', 1, t0 + 1)]);
+    store.flush();
+    await broker.start();
+    await waitUntil(() => p.seen.some((s) => s.topic === 'v1/gateway/telemetry'), 15_000, 'telemetry after restart');
+    await waitUntil(() => store.getCursor(SYNC_CURSOR) === 2, 5_000, 'cursor on PUBACK');
+    const second = p.seen.slice(p.seen.findIndex((s) => s.topic === 'v1/gateway/attributes') + 1);
+    const telemetryAt = second.findIndex((s) => s.topic === 'v1/gateway/telemetry');
+    expect(second.slice(0, telemetryAt).filter((s) => s.topic === 'v1/gateway/connect')).toHaveLength(2);
+    expect(second[telemetryAt]!.body).toEqual({
+      [`${GW}/climate-1`]: [{ ts: t0, values: { temperature: 19.5 } }],
+      [`${GW}/relay-1`]: [{ ts: t0 + 1, values: { relay_1: true } }],
+    });
+    expect(agent.status()).toMatchObject({ connected: true, backlog: 0, cursor: 2, lastSeq: 2 });
+  });
+
   it('answers RPC with FORBIDDEN when acceptRpc is off, and never reaches the router', async () => {
     const calls: CommandRequest[] = [];
     const p = await platform();
@@ -270,6 +300,11 @@ sync:
       zone: 'Khu B',
       profile: 'waveshare-modbus-rtu-relay-8ch',
     });
+
+    const health = (await (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).json()) as {
+      sync?: { connected: boolean };
+    };
+    expect(health.sync).toMatchObject({ connected: true });
 
     expect(sim.getValue(1, 'relay_1')).toBe(0);
     const rpc = {
