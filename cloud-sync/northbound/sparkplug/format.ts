@@ -108,9 +108,10 @@ export class SparkplugFormat implements NorthboundFormat {
   }
 
   onSession(s: LinkSession): void {
-    this.birth(s);
+    // subscribed before the births, so a host's reaction to NBIRTH (a rebirth request) is not lost
     s.subscribe(this.topic('NCMD'));
     s.subscribe(`${this.topicRoot}/DCMD/${this.o.edgeNodeId}/+`);
+    this.birth(s);
   }
 
   encodeReadings(cols: ReadingColumns, count: number, historical: boolean): EncodedBatch {
