@@ -406,6 +406,13 @@ const syncSchema = z
       .meta({ description: 'Config changes sent by the city over MQTT.' }),
   })
   .superRefine((sync, ctx) => {
+    if (sync.format === 'thingsboard' && sync.passwordFile !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['passwordFile'],
+        message:
+          'not used with sync.format thingsboard: the access token in thingsboard.tokenFile is the only credential',
+      });
     if (sync.format === 'thingsboard' && !sync.thingsboard)
       ctx.addIssue({
         code: 'custom',

@@ -220,6 +220,11 @@ const broken: BrokenCase[] = [
     expect: 'sync.thingsboard.tokenFile: required when sync.format is thingsboard',
   },
   {
+    name: 'thingsboard with a password',
+    yaml: `${GW}sync: { url: "mqtt://127.0.0.1:1883", format: thingsboard, username: u, passwordFile: mqtt-password, thingsboard: { tokenFile: mqtt-password } }\n`,
+    expect: 'sync.passwordFile: not used with sync.format thingsboard',
+  },
+  {
     name: 'thingsboard token file unreadable',
     yaml: `${GW}sync: { url: "mqtt://127.0.0.1:1883", format: thingsboard, thingsboard: { tokenFile: /nonexistent/tb-token } }\n`,
     expect: 'sync.thingsboard.tokenFile: cannot read /nonexistent/tb-token',
