@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { SyncAgent } from '../cloud-sync/agent.js';
+import type { NorthboundAgent } from '../cloud-sync/northbound/agent.js';
 import type { FlowsSupervisor } from '../flows/host/index.js';
 import type { AuthContext } from './auth/index.js';
 import { type BusSettings, createBusDriver } from './buses.js';
@@ -53,7 +53,7 @@ export class Gateway {
   /** Node-RED in its own process (null unless flows.enabled). */
   flows: FlowsSupervisor | null = null;
   /** MQTT sync to the city (null unless the config has a `sync` section). */
-  sync: SyncAgent | null = null;
+  sync: NorthboundAgent | null = null;
   /** the profiles the devices are polled with (the HTTP API shows their points) */
   profiles: ReadonlyMap<string, DeviceProfile> | undefined;
   private readonly commandDevices = new Map<string, RouterDevice>();
@@ -246,6 +246,22 @@ export class Gateway {
 
   /** mqtt and the agent are loaded only when the config syncs (RSS target). */
   private async startSync(sync: NonNullable<GatewayConfig['sync']>): Promise<void> {
+    if (sync.format === 'thingsboard' || sync.format === 'sparkplug') {
+      const { createStandardSyncAgent } = await import('./northbound.js');
+      const agent = await createStandardSyncAgent({
+        config: this.config,
+        sync,
+        profiles: this.profiles ?? new Map(),
+        store: this.store,
+        commands: this.commands,
+        clock: this.clock,
+        log: this.opts.log,
+      });
+      this.events.on('readings', () => agent.wake());
+      await agent.start();
+      this.sync = agent;
+      return;
+    }
     const { SyncAgent } = await import('../cloud-sync/agent.js');
     const { CONFIRMED_CURSOR, EVENTS_CONFIRMED_CURSOR, EVENTS_CURSOR, SYNC_CURSOR } = await import('./store/index.js');
     const agent = new SyncAgent({
@@ -321,7 +337,7 @@ export class Gateway {
   }
 }
 
-function syncHealth(agent: SyncAgent): Record<string, unknown> {
+function syncHealth(agent: NorthboundAgent): Record<string, unknown> {
   const s = agent.status();
   return {
     connected: s.connected,

@@ -13,6 +13,8 @@ const NEEDED = [
   // the watchdog tests: the real sender, and a stand-in for systemd's notify socket
   { program: 'systemd-notify', pkg: 'systemd' },
   { program: 'python3', pkg: 'python3-minimal' },
+  // the Sparkplug tests decode what the gateway published with protoc, a different tool than its encoder
+  { program: 'protoc', pkg: 'protobuf-compiler' },
   { program: 'chromium', pkg: 'chromium', paths: ['/usr/bin/chromium'] },
   // screenshots of the Vietnamese panel need a font with its diacritics
   {

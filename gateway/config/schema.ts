@@ -334,14 +334,49 @@ const syncSchema = z
       .meta({ description: 'TLS files for mqtts:// and wss://. Paths, checked to be readable at validate time.' }),
     username: z.string().min(1).optional(),
     passwordFile: filePath('File holding the MQTT password (the password never goes in the config).').optional(),
+    // ---- northbound formats (docs/northbound.md) ----
     format: z
       .enum(['native', 'sparkplug', 'thingsboard', 'ngsi-ld'])
       .default('native')
-      // the other encoders are planned; until they exist, validate says so rather than start failing
-      .refine((f) => f === 'native', {
-        error: (iss) => `"${String(iss.input)}" is not supported yet; this release speaks only "native"`,
+      // NGSI-LD is spoken by the city's receiver toward a context broker, not by the gateway
+      .refine((f) => f !== 'ngsi-ld', {
+        error: () =>
+          '"ngsi-ld" is not a gateway format: the receiver feeds an NGSI-LD context broker (langbiang receiver --ngsi-ld); use native, thingsboard or sparkplug',
       })
-      .meta({ description: 'Northbound payload format (only native in this release; see docs/protocol.md).' }),
+      .meta({
+        description:
+          'Northbound payload format: native (Langbiang receiver, end-to-end acks), thingsboard (ThingsBoard gateway MQTT API) or sparkplug (Sparkplug B 3.0). See docs/northbound.md.',
+      }),
+    thingsboard: z
+      .strictObject({
+        tokenFile: filePath(
+          "File holding the ThingsBoard gateway device's access token (sent as the MQTT user name; never put in the config).",
+        ),
+        acceptRpc: z.boolean().default(false).meta({
+          description:
+            'Run server-side RPC (method "write") through the command router. Off by default: ThingsBoard RPC cannot carry the city\'s signatures.',
+        }),
+      })
+      .optional()
+      .meta({ description: 'ThingsBoard gateway MQTT API settings (sync.format: thingsboard).' }),
+    sparkplug: z
+      .strictObject({
+        groupId: z
+          .string()
+          .min(1)
+          .regex(/^[^/+#]+$/, { error: 'must not contain /, + or #' })
+          .meta({
+            description: 'Sparkplug group id; the edge node id is gateway.id.',
+            examples: ['dalat-greenhouses'],
+          }),
+        acceptCommands: z.boolean().default(false).meta({
+          description:
+            'Run DCMD writes through the command router. Off by default: a Sparkplug host cannot sign its commands.',
+        }),
+      })
+      .optional()
+      .meta({ description: 'Sparkplug B settings (sync.format: sparkplug).' }),
+    // ---- end of northbound formats ----
     batchMaxReadings: z.number().int().min(1).max(100_000).default(5000).meta({
       description: 'Most readings in one MQTT message; a live batch goes as soon as it has this many.',
     }),
@@ -383,6 +418,27 @@ const syncSchema = z
       })
       .prefault({})
       .meta({ description: 'Config changes sent by the city over MQTT.' }),
+  })
+  .superRefine((sync, ctx) => {
+    if (sync.format === 'thingsboard' && sync.passwordFile !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['passwordFile'],
+        message:
+          'not used with sync.format thingsboard: the access token in thingsboard.tokenFile is the only credential',
+      });
+    if (sync.format === 'thingsboard' && !sync.thingsboard)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['thingsboard', 'tokenFile'],
+        message: 'required when sync.format is thingsboard',
+      });
+    if (sync.format === 'sparkplug' && !sync.sparkplug)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sparkplug', 'groupId'],
+        message: 'required when sync.format is sparkplug',
+      });
   })
   .meta({ description: 'Sync to the city platform over MQTT. Omit to run offline.' });
 

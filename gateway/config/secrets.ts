@@ -65,6 +65,7 @@ export function resolveConfigPaths(config: GatewayConfig, baseDir: string): Gate
   if (config.sync) {
     const sync = { ...config.sync };
     if (sync.passwordFile !== undefined) sync.passwordFile = abs(sync.passwordFile);
+    if (sync.thingsboard) sync.thingsboard = { ...sync.thingsboard, tokenFile: abs(sync.thingsboard.tokenFile) };
     if (sync.tls) {
       const tls = { ...sync.tls };
       for (const k of ['ca', 'cert', 'key'] as const) if (tls[k] !== undefined) tls[k] = abs(tls[k] as string);
@@ -82,6 +83,7 @@ export function checkSecretFiles(config: GatewayConfig, checkExistence: boolean)
   if (!sync) return problems;
   const files: [PathSegment[], string | undefined][] = [
     [['sync', 'passwordFile'], sync.passwordFile],
+    [['sync', 'thingsboard', 'tokenFile'], sync.thingsboard?.tokenFile],
     [['sync', 'tls', 'ca'], sync.tls?.ca],
     [['sync', 'tls', 'cert'], sync.tls?.cert],
     [['sync', 'tls', 'key'], sync.tls?.key],

@@ -200,9 +200,34 @@ const broken: BrokenCase[] = [
     expect: 'sync.url: "http://city.example" is not a broker URL (use mqtt://, mqtts://, ws:// or wss://)',
   },
   {
-    name: 'sync format not built yet',
+    name: 'ngsi-ld is not a gateway format',
+    yaml: `${GW}sync: { url: "mqtt://127.0.0.1:1883", format: ngsi-ld }\n`,
+    expect: 'sync.format: "ngsi-ld" is not a gateway format',
+  },
+  {
+    name: 'sparkplug without a group id',
     yaml: `${GW}sync: { url: "mqtt://127.0.0.1:1883", format: sparkplug }\n`,
-    expect: 'sync.format: "sparkplug" is not supported yet; this release speaks only "native"',
+    expect: 'sync.sparkplug.groupId: required when sync.format is sparkplug',
+  },
+  {
+    name: 'sparkplug group id with a topic separator',
+    yaml: `${GW}sync: { url: "mqtt://127.0.0.1:1883", format: sparkplug, sparkplug: { groupId: "a/b" } }\n`,
+    expect: 'sync.sparkplug.groupId: must not contain /, + or #',
+  },
+  {
+    name: 'thingsboard without a token file',
+    yaml: `${GW}sync: { url: "mqtt://127.0.0.1:1883", format: thingsboard }\n`,
+    expect: 'sync.thingsboard.tokenFile: required when sync.format is thingsboard',
+  },
+  {
+    name: 'thingsboard with a password',
+    yaml: `${GW}sync: { url: "mqtt://127.0.0.1:1883", format: thingsboard, username: u, passwordFile: mqtt-password, thingsboard: { tokenFile: mqtt-password } }\n`,
+    expect: 'sync.passwordFile: not used with sync.format thingsboard',
+  },
+  {
+    name: 'thingsboard token file unreadable',
+    yaml: `${GW}sync: { url: "mqtt://127.0.0.1:1883", format: thingsboard, thingsboard: { tokenFile: /nonexistent/tb-token } }\n`,
+    expect: 'sync.thingsboard.tokenFile: cannot read /nonexistent/tb-token',
   },
   {
     name: 'duplicate bus id',
@@ -525,6 +550,19 @@ describe('valid configs', () => {
     );
     expect(c.gateway.dataDir).toBe(join(tmp, '.data/x'));
     expect(c.sync?.passwordFile).toBe(join(tmp, 'mqtt-password'));
+  });
+
+  it('takes the standard formats with their sections; RPC and DCMD writes are off by default', () => {
+    writeFileSync(join(tmp, 'tb-token'), 'A1b2C3\n');
+    const tb = parseOk(
+      `${GW}sync: { url: "mqtt://127.0.0.1:1883", format: thingsboard, thingsboard: { tokenFile: tb-token } }\n`,
+    );
+    expect(tb.sync?.format).toBe('thingsboard');
+    expect(tb.sync?.thingsboard).toEqual({ tokenFile: join(tmp, 'tb-token'), acceptRpc: false });
+    const sp = parseOk(
+      `${GW}sync: { url: "mqtt://127.0.0.1:1883", format: sparkplug, sparkplug: { groupId: dalat } }\n`,
+    );
+    expect(sp.sync?.sparkplug).toEqual({ groupId: 'dalat', acceptCommands: false });
   });
 
   it('reads !file values, without the trailing newline', () => {
