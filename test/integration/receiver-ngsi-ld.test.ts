@@ -17,6 +17,8 @@ import {
 import { loadNgsiLdSites } from '../../gateway/cli/ngsi-ld-sites.js';
 import { loadConfigFile } from '../../gateway/config/index.js';
 import type { DeviceProfile } from '../../gateway/core/point.js';
+import type { Reading } from '../../gateway/core/reading.js';
+import { Store } from '../../gateway/store/index.js';
 import { modelFor, restingValue } from '../../hardware/simulators/value-models.js';
 import { type RunningCli, runCli, startCli, waitUntil } from '../helpers/cli.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
@@ -360,6 +362,64 @@ describe('langbiang receiver --ngsi-ld', () => {
     expect(r2.stderr).toMatch(/gateway\.location\.lat/);
     expect(r2.stderr).not.toMatch(/\n\s+at /);
     expect(() => loadNgsiLdSites(join(dir, 'nowhere'))).toThrow(/no such file or directory/);
+  });
+});
+
+describe('langbiang export --format ngsi-ld --data-dir', () => {
+  it("maps a gateway's own store with its config: one entity per device per poll", async () => {
+    const dataDir = join(dir, 'gw-data');
+    const gw = Store.open({ dataDir });
+    const t = Date.parse('2026-01-15T03:00:00Z');
+    const readings: Reading[] = [];
+    for (const [i, ts] of [t, t + 30_000].entries()) {
+      const r = (device: string, point: string, value: number | null, unit?: string): Reading => ({
+        device,
+        point,
+        value,
+        quality: value === null ? 'timeout' : 'good',
+        ts,
+        mono: ts - t,
+        bootId: 'b1',
+        synced: true,
+        ...(unit ? { unit } : {}),
+      });
+      readings.push(
+        r('soil-a1', 'moisture', 35 + i, '%'),
+        r('soil-a1', 'temperature', 19.5, '°C'),
+        r('soil-a1', 'ec', i === 1 ? null : 1200, 'µS/cm'),
+        r('climate-1', 'temperature', 21 + i, '°C'),
+        r('climate-1', 'humidity', 80, '%RH'),
+        r('valves', 'relay_1', i),
+      );
+    }
+    gw.append(readings);
+    gw.close();
+    const cfg = join(configs, 'greenhouse.yaml');
+    const ex = await runCli(['export', '--data-dir', dataDir, '--format', 'ngsi-ld', '--gateway-configs', cfg]);
+    expect(ex.stderr).toBe('');
+    expect(ex.code).toBe(0);
+    const lines = ex.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as NgsiLdEntity);
+    for (const e of lines) expect(schemaProblems(e)).toEqual([]);
+    expect(lines.map((e) => e.id)).toEqual([
+      'urn:ngsi-ld:AgriParcelRecord:dl-gw-0001:soil-a1',
+      'urn:ngsi-ld:WeatherObserved:dl-gw-0001:climate-1',
+      'urn:ngsi-ld:DeviceMeasurement:dl-gw-0001:valves:relay_1',
+      'urn:ngsi-ld:AgriParcelRecord:dl-gw-0001:soil-a1',
+      'urn:ngsi-ld:WeatherObserved:dl-gw-0001:climate-1',
+      'urn:ngsi-ld:DeviceMeasurement:dl-gw-0001:valves:relay_1',
+    ]);
+    // the second poll's EC timed out: the line keeps the last good EC with its own, older observedAt
+    const second = toKeyValues(lines[3]!);
+    expect(second).toMatchObject({ soilMoistureVwc: 0.36, soilMoistureEc: 0.12 });
+    expect((lines[3]!.soilMoistureEc as { observedAt: string }).observedAt).toBe(new Date(t).toISOString());
+    expect(toKeyValues(lines[4]!).dateObserved).toBe(new Date(t + 30_000).toISOString());
+
+    const bare = await runCli(['export', '--data-dir', dataDir, '--format', 'ngsi-ld']);
+    expect(bare.code).not.toBe(0);
+    expect(bare.stderr.trim()).toMatch(/^langbiang: --format ngsi-ld with --data-dir needs --gateway-configs FILE/);
   });
 });
 
