@@ -26,6 +26,10 @@ export interface NgsiLdBroker {
   tenants: Map<string, Map<string, NgsiLdEntity>>;
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** entities this returns true for are refused in a 207 answer, as a broker refuses bad content */
+  refuse?: (e: NgsiLdEntity) => boolean;
+  /** answer the next n upserts 503 (a broker overloaded or restarting) */
+  failNext: number;
 }
 
 const PATH = '/ngsi-ld/v1/entityOperations/upsert';
@@ -131,6 +135,11 @@ export async function startNgsiLdBroker(): Promise<NgsiLdBroker> {
       const p = entityProblem(e, jsonLd);
       if (p) return answer(400, 'BadRequestData', 'Invalid entity', p);
     }
+    if (broker.failNext > 0) {
+      broker.failNext--;
+      return answer(503, 'InternalError', 'Service Unavailable', 'try again later');
+    }
+    const refused = (doc as NgsiLdEntity[]).filter((e) => broker.refuse?.(e));
     const tenant = (req.headers['ngsild-tenant'] as string | undefined) ?? '';
     let store = tenants.get(tenant);
     if (!store) {
@@ -139,9 +148,24 @@ export async function startNgsiLdBroker(): Promise<NgsiLdBroker> {
     }
     let created = false;
     for (const e of doc as NgsiLdEntity[]) {
+      if (refused.includes(e)) continue;
       const prev = store.get(e.id);
       if (!prev) created = true;
       store.set(e.id, opt === 'replace' || !prev ? e : { ...prev, ...e });
+    }
+    if (refused.length) {
+      rec.status = 207;
+      res.writeHead(207, { 'Content-Type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          success: (doc as NgsiLdEntity[]).filter((e) => !refused.includes(e)).map((e) => e.id),
+          errors: refused.map((e) => ({
+            entityId: e.id,
+            error: { type: 'https://uri.etsi.org/ngsi-ld/errors/BadRequestData', title: 'refused by the test' },
+          })),
+        }),
+      );
+      return;
     }
     rec.status = created ? 201 : 204;
     if (created) {
@@ -168,7 +192,7 @@ export async function startNgsiLdBroker(): Promise<NgsiLdBroker> {
       });
     });
   await start();
-  return {
+  const broker: NgsiLdBroker = {
     get url() {
       return `http://127.0.0.1:${port}`;
     },
@@ -186,5 +210,7 @@ export async function startNgsiLdBroker(): Promise<NgsiLdBroker> {
         s.close(() => resolve());
         s.closeAllConnections();
       }),
+    failNext: 0,
   };
+  return broker;
 }

@@ -1,4 +1,5 @@
 import { describeError } from '../../../gateway/core/errors.js';
+import { LogLimiter } from '../log-limiter.js';
 import type { ReceiverLogger } from '../receiver.js';
 import type { NgsiLdClient } from './client.js';
 import { deviceEntities, type EntityOptions, type NgsiLdEntity, type NgsiLdSites } from './entities.js';
@@ -54,6 +55,8 @@ export class NgsiLdOutput {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private consecutiveFailures = 0;
+  /** a profile mapping the broker refuses would otherwise log every entity of every round */
+  private readonly rejectedLog = new LogLimiter(10, 60_000);
 
   constructor(private readonly o: NgsiLdOutputOptions) {
     this.log = o.logger ?? silent;
@@ -127,7 +130,14 @@ export class NgsiLdOutput {
     for (let i = 0; i < entities.length; i += size) {
       const batch = entities.slice(i, i + size);
       const rejected = await this.o.client.upsert(batch);
-      for (const r of rejected) this.log.error({ entity: r.id, reason: r.reason }, 'context broker refused an entity');
+      for (const r of rejected) {
+        const ok = this.rejectedLog.take();
+        if (ok)
+          this.log.error(
+            { entity: r.id, reason: r.reason, notLogged: ok.suppressed || undefined },
+            'context broker refused an entity',
+          );
+      }
       this.s.rejected += rejected.length;
       this.s.upserted += batch.length - rejected.length;
       this.s.lastUpsertAt = Date.now();
