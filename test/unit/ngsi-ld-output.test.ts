@@ -1,4 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -167,6 +169,33 @@ describe('NgsiLdOutput', () => {
     } finally {
       broker.refuse = undefined;
       await out.stop();
+    }
+  });
+
+  it('gives up on a broker that never answers, and stops at once while a request hangs', async () => {
+    let requests = 0;
+    const silent = createServer(() => {
+      requests++; // takes the request, never answers
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      const client = new NgsiLdClient({ url, timeoutMs: 300 });
+      const e = { id: 'urn:ngsi-ld:Thing:1', type: 'Thing', '@context': ['https://example.org/c.jsonld'] };
+      await expect(client.upsert([e])).rejects.toMatchObject({
+        code: 'NGSI_LD_UNAVAILABLE',
+        message: expect.stringMatching(/no answer within 300 ms/),
+      });
+      const source = await openNgsiLdSource(db);
+      const out = new NgsiLdOutput({ source, client: new NgsiLdClient({ url }), sites, name: 'hang', lagMs: 0 });
+      out.start();
+      await waitUntil(() => requests > 0, 5000, 'a request in flight');
+      const t0 = Date.now();
+      await out.stop();
+      expect(Date.now() - t0).toBeLessThan(2000);
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((r) => silent.close(r));
     }
   });
 

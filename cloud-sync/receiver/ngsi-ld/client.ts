@@ -53,7 +53,7 @@ export class NgsiLdClient {
   }
 
   /** Sends one batch; resolves with the entities refused for their content, throws NgsiLdUnavailable to retry. */
-  async upsert(entities: readonly NgsiLdEntity[]): Promise<RejectedEntity[]> {
+  async upsert(entities: readonly NgsiLdEntity[], abort?: AbortSignal): Promise<RejectedEntity[]> {
     if (entities.length === 0) return [];
     const headers: Record<string, string> = {
       'Content-Type': 'application/ld+json',
@@ -61,18 +61,26 @@ export class NgsiLdClient {
     };
     if (this.o.tenant) headers['NGSILD-Tenant'] = this.o.tenant;
     if (this.o.token) headers.Authorization = `Bearer ${this.o.token}`;
+    // one signal for the timeout and the caller's stop (AbortSignal.any needs Node 20.3)
+    const ctl = new AbortController();
+    const timeoutMs = this.o.timeoutMs ?? 15_000;
+    const timer = setTimeout(() => ctl.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    const onAbort = () => ctl.abort(new Error('stopping'));
+    if (abort?.aborted) onAbort();
+    abort?.addEventListener('abort', onAbort, { once: true });
     let res: Response;
+    let text: string;
     try {
-      res = await fetch(this.endpoint, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify(entities),
-        signal: AbortSignal.timeout(this.o.timeoutMs ?? 15_000),
-      });
+      res = await fetch(this.endpoint, { method: 'POST', headers, body: JSON.stringify(entities), signal: ctl.signal });
+      text = await res.text();
     } catch (err) {
-      throw new NgsiLdUnavailable(`context broker unreachable: ${describeError(err)}`, { cause: err });
+      throw new NgsiLdUnavailable(`context broker unreachable: ${describeError(ctl.signal.reason ?? err)}`, {
+        cause: err,
+      });
+    } finally {
+      clearTimeout(timer);
+      abort?.removeEventListener('abort', onAbort);
     }
-    const text = await res.text().catch(() => '');
     if (res.status === 201 || res.status === 204 || res.status === 200) return [];
     if (res.status === 207) return partialErrors(text, entities);
     if (res.status === 400) {

@@ -54,6 +54,8 @@ export class NgsiLdOutput {
   private stopping = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  /** cancels a request in flight when stopping (its batch is sent again by the next start) */
+  private readonly abort = new AbortController();
   private consecutiveFailures = 0;
   /** a profile mapping the broker refuses would otherwise log every entity of every round */
   private readonly rejectedLog = new LogLimiter(10, 60_000);
@@ -73,6 +75,7 @@ export class NgsiLdOutput {
   /** Finishes the round in hand (the cursor stays where the broker last took data), closes the source. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.abort.abort();
     this.wake?.();
     await this.loop;
     await this.o.source.close();
@@ -85,6 +88,7 @@ export class NgsiLdOutput {
         more = await this.round();
         this.consecutiveFailures = 0;
       } catch (err) {
+        if (this.stopping) break;
         this.s.failures++;
         this.consecutiveFailures++;
         const wait = this.backoff();
@@ -129,7 +133,7 @@ export class NgsiLdOutput {
     const size = this.o.batchEntities ?? 100;
     for (let i = 0; i < entities.length; i += size) {
       const batch = entities.slice(i, i + size);
-      const rejected = await this.o.client.upsert(batch);
+      const rejected = await this.o.client.upsert(batch, this.abort.signal);
       for (const r of rejected) {
         const ok = this.rejectedLog.take();
         if (ok)
