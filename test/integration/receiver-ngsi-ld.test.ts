@@ -34,10 +34,23 @@ let dir: string;
 let configs: string;
 const children: RunningCli[] = [];
 
-/** A third gateway: a single-phase meter (DeviceMeasurement by its profile's choice). */
-const METER_GW = `gateway: { id: dl-gw-meter, location: { lat: 11.95, lon: 108.44 } }
+/**
+ * A third gateway: a single-phase meter (DeviceMeasurement by its profile's choice) and a flow
+ * sensor of a site profile (in the config's profilesDir) that has no ngsiLd block: generic.
+ */
+const METER_GW = `gateway: { id: dl-gw-meter, location: { lat: 11.95, lon: 108.44 }, profilesDir: site-profiles }
 buses: [ { id: tcp-1, type: modbus-tcp, host: 10.0.0.9, port: 502 } ]
-devices: [ { id: pump-meter, profile: eastron-sdm120, bus: tcp-1, unit: 1, interval: 30s } ]
+devices:
+  - { id: pump-meter, profile: eastron-sdm120, bus: tcp-1, unit: 1, interval: 30s }
+  - { id: flow-1, profile: acme-flow, bus: tcp-1, unit: 2, interval: 30s }
+`;
+const SITE_PROFILE = `manufacturer: Acme
+model: FL-1 flow meter
+source: { title: Acme FL-1 manual }
+points:
+  - { name: flow_rate, function: input, address: 0, type: u16, scale: 0.1, unit: "m/s", min: 0, max: 20 }
+  - { name: total_volume, function: input, address: 1, type: u32, unit: "m3" }
+  - { name: pulses, function: input, address: 3, type: u16, unit: "imp" }
 `;
 
 beforeAll(async () => {
@@ -47,6 +60,8 @@ beforeAll(async () => {
   copyFileSync(join(FIXTURES, 'greenhouse.yaml'), join(configs, 'greenhouse.yaml'));
   copyFileSync(join(FIXTURES, 'cabinet.yaml'), join(configs, 'cabinet.yaml'));
   writeFileSync(join(configs, 'meter.yaml'), METER_GW);
+  mkdirSync(join(configs, 'site-profiles'));
+  writeFileSync(join(configs, 'site-profiles', 'acme-flow.yaml'), SITE_PROFILE);
   [mosq, ngsi] = await Promise.all([startMosquitto(), startNgsiLdBroker()]);
 }, 60_000);
 
@@ -275,6 +290,18 @@ describe('langbiang receiver --ngsi-ld', () => {
     expect(m1).toBeGreaterThan(0);
     expect(m1).toBeLessThanOrEqual(1);
     expect(state().get('urn:ngsi-ld:DeviceMeasurement:dl-gw-9999:pump-7:flow_rate')!.location).toBeUndefined();
+    // a site profile without an ngsiLd block: generic, with its gateway's location and UN/CEFACT unit
+    const flow = state().get('urn:ngsi-ld:DeviceMeasurement:dl-gw-meter:flow-1:flow_rate')!;
+    expect(flow.location).toEqual({ type: 'GeoProperty', value: { type: 'Point', coordinates: [108.44, 11.95] } });
+    expect((flow.numValue as { unitCode: string }).unitCode).toBe('MTS');
+    expect(toKeyValues(state().get('urn:ngsi-ld:DeviceMeasurement:dl-gw-meter:flow-1:total_volume')!)).toMatchObject({
+      unit: 'MTQ',
+      controlledProperty: 'total_volume',
+    });
+    // a unit without a UN/CEFACT code we know travels as the profile wrote it, without unitCode
+    const pulses = state().get('urn:ngsi-ld:DeviceMeasurement:dl-gw-meter:flow-1:pulses')!;
+    expect(toKeyValues(pulses).unit).toBe('imp');
+    expect((pulses.numValue as { unitCode?: string }).unitCode).toBeUndefined();
 
     // the context broker goes down; readings keep coming and are stored; it comes back: caught up
     await ngsi.stop();
