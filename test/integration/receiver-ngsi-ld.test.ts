@@ -314,6 +314,7 @@ describe('langbiang receiver --ngsi-ld', () => {
     await recv.waitFor('NGSI-LD upsert failed', 30_000);
     await ngsi.start();
     await waitUntil(() => moistureOf(soil()) !== m1, 40_000, 'the catch-up after the broker came back');
+    await recv.waitFor('NGSI-LD upsert works again', 5000);
     expect(moistureOf(soil())).toBeCloseTo(v2 / 100, 9);
     expect((soil()!.soilMoistureVwc as { observedAt: string }).observedAt).toBe(new Date(t2).toISOString());
     const afterOutage = ngsi.requests.filter((r) => r.headers['ngsild-tenant'] === 'dalat' && r.status === 204);

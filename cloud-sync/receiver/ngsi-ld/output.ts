@@ -72,7 +72,10 @@ export class NgsiLdOutput {
     this.loop ??= this.run();
   }
 
-  /** Finishes the round in hand (the cursor stays where the broker last took data), closes the source. */
+  /**
+   * Stops: a request in flight is cancelled (the cursor stays where the broker last took data, so
+   * that batch goes again at the next start), then the source is closed.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
     this.abort.abort();
@@ -86,6 +89,8 @@ export class NgsiLdOutput {
       let more = false;
       try {
         more = await this.round();
+        if (this.consecutiveFailures > 0)
+          this.log.info({ after: this.consecutiveFailures }, 'NGSI-LD upsert works again; catching up');
         this.consecutiveFailures = 0;
       } catch (err) {
         if (this.stopping) break;
