@@ -8,6 +8,8 @@ import { loadNgsiLdSites } from './ngsi-ld-sites.js';
 export interface NgsiLdExportOptions {
   dataDir?: string;
   receiverDb?: string;
+  /** receiver export: only this gateway */
+  gateway?: string;
   device?: string;
   point?: string;
   from?: number;
@@ -42,7 +44,8 @@ export async function runNgsiLdExport(o: NgsiLdExportOptions, out: NodeJS.Writab
     const { openReceiverStore } = await import('../../cloud-sync/receiver/index.js');
     const store = await openReceiverStore(o.receiverDb, { readonly: true });
     try {
-      for await (const page of store.readings(q)) for (const r of page) await emit(stream.push(r));
+      for await (const page of store.readings({ ...q, gateway: o.gateway }))
+        for (const r of page) await emit(stream.push(r));
     } finally {
       await store.close();
     }

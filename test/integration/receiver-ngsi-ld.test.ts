@@ -390,6 +390,11 @@ describe('langbiang receiver --ngsi-ld', () => {
     expect(r2.stderr).toMatch(/gateway\.location\.lat/);
     expect(r2.stderr).not.toMatch(/\n\s+at /);
     expect(() => loadNgsiLdSites(join(dir, 'nowhere'))).toThrow(/no such file or directory/);
+    const twice = join(dir, 'twice');
+    mkdirSync(twice);
+    writeFileSync(join(twice, 'a.yaml'), 'gateway: { id: gw-1 }\n');
+    writeFileSync(join(twice, 'b.yaml'), 'gateway: { id: gw-1 }\n');
+    expect(() => loadNgsiLdSites(twice)).toThrow(/b\.yaml: gateway gw-1 is also configured in .*a\.yaml/);
   });
 });
 
