@@ -4,6 +4,7 @@ import type { NgsiLdEntity } from '../../cloud-sync/receiver/ngsi-ld/index.js';
 import { LangbiangError } from '../core/errors.js';
 import { STORE_FILE, Store } from '../store/index.js';
 import { loadNgsiLdSites } from './ngsi-ld-sites.js';
+import { checkContextFlag } from './receiver-ngsi-ld.js';
 
 export interface NgsiLdExportOptions {
   dataDir?: string;
@@ -27,6 +28,7 @@ const CHUNK_CHARS = 64 * 1024;
  * generic DeviceMeasurement. From a gateway's data directory the config names the gateway too.
  */
 export async function runNgsiLdExport(o: NgsiLdExportOptions, out: NodeJS.WritableStream): Promise<void> {
+  checkContextFlag(o.context);
   const sites = loadNgsiLdSites(o.gatewayConfigs);
   const { EntityStream } = await import('../../cloud-sync/receiver/ngsi-ld/index.js');
   const stream = new EntityStream(sites, { context: o.context });

@@ -18,6 +18,15 @@ interface Logger {
   error(obj: object, msg?: string): void;
 }
 
+/** `--context` (receiver and export) must be the URL of a JSON-LD context. */
+export function checkContextFlag(context: string | undefined): void {
+  if (context !== undefined && !/^https?:\/\/\S+$/.test(context))
+    throw new LangbiangError(
+      'USAGE',
+      `--context ${JSON.stringify(context)} is not an http(s) URL of a JSON-LD context`,
+    );
+}
+
 /** Checks the flags before anything starts: a typo fails the command, not the first upsert. */
 export function checkNgsiLdFlags(o: NgsiLdCliOptions): void {
   if (!o.ngsiLd) {
@@ -31,11 +40,7 @@ export function checkNgsiLdFlags(o: NgsiLdCliOptions): void {
     }
     return;
   }
-  if (o.context !== undefined && !/^https?:\/\/\S+$/.test(o.context))
-    throw new LangbiangError(
-      'USAGE',
-      `--context ${JSON.stringify(o.context)} is not an http(s) URL of a JSON-LD context`,
-    );
+  checkContextFlag(o.context);
   if (o.tenant !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(o.tenant))
     throw new LangbiangError('USAGE', `--tenant ${JSON.stringify(o.tenant)}: letters, digits, '-' and '_' only`);
 }

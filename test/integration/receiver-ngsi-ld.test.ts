@@ -453,6 +453,42 @@ describe('langbiang export --format ngsi-ld --data-dir', () => {
     const bare = await runCli(['export', '--data-dir', dataDir, '--format', 'ngsi-ld']);
     expect(bare.code).not.toBe(0);
     expect(bare.stderr.trim()).toMatch(/^langbiang: --format ngsi-ld with --data-dir needs --gateway-configs FILE/);
+    const ctx = await runCli([
+      'export',
+      '--data-dir',
+      dataDir,
+      '--format',
+      'ngsi-ld',
+      '--gateway-configs',
+      cfg,
+      '--context',
+      'ctx',
+    ]);
+    expect(ctx.stderr.trim()).toBe('langbiang: --context "ctx" is not an http(s) URL of a JSON-LD context');
+    const csv = await runCli(['export', '--data-dir', dataDir, '--gateway-configs', cfg]);
+    expect(csv.stderr.trim()).toBe('langbiang: --gateway-configs and --context need --format ngsi-ld');
+    const own = await runCli([
+      'export',
+      '--data-dir',
+      dataDir,
+      '--format',
+      'ngsi-ld',
+      '--gateway-configs',
+      cfg,
+      '--context',
+      'https://city.example/context.jsonld',
+      '--device',
+      'climate-1',
+    ]);
+    expect(own.code).toBe(0);
+    const ownLines = own.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as NgsiLdEntity);
+    expect(ownLines.map((e) => [e.id, e['@context']])).toEqual([
+      ['urn:ngsi-ld:WeatherObserved:dl-gw-0001:climate-1', ['https://city.example/context.jsonld']],
+      ['urn:ngsi-ld:WeatherObserved:dl-gw-0001:climate-1', ['https://city.example/context.jsonld']],
+    ]);
   });
 });
 
