@@ -5,7 +5,7 @@ import type { CommandExecutor } from './core/command.js';
 import type { DeviceProfile } from './core/point.js';
 import type { Logger } from './log.js';
 import type { Store } from './store/index.js';
-import { EVENTS_CURSOR, SYNC_CURSOR } from './store/index.js';
+import { CONFIRMED_CURSOR, EVENTS_CONFIRMED_CURSOR, EVENTS_CURSOR, SYNC_CURSOR } from './store/index.js';
 
 type SyncConfig = NonNullable<GatewayConfig['sync']>;
 
@@ -77,6 +77,8 @@ export async function createStandardSyncAgent(p: StandardSyncParts): Promise<Nor
     backlogRate: sync.backlogRate,
     cursorName: SYNC_CURSOR,
     eventsCursorName: EVENTS_CURSOR,
+    confirmedCursorName: CONFIRMED_CURSOR,
+    eventsConfirmedCursorName: EVENTS_CONFIRMED_CURSOR,
     devices: northboundDevices(p.config, p.profiles),
     commands: p.commands,
   };

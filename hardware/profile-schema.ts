@@ -50,6 +50,40 @@ export const PointDocSchema = z.strictObject({
 });
 export type PointDoc = z.infer<typeof PointDocSchema>;
 
+const NGSI_NAME = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must be an NGSI-LD attribute name (letters, digits, _)');
+
+export const NgsiLdAttributeDocSchema = z.strictObject({
+  name: NGSI_NAME.optional().describe('attribute name in the model (required unless the type is DeviceMeasurement)'),
+  unitCode: z
+    .string()
+    .regex(/^[A-Z0-9]{2,3}$/, 'must be a UN/CEFACT common code (2 or 3 capitals/digits, e.g. CEL)')
+    .optional(),
+  scale: z.number().optional().describe('model value = reading value × scale'),
+  values: z.record(z.string(), z.string()).optional().describe('reading value (as text) → model value'),
+  otherwise: z.string().optional().describe('model value for a reading not listed in values'),
+  controlledProperty: z.string().min(1).optional().describe('DeviceMeasurement: what the point measures'),
+});
+
+export const NgsiLdDocSchema = z.strictObject({
+  type: z.string().regex(/^[A-Z][A-Za-z0-9]*$/, 'must be a Smart Data Model entity type, e.g. AgriParcelRecord'),
+  context: z.url('must be the URL of the JSON-LD context of the model'),
+  observedAttribute: NGSI_NAME.optional().describe('set to the time of the newest reading (DateTime)'),
+  requires: z.array(z.string()).optional().describe('points that must have a value before the entity is sent'),
+  static: z
+    .record(
+      NGSI_NAME,
+      z.union([
+        z.strictObject({ value: z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]) }),
+        z.strictObject({ object: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]) }),
+      ]),
+    )
+    .optional()
+    .describe(
+      'attributes no point measures: {value} a Property, {object} a Relationship; {gateway}, {device} replaced',
+    ),
+  attributes: z.record(z.string(), NgsiLdAttributeDocSchema).describe('point name → attribute'),
+});
+
 export const ProfileDocSchema = z.strictObject({
   manufacturer: z.string().min(1, 'must not be empty'),
   model: z.string().min(1, 'must not be empty'),
@@ -104,6 +138,9 @@ export const ProfileDocSchema = z.strictObject({
     .optional()
     .describe('device settings a device config may give under options (e.g. loopDistance)'),
   points: z.array(PointDocSchema).min(1, 'a profile needs at least one point'),
+  ngsiLd: NgsiLdDocSchema.optional().describe(
+    'the FIWARE Smart Data Model a device of this profile maps to (none: generic DeviceMeasurement)',
+  ),
 });
 export type ProfileDoc = z.infer<typeof ProfileDocSchema>;
 
@@ -144,6 +181,8 @@ export function editDistance(a: string, b: string): number {
 function knownKeys(path: readonly PropertyKey[]): string[] {
   if (path.length === 0) return Object.keys(ProfileDocSchema.shape);
   if (path[0] === 'points') return Object.keys(PointDocSchema.shape);
+  if (path[0] === 'ngsiLd' && path.length === 1) return Object.keys(NgsiLdDocSchema.shape);
+  if (path[0] === 'ngsiLd' && path[1] === 'attributes') return Object.keys(NgsiLdAttributeDocSchema.shape);
   return [];
 }
 
@@ -256,7 +295,30 @@ export function crossCheckProfile(doc: ProfileDoc): Problem[] {
         `is ${width} registers wide, more than maxReadRegisters (${maxRead})`,
       );
   });
+  if (doc.ngsiLd) checkNgsiLd(doc.ngsiLd, new Set(doc.points.map((p) => p.name)), add);
   return problems;
+}
+
+/** The `ngsiLd` block names points of this profile, and the attribute shape its type needs. */
+function checkNgsiLd(m: NonNullable<ProfileDoc['ngsiLd']>, points: Set<string>, add: (p: string, m: string) => void) {
+  const perPoint = m.type === 'DeviceMeasurement';
+  const names = new Map<string, string>();
+  for (const [point, a] of Object.entries(m.attributes)) {
+    const at = `ngsiLd.attributes.${point}`;
+    if (!points.has(point)) add(at, `"${point}" is not a point of this profile`);
+    if (!perPoint && a.name === undefined) add(`${at}.name`, `is required for type ${m.type}`);
+    if (perPoint && a.name !== undefined) add(`${at}.name`, 'DeviceMeasurement puts every value in numValue: no name');
+    if (a.name !== undefined) {
+      const first = names.get(a.name);
+      if (first) add(`${at}.name`, `"${a.name}" is already fed by point ${first}`);
+      else names.set(a.name, point);
+      if (m.static?.[a.name]) add(`${at}.name`, `"${a.name}" is also a static attribute`);
+    }
+    if (a.otherwise !== undefined && a.values === undefined) add(`${at}.otherwise`, 'only applies with values');
+  }
+  (m.requires ?? []).forEach((p, i) => {
+    if (!(p in m.attributes)) add(`ngsiLd.requires.${i}`, `"${p}" is not one of ngsiLd.attributes`);
+  });
 }
 
 /** JSON Schema of the profile document (shape only; crossCheckProfile adds the rules between keys). */

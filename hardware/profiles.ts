@@ -99,6 +99,7 @@ export function parseProfile(name: string, doc: unknown, file?: string): DeviceP
   if (d.pins) profile.pins = [...d.pins];
   if (d.optionalPins) profile.optionalPins = [...d.optionalPins];
   if (d.options) profile.options = structuredClone(d.options);
+  if (d.ngsiLd) profile.ngsiLd = structuredClone(d.ngsiLd);
   return profile;
 }
 

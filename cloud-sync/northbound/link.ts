@@ -71,6 +71,12 @@ export interface LinkOptions {
   keepaliveS?: number;
   cursorName?: string;
   eventsCursorName?: string;
+  /**
+   * The confirmed cursors (the store drops only confirmed readings without a gap event). These
+   * formats have no end-to-end acknowledgement: PUBACK confirms, so they follow the delivered ones.
+   */
+  confirmedCursorName?: string;
+  eventsConfirmedCursorName?: string;
   tickMs?: number;
 }
 
@@ -107,6 +113,8 @@ export class NorthboundLink implements NorthboundAgent {
     reconnectMaxMs: number;
     cursorName: string;
     eventsCursorName: string;
+    confirmedCursorName: string;
+    eventsConfirmedCursorName: string;
     tickMs: number;
   };
   private connectFn: MqttConnect | null = null;
@@ -151,6 +159,8 @@ export class NorthboundLink implements NorthboundAgent {
       reconnectMaxMs: o.reconnectMaxMs ?? SYNC_DEFAULTS.reconnectMaxMs,
       cursorName: o.cursorName ?? 'sync',
       eventsCursorName: o.eventsCursorName ?? 'sync-events',
+      confirmedCursorName: o.confirmedCursorName ?? 'sync-confirmed',
+      eventsConfirmedCursorName: o.eventsConfirmedCursorName ?? 'sync-events-confirmed',
       tickMs: o.tickMs ?? 200,
     };
     this.broker = {
@@ -234,6 +244,15 @@ export class NorthboundLink implements NorthboundAgent {
       cursor,
       lastSeq,
       eventsBacklog: events ? Math.max(0, events.lastEventId() - this.eventsCursor) : 0,
+      // no end-to-end acknowledgement in these formats: what the broker has counts as confirmed
+      confirmMode: 'broker',
+      confirmFallback: false,
+      confirmed: cursor,
+      unconfirmed: Math.max(0, lastSeq - cursor),
+      oldestUnconfirmedAgeS: oldest,
+      eventsUnconfirmed: events ? Math.max(0, events.lastEventId() - this.eventsCursor) : 0,
+      lastConfirmAt: this.lastAckAt,
+      resends: 0,
       lastError: this.lastError,
       connects: this.connects,
     };
@@ -488,7 +507,10 @@ export class NorthboundLink implements NorthboundAgent {
   }
 
   private ackLocally(first: number, last: number): void {
-    if (this.tracker.ack(first, last)) this.o.outbox.setCursor(this.n.cursorName, this.tracker.cursor);
+    if (this.tracker.ack(first, last)) {
+      this.o.outbox.setCursor(this.n.cursorName, this.tracker.cursor);
+      this.o.outbox.setCursor(this.n.confirmedCursorName, this.tracker.cursor);
+    }
   }
 
   private pumpEvents(): void {
@@ -502,6 +524,7 @@ export class NorthboundLink implements NorthboundAgent {
     const done = () => {
       this.eventsCursor = lastId;
       this.o.outbox.setCursor(this.n.eventsCursorName, lastId);
+      this.o.outbox.setCursor(this.n.eventsConfirmedCursorName, lastId);
     };
     if (batch.messages.length === 0) {
       // nothing of these has a carrier in this format

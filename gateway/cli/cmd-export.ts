@@ -12,7 +12,9 @@ export async function runExport(o: {
   point?: string;
   from?: string;
   to?: string;
-  format: 'csv' | 'jsonl';
+  format: 'csv' | 'jsonl' | 'ngsi-ld';
+  gatewayConfigs?: string;
+  context?: string;
 }): Promise<void> {
   if (o.receiverDb && o.dataDir) throw new LangbiangError('USAGE', 'give either --data-dir or --receiver-db, not both');
   if (!o.dataDir && !o.receiverDb) {
@@ -29,6 +31,12 @@ export async function runExport(o: {
   } catch (err) {
     throw new LangbiangError('USAGE', (err as Error).message);
   }
+  if (o.format === 'ngsi-ld') {
+    await (await import('./export-ngsi-ld.js')).runNgsiLdExport({ ...o, from, to }, process.stdout);
+    return;
+  }
+  if (o.gatewayConfigs || o.context)
+    throw new LangbiangError('USAGE', '--gateway-configs and --context need --format ngsi-ld');
   if (o.receiverDb) {
     await exportReceiverDb(o.receiverDb, { device: o.device, point: o.point, from, to }, o.format);
     return;

@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { describeError, LangbiangError } from '../core/errors.js';
 import { createLogger } from '../log.js';
+import { checkNgsiLdFlags, type NgsiLdCliOptions, startNgsiLdOutput } from './receiver-ngsi-ld.js';
 
-export interface ReceiverCliOptions {
+export interface ReceiverCliOptions extends NgsiLdCliOptions {
   broker: string;
   db: string;
   group?: string;
@@ -57,6 +58,7 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
     );
   }
   if (o.passwordFile && !o.username) throw new LangbiangError('USAGE', '--password-file needs --username');
+  checkNgsiLdFlags(o);
   const sessionExpirySeconds = positiveInt('--session-expiry', o.sessionExpiry, 86_400);
   const statsEverySeconds = positiveInt('--stats-interval', o.statsInterval, 60);
   const password = o.passwordFile
@@ -87,11 +89,15 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
     tls,
     logger: log,
   });
+  const ngsiLd = await startNgsiLdOutput(o, o.db, log);
   await receiver.start();
 
   const statsTimer =
     statsEverySeconds > 0
-      ? setInterval(() => log.info({ ...receiver.stats() }, 'receiver stats'), statsEverySeconds * 1000)
+      ? setInterval(
+          () => log.info({ ...receiver.stats(), ngsiLd: ngsiLd?.stats() }, 'receiver stats'),
+          statsEverySeconds * 1000,
+        )
       : undefined;
   statsTimer?.unref();
 
@@ -102,6 +108,7 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
     log.info({ signal }, 'receiver stopping');
     if (statsTimer) clearInterval(statsTimer);
     try {
+      await ngsiLd?.stop();
       await receiver.stop();
     } catch (err) {
       log.error({ err: describeError(err) }, 'receiver stop failed');

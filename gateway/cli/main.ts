@@ -79,7 +79,12 @@ export async function main(argv: string[]): Promise<void> {
     .option('--point <name>', 'only this point')
     .option('--from <time>', 'ISO 8601 time, or relative like -24h')
     .option('--to <time>', 'ISO 8601 time, or relative like -1h')
-    .addOption(new Option('--format <format>', 'output format').choices(['csv', 'jsonl']).default('csv'))
+    .addOption(new Option('--format <format>', 'output format').choices(['csv', 'jsonl', 'ngsi-ld']).default('csv'))
+    .option(
+      '--gateway-configs <path>',
+      'ngsi-ld: the gateway configs (file or directory): locations and device profiles',
+    )
+    .option('--context <url>', "ngsi-ld: one JSON-LD @context for every entity instead of each model's own")
     .action(async (o) => (await import('./cmd-export.js')).runExport({ ...o, verbose }));
 
   program
@@ -97,6 +102,11 @@ export async function main(argv: string[]): Promise<void> {
     .option('--key <file>', 'client private key (PEM)')
     .option('--session-expiry <seconds>', "how long the broker keeps this receiver's session while it is away", '86400')
     .option('--stats-interval <seconds>', 'log counters this often (0: never)', '60')
+    .option('--ngsi-ld <url>', 'also upsert each device as a Smart Data Model entity into this NGSI-LD context broker')
+    .option('--tenant <name>', 'NGSI-LD tenant (NGSILD-Tenant header)')
+    .option('--context <url>', "one JSON-LD @context for every entity instead of each model's own")
+    .option('--ngsi-ld-token-file <file>', 'file holding a bearer token for the context broker')
+    .option('--gateway-configs <path>', 'the gateway configs (file or directory): locations and device profiles')
     .action(async (o) => (await import('./cmd-receiver.js')).runReceiver({ ...o, verbose }));
 
   program

@@ -39,6 +39,8 @@ export type ErrorCode =
   // provisioning and remote config
   | 'BUNDLE_INVALID'
   | 'REMOTE_CONFIG_REFUSED'
+  // the receiver's NGSI-LD output: the context broker cannot take a batch now (retried)
+  | 'NGSI_LD_UNAVAILABLE'
   // cli / usage
   | 'USAGE'
   | 'BUS_SPEC_INVALID'

@@ -90,6 +90,43 @@ export interface DeviceProfile {
   kind: 'modbus' | 'gpio' | 'firmata';
   /** device settings a device config may give under `options` */
   options?: Record<string, ProfileOptionDef>;
+  /** how the city's NGSI-LD output maps this device to a FIWARE Smart Data Model (none: generic DeviceMeasurement) */
+  ngsiLd?: NgsiLdMapping;
+}
+
+/**
+ * A profile's `ngsiLd:` block: the Smart Data Model entity type a device of this profile becomes
+ * and which of its points feed which attribute. Data, not code: docs/profiles.md, "ngsiLd".
+ */
+export interface NgsiLdMapping {
+  /** entity type, e.g. AgriParcelRecord; DeviceMeasurement makes one entity per mapped point */
+  type: string;
+  /** JSON-LD context of the model (the broker resolves attribute names with it) */
+  context: string;
+  /** attribute set to the time of the newest reading in the entity (a DateTime), e.g. dateObserved */
+  observedAttribute?: string;
+  /** points that must have a value before the entity is sent (the model requires what they feed) */
+  requires?: string[];
+  /** attributes the model needs that no point measures; `{gateway}` and `{device}` are replaced */
+  static?: Record<string, NgsiLdStatic>;
+  /** point name → attribute */
+  attributes: Record<string, NgsiLdAttribute>;
+}
+
+export type NgsiLdStatic = { value: string | number | boolean | string[] } | { object: string | string[] };
+
+export interface NgsiLdAttribute {
+  /** attribute name in the model (DeviceMeasurement: unused, the value goes to numValue) */
+  name?: string;
+  /** UN/CEFACT common code of the value after scale (CEL, P1, C62, KWH…) */
+  unitCode?: string;
+  /** model value = reading value × scale (e.g. 0.01 for % → fraction) */
+  scale?: number;
+  /** numbers to text: the reading value (as text) → model value; `otherwise` for any other value */
+  values?: Record<string, string>;
+  otherwise?: string;
+  /** DeviceMeasurement only: the controlledProperty of this point */
+  controlledProperty?: string;
 }
 
 export interface ProfileOptionDef {
