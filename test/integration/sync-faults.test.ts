@@ -129,9 +129,9 @@ async function receiverFor(name: string): Promise<{ store: ReceiverStore; receiv
     store,
     clientId: `recv-${name}`,
     group: name,
-    // Mosquitto 2.0.11 forgets shared subscriptions when it restarts (docs/operations.md); these
-    // tests restart it, so their single receiver holds a plain subscription in its persistent session.
-    exclusive: true,
+    // A shared subscription, although Mosquitto 2.0.11 forgets shared subscriptions when it
+    // restarts: what the broker acknowledges and then delivers to no one is not confirmed by the
+    // receiver, so the gateway sends it again (end-to-end acknowledgement).
     reconnectMinMs: 200,
     reconnectMaxMs: 1000,
   });
@@ -172,7 +172,8 @@ describe('sync under faults (real gateway processes, Mosquitto, a TCP proxy, the
         { id: 'climate-1', profile: 'xy-md02', bus: 'cabinet', unit: 3, interval: '200ms' },
       ],
       '{ batchMaxDelay: 100ms }',
-      'batchMaxReadings: 40, batchMaxDelay: 200ms, backlogRate: 3000',
+      // a short confirmation timeout so that what a restarted broker dropped comes again within the test
+      'batchMaxReadings: 40, batchMaxDelay: 200ms, backlogRate: 3000, confirmTimeout: 3s',
     );
     g.write({ polling: true });
     const log: string[] = [`seed ${seed}`];
@@ -320,7 +321,7 @@ describe('sync under faults (real gateway processes, Mosquitto, a TCP proxy, the
         })),
       ),
       '{ maxBytes: 1MiB, batchMaxDelay: 200ms }',
-      'batchMaxReadings: 1000, batchMaxDelay: 500ms, backlogRate: 20000',
+      'batchMaxReadings: 1000, batchMaxDelay: 500ms, backlogRate: 20000, confirmTimeout: 3s',
     );
     g.write({ polling: true });
     // the receiver's session is on the broker (and saved with it); the gateway has never connected

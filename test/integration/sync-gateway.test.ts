@@ -2,9 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openReceiverStore, Receiver } from '../../cloud-sync/receiver/index.js';
 import { loadProfile } from '../../hardware/profiles.js';
 import { ModbusSimulator } from '../../hardware/simulators/index.js';
 import { type RunningCli, runCli, startCli, waitUntil } from '../helpers/cli.js';
+import { ApiClient, setupCodeFrom } from '../helpers/http-client.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { type Listener, listen } from '../helpers/mqtt-listener.js';
 import { freePort } from '../helpers/ports.js';
@@ -14,7 +16,17 @@ const GW = 'dl-gw-e2e';
 
 interface Health {
   lastSeq: number;
-  sync?: { connected: boolean; backlog: number; lastAckAt: string | null; inflight: number };
+  sync?: {
+    connected: boolean;
+    backlog: number;
+    lastAckAt: string | null;
+    inflight: number;
+    confirm: 'city' | 'broker';
+    unconfirmed: number;
+    oldestUnconfirmedAgeS: number | null;
+    lastConfirmAt: string | null;
+    resends: number;
+  };
 }
 
 describe('langbiang start with `sync: { url }`', () => {
@@ -41,7 +53,7 @@ devices:
   - { id: climate-1, profile: xy-md02, bus: tcp, unit: 1, interval: 200ms }
 storage: { batchMaxDelay: 100ms }
 panel: { port: ${httpPort}, host: 127.0.0.1 }
-sync: { url: "${broker.url}", batchMaxDelay: 300ms }
+sync: { url: "${broker.url}", batchMaxDelay: 300ms, confirmTimeout: 2s }
 `,
     );
     l = await listen(broker.url, GW);
@@ -120,5 +132,82 @@ sync: { url: "${broker.url}", batchMaxDelay: 300ms }
     expect(all.length).toBeGreaterThan(stored.length - 50);
     const top = all[all.length - 1]!;
     expect(all).toEqual(stored.filter((s) => s <= top));
+  });
+
+  it('shows what the city has confirmed in /healthz, `langbiang status`, the console API and /metrics; a silent city means resends', async () => {
+    const health = async () => (await (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).json()) as Health;
+    const store = await openReceiverStore(join(dir, 'city.db'));
+    let receiver = new Receiver({ brokerUrl: broker.url, store, clientId: 'city-recv', group: 'city' });
+    await receiver.start();
+    await receiver.ready();
+    gw = startCli(['start', '--config', config]);
+    try {
+      await gw.waitFor('connected to the broker', 20_000);
+      // the city confirms: nothing stays unconfirmed for long
+      const confirmed = await waitUntil(
+        async () => {
+          const h = await health();
+          return h.sync?.lastConfirmAt && h.sync.unconfirmed < 20 ? h : undefined;
+        },
+        15_000,
+        'a confirmation from the city',
+      );
+      // (what the earlier tests delivered to a plain subscriber never reached this receiver: the
+      // gateway has sent it again once already, and the receiver has it now)
+      expect(confirmed.sync).toMatchObject({ confirm: 'city' });
+      const resendsBefore = confirmed.sync!.resends;
+      const st = await runCli(['status', '--url', `http://127.0.0.1:${httpPort}`]);
+      expect(st.stdout).toMatch(/city confirmation: \d+ unconfirmed.*last ack 20\d\d-/);
+
+      // the console's sync section and Prometheus, as a technician and with a token
+      const t = new ApiClient(`http://127.0.0.1:${httpPort}`);
+      expect(
+        (await t.post('/api/setup', { code: setupCodeFrom(gw.output()), user: 'tech', password: 'correct horse' }))
+          .status,
+      ).toBe(200);
+      const sync = (await t.get('/api/sync')).body as {
+        agent: Record<string, unknown>;
+        outbox: Record<string, number>;
+      };
+      expect(sync.agent).toMatchObject({ confirmMode: 'city' });
+      expect(typeof sync.outbox.confirmed).toBe('number');
+      const token = (await t.post('/api/tokens', { label: 'prometheus' })).body.token as string;
+      const m = await new ApiClient(`http://127.0.0.1:${httpPort}`).get('/metrics', {
+        authorization: `Bearer ${token}`,
+      });
+      expect(m.text).toMatch(/^langbiang_sync_unconfirmed_readings\{gateway="dl-gw-e2e"\} \d+$/m);
+      expect(m.text).toMatch(/^langbiang_sync_confirm_by_city\{[^}]*\} 1$/m);
+      expect(m.text).toMatch(/^langbiang_sync_last_confirm_timestamp_seconds\{[^}]*\} [1-9]/m);
+
+      // the city goes silent (its receiver stops): unconfirmed readings grow, then go again
+      await receiver.stop();
+      const stalled = await waitUntil(
+        async () => {
+          const h = await health();
+          return h.sync && h.sync.resends > resendsBefore && h.sync.unconfirmed > 20 ? h : undefined;
+        },
+        20_000,
+        'a resend while the city is silent',
+      );
+      expect(stalled.sync!.oldestUnconfirmedAgeS).toBeGreaterThanOrEqual(1);
+      const m2 = await new ApiClient(`http://127.0.0.1:${httpPort}`).get('/metrics', {
+        authorization: `Bearer ${token}`,
+      });
+      expect(m2.text).toMatch(/^langbiang_sync_resends_total\{[^}]*\} [1-9]/m);
+
+      // and back: the receiver's dedupe absorbs the resends, confirmation catches up
+      receiver = new Receiver({
+        brokerUrl: broker.url,
+        store: await openReceiverStore(join(dir, 'city.db')),
+        clientId: 'city-recv',
+        group: 'city',
+      });
+      await receiver.start();
+      await waitUntil(async () => ((await health()).sync?.unconfirmed ?? 99) < 20, 20_000, 'confirmation to catch up');
+    } finally {
+      await receiver.stop();
+      gw.child.kill('SIGTERM');
+      await gw.exited;
+    }
   });
 });
