@@ -82,11 +82,17 @@ export async function runStart(o: { config?: string; verbose?: boolean }): Promi
   watchdog?.ready(`polling ${config.devices.length} devices`);
   if (watchdog)
     log.info({ watchdogMs: watchdog.intervalMs === null ? null : watchdog.intervalMs * 2 }, 'systemd notified: ready');
+  const healthWatch = watchHealth(
+    () => gateway.current.health(),
+    log,
+    (text) => watchdog?.status(text),
+  );
   stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
     clearInterval(summary);
+    clearInterval(healthWatch);
     watchdog?.stopping();
     try {
       await gateway.stop();
@@ -125,6 +131,39 @@ function startSimulatorChild(configFile: string, log: Logger): Promise<ChildProc
       reject(new Error(`demo simulators exited with code ${code}`));
     });
   });
+}
+
+const HEALTH_CHECK_MS = 5_000;
+
+/**
+ * Logs each change of the gateway's health (a bus lost or back, a device going offline) as one
+ * line in words, and keeps systemd's status line (`systemctl status langbiang`) the same.
+ */
+function watchHealth(
+  health: () => Record<string, unknown>,
+  log: Logger,
+  setStatus: (text: string) => void,
+): NodeJS.Timeout {
+  let last = '';
+  const check = () => {
+    try {
+      const h = health();
+      const problems = (h.problems as string[] | undefined) ?? [];
+      const text = problems.length > 0 ? `degraded: ${problems.join('; ')}` : 'ok: every bus open, no device offline';
+      if (text === last) return;
+      const first = last === '';
+      last = text;
+      setStatus(text);
+      if (problems.length > 0) log.warn({ problems }, `gateway degraded: ${problems.join('; ')}`);
+      else if (!first) log.info('gateway healthy again: every bus open, no device offline');
+    } catch (err) {
+      log.warn({ err: describeError(err) }, 'health check failed');
+    }
+  };
+  setTimeout(check, 2_000).unref();
+  const timer = setInterval(check, HEALTH_CHECK_MS);
+  timer.unref();
+  return timer;
 }
 
 /** A line every 30 s so a technician sees readings flowing; in the demo, with the latest values. */
