@@ -1,4 +1,5 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { SERIAL_BY_ID } from './config/hardware-checks.js';
 import type { BusConfig, GatewayConfig } from './config/schema.js';
 import type { BusDriver, BusHealth, DeviceHealth } from './core/driver.js';
 
@@ -7,20 +8,6 @@ import type { BusDriver, BusHealth, DeviceHealth } from './core/driver.js';
  * whether or not the bus could be opened, and the problems in words. /healthz, `langbiang status`,
  * the console, /metrics and the systemd status line all read this one report, so they agree.
  */
-
-/** Where Linux keeps stable names of USB serial adapters; listed in the hints. */
-export const SERIAL_BY_ID = '/dev/serial/by-id';
-
-/** The stable names of the serial adapters plugged in now (empty when none, or not Linux). */
-export function serialPortsById(dir = SERIAL_BY_ID): string[] {
-  try {
-    return readdirSync(dir)
-      .sort()
-      .map((n) => `${dir}/${n}`);
-  } catch {
-    return [];
-  }
-}
 
 /** The demo's simulators listen here (`langbiang simulate`); a refused connection there has its own hint. */
 const SIMULATOR_PORTS = new Set([15502]);

@@ -28,8 +28,16 @@ export async function main(argv: string[]): Promise<void> {
   program
     .command('validate')
     .description('check a config; prints one "path.to.key: problem" line per problem')
-    .requiredOption('-c, --config <file>', 'gateway config (YAML)')
-    .action(async (o) => (await import('./cmd-validate.js')).runValidate({ config: o.config }));
+    .argument('[file]', 'gateway config (YAML), the same as --config')
+    .option('-c, --config <file>', 'gateway config (YAML)')
+    .action(async (file, o) => {
+      const config = o.config ?? file;
+      if (!config)
+        throw new LangbiangError('USAGE', 'validate needs a config: langbiang validate FILE (or --config FILE)');
+      if (o.config && file && o.config !== file)
+        throw new LangbiangError('USAGE', `validate takes one config: ${file} or --config ${o.config}, not both`);
+      await (await import('./cmd-validate.js')).runValidate({ config });
+    });
 
   program
     .command('scan')

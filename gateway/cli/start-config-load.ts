@@ -37,11 +37,20 @@ export type StartConfigOutcome =
  */
 export async function prepareStartConfig(file: string, demo: boolean, logs: LogRecord[]): Promise<StartConfig> {
   if (!demo) (await import('../provision/boot.js')).importBootBundleOnStart(file, () => recordingLogger(logs, true));
-  const { formatProblems, loadConfigFile } = await import('../config/index.js');
+  const { configError, formatProblems, loadConfigFile } = await import('../config/index.js');
   const loaded = loadConfigFile(file);
   if (!loaded.ok)
     // the message loadValidConfig (config-arg.ts) always gave
-    throw new LangbiangError('CONFIG_INVALID', `${file} is not valid:\n${formatProblems(loaded.problems)}`);
+    throw loaded.problems.length === 1 && loaded.problems[0]?.path === file
+      ? configError(file, loaded.problems) // the file itself: missing or unreadable, not "not valid"
+      : new LangbiangError('CONFIG_INVALID', `${file} is not valid:\n${formatProblems(loaded.problems)}`);
+  // what `validate` warns about, the gateway says at start too (a missing serial adapter, an expired certificate)
+  for (const w of loaded.warnings)
+    logs.push({
+      level: 'warn',
+      obj: { key: w.path, ...(w.line !== undefined ? { line: w.line } : {}) },
+      msg: `config warning: ${w.path}: ${w.message}`,
+    });
   let config = loaded.config;
   let all: ReadonlyMap<string, DeviceProfile> = loaded.profiles;
   if (!demo) {
