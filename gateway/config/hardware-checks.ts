@@ -1,5 +1,5 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { PathSegment, RawProblem } from './problems.js';
 import type { GatewayConfig } from './schema.js';
 

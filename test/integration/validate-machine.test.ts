@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadConfigOrThrow } from '../../gateway/config/index.js';
 import { checkSerialPorts } from '../../gateway/config/hardware-checks.js';
+import { loadConfigOrThrow } from '../../gateway/config/index.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { makeCertificates } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
