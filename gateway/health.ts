@@ -9,9 +9,6 @@ import type { BusDriver, BusHealth, DeviceHealth } from './core/driver.js';
  * the console, /metrics and the systemd status line all read this one report, so they agree.
  */
 
-/** The demo's simulators listen here (`langbiang simulate`); a refused connection there has its own hint. */
-const SIMULATOR_PORTS = new Set([15502]);
-
 /** Why a bus is not open, in the words a technician acts on. */
 export function busProblem(bus: BusConfig, lastError: string | undefined): string {
   const why = lastError ?? 'not open yet';
@@ -26,9 +23,10 @@ export function busProblem(bus: BusConfig, lastError: string | undefined): strin
   if (bus.type === 'modbus-tcp') {
     const where = `${bus.host}:${bus.port}`;
     if (/ECONNREFUSED/.test(why)) {
+      // a Modbus TCP "device" on this very machine is, nearly always, the demo's simulators
       const local = bus.host === '127.0.0.1' || bus.host === 'localhost' || bus.host === '::1';
-      if (local && SIMULATOR_PORTS.has(bus.port))
-        return `${where} refused the connection — that is the demo simulators' port: run \`langbiang start --config FILE --simulate\` (or \`langbiang simulate --config FILE\` beside it)`;
+      if (local)
+        return `${where} refused the connection — nothing listens there; if these are the demo's simulated devices, start them too: langbiang start --config FILE --simulate`;
       return `${where} refused the connection — is the device (or serial-to-TCP gateway) on, and is the port right?`;
     }
     if (/EHOSTUNREACH|ENETUNREACH|timed out/i.test(why))

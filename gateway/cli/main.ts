@@ -23,7 +23,23 @@ export async function main(argv: string[]): Promise<void> {
     .command('start')
     .description('run the gateway; with no --config, the demo with simulated devices')
     .option('-c, --config <file>', 'gateway config (YAML)')
-    .action(async (o) => (await import('./cmd-start.js')).runStart({ config: o.config, verbose }));
+    .option('--sync <url>', "sync to this MQTT broker (sets sync.url for this run; the demo's way to sync in one step)")
+    .option('--simulate', "also serve the config's Modbus devices from the built-in simulators (as the demo does)")
+    .addOption(
+      new Option(
+        '--log-format <format>',
+        'log lines: pretty on a terminal, json otherwise (default: by the output)',
+      ).choices(['pretty', 'json']),
+    )
+    .action(async (o) =>
+      (await import('./cmd-start.js')).runStart({
+        config: o.config,
+        sync: o.sync,
+        simulate: o.simulate,
+        logFormat: o.logFormat,
+        verbose,
+      }),
+    );
 
   program
     .command('validate')

@@ -21,6 +21,12 @@ export interface StartConfig {
   profiles: Map<string, DeviceProfile>;
 }
 
+/** What `langbiang start`'s flags change in the config for this run. */
+export interface StartOverrides {
+  /** `--sync URL`: sync.url for this run (the rest of `sync` from the file, or its defaults) */
+  syncUrl?: string;
+}
+
 export type StartConfigOutcome =
   | ({ ok: true; logs: LogRecord[] } & StartConfig)
   | {
@@ -35,10 +41,16 @@ export type StartConfigOutcome =
  * applied earlier left running, and keep the profiles its devices use. Throws the same errors the
  * in-process path always threw.
  */
-export async function prepareStartConfig(file: string, demo: boolean, logs: LogRecord[]): Promise<StartConfig> {
+export async function prepareStartConfig(
+  file: string,
+  demo: boolean,
+  logs: LogRecord[],
+  overrides: StartOverrides = {},
+): Promise<StartConfig> {
   if (!demo) (await import('../provision/boot.js')).importBootBundleOnStart(file, () => recordingLogger(logs, true));
   const { configError, formatProblems, loadConfigFile } = await import('../config/index.js');
-  const loaded = loadConfigFile(file);
+  let loaded = loadConfigFile(file);
+  if (loaded.ok && overrides.syncUrl !== undefined) loaded = await withSyncUrl(file, overrides.syncUrl);
   if (!loaded.ok)
     // the message loadValidConfig (config-arg.ts) always gave
     throw loaded.problems.length === 1 && loaded.problems[0]?.path === file
@@ -87,4 +99,17 @@ export function recordingLogger(logs: LogRecord[], boot = false): Logger {
     child: () => l,
   };
   return l as unknown as Logger;
+}
+
+/**
+ * The config file with `sync.url` set (the `--sync` flag), validated as a whole again so a bad URL
+ * is a `sync.url: …` problem like any other. The file itself is not changed.
+ */
+async function withSyncUrl(file: string, url: string) {
+  const { readFileSync } = await import('node:fs');
+  const { parseDocument } = await import('yaml');
+  const { parseConfigText } = await import('../config/index.js');
+  const doc = parseDocument(readFileSync(file, 'utf8'));
+  doc.setIn(['sync', 'url'], url);
+  return parseConfigText(doc.toString(), { file: `${file} with --sync` });
 }
