@@ -90,8 +90,10 @@ describe('a copy of the demo config', () => {
     try {
       await waitUntil(() => out.includes('readings stored'), 20_000, 'the summary line on the terminal');
       const lines = out.split(/\r?\n/).filter((x) => x.trim() !== '');
-      const plain = lines.map((x) => x.replace(/\u001b\[[0-9;]*m/g, ''));
-      expect(out).toMatch(/\u001b\[3\dm/); // coloured
+      // colours are ANSI escape sequences: ESC [ 3x m
+      const ESC = String.fromCharCode(27);
+      const plain = lines.map((x) => x.replace(new RegExp(`${ESC}\\[[0-9;]*m`, 'g'), ''));
+      expect(out).toContain(`${ESC}[3`); // coloured
       expect(plain.some((x) => x.startsWith('{'))).toBe(false); // no JSON
       expect(plain.find((x) => x.includes('store open'))).toMatch(
         /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: store open \{.*"gateway":"dl-demo-0001"/,
