@@ -16,6 +16,9 @@ export interface ReceiverCliOptions {
   key?: string;
   sessionExpiry?: string;
   statsInterval?: string;
+  /** serve GET /healthz on this port (127.0.0.1, or --health-host) */
+  healthPort?: string;
+  healthHost?: string;
   verbose?: boolean;
 }
 
@@ -59,6 +62,7 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
   if (o.passwordFile && !o.username) throw new LangbiangError('USAGE', '--password-file needs --username');
   const sessionExpirySeconds = positiveInt('--session-expiry', o.sessionExpiry, 86_400);
   const statsEverySeconds = positiveInt('--stats-interval', o.statsInterval, 60);
+  const healthPort = o.healthPort === undefined ? undefined : positiveInt('--health-port', o.healthPort, 0);
   const password = o.passwordFile
     ? readFile('password file', o.passwordFile)
         .toString('utf8')
@@ -88,6 +92,18 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
     logger: log,
   });
   await receiver.start();
+  if (healthPort !== undefined) {
+    const { startReceiverHealth } = await import('./receiver-health.js');
+    const { redactUrl } = await import('../../cloud-sync/receiver/index.js');
+    const server = await startReceiverHealth(receiver, {
+      port: healthPort,
+      host: o.healthHost,
+      broker: redactUrl(o.broker),
+    });
+    server.unref();
+    const addr = server.address();
+    log.info({ port: typeof addr === 'object' && addr ? addr.port : healthPort }, 'receiver health on /healthz');
+  }
 
   const statsTimer =
     statsEverySeconds > 0
@@ -99,7 +115,10 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'receiver stopping');
+    log.info(
+      { signal },
+      `receiver stopping (${signal}): finishing the message in hand, then disconnecting; the broker keeps the session`,
+    );
     if (statsTimer) clearInterval(statsTimer);
     try {
       await receiver.stop();

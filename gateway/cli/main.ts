@@ -96,9 +96,12 @@ export async function main(argv: string[]): Promise<void> {
 
   program
     .command('export')
-    .description('dump stored readings as CSV or JSON lines')
+    .description('dump stored readings (or, with --events, events) as CSV or JSON lines')
     .option('--data-dir <dir>', "the gateway's data directory")
     .option('--receiver-db <url>', 'a receiver database: file, sqlite:///path or postgres://… (adds a gateway column)')
+    .option('--gateway <id>', 'only this gateway (with --receiver-db; device ids repeat across gateways)')
+    .option('--events', 'export events (gaps, command audit, alarms, config changes) instead of readings')
+    .option('--kind <kind>', 'only events of this kind (with --events): gap, command, alarm, config, flows, clock')
     .option('--device <id>', 'only this device')
     .option('--point <name>', 'only this point')
     .option('--from <time>', 'ISO 8601 time, or relative like -24h')
@@ -121,6 +124,8 @@ export async function main(argv: string[]): Promise<void> {
     .option('--key <file>', 'client private key (PEM)')
     .option('--session-expiry <seconds>', "how long the broker keeps this receiver's session while it is away", '86400')
     .option('--stats-interval <seconds>', 'log counters this often (0: never)', '60')
+    .option('--health-port <port>', 'serve GET /healthz (200 connected, 503 not) on this port, for a HEALTHCHECK')
+    .option('--health-host <host>', 'address of the health endpoint', '127.0.0.1')
     .action(async (o) => (await import('./cmd-receiver.js')).runReceiver({ ...o, verbose }));
 
   program
