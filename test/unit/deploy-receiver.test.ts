@@ -79,7 +79,7 @@ function checkReceiverUnit(text: string): string[] {
     problems.push('ReadWritePaths must include the state directory');
   const exec = one('ExecStart') ?? '';
   if (!/ receiver --broker \$\{RECEIVER_BROKER\} --db \$\{RECEIVER_DB\}/.test(exec))
-    problems.push('ExecStart must run `langbiang receiver --broker ${RECEIVER_BROKER} --db ${RECEIVER_DB}`');
+    problems.push('ExecStart must run `langbiang receiver` with the broker and database of the environment file');
   if (!/--health-port \d+/.test(exec)) problems.push('ExecStart must serve --health-port');
   if (/PGPASSWORD|password=|:[^/@\s]+@/.test(exec))
     problems.push('ExecStart must not carry a password (argv is public)');
@@ -97,14 +97,14 @@ describe('deploy/systemd/langbiang-receiver.service (static check, always)', () 
     const bad = unitText
       .replace('Restart=on-failure', 'Restartt=on-failure')
       .replace('User=langbiang-receiver', 'User=root')
-      .replace('--db ${RECEIVER_DB}', '--db postgres://city:secret@db/telemetry')
+      .replace(/--db \$\{RECEIVER_DB\}/, '--db postgres://city:secret@db/telemetry')
       .replace(/^PrivateDevices=true$/m, '');
     expect(checkReceiverUnit(bad)).toEqual([
       '[Service] unknown key Restartt',
       'Restart must be on-failure, is unset',
       'PrivateDevices must be true, is unset',
       'User must be a non-root service user',
-      'ExecStart must run `langbiang receiver --broker ${RECEIVER_BROKER} --db ${RECEIVER_DB}`',
+      'ExecStart must run `langbiang receiver` with the broker and database of the environment file',
       'ExecStart must not carry a password (argv is public)',
     ]);
   });
