@@ -11,6 +11,12 @@ import { DURATION_PATTERN, formatDuration, formatSize, parseDuration, parseSize,
  * silently ignored key.
  */
 
+/** `1M`, `30S`: the units are lower case, and `m` is minutes (there is no month). */
+function lowerCaseHint(input: unknown): string {
+  if (typeof input !== 'string' || input === input.toLowerCase()) return '';
+  return `; units are lower case: ms, s, m (minutes), h, d, w — did you mean "${input.toLowerCase()}"?`;
+}
+
 function duration(description: string, min = 0) {
   return z
     .union([z.string(), z.number()], {
@@ -29,7 +35,7 @@ function duration(description: string, min = 0) {
         }
         return ms;
       } catch (err) {
-        ctx.issues.push({ code: 'custom', input, message: describeError(err) });
+        ctx.issues.push({ code: 'custom', input, message: `${describeError(err)}${lowerCaseHint(input)}` });
         return z.NEVER;
       }
     })
@@ -341,7 +347,11 @@ const syncSchema = z
       .refine((f) => f === 'native', {
         error: (iss) => `"${String(iss.input)}" is not supported yet; this release speaks only "native"`,
       })
-      .meta({ description: 'Northbound payload format (only native in this release; see docs/protocol.md).' }),
+      // the shipped JSON Schema offers only what works, so an editor never suggests a refused value
+      .meta({
+        description: 'Northbound payload format (only native in this release; see docs/protocol.md).',
+        enum: ['native'],
+      }),
     batchMaxReadings: z.number().int().min(1).max(100_000).default(5000).meta({
       description: 'Most readings in one MQTT message; a live batch goes as soon as it has this many.',
     }),

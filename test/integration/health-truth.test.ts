@@ -115,4 +115,15 @@ panel: { port: ${httpPort}, host: 127.0.0.1 }
     expect(m.text).toMatch(/langbiang_health_degraded\{[^}]*\} 1/);
     expect(m.text).toMatch(/langbiang_health_problems\{[^}]*\} 1/);
   });
+
+  it('/api/readings takes the times the CLI takes (from=-5m), and says which when refused', async () => {
+    const t = new ApiClient(`http://127.0.0.1:${httpPort}`);
+    await t.login('lan', 'ky-thuat-vien-1');
+    const ok = await t.get('/api/readings?device=loop-1&point=occupancy&from=-5m');
+    expect(ok.status, ok.text).toBe(200);
+    expect(Array.isArray(ok.body.t)).toBe(true);
+    const bad = await t.get('/api/readings?device=loop-1&point=occupancy&from=yesterday');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toBe('from must be epoch ms, an ISO 8601 time or relative like -5m or -24h');
+  });
 });
