@@ -71,7 +71,7 @@ export async function runStart(o: {
   if (demo || o.simulate) {
     if (demo) log.info({ config: file }, 'no --config given: starting the demo with simulated devices');
     else log.info({ config: file }, '--simulate: serving the Modbus devices of this config from the simulators');
-    simulator = await startSimulatorChild(file, log);
+    simulator = await startSimulatorChild(file, log, demo);
   }
   if (o.sync) log.info({ url: config.sync?.url }, `--sync: syncing to ${config.sync?.url} for this run`);
 
@@ -116,30 +116,31 @@ export async function runStart(o: {
   };
   if (stopRequested) void stop(stopRequested);
   simulator?.on('exit', (code) => {
-    if (!stopping) log.error({ code }, 'demo simulator exited; demo devices will go offline');
+    if (!stopping) log.error({ code }, 'simulator exited; the simulated devices will go offline');
   });
 }
 
-function startSimulatorChild(configFile: string, log: Logger): Promise<ChildProcess> {
+function startSimulatorChild(configFile: string, log: Logger, demo: boolean): Promise<ChildProcess> {
   const bin = fileURLToPath(new URL('../../../bin/langbiang.js', import.meta.url));
   const child = spawn(process.execPath, [bin, 'simulate', '--config', configFile], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
     let buf = '';
-    const timer = setTimeout(() => reject(new Error('demo simulators did not start within 15 s')), 15_000);
+    const what = demo ? 'demo simulators' : 'simulators';
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within 15 s`)), 15_000);
     child.stdout!.on('data', (chunk: Buffer) => {
       buf += chunk.toString();
       if (buf.includes('simulators ready')) {
         clearTimeout(timer);
-        log.info('demo simulators ready');
+        log.info(`${what} ready`);
         child.stdout!.resume();
         resolve(child);
       }
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`demo simulators exited with code ${code}`));
+      reject(new Error(`${what} exited with code ${code} (see the line above)`));
     });
   });
 }

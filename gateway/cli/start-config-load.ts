@@ -111,5 +111,9 @@ async function withSyncUrl(file: string, url: string) {
   const { parseConfigText } = await import('../config/index.js');
   const doc = parseDocument(readFileSync(file, 'utf8'));
   doc.setIn(['sync', 'url'], url);
-  return parseConfigText(doc.toString(), { file: `${file} with --sync` });
+  const result = parseConfigText(doc.toString(), { file });
+  if (result.ok) return result;
+  // the URL came from the command line, not from a line of the file
+  const problems = result.problems.map((p) => (p.path === 'sync.url' ? { path: '--sync', message: p.message } : p));
+  return { ok: false as const, problems };
 }

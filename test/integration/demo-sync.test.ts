@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoConfigPath } from '../../gateway/config/index.js';
-import { BIN, startCli, waitUntil } from '../helpers/cli.js';
+import { BIN, runCli, startCli, waitUntil } from '../helpers/cli.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { type Listener, listen } from '../helpers/mqtt-listener.js';
 import { freePort } from '../helpers/ports.js';
@@ -77,6 +77,14 @@ describe('a copy of the demo config', () => {
       gw.child.kill('SIGTERM');
       expect(await gw.exited).toBe(0);
     }
+  });
+
+  it('--sync with something that is not a broker URL names the flag, not a line of the file', async () => {
+    const r = await runCli(['start', '--config', copy, '--sync', 'http://mqtt.example']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `langbiang: ${copy} is not valid:\n--sync: "http://mqtt.example" is not a broker URL (use mqtt://, mqtts://, ws:// or wss://)\n`,
+    );
   });
 
   it('on a terminal the log is pretty: one coloured line per event, not JSON', async () => {
