@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningCli, runCli, startCli, waitUntil } from '../helpers/cli.js';
 import { ApiClient } from '../helpers/http-client.js';
+import { type NotifyReceiver, startNotifyReceiver } from '../helpers/notify-receiver.js';
 import { freePort } from '../helpers/ports.js';
 
 /**
@@ -17,6 +18,7 @@ describe('a bus whose serial adapter is absent', () => {
   let port: string;
   let httpPort: number;
   let gw: RunningCli | null = null;
+  let rx: NotifyReceiver;
   const problem = () => `bus rs485-1: ${port} not found — see ls /dev/serial/by-id (3 devices not polled)`;
 
   beforeAll(async () => {
@@ -43,12 +45,15 @@ panel: { port: ${httpPort}, host: 127.0.0.1 }
       input: 'ky-thuat-vien-1\n',
     });
     expect(tech.code, tech.stderr).toBe(0);
-    gw = startCli(['start', '--config', config]);
+    // a real AF_UNIX datagram socket standing in for systemd ($NOTIFY_SOCKET), as under the unit
+    rx = await startNotifyReceiver(join(dir, 'notify.sock'));
+    gw = startCli(['start', '--config', config], { env: { NOTIFY_SOCKET: rx.socket } });
     await gw.waitFor('http listening', 20_000);
   });
 
   afterAll(() => {
     gw?.child.kill('SIGKILL');
+    rx?.close();
   });
 
   it('is a problem in /healthz (503 degraded), its devices stay listed as bus_error', async () => {
@@ -81,6 +86,17 @@ panel: { port: ${httpPort}, host: 127.0.0.1 }
       `bus rs485-1 not open: ${port} not found — see ls /dev/serial/by-id; its devices show bus_error`,
     );
     expect(gw!.output()).toContain(`gateway degraded: ${problem()}`);
+  });
+
+  it('systemd sees it: the status line of `systemctl status` says degraded and why', async () => {
+    await rx.waitFor(
+      (m) => m.some((x) => x.fields.STATUS?.startsWith('degraded')),
+      10_000,
+      'a STATUS=degraded notification',
+    );
+    const status = rx.messages.find((x) => x.fields.STATUS?.startsWith('degraded'))!.fields.STATUS;
+    expect(status).toBe(`degraded: ${problem()}`);
+    expect(rx.messages[0]!.fields.READY).toBe('1');
   });
 
   it('`langbiang status` lists the devices as bus_error, prints the problem and exits 3', async () => {
