@@ -74,7 +74,14 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
     key: o.key ? readFile('client key', o.key) : undefined,
   };
 
+  // a broken TLS file names its flag now, not as OpenSSL's text at the first connect
+  const { checkPemFiles } = await import('../config/tls-files.js');
+  const pem = checkPemFiles({ ca: o.ca, cert: o.cert, key: o.key }, { ca: '--ca', cert: '--cert', key: '--key' });
+  if (pem.problems.length > 0)
+    throw new LangbiangError('USAGE', pem.problems.map((p) => `--${p.which} ${p.message}`).join('\n'));
+
   const log = createLogger({ name: 'langbiang-receiver', level: o.verbose ? 'debug' : undefined });
+  for (const w of pem.warnings) log.warn({ flag: `--${w.which}` }, `--${w.which} ${w.message}`);
   const { openReceiverStore, Receiver } = await import('../../cloud-sync/receiver/index.js');
   const store = await openReceiverStore(o.db);
   log.info({ db: store.location, backend: store.backend }, 'receiver database ready');

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -7,7 +7,7 @@ import { encodeEvents } from '../../cloud-sync/protocol/events.js';
 import { encodeTelemetry, NATIVE_VERSION } from '../../cloud-sync/protocol/native.js';
 import type { TelemetryBatch } from '../../cloud-sync/protocol/types.js';
 import { type RunningCli, runCli, startCli, waitUntil } from '../helpers/cli.js';
-import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
+import { type Mosquitto, makeCertificates, startMosquitto } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
 
 /**
@@ -199,6 +199,42 @@ describe('the receiver in production', () => {
       await broker.start();
     }
     await receiver.waitFor(/receiver subscribed[\s\S]*receiver subscribed/, 20_000);
+  });
+
+  it('a broken TLS file is refused at start, naming its flag', async () => {
+    const tlsDir = join(dir, 'tls');
+    mkdirSync(tlsDir);
+    const certs = makeCertificates(tlsDir);
+    const pem = readFileSync(certs.ca, 'utf8').split('\n');
+    pem[2] = 'not base64!';
+    const broken = join(tlsDir, 'broken-ca.pem');
+    writeFileSync(broken, pem.join('\n'));
+    const r = await runCli([
+      'receiver',
+      '--broker',
+      'mqtts://127.0.0.1:8883',
+      '--db',
+      join(dir, 'x.db'),
+      '--ca',
+      broken,
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^langbiang: --ca ${broken} is not a valid PEM certificate \\(.+\\)\n$`));
+    const swapped = await runCli([
+      'receiver',
+      '--broker',
+      'mqtts://127.0.0.1:8883',
+      '--db',
+      join(dir, 'x.db'),
+      '--cert',
+      certs.key,
+      '--key',
+      certs.cert,
+    ]);
+    expect(swapped.code).toBe(1);
+    expect(swapped.stderr).toContain(
+      `langbiang: --cert ${certs.key} is not a PEM certificate (no "-----BEGIN CERTIFICATE-----" line; it holds a private key — swapped with --key?)\n--key ${certs.cert} is not a PEM private key (`,
+    );
   });
 
   it('SIGTERM is a clean shutdown, not a lost broker', async () => {

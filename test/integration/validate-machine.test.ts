@@ -108,7 +108,7 @@ devices: []
     const r = await runCli(['validate', '--config', f]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(
-      `sync.tls.cert: ${certs.key} is not a PEM certificate (no "-----BEGIN CERTIFICATE-----" line; it holds a private key — swapped with tls.key?) (line 6)\n`,
+      `sync.tls.cert: ${certs.key} is not a PEM certificate (no "-----BEGIN CERTIFICATE-----" line; it holds a private key — swapped with sync.tls.key?) (line 6)\n`,
     );
     expect(r.stderr).toMatch(new RegExp(`sync\\.tls\\.key: ${garbage} is not a PEM private key \\(.+\\) \\(line 6\\)`));
   });
