@@ -12,6 +12,8 @@ export interface LatestReading {
 
 /** How many values of each device the summary line shows: the profile's first points, its key ones. */
 export const KEY_VALUES_PER_DEVICE = 3;
+/** A line a person can still read: past this many devices, the rest are counted, not listed. */
+export const DEVICES_PER_LINE = 12;
 
 function shown(value: unknown): string {
   if (typeof value === 'number') return Number.isInteger(value) ? String(value) : String(Number(value.toFixed(2)));
@@ -29,11 +31,12 @@ export function keyValuesSummary(
   profiles: ReadonlyMap<string, DeviceProfile> | undefined,
   latest: readonly LatestReading[],
   perDevice = KEY_VALUES_PER_DEVICE,
+  maxDevices = DEVICES_PER_LINE,
 ): string {
   const byKey = new Map(latest.map((r) => [`${r.device}\u0000${r.point}`, r]));
   const parts: string[] = [];
-  for (const dev of config.devices) {
-    if (dev.enabled === false) continue;
+  const enabled = config.devices.filter((d) => d.enabled !== false);
+  for (const dev of enabled.slice(0, maxDevices)) {
     const profile = profiles?.get(dev.profile);
     const polled = (profile?.points ?? []).filter((p) => !dev.points?.length || dev.points.includes(p.name));
     // measurements before settings (a sensor's correction offsets); a relay board has only settings
@@ -48,5 +51,7 @@ export function keyValuesSummary(
     });
     parts.push(`${dev.id} ${values.length > 0 ? values.join(' ') : '(no reading yet)'}`);
   }
+  const more = enabled.length - maxDevices;
+  if (more > 0) parts.push(`(+${more} more device${more === 1 ? '' : 's'}: langbiang status, the console)`);
   return parts.join(' | ');
 }
