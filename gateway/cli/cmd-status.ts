@@ -19,7 +19,12 @@ export async function runStatus(o: { url: string; json?: boolean }): Promise<voi
   }
   // 503 is a degraded gateway, and its body says why
   if (!res.ok && res.status !== 503) throw new LangbiangError('USAGE', `${url.origin} answered HTTP ${res.status}`);
-  const h = (await res.json()) as {
+  const h = (await res.json().catch(() => {
+    throw new LangbiangError(
+      'USAGE',
+      `${url.origin} answered HTTP ${res.status} without a health report (is it a gateway?)`,
+    );
+  })) as {
     status: 'ok' | 'degraded';
     problems?: string[];
     gateway: string;
