@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { basename, join, posix } from 'node:path';
-import type { Document } from 'yaml';
+import { type Document, isPair, isScalar, isSeq, visit } from 'yaml';
 
 /** Each file a config may name, and the `langbiang provision` flag that puts it into the bundle. */
 const FILE_KEYS: { path: string[]; flag: string }[] = [
@@ -29,5 +29,24 @@ export function filesNotInBundle(doc: Document, dataDir: string, secretsDir: str
       `${path.join('.')}: ${file} is not in the bundle, so the gateway would not find it on first boot; pass ${flag}`,
     );
   }
+  // `key: !file /home/lan/secret.txt` is read when the gateway loads its config: the same trap
+  visit(doc, {
+    Scalar(_key, node, ancestors) {
+      if (node.tag !== '!file') return;
+      missing.push(
+        `${keyPath(ancestors, node)}: !file ${String(node.value)} is read from a file the bundle does not carry; write the value into the template (or, for sync.passwordFile, pass --password-file FILE)`,
+      );
+    },
+  });
   return missing;
+}
+
+/** `sync.tls.ca`, `buses.0.port`: where a node sits, for the message. */
+function keyPath(ancestors: readonly unknown[], node: unknown): string {
+  const parts: string[] = [];
+  ancestors.forEach((a, i) => {
+    if (isPair(a)) parts.push(String(isScalar(a.key) ? a.key.value : a.key));
+    else if (isSeq(a)) parts.push(String(a.items.indexOf((ancestors[i + 1] ?? node) as never)));
+  });
+  return parts.join('.');
 }

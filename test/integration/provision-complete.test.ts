@@ -45,6 +45,30 @@ sync:
     expect(existsSync(join(out, 'langbiang'))).toBe(false);
   });
 
+  it('refuses a `!file` value: the file it reads stays on the laptop', async () => {
+    const name = join(laptop, 'name.txt');
+    writeFileSync(name, 'Nhà kính 3\n');
+    const withTag = join(dir, 'with-tag.yaml');
+    writeFileSync(
+      withTag,
+      `gateway: { id: placeholder }
+buses:
+  - { id: cabinet, type: modbus-tcp, host: !file ${name}, port: 502 }
+devices: []
+`,
+    );
+    const out = join(dir, 'out-tag');
+    mkdirSync(out);
+    const r = await runCli(['provision', '--id', 'dl-gw-0007', '--out', out, '--template', withTag]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `langbiang: this bundle would fail at the gateway's first boot; nothing was written:
+  buses.0.host: !file ${name} is read from a file the bundle does not carry; write the value into the template (or, for sync.passwordFile, pass --password-file FILE)
+`,
+    );
+    expect(existsSync(join(out, 'langbiang'))).toBe(false);
+  });
+
   it('makes the bundle when the flags bring the files, and its config names them inside the bundle', async () => {
     const out = join(dir, 'out-ok');
     mkdirSync(out);
