@@ -82,6 +82,34 @@ devices: [{ id: a, profile: xy-md02, bus: t, unit: 1, interval: 1M }]
     expect(ok.stdout.trim().split('\n')).toHaveLength(2);
   });
 
+  it('`export --events` on a gateway gives its events (command audit, gaps…), filtered by kind', async () => {
+    const data = join(dir, 'gw-events');
+    const store = Store.open({ dataDir: data });
+    store.recordEvent('command', { device: 'valves', point: 'relay_1', value: true, actor: 'lan' });
+    store.recordEvent('config', { outcome: 'applied' });
+    store.close();
+    const all = await runCli(['export', '--data-dir', data, '--events']);
+    expect(all.code, all.stderr).toBe(0);
+    const lines = all.stdout.trim().split('\n');
+    expect(lines[0]).toBe('id,kind,ts,data');
+    expect(lines[1]).toMatch(
+      /^1,command,\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z,"\{""device"":""valves"",""point"":""relay_1"",""value"":true,""actor"":""lan""\}"$/,
+    );
+    expect(lines).toHaveLength(3);
+    const config = await runCli(['export', '--data-dir', data, '--events', '--kind', 'config', '--format', 'jsonl']);
+    expect(
+      config.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([{ id: 2, kind: 'config', ts: expect.stringMatching(/Z$/), data: { outcome: 'applied' } }]);
+    const wrong = await runCli(['export', '--data-dir', data, '--events', '--device', 'valves']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toBe(
+      'langbiang: --events exports events; --device and --point filter readings (use --kind)\n',
+    );
+  });
+
   it('--gateway is for receiver databases, and says so', async () => {
     const r = await runCli(['export', '--data-dir', dir, '--gateway', 'dl-gw-0001']);
     expect(r.code).toBe(1);
