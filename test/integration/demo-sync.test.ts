@@ -103,6 +103,11 @@ describe('a copy of the demo config', () => {
       const plain = lines.map((x) => x.replace(new RegExp(`${ESC}\\[[0-9;]*m`, 'g'), ''));
       expect(out).toContain(`${ESC}[3`); // coloured
       expect(plain.some((x) => x.startsWith('{'))).toBe(false); // no JSON
+      // a log field named like pino's own (level) would print as USERLVL and lose its value
+      expect(plain.filter((x) => x.includes('USERLVL'))).toEqual([]);
+      expect(plain.find((x) => /lamps (off|set)/.test(x))).toMatch(
+        /INFO: lamps (off|set) \{"cabinet":"street-1","lampLevel":\d+/,
+      );
       expect(plain.find((x) => x.includes('store open'))).toMatch(
         /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: store open \{.*"gateway":"dl-demo-0001"/,
       );
