@@ -15,6 +15,7 @@ import { describeError } from './core/errors.js';
 import { EventBus } from './core/events.js';
 import type { DeviceProfile } from './core/point.js';
 import type { Reading } from './core/reading.js';
+import { busProblem, busReport, healthProblems } from './health.js';
 import { type ConfigHost, HttpServer } from './http/server.js';
 import type { Logger } from './log.js';
 import { pollSlotsFor } from './scheduler/poll-slots.js';
@@ -137,7 +138,14 @@ export class Gateway {
     await Promise.all(
       [...this.buses].map(([id, driver]) =>
         Promise.race([
-          driver.open().catch((err) => log.warn({ bus: id, err: describeError(err) }, 'bus not open yet; retrying')),
+          driver.open().catch((err) => {
+            const bus = config.buses.find((b) => b.id === id);
+            const problem = bus ? busProblem(bus, driver.health().lastError) : describeError(err);
+            log.warn(
+              { bus: id, problem, err: describeError(err) },
+              `bus ${id} not open: ${problem}; its devices show bus_error; retrying in the background`,
+            );
+          }),
           new Promise((r) => setTimeout(r, BUS_OPEN_GRACE_MS).unref()),
         ]),
       ),
@@ -296,12 +304,18 @@ export class Gateway {
     this.sync = agent;
   }
 
-  /** Liveness, served without auth: nothing secret, nothing a stranger could use. */
+  /**
+   * Liveness and health, served without auth: nothing secret, nothing a stranger could use.
+   * `degraded` (with `problems`, one sentence each) when a bus is not open or a device is offline;
+   * /healthz answers it with 503 so Docker's HEALTHCHECK sees it (docs/operations.md).
+   */
   health(): Record<string, unknown> {
     const stats = this.store.stats();
-    const buses = [...this.buses.values()].map((b) => b.health());
+    const buses = this.busHealth();
+    const problems = healthProblems(buses);
     return {
-      status: 'ok',
+      status: problems.length > 0 ? 'degraded' : 'ok',
+      problems,
       gateway: this.config.gateway.id,
       version: VERSION,
       uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
@@ -311,6 +325,7 @@ export class Gateway {
       buses: buses.map((b: BusHealth) => ({
         bus: b.bus,
         open: b.open,
+        ...(b.problem ? { problem: b.problem } : {}),
         devices: b.devices.map((d) => ({ device: d.device, state: d.state })),
       })),
       clockSynced: this.clock.isSynced(),
@@ -319,8 +334,9 @@ export class Gateway {
     };
   }
 
+  /** Every configured bus (open or not) with every enabled device on it (gateway/health.ts). */
   busHealth(): BusHealth[] {
-    return [...this.buses.values()].map((b) => b.health());
+    return busReport(this.config, this.buses);
   }
 
   async stop(): Promise<void> {

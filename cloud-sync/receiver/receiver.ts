@@ -209,7 +209,9 @@ export class Receiver {
       this.setReconnectPeriod();
     });
     client.on('close', () => {
-      if (this.s.connected) this.log.warn({ broker: redactUrl(o.brokerUrl) }, 'receiver lost the broker; reconnecting');
+      // a stop() closes the connection on purpose: that is a shutdown, not a lost broker
+      if (this.s.connected && !this.stopping)
+        this.log.warn({ broker: redactUrl(o.brokerUrl) }, 'receiver lost the broker; reconnecting');
       this.generation++;
       this.s.connected = false;
     });

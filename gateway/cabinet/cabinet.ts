@@ -188,7 +188,10 @@ export class Cabinet {
     this.retryAt = 0;
     this.retryDelay = RETRY_FIRST_MS;
     this.lastError = undefined;
-    this.deps.log?.info({ cabinet: this.id, level, dimmer: dimValue }, level > 0 ? 'lamps set' : 'lamps off');
+    this.deps.log?.info(
+      { cabinet: this.id, lampLevel: level, dimmer: dimValue },
+      level > 0 ? 'lamps set' : 'lamps off',
+    );
   }
 
   private send(w: { device: string; point: string; value: number | boolean }, now: number): Promise<CommandResult> {

@@ -17,6 +17,9 @@ export interface ReceiverCliOptions extends NgsiLdCliOptions {
   key?: string;
   sessionExpiry?: string;
   statsInterval?: string;
+  /** serve GET /healthz on this port (127.0.0.1, or --health-host) */
+  healthPort?: string;
+  healthHost?: string;
   verbose?: boolean;
 }
 
@@ -61,6 +64,7 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
   checkNgsiLdFlags(o);
   const sessionExpirySeconds = positiveInt('--session-expiry', o.sessionExpiry, 86_400);
   const statsEverySeconds = positiveInt('--stats-interval', o.statsInterval, 60);
+  const healthPort = o.healthPort === undefined ? undefined : positiveInt('--health-port', o.healthPort, 0);
   const password = o.passwordFile
     ? readFile('password file', o.passwordFile)
         .toString('utf8')
@@ -72,7 +76,14 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
     key: o.key ? readFile('client key', o.key) : undefined,
   };
 
+  // a broken TLS file names its flag now, not as OpenSSL's text at the first connect
+  const { checkPemFiles } = await import('../config/tls-files.js');
+  const pem = checkPemFiles({ ca: o.ca, cert: o.cert, key: o.key }, { ca: '--ca', cert: '--cert', key: '--key' });
+  if (pem.problems.length > 0)
+    throw new LangbiangError('USAGE', pem.problems.map((p) => `--${p.which} ${p.message}`).join('\n'));
+
   const log = createLogger({ name: 'langbiang-receiver', level: o.verbose ? 'debug' : undefined });
+  for (const w of pem.warnings) log.warn({ flag: `--${w.which}` }, `--${w.which} ${w.message}`);
   const { openReceiverStore, Receiver } = await import('../../cloud-sync/receiver/index.js');
   const store = await openReceiverStore(o.db);
   log.info({ db: store.location, backend: store.backend }, 'receiver database ready');
@@ -91,6 +102,18 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
   });
   const ngsiLd = await startNgsiLdOutput(o, o.db, log);
   await receiver.start();
+  if (healthPort !== undefined) {
+    const { startReceiverHealth } = await import('./receiver-health.js');
+    const { redactUrl } = await import('../../cloud-sync/receiver/index.js');
+    const server = await startReceiverHealth(receiver, {
+      port: healthPort,
+      host: o.healthHost,
+      broker: redactUrl(o.broker),
+    });
+    server.unref();
+    const addr = server.address();
+    log.info({ port: typeof addr === 'object' && addr ? addr.port : healthPort }, 'receiver health on /healthz');
+  }
 
   const statsTimer =
     statsEverySeconds > 0
@@ -105,7 +128,10 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'receiver stopping');
+    log.info(
+      { signal },
+      `receiver stopping (${signal}): finishing the message in hand, then disconnecting; the broker keeps the session`,
+    );
     if (statsTimer) clearInterval(statsTimer);
     try {
       await ngsiLd?.stop();

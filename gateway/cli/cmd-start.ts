@@ -1,16 +1,25 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { demoConfigPath } from '../config/demo.js';
-import type { GatewayConfig } from '../config/index.js';
 import { describeError } from '../core/errors.js';
+import type { GatewayHost } from '../host.js';
 import { createLogger, type Logger } from '../log.js';
+import { keyValuesSummary } from '../summary.js';
 import { loadStartConfig, logsOf, replayLogs } from './start-config.js';
 
 /**
  * `langbiang start`. With no --config it runs the demo: simulators for the demo config's buses in
  * a child process (`langbiang simulate`, exactly what a technician would run), then the gateway.
  */
-export async function runStart(o: { config?: string; verbose?: boolean }): Promise<void> {
+export async function runStart(o: {
+  config?: string;
+  /** `--sync URL`: sync.url for this run */
+  sync?: string;
+  /** `--simulate`: serve the config's Modbus devices from the simulators, as the demo does */
+  simulate?: boolean;
+  logFormat?: 'pretty' | 'json';
+  verbose?: boolean;
+}): Promise<void> {
   // A SIGINT/SIGTERM that comes while the gateway is still starting is kept and acted on once it runs
   // (systemd or a test may stop it at any moment); until then the default handlers are replaced.
   let stopping = false;
@@ -28,17 +37,17 @@ export async function runStart(o: { config?: string; verbose?: boolean }): Promi
   // the config file, and a config applied later by the city or the console and kept after its watch
   // (gateway/remote-config): all read in a short-lived child process, so the YAML parser, the
   // schema and the unused profiles never take the gateway's memory (start-config.ts).
-  const bootLog = () => createLogger({ level: o.verbose ? 'debug' : undefined });
+  const bootLog = () => createLogger({ level: o.verbose ? 'debug' : undefined, format: o.logFormat });
   let loaded: Awaited<ReturnType<typeof loadStartConfig>>;
   try {
-    loaded = await loadStartConfig(file, demo);
+    loaded = await loadStartConfig(file, demo, { syncUrl: o.sync });
   } catch (err) {
     const logs = logsOf(err);
     if (logs.length > 0) replayLogs(logs, bootLog(), bootLog);
     throw err;
   }
   const { config, profiles } = loaded;
-  const log = createLogger({ level: o.verbose ? 'debug' : loaded.logLevel });
+  const log = createLogger({ level: o.verbose ? 'debug' : loaded.logLevel, format: o.logFormat });
   replayLogs(loaded.logs, log, bootLog);
   // A stray rejection in a library callback must not take polling down; log it loudly instead.
   process.on('unhandledRejection', (reason) => log.error({ err: describeError(reason) }, 'unhandled rejection'));
@@ -59,10 +68,12 @@ export async function runStart(o: { config?: string; verbose?: boolean }): Promi
   });
 
   let simulator: ChildProcess | null = null;
-  if (demo) {
-    log.info({ config: file }, 'no --config given: starting the demo with simulated devices');
-    simulator = await startSimulatorChild(file, log);
+  if (demo || o.simulate) {
+    if (demo) log.info({ config: file }, 'no --config given: starting the demo with simulated devices');
+    else log.info({ config: file }, '--simulate: serving the Modbus devices of this config from the simulators');
+    simulator = await startSimulatorChild(file, log, demo);
   }
+  if (o.sync) log.info({ url: config.sync?.url }, `--sync: syncing to ${config.sync?.url} for this run`);
 
   // The host runs the Gateway and swaps its config for the city (MQTT) and the console (HTTP) alike:
   // validate → apply → watch → roll back (gateway/remote-config), state under the data directory.
@@ -75,18 +86,24 @@ export async function runStart(o: { config?: string; verbose?: boolean }): Promi
     throw err;
   }
 
-  const summary = startSummaryLog(gateway, config, log, demo);
+  const summary = startSummaryLog(gateway, log);
   // Readiness and watchdog pings for systemd (Type=notify), only when systemd started us.
   const { systemdWatchdog } = await import('../systemd/index.js');
   const watchdog = systemdWatchdog({ onError: (message) => log.warn({ err: message }, 'systemd notification failed') });
   watchdog?.ready(`polling ${config.devices.length} devices`);
   if (watchdog)
     log.info({ watchdogMs: watchdog.intervalMs === null ? null : watchdog.intervalMs * 2 }, 'systemd notified: ready');
+  const healthWatch = watchHealth(
+    () => gateway.current.health(),
+    log,
+    (text) => watchdog?.status(text),
+  );
   stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
     clearInterval(summary);
+    clearInterval(healthWatch);
     watchdog?.stopping();
     try {
       await gateway.stop();
@@ -99,61 +116,76 @@ export async function runStart(o: { config?: string; verbose?: boolean }): Promi
   };
   if (stopRequested) void stop(stopRequested);
   simulator?.on('exit', (code) => {
-    if (!stopping) log.error({ code }, 'demo simulator exited; demo devices will go offline');
+    if (!stopping) log.error({ code }, 'simulator exited; the simulated devices will go offline');
   });
 }
 
-function startSimulatorChild(configFile: string, log: Logger): Promise<ChildProcess> {
+function startSimulatorChild(configFile: string, log: Logger, demo: boolean): Promise<ChildProcess> {
   const bin = fileURLToPath(new URL('../../../bin/langbiang.js', import.meta.url));
   const child = spawn(process.execPath, [bin, 'simulate', '--config', configFile], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
     let buf = '';
-    const timer = setTimeout(() => reject(new Error('demo simulators did not start within 15 s')), 15_000);
+    const what = demo ? 'demo simulators' : 'simulators';
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within 15 s`)), 15_000);
     child.stdout!.on('data', (chunk: Buffer) => {
       buf += chunk.toString();
       if (buf.includes('simulators ready')) {
         clearTimeout(timer);
-        log.info('demo simulators ready');
+        log.info(`${what} ready`);
         child.stdout!.resume();
         resolve(child);
       }
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`demo simulators exited with code ${code}`));
+      reject(new Error(`${what} exited with code ${code} (see the line above)`));
     });
   });
 }
 
-/** A line every 30 s so a technician sees readings flowing; in the demo, with the latest values. */
-function startSummaryLog(
-  gateway: {
-    store: {
-      stats(): { readings: number; lastSeq: number };
-      latest(): { device: string; point: string; value: unknown; unit?: string; quality: string }[];
-    };
-  },
-  _config: GatewayConfig,
+const HEALTH_CHECK_MS = 5_000;
+
+/**
+ * Logs each change of the gateway's health (a bus lost or back, a device going offline) as one
+ * line in words, and keeps systemd's status line (`systemctl status langbiang`) the same.
+ */
+function watchHealth(
+  health: () => Record<string, unknown>,
   log: Logger,
-  demo: boolean,
+  setStatus: (text: string) => void,
 ): NodeJS.Timeout {
+  let last = '';
+  const check = () => {
+    try {
+      const h = health();
+      const problems = (h.problems as string[] | undefined) ?? [];
+      const text = problems.length > 0 ? `degraded: ${problems.join('; ')}` : 'ok: every bus open, no device offline';
+      if (text === last) return;
+      const first = last === '';
+      last = text;
+      setStatus(text);
+      if (problems.length > 0) log.warn({ problems }, `gateway degraded: ${problems.join('; ')}`);
+      else if (!first) log.info('gateway healthy again: every bus open, no device offline');
+    } catch (err) {
+      log.warn({ err: describeError(err) }, 'health check failed');
+    }
+  };
+  setTimeout(check, 2_000).unref();
+  const timer = setInterval(check, HEALTH_CHECK_MS);
+  timer.unref();
+  return timer;
+}
+
+/** A line every 30 s so a technician sees readings flowing, with each device's key values. */
+function startSummaryLog(host: GatewayHost, log: Logger): NodeJS.Timeout {
   const report = () => {
     try {
-      const s = gateway.store.stats();
-      const fields: Record<string, unknown> = { readings: s.readings, lastSeq: s.lastSeq };
-      if (demo) {
-        fields.latest = gateway.store
-          .latest()
-          .slice(0, 12)
-          .map(
-            (r) =>
-              `${r.device}.${r.point}=${r.quality === 'good' ? `${r.value}${r.unit ? ` ${r.unit}` : ''}` : r.quality}`,
-          )
-          .join(', ');
-      }
-      log.info(fields, 'readings stored');
+      const gw = host.current;
+      const s = gw.store.stats();
+      const values = keyValuesSummary(gw.config, gw.profiles, gw.store.latest());
+      log.info({ readings: s.readings, lastSeq: s.lastSeq, latest: values }, `readings stored: ${values}`);
     } catch (err) {
       log.warn({ err: describeError(err) }, 'summary failed');
     }

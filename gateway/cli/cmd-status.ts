@@ -17,8 +17,16 @@ export async function runStatus(o: { url: string; json?: boolean }): Promise<voi
       `no gateway answers at ${url.origin} (${(err as Error).cause ?? (err as Error).message})`,
     );
   }
-  if (!res.ok) throw new LangbiangError('USAGE', `${url.origin} answered HTTP ${res.status}`);
-  const h = (await res.json()) as {
+  // 503 is a degraded gateway, and its body says why
+  if (!res.ok && res.status !== 503) throw new LangbiangError('USAGE', `${url.origin} answered HTTP ${res.status}`);
+  const h = (await res.json().catch(() => {
+    throw new LangbiangError(
+      'USAGE',
+      `${url.origin} answered HTTP ${res.status} without a health report (is it a gateway?)`,
+    );
+  })) as {
+    status: 'ok' | 'degraded';
+    problems?: string[];
     gateway: string;
     version: string;
     uptimeS: number;
@@ -26,7 +34,7 @@ export async function runStatus(o: { url: string; json?: boolean }): Promise<voi
     readings: number;
     lastSeq: number;
     clockSynced: boolean;
-    buses: { bus: string; open: boolean; devices: { device: string; state: string }[] }[];
+    buses: { bus: string; open: boolean; problem?: string; devices: { device: string; state: string }[] }[];
     sync?: {
       connected: boolean;
       backlog: number;
@@ -39,6 +47,8 @@ export async function runStatus(o: { url: string; json?: boolean }): Promise<voi
       resends?: number;
     };
   };
+  const degraded = h.status === 'degraded';
+  if (degraded) process.exitCode = 3;
   if (o.json) {
     process.stdout.write(`${JSON.stringify(h, null, 2)}\n`);
     return;
@@ -69,6 +79,10 @@ export async function runStatus(o: { url: string; json?: boolean }): Promise<voi
       : [[b.bus, b.open ? 'open' : 'closed', '', '']],
   );
   process.stdout.write(`${formatTable(['bus', 'port', 'device', 'health'], rows)}\n`);
-  const bad = h.buses.some((b) => !b.open || b.devices.some((d) => d.state !== 'ok'));
-  if (bad) process.exitCode = 3;
+  const problems = h.problems ?? [];
+  process.stdout.write(
+    degraded
+      ? `DEGRADED: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  ${p}\n`).join('')}`
+      : 'status ok\n',
+  );
 }

@@ -23,13 +23,37 @@ export async function main(argv: string[]): Promise<void> {
     .command('start')
     .description('run the gateway; with no --config, the demo with simulated devices')
     .option('-c, --config <file>', 'gateway config (YAML)')
-    .action(async (o) => (await import('./cmd-start.js')).runStart({ config: o.config, verbose }));
+    .option('--sync <url>', "sync to this MQTT broker (sets sync.url for this run; the demo's way to sync in one step)")
+    .option('--simulate', "also serve the config's Modbus devices from the built-in simulators (as the demo does)")
+    .addOption(
+      new Option(
+        '--log-format <format>',
+        'log lines: pretty on a terminal, json otherwise (default: by the output)',
+      ).choices(['pretty', 'json']),
+    )
+    .action(async (o) =>
+      (await import('./cmd-start.js')).runStart({
+        config: o.config,
+        sync: o.sync,
+        simulate: o.simulate,
+        logFormat: o.logFormat,
+        verbose,
+      }),
+    );
 
   program
     .command('validate')
     .description('check a config; prints one "path.to.key: problem" line per problem')
-    .requiredOption('-c, --config <file>', 'gateway config (YAML)')
-    .action(async (o) => (await import('./cmd-validate.js')).runValidate({ config: o.config }));
+    .argument('[file]', 'gateway config (YAML), the same as --config')
+    .option('-c, --config <file>', 'gateway config (YAML)')
+    .action(async (file, o) => {
+      const config = o.config ?? file;
+      if (!config)
+        throw new LangbiangError('USAGE', 'validate needs a config: langbiang validate FILE (or --config FILE)');
+      if (o.config && file && o.config !== file)
+        throw new LangbiangError('USAGE', `validate takes one config: ${file} or --config ${o.config}, not both`);
+      await (await import('./cmd-validate.js')).runValidate({ config });
+    });
 
   program
     .command('scan')
@@ -72,9 +96,12 @@ export async function main(argv: string[]): Promise<void> {
 
   program
     .command('export')
-    .description('dump stored readings as CSV or JSON lines')
+    .description('dump stored readings (or, with --events, events) as CSV or JSON lines')
     .option('--data-dir <dir>', "the gateway's data directory")
     .option('--receiver-db <url>', 'a receiver database: file, sqlite:///path or postgres://… (adds a gateway column)')
+    .option('--gateway <id>', 'only this gateway (with --receiver-db; device ids repeat across gateways)')
+    .option('--events', 'export events (gaps, command audit, alarms, config changes) instead of readings')
+    .option('--kind <kind>', 'only events of this kind (with --events): gap, command, alarm, config, flows, clock')
     .option('--device <id>', 'only this device')
     .option('--point <name>', 'only this point')
     .option('--from <time>', 'ISO 8601 time, or relative like -24h')
@@ -107,6 +134,8 @@ export async function main(argv: string[]): Promise<void> {
     .option('--context <url>', "one JSON-LD @context for every entity instead of each model's own")
     .option('--ngsi-ld-token-file <file>', 'file holding a bearer token for the context broker')
     .option('--gateway-configs <path>', 'the gateway configs (file or directory): locations and device profiles')
+    .option('--health-port <port>', 'serve GET /healthz (200 connected, 503 not) on this port, for a HEALTHCHECK')
+    .option('--health-host <host>', 'address of the health endpoint', '127.0.0.1')
     .action(async (o) => (await import('./cmd-receiver.js')).runReceiver({ ...o, verbose }));
 
   program

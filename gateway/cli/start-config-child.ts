@@ -1,17 +1,21 @@
 /**
  * Entry of the short-lived process `langbiang start` reads its config in (see start-config.ts):
- * argv = [config file, "demo" | "file"]; the outcome goes back on fd 3, v8-serialized.
+ * argv = [config file, "demo" | "file", sync URL or ""]; the outcome goes back on fd 3, v8-serialized.
  * Nothing imports this module; running it does the work.
  */
 import { writeSync } from 'node:fs';
 import { serialize } from 'node:v8';
 import { type LogRecord, prepareStartConfig, type StartConfigOutcome } from './start-config-load.js';
 
-const [file, mode] = process.argv.slice(2);
+const [file, mode, syncUrl] = process.argv.slice(2);
 const logs: LogRecord[] = [];
 let outcome: StartConfigOutcome;
 try {
-  outcome = { ok: true, logs, ...(await prepareStartConfig(file!, mode === 'demo', logs)) };
+  outcome = {
+    ok: true,
+    logs,
+    ...(await prepareStartConfig(file!, mode === 'demo', logs, { syncUrl: syncUrl || undefined })),
+  };
 } catch (err) {
   const e = err as { code?: unknown; message?: unknown; details?: unknown };
   outcome = {

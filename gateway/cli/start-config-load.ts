@@ -21,6 +21,12 @@ export interface StartConfig {
   profiles: Map<string, DeviceProfile>;
 }
 
+/** What `langbiang start`'s flags change in the config for this run. */
+export interface StartOverrides {
+  /** `--sync URL`: sync.url for this run (the rest of `sync` from the file, or its defaults) */
+  syncUrl?: string;
+}
+
 export type StartConfigOutcome =
   | ({ ok: true; logs: LogRecord[] } & StartConfig)
   | {
@@ -35,13 +41,28 @@ export type StartConfigOutcome =
  * applied earlier left running, and keep the profiles its devices use. Throws the same errors the
  * in-process path always threw.
  */
-export async function prepareStartConfig(file: string, demo: boolean, logs: LogRecord[]): Promise<StartConfig> {
+export async function prepareStartConfig(
+  file: string,
+  demo: boolean,
+  logs: LogRecord[],
+  overrides: StartOverrides = {},
+): Promise<StartConfig> {
   if (!demo) (await import('../provision/boot.js')).importBootBundleOnStart(file, () => recordingLogger(logs, true));
-  const { formatProblems, loadConfigFile } = await import('../config/index.js');
-  const loaded = loadConfigFile(file);
+  const { configError, formatProblems, loadConfigFile } = await import('../config/index.js');
+  let loaded = loadConfigFile(file);
+  if (loaded.ok && overrides.syncUrl !== undefined) loaded = await withSyncUrl(file, overrides.syncUrl);
   if (!loaded.ok)
     // the message loadValidConfig (config-arg.ts) always gave
-    throw new LangbiangError('CONFIG_INVALID', `${file} is not valid:\n${formatProblems(loaded.problems)}`);
+    throw loaded.problems.length === 1 && loaded.problems[0]?.path === file
+      ? configError(file, loaded.problems) // the file itself: missing or unreadable, not "not valid"
+      : new LangbiangError('CONFIG_INVALID', `${file} is not valid:\n${formatProblems(loaded.problems)}`);
+  // what `validate` warns about, the gateway says at start too (a missing serial adapter, an expired certificate)
+  for (const w of loaded.warnings)
+    logs.push({
+      level: 'warn',
+      obj: { key: w.path, ...(w.line !== undefined ? { line: w.line } : {}) },
+      msg: `config warning: ${w.path}: ${w.message}`,
+    });
   let config = loaded.config;
   let all: ReadonlyMap<string, DeviceProfile> = loaded.profiles;
   if (!demo) {
@@ -78,4 +99,21 @@ export function recordingLogger(logs: LogRecord[], boot = false): Logger {
     child: () => l,
   };
   return l as unknown as Logger;
+}
+
+/**
+ * The config file with `sync.url` set (the `--sync` flag), validated as a whole again so a bad URL
+ * is a `sync.url: …` problem like any other. The file itself is not changed.
+ */
+async function withSyncUrl(file: string, url: string) {
+  const { readFileSync } = await import('node:fs');
+  const { parseDocument } = await import('yaml');
+  const { parseConfigText } = await import('../config/index.js');
+  const doc = parseDocument(readFileSync(file, 'utf8'));
+  doc.setIn(['sync', 'url'], url);
+  const result = parseConfigText(doc.toString(), { file });
+  if (result.ok) return result;
+  // the URL came from the command line, not from a line of the file
+  const problems = result.problems.map((p) => (p.path === 'sync.url' ? { path: '--sync', message: p.message } : p));
+  return { ok: false as const, problems };
 }

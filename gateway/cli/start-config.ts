@@ -3,7 +3,13 @@ import { fileURLToPath } from 'node:url';
 import { deserialize } from 'node:v8';
 import { describeError, type ErrorCode, LangbiangError } from '../core/errors.js';
 import type { Logger } from '../log.js';
-import { type LogRecord, prepareStartConfig, type StartConfig, type StartConfigOutcome } from './start-config-load.js';
+import {
+  type LogRecord,
+  prepareStartConfig,
+  type StartConfig,
+  type StartConfigOutcome,
+  type StartOverrides,
+} from './start-config-load.js';
 
 const CHILD = fileURLToPath(new URL('./start-config-child.js', import.meta.url));
 
@@ -15,10 +21,14 @@ const CHILD = fileURLToPath(new URL('./start-config-child.js', import.meta.url))
  * Pi. Errors and log lines come back as the in-process path gave them. If no child can be started
  * (no memory, no process slots), the config is read here instead.
  */
-export async function loadStartConfig(file: string, demo: boolean): Promise<StartConfig & { logs: LogRecord[] }> {
+export async function loadStartConfig(
+  file: string,
+  demo: boolean,
+  opts: StartOverrides = {},
+): Promise<StartConfig & { logs: LogRecord[] }> {
   let outcome: StartConfigOutcome;
   try {
-    outcome = await runChild(file, demo);
+    outcome = await runChild(file, demo, opts);
   } catch (err) {
     if (!(err instanceof SpawnFailed)) throw err;
     const logs: LogRecord[] = [
@@ -28,7 +38,7 @@ export async function loadStartConfig(file: string, demo: boolean): Promise<Star
         msg: 'config reader process not started; reading the config here',
       },
     ];
-    return { logs, ...(await prepareStartConfig(file, demo, logs)) };
+    return { logs, ...(await prepareStartConfig(file, demo, logs, opts)) };
   }
   if (outcome.ok) return outcome;
   const e = outcome.error;
@@ -54,10 +64,10 @@ export function replayLogs(logs: readonly LogRecord[], log: Logger, bootLog: () 
 
 class SpawnFailed extends Error {}
 
-function runChild(file: string, demo: boolean): Promise<StartConfigOutcome> {
+function runChild(file: string, demo: boolean, opts: StartOverrides): Promise<StartConfigOutcome> {
   return new Promise((resolve, reject) => {
     // execArgv is not passed on: an --inspect port or a preload is meant for the gateway itself
-    const child = spawn(process.execPath, [CHILD, file, demo ? 'demo' : 'file'], {
+    const child = spawn(process.execPath, [CHILD, file, demo ? 'demo' : 'file', opts.syncUrl ?? ''], {
       stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
     });
     const chunks: Buffer[] = [];

@@ -3,6 +3,7 @@ import { loadProfiles } from '../../hardware/profiles.js';
 import { describeError, LangbiangError } from '../core/errors.js';
 import type { DeviceProfile } from '../core/point.js';
 import { crossCheck } from './cross-check.js';
+import { checkSerialPorts, checkTlsFiles } from './hardware-checks.js';
 import {
   type ConfigProblem,
   configErrorMap,
@@ -107,9 +108,13 @@ export function parseConfigText(text: string, opts: ParseConfigOptions = {}): Co
   if (!loaded.profiles) return { ok: false, problems: located([...loaded.problems, ...secrets], source, opts.file) };
 
   const checked = crossCheck(config, loaded.profiles);
-  const problems = [...checked.problems, ...secrets];
+  // the machine itself, when the config is checked where it runs: serial ports here, TLS files parsed
+  const onMachine = opts.checkFiles ?? true;
+  const tls = onMachine && secrets.length === 0 ? checkTlsFiles(config) : { problems: [], warnings: [] };
+  const problems = [...checked.problems, ...secrets, ...tls.problems];
   if (problems.length > 0) return { ok: false, problems: located(problems, source, opts.file) };
-  return { ok: true, config, profiles: loaded.profiles, warnings: located(checked.warnings, source, opts.file) };
+  const warnings = [...checked.warnings, ...tls.warnings, ...(onMachine ? checkSerialPorts(config) : [])];
+  return { ok: true, config, profiles: loaded.profiles, warnings: located(warnings, source, opts.file) };
 }
 
 /** Reads and validates a config file; an unreadable file is one problem addressed by the file name. */

@@ -11,6 +11,12 @@ import { DURATION_PATTERN, formatDuration, formatSize, parseDuration, parseSize,
  * silently ignored key.
  */
 
+/** `1M`, `30S`: the units are lower case, and `m` is minutes (there is no month). */
+function lowerCaseHint(input: unknown): string {
+  if (typeof input !== 'string' || input === input.toLowerCase()) return '';
+  return `; units are lower case: ms, s, m (minutes), h, d, w — did you mean "${input.toLowerCase()}"?`;
+}
+
 function duration(description: string, min = 0) {
   return z
     .union([z.string(), z.number()], {
@@ -29,7 +35,7 @@ function duration(description: string, min = 0) {
         }
         return ms;
       } catch (err) {
-        ctx.issues.push({ code: 'custom', input, message: describeError(err) });
+        ctx.issues.push({ code: 'custom', input, message: `${describeError(err)}${lowerCaseHint(input)}` });
         return z.NEVER;
       }
     })

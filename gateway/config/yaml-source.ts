@@ -78,12 +78,16 @@ export function readYaml(text: string): YamlResult {
     customTags: [fileTag],
   });
   if (doc.errors.length > 0) {
+    // A tab in the indentation throws the parser off for the rest of the block: the errors after it
+    // ("Nested mappings are not allowed…", "Implicit keys…") are its echoes. Report the tabs alone.
+    const tabs = doc.errors.filter((e) => e.code === 'TAB_AS_INDENT');
     return {
       ok: false,
-      problems: doc.errors.map((err) => {
+      problems: (tabs.length > 0 ? tabs : doc.errors).map((err) => {
         const pos = err.linePos?.[0];
         const where = pos ? `line ${pos.line}, column ${pos.col}: ` : '';
-        return { path: [], message: `${where}${firstLine(err.message)}` };
+        const fix = err.code === 'TAB_AS_INDENT' ? ' (indent with spaces: YAML forbids tabs there)' : '';
+        return { path: [], message: `${where}${firstLine(err.message)}${fix}` };
       }),
     };
   }

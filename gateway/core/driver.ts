@@ -13,7 +13,12 @@ export interface DeviceBinding {
   options?: Record<string, number | string | boolean>;
 }
 
-export type HealthState = 'ok' | 'degraded' | 'offline';
+/**
+ * ok / degraded / offline come from the driver (how the device answers). The gateway adds two a
+ * driver never gives: `bus_error` (its bus is not open, so it cannot be asked) and `not_polled`
+ * (the bus is open and the device has not been asked yet).
+ */
+export type HealthState = 'ok' | 'degraded' | 'offline' | 'bus_error' | 'not_polled';
 
 export interface DeviceHealth {
   device: string;
@@ -32,6 +37,8 @@ export interface BusHealth {
   type: string;
   open: boolean;
   lastError?: string;
+  /** why the bus is not open, in a technician's words (given by the gateway, not the driver) */
+  problem?: string;
   reconnects: number;
   queueDepth: number;
   transactions: number;

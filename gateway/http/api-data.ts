@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { CommandResult } from '../core/command.js';
 import type { DeviceHealth } from '../core/driver.js';
 import type { StoredReading } from '../core/reading.js';
+import { parseTimeArg } from '../time-arg.js';
 import { HttpError, objectBody, readJson, SECURITY_HEADERS } from './respond.js';
 import { HANDLED, type Router } from './router.js';
 import type { Deps } from './types.js';
@@ -55,9 +56,13 @@ export function devicesView(deps: Deps) {
 
 function num(v: string | null, what: string): number | undefined {
   if (v === null || v === '') return undefined;
-  const n = /^-?\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isFinite(n)) throw new HttpError(400, `${what} must be epoch ms or an ISO 8601 time`);
-  return n;
+  if (/^-?\d+$/.test(v)) return Number(v);
+  // the same times the CLI takes: ISO 8601, or relative to now like -5m, -24h
+  try {
+    return parseTimeArg(v);
+  } catch {
+    throw new HttpError(400, `${what} must be epoch ms, an ISO 8601 time or relative like -5m or -24h`);
+  }
 }
 
 export function isIrrigation(deps: Deps, device: string, point: string): boolean {

@@ -50,14 +50,32 @@ export class Metrics {
     });
     new p.Gauge({
       name: 'langbiang_device_up',
-      help: '1 when the device is ok, 0.5 degraded, 0 offline',
+      help: '1 when the device is ok, 0.5 degraded, 0 offline or its bus not open (bus_error); absent until first polled',
       labelNames: ['bus', 'device'],
       registers: [registry],
       collect() {
         this.reset();
         for (const b of gw.busHealth())
-          for (const d of b.devices)
+          for (const d of b.devices) {
+            if (d.state === 'not_polled') continue;
             this.set({ bus: b.bus, device: d.device }, d.state === 'ok' ? 1 : d.state === 'degraded' ? 0.5 : 0);
+          }
+      },
+    });
+    new p.Gauge({
+      name: 'langbiang_health_degraded',
+      help: '1 when /healthz says degraded (a bus not open, a device offline), else 0',
+      registers: [registry],
+      collect() {
+        this.set(gw.health().status === 'degraded' ? 1 : 0);
+      },
+    });
+    new p.Gauge({
+      name: 'langbiang_health_problems',
+      help: 'Problems /healthz lists',
+      registers: [registry],
+      collect() {
+        this.set(((gw.health().problems as unknown[] | undefined) ?? []).length);
       },
     });
     new p.Gauge({

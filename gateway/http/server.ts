@@ -177,7 +177,9 @@ export class HttpServer {
       if (path === '/healthz') {
         routeLabel = '/healthz';
         if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'use GET');
-        sendJson(res, 200, this.gw.health());
+        const health = this.gw.health();
+        // 503 when degraded: Docker's HEALTHCHECK (fetch → r.ok) and any HTTP probe see it
+        sendJson(res, health.status === 'degraded' ? 503 : 200, health);
         return;
       }
 

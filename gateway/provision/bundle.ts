@@ -13,6 +13,7 @@ import { isMap, parseDocument } from 'yaml';
 import { SETUP_CODE_FILE as AUTH_SETUP_CODE_FILE, SetupCode } from '../auth/setup-code.js';
 import { gatewayConfigSchema } from '../config/schema.js';
 import { describeError, LangbiangError } from '../core/errors.js';
+import { filesNotInBundle } from './completeness.js';
 import { sha256 } from './files.js';
 import { certSubject, makeCsr, makeKey, selfSign, signWithCa } from './openssl.js';
 
@@ -158,6 +159,12 @@ export function createBundle(o: CreateBundleOptions): CreatedBundle {
       copyFileSync(o.passwordFile, join(secrets, 'mqtt-password'));
       doc.setIn(['sync', 'passwordFile'], secretPath('mqtt-password'));
     }
+    const notBundled = filesNotInBundle(doc, dataDir, secrets);
+    if (notBundled.length > 0)
+      throw new LangbiangError(
+        'USAGE',
+        `this bundle would fail at the gateway's first boot; nothing was written:\n${notBundled.map((l) => `  ${l}`).join('\n')}`,
+      );
     const setupCode = new SetupCode().issue().code;
     writeFileSync(join(secrets, SETUP_CODE_FILE), `${setupCode}\n`, { mode: 0o600 });
     writeFileSync(join(dir, 'config.yaml'), doc.toString());

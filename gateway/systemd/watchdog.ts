@@ -37,6 +37,7 @@ export interface WatchdogOptions {
 export class Watchdog {
   private handle: unknown = null;
   private readySent = false;
+  private lastStatus: string | undefined;
 
   constructor(private readonly opts: WatchdogOptions) {}
 
@@ -50,12 +51,25 @@ export class Watchdog {
     if (this.readySent) return;
     this.readySent = true;
     const fields: Record<string, string> = { READY: '1' };
-    if (status) fields.STATUS = status;
+    if (status) {
+      fields.STATUS = status;
+      this.lastStatus = status;
+    }
     this.opts.sink.send(fields);
     const every = this.intervalMs;
     if (every === null) return;
     const timers = this.opts.timers ?? realTimers;
     this.handle = timers.setInterval(() => this.ping(), every);
+  }
+
+  /**
+   * The one-line status `systemctl status` shows (STATUS=), sent only when it changes: the
+   * gateway's health in words ("degraded: bus rs485-1: /dev/ttyUSB0 not found …").
+   */
+  status(text: string): void {
+    if (!this.readySent || text === this.lastStatus) return;
+    this.lastStatus = text;
+    this.opts.sink.send({ STATUS: text });
   }
 
   ping(): void {

@@ -27,7 +27,7 @@ devices: [{ id: soil-a1, profile: comwintop-cwt-soil, bus: rs485-1, unit: 1, int
     // warnings (e.g. a baud rate other than the profile's usual one) may be printed, problems not
     for (const line of r.stderr.split('\n').filter(Boolean)) expect(line).toMatch(/^warning: /);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/valid \(1 buses, 1 devices\)/);
+    expect(r.stdout).toMatch(/valid \(1 bus, 1 device\)/);
   });
 
   it('prints one path-named line per problem, exit 1, no stack trace', async () => {

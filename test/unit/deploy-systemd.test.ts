@@ -1,43 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { gatewayConfigSchema } from '../../gateway/config/schema.js';
+import { parseUnit, systemdAnalyze, verifyUnit } from '../helpers/systemd-unit.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const UNIT = join(ROOT, 'deploy/systemd/langbiang.service');
 const SCRIPT = join(ROOT, 'deploy/install-pi.sh');
 const UDEV = join(ROOT, 'deploy/udev/99-langbiang-rs485.rules');
-
-type Unit = Map<string, Map<string, string[]>>;
-
-/** systemd's unit syntax, enough for a static check: sections, repeated keys, comments. */
-function parseUnit(text: string): { unit: Unit; problems: string[] } {
-  const unit: Unit = new Map();
-  const problems: string[] = [];
-  let section: Map<string, string[]> | null = null;
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (!line || line.startsWith('#') || line.startsWith(';')) return;
-    const sec = /^\[(\w+)\]$/.exec(line);
-    if (sec) {
-      section = new Map();
-      unit.set(sec[1]!, section);
-      return;
-    }
-    const kv = /^([A-Za-z][A-Za-z0-9]*)=(.*)$/.exec(line);
-    if (!kv || !section) {
-      problems.push(`line ${i + 1}: not a key=value in a section: ${line}`);
-      return;
-    }
-    const values = section.get(kv[1]!) ?? [];
-    values.push(kv[2]!);
-    section.set(kv[1]!, values);
-  });
-  return { unit, problems };
-}
 
 // Every key the unit may use; a typo (WatchdogSecs=) is only a warning to systemd, an error here.
 const KNOWN: Record<string, string[]> = {
@@ -172,32 +144,23 @@ describe('deploy/systemd/langbiang.service (static check, always)', () => {
 });
 
 describe('systemd-analyze verify (where the machine has it)', () => {
-  const analyze = spawnSync('sh', ['-c', 'command -v systemd-analyze'], { encoding: 'utf8' }).stdout.trim();
+  const analyze = systemdAnalyze();
   it('accepts the unit with no warnings, and flags a broken one', () => {
     // Where it is missing (a container without systemd) the static check stands alone.
     if (!analyze) {
       expect(checkUnit(unitText)).toEqual([]);
       return;
     }
-    const dir = mkdtempSync(join(tmpdir(), 'lb-unit-'));
-    try {
-      // verify checks that ExecStart's program exists: point it at this machine's node
-      const local = unitText.replaceAll('/usr/bin/node ', `${process.execPath} `);
-      const good = join(dir, 'langbiang.service');
-      writeFileSync(good, local);
-      const r = spawnSync(analyze, ['verify', good], { encoding: 'utf8' });
-      const mine = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.includes('langbiang.service'));
-      expect(mine).toEqual([]);
-      expect(r.status).toBe(0);
-      const bad = join(dir, 'broken.service');
-      writeFileSync(bad, local.replace('WatchdogSec=30s', 'WatchdogSecs=30s').replace('Type=notify', 'Type=bogus'));
-      const b = spawnSync(analyze, ['verify', bad], { encoding: 'utf8' });
-      const out = `${b.stdout}${b.stderr}`;
-      expect(out).toContain("Unknown key 'WatchdogSecs'");
-      expect(out).toMatch(/Failed to parse service type.*bogus/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const good = verifyUnit(analyze, 'langbiang.service', unitText);
+    expect(good.lines).toEqual([]);
+    expect(good.status).toBe(0);
+    const bad = verifyUnit(
+      analyze,
+      'broken.service',
+      unitText.replace('WatchdogSec=30s', 'WatchdogSecs=30s').replace('Type=notify', 'Type=bogus'),
+    );
+    expect(bad.out).toContain("Unknown key 'WatchdogSecs'");
+    expect(bad.out).toMatch(/Failed to parse service type.*bogus/);
   });
 });
 

@@ -102,3 +102,29 @@ describe('the checker fails on broken Dockerfiles', () => {
     expect(checkDockerfile(arg)).toEqual([]);
   });
 });
+
+describe('Dockerfile.receiver (the city receiver image; static check)', () => {
+  const receiver = readFileSync(`${ROOT}Dockerfile.receiver`, 'utf8');
+
+  it('passes the same checks: pinned bases, multi-stage, non-root, HEALTHCHECK on /healthz, VOLUME, no dev deps', () => {
+    expect(checkDockerfile(receiver)).toEqual([]);
+  });
+
+  it('runs `langbiang receiver` with its health endpoint on the port the HEALTHCHECK asks', () => {
+    const entry = /^ENTRYPOINT (.*)$/m.exec(receiver)?.[1] ?? '';
+    const argv = JSON.parse(entry) as string[];
+    expect(argv.slice(0, 3)).toEqual(['node', '/app/bin/langbiang.js', 'receiver']);
+    const port = argv[argv.indexOf('--health-port') + 1];
+    expect(receiver).toContain(`LANGBIANG_HEALTHZ=http://127.0.0.1:${port}/healthz`);
+    // the database default is on the volume
+    const volume = /^VOLUME \["([^"]+)"\]$/m.exec(receiver)?.[1];
+    expect(argv[argv.indexOf('--db') + 1]?.startsWith(`${volume}/`)).toBe(true);
+  });
+
+  it('copies into the runtime stage only files that exist in the project', () => {
+    for (const m of receiver.matchAll(/^COPY --from=build \/src\/(\S+)/gm)) {
+      if (['node_modules', 'dist'].includes(m[1]!)) continue; // made by the build stage
+      expect(() => readFileSync(`${ROOT}${m[1]}`.replace(/\/$/, '')), m[1]).not.toThrow(/ENOENT/);
+    }
+  });
+});

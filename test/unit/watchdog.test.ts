@@ -124,3 +124,23 @@ describe('Watchdog', () => {
     expect(sink.sent.map((s) => s.fields)).toEqual([{ READY: '1' }, { WATCHDOG: '1' }, { STOPPING: '1' }]);
   });
 });
+
+describe('the systemd status line', () => {
+  it('is sent after READY, only when it changes', () => {
+    const timers = new ManualTimers();
+    const sink = new FakeSink(timers);
+    const wd = new Watchdog({ sink, watchdogMs: null, timers });
+    wd.status('degraded: bus rs485-1: /dev/ttyUSB0 not found'); // before READY: systemd is not listening yet
+    expect(sink.sent).toEqual([]);
+    wd.ready('polling 3 devices');
+    wd.status('polling 3 devices'); // the same as READY's: nothing new
+    wd.status('degraded: bus rs485-1: /dev/ttyUSB0 not found');
+    wd.status('degraded: bus rs485-1: /dev/ttyUSB0 not found');
+    wd.status('ok: every bus open, no device offline');
+    expect(sink.sent.map((s) => s.fields)).toEqual([
+      { READY: '1', STATUS: 'polling 3 devices' },
+      { STATUS: 'degraded: bus rs485-1: /dev/ttyUSB0 not found' },
+      { STATUS: 'ok: every bus open, no device offline' },
+    ]);
+  });
+});

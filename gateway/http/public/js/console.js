@@ -21,22 +21,38 @@ function table(el, head, rows) {
 }
 
 async function loadDevices() {
-  const [buses, devs] = await Promise.all([api('/api/buses'), api('/api/devices')]);
+  const [buses, devs, health] = await Promise.all([
+    api('/api/buses'),
+    api('/api/devices'),
+    // the same report as /healthz and `langbiang status` (503 when degraded still carries it)
+    fetch('/healthz').then((r) => r.json()),
+  ]);
   devices = devs;
+  const problems = health.problems ?? [];
+  document.getElementById('health').replaceChildren(
+    h('span', { class: `badge ${health.status === 'ok' ? 'ok' : 'bus_error'}` }, health.status),
+    problems.length
+      ? h(
+          'ul',
+          { class: 'error' },
+          problems.map((p) => h('li', {}, p)),
+        )
+      : ' every bus open, no device offline',
+  );
   table(
     document.getElementById('buses'),
-    ['bus', 'type', 'port', 'queue', 'transactions', 'reconnects', 'last error'],
+    ['bus', 'type', 'port', 'queue', 'transactions', 'reconnects', 'problem / last error'],
     buses.map((b) =>
       h(
         'tr',
         { dataset: { bus: b.bus } },
         h('td', {}, b.bus),
         h('td', {}, b.type),
-        h('td', {}, b.open ? 'open' : 'closed'),
+        h('td', {}, h('span', { class: `badge ${b.open ? 'ok' : 'bus_error'}` }, b.open ? 'open' : 'closed')),
         h('td', {}, b.queueDepth),
         h('td', {}, b.transactions),
         h('td', {}, b.reconnects),
-        h('td', { class: 'error' }, b.lastError ?? ''),
+        h('td', { class: 'error' }, b.problem ?? b.lastError ?? ''),
       ),
     ),
   );

@@ -36,6 +36,9 @@ const vi = {
   'state.ok': 'đang kết nối',
   'state.degraded': 'chập chờn',
   'state.offline': 'mất kết nối',
+  // the gateway cannot reach the device's wiring (its RS-485 adapter): for a farmer, connection lost
+  'state.bus_error': 'mất kết nối',
+  'state.not_polled': 'chưa có dữ liệu',
   'state.stale': 'dữ liệu cũ',
   'state.nodata': 'chưa có dữ liệu',
   'age.seconds': 'cập nhật {n} giây trước',
@@ -126,6 +129,8 @@ const en = {
   'state.ok': 'online',
   'state.degraded': 'unstable',
   'state.offline': 'offline',
+  'state.bus_error': 'offline',
+  'state.not_polled': 'no data',
   'state.stale': 'stale',
   'state.nodata': 'no data',
   'age.seconds': 'updated {n} s ago',

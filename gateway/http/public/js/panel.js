@@ -21,7 +21,7 @@ const key = (d, p) => `${d}\u0000${p}`;
 
 function pointState(dev, l) {
   if (!l || l.ts === null || l.ts === undefined) return 'nodata';
-  if (dev.state === 'offline' || (l.quality && l.quality !== 'good')) return 'offline';
+  if (dev.state === 'offline' || dev.state === 'bus_error' || (l.quality && l.quality !== 'good')) return 'offline';
   if (Date.now() - l.ts > Math.max(3 * (dev.intervalMs ?? 30_000), STALE_MIN_MS)) return 'stale';
   return 'ok';
 }
