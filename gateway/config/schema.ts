@@ -352,6 +352,8 @@ const syncSchema = z
       .meta({
         description:
           'Northbound payload format: native (Langbiang receiver, end-to-end acks), thingsboard (ThingsBoard gateway MQTT API) or sparkplug (Sparkplug B 3.0). See docs/northbound.md.',
+        // the shipped JSON Schema offers only what validate accepts, so an editor never suggests a refused value
+        enum: ['native', 'thingsboard', 'sparkplug'],
       }),
     thingsboard: z
       .strictObject({

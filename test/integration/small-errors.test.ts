@@ -58,7 +58,7 @@ devices: [{ id: a, profile: xy-md02, bus: t, unit: 1, interval: 1M }]
   it('the shipped JSON Schema offers only the sync formats validate accepts', () => {
     const schema = JSON.parse(readFileSync(join(ROOT, 'schema/langbiang-config.schema.json'), 'utf8'));
     const format = schema.properties.sync.properties.format;
-    expect(format.enum).toEqual(['native']);
+    expect(format.enum).toEqual(['native', 'thingsboard', 'sparkplug']);
   });
 
   it('`export --device nope` is an error naming the devices the store has, not a header and exit 0', async () => {
