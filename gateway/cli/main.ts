@@ -115,6 +115,19 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (o) => (await import('./cmd-export.js')).runExport({ ...o, verbose }));
 
   program
+    .command('sql')
+    .description(
+      'read-only SQL over the store: readings(seq, device, point, ts, value, unit, quality) and events(id, kind, ts, data)',
+    )
+    .requiredOption('--data-dir <dir>', "the gateway's data directory")
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'csv', 'jsonl']).default('table'))
+    .argument(
+      '<query>',
+      'one SELECT statement, e.g. "SELECT device, avg(value) FROM readings WHERE point = \'moisture\' GROUP BY device"',
+    )
+    .action(async (query, o) => (await import('./cmd-sql.js')).runSql({ ...o, query }));
+
+  program
     .command('receiver')
     .description('the reference cloud receiver: MQTT shared subscription → SQLite or PostgreSQL, deduplicated')
     .requiredOption('--broker <url>', 'mqtt://, mqtts://, ws:// or wss:// broker URL (no password in it)')
