@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Clock } from '../gateway/core/clock.js';
 import type { CommandExecutor } from '../gateway/core/command.js';
@@ -27,6 +28,8 @@ export interface SyncAgentOptions {
   commands?: CommandExecutor;
   /** where the city's `config` messages go (gateway/remote-config); without one the topic is not subscribed */
   onConfig?: (payload: Buffer) => void;
+  /** the city's Ed25519 keys pinned on this gateway, by name; without them every `cmd` is refused */
+  controlKeys?: ReadonlyMap<string, KeyObject>;
   clock?: Pick<Clock, 'wallNow' | 'monoNow'>;
   log?: SyncLogger;
   /** software version, shown in `status` */
@@ -155,6 +158,7 @@ export class SyncAgent {
     this.o = {
       gatewayId: opts.gatewayId,
       outbox: opts.outbox,
+      controlKeys: opts.controlKeys ?? new Map(),
       version: opts.version ?? '0.0.0',
       url: opts.url,
       format,
@@ -205,6 +209,7 @@ export class SyncAgent {
       (p) => this.publishResult(p),
       this.log,
       () => this.clock.wallNow(),
+      { gatewayId: opts.gatewayId, keys: this.o.controlKeys },
     );
   }
 

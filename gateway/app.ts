@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { SyncAgent } from '../cloud-sync/agent.js';
@@ -6,6 +7,7 @@ import type { AuthContext } from './auth/index.js';
 import { type BusSettings, createBusDriver } from './buses.js';
 import type { CabinetController } from './cabinet/index.js';
 import { ClockWatcher, SystemClock, storeCorrection } from './clock/index.js';
+import { controlKeysDir, loadControlKeys } from './control-keys.js';
 import { CommandRouter, type RouterDevice } from './commands/router.js';
 import { fillCommandDevices } from './commands/wiring.js';
 import type { GatewayConfig } from './config/index.js';
@@ -248,6 +250,7 @@ export class Gateway {
   private async startSync(sync: NonNullable<GatewayConfig['sync']>): Promise<void> {
     const { SyncAgent } = await import('../cloud-sync/agent.js');
     const { EVENTS_CURSOR, SYNC_CURSOR } = await import('./store/index.js');
+    const controlKeys = this.loadControlKeys();
     const agent = new SyncAgent({
       gatewayId: this.config.gateway.id,
       outbox: this.store,
@@ -269,10 +272,29 @@ export class Gateway {
       cursorName: SYNC_CURSOR,
       eventsCursorName: EVENTS_CURSOR,
       onConfig: sync.remoteConfig.enabled ? this.opts.onRemoteConfig : undefined,
+      controlKeys,
     });
     this.events.on('readings', () => agent.wake());
     await agent.start();
     this.sync = agent;
+  }
+
+  /**
+   * The city keys pinned in the data directory, said at start: without one, remote configs and
+   * MQTT commands are refused (local sources — console, CLI, schedules, flows — are unaffected).
+   */
+  private loadControlKeys(): Map<string, KeyObject> {
+    const log = this.opts.log.child({ part: 'trust' });
+    const dataDir = this.config.gateway.dataDir;
+    const { keys, problems } = loadControlKeys(dataDir);
+    for (const problem of problems) log.warn({ problem }, 'a pinned city key is unusable and ignored');
+    if (keys.size === 0)
+      log.warn(
+        { dir: controlKeysDir(dataDir) },
+        'no city key is pinned: configs and commands from the city over MQTT will be refused',
+      );
+    else log.info({ keys: [...keys.keys()] }, 'city keys pinned; configs and commands over MQTT must be signed by one');
+    return keys;
   }
 
   /** Liveness, served without auth: nothing secret, nothing a stranger could use. */

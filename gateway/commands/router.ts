@@ -69,6 +69,7 @@ const RESULT_CODES = new Set<string>([
   'DEVICE_ERROR',
   'BUSY',
   'FORBIDDEN',
+  'UNTRUSTED',
 ]);
 const MAX_ID_LENGTH = 128;
 /** audit records carry the command, but not a megabyte of it */

@@ -31,6 +31,7 @@ export type CommandResultCode = Extract<
   | 'DEVICE_ERROR'
   | 'BUSY'
   | 'FORBIDDEN'
+  | 'UNTRUSTED'
 >;
 
 export interface CommandResult {

@@ -33,6 +33,8 @@ export type ErrorCode =
   | 'DEVICE_ERROR'
   | 'BUSY'
   | 'FORBIDDEN'
+  /** a message from the network that is not signed by a pinned city key, or not for now or here */
+  | 'UNTRUSTED'
   // store
   | 'STORE_FAILED'
   | 'STORE_SCHEMA_TOO_NEW'

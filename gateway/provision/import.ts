@@ -2,7 +2,16 @@ import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync
 import { dirname, join, resolve } from 'node:path';
 import { formatProblems, parseConfigText } from '../config/index.js';
 import { describeError, LangbiangError } from '../core/errors.js';
-import { BUNDLE_DIR, BUNDLE_FORMAT, BUNDLE_VERSION, listFiles, type Manifest, SECRETS_SUBDIR } from './bundle.js';
+import { KEY_NAME, parsePublicKey } from '../core/signed.js';
+import {
+  BUNDLE_DIR,
+  BUNDLE_FORMAT,
+  BUNDLE_VERSION,
+  listFiles,
+  type Manifest,
+  SECRETS_SUBDIR,
+  TRUST_SUBDIR,
+} from './bundle.js';
 import { fsyncDir, lookupOwner, type Owner, sha256, writeFileAtomic } from './files.js';
 
 /** Where a technician puts the bundle: the boot partition, as Raspberry Pi OS mounts it (bookworm, then older). */
@@ -33,6 +42,8 @@ export interface ImportResult {
   configFile: string;
   dataDir: string;
   secrets: string[];
+  /** names of the city control keys pinned */
+  controlKeys: string[];
   bundleDeleted: boolean;
 }
 
@@ -76,6 +87,18 @@ export function importBundle(o: ImportOptions): ImportResult {
     .map((rel) => rel.slice(SECRETS_SUBDIR.length + 1));
   if (secretNames.some((n) => n.includes('/') || n.startsWith('.')))
     throw bundleError(dir, 'secrets/ may only hold plain files');
+  const keyNames = Object.keys(manifest.files)
+    .filter((rel) => rel.startsWith(`${TRUST_SUBDIR}/`))
+    .map((rel) => rel.slice(TRUST_SUBDIR.length + 1));
+  for (const n of keyNames) {
+    if (!n.endsWith('.pem') || !KEY_NAME.test(n.slice(0, -4)))
+      throw bundleError(dir, `${TRUST_SUBDIR}/ may only hold NAME.pem key files, not ${n}`);
+    try {
+      parsePublicKey(readFileSync(join(dir, TRUST_SUBDIR, n), 'utf8'));
+    } catch (err) {
+      throw bundleError(dir, `${TRUST_SUBDIR}/${n} is not an Ed25519 public key (${describeError(err)})`);
+    }
+  }
 
   // 3. secrets into the data directory, readable by the service alone
   const secretsDir = join(dataDir, SECRETS_SUBDIR);
@@ -89,6 +112,13 @@ export function importBundle(o: ImportOptions): ImportResult {
     }
     for (const name of secretNames) {
       writeFileAtomic(join(secretsDir, name), readFileSync(join(dir, SECRETS_SUBDIR, name)), 0o600, owner);
+    }
+    // the pinned city keys: readable by the service, written only here (root when run by the unit)
+    if (keyNames.length > 0) {
+      const trustDir = join(dataDir, TRUST_SUBDIR);
+      mkdirSync(trustDir, { recursive: true, mode: 0o755 });
+      for (const name of keyNames)
+        writeFileAtomic(join(trustDir, name), readFileSync(join(dir, TRUST_SUBDIR, name)), 0o644);
     }
     // 4. the config to its place, keeping what was there
     mkdirSync(dirname(configFile), { recursive: true });
@@ -123,7 +153,14 @@ export function importBundle(o: ImportOptions): ImportResult {
     fsyncDir(dirname(dir));
     bundleDeleted = !existsSync(dir);
   }
-  return { gateway: manifest.gateway, configFile, dataDir, secrets: secretNames.sort(), bundleDeleted };
+  return {
+    gateway: manifest.gateway,
+    configFile,
+    dataDir,
+    secrets: secretNames.sort(),
+    controlKeys: keyNames.map((n) => n.slice(0, -4)).sort(),
+    bundleDeleted,
+  };
 }
 
 function resolveBundleDir(path: string): string {
