@@ -8,7 +8,7 @@ import { describeError } from '../../gateway/core/errors.js';
 import type { EventBus } from '../../gateway/core/events.js';
 import type { EventOutbox, EventRecorder, GatewayEventRecord } from '../../gateway/core/outbox.js';
 import type { StoredReading } from '../../gateway/core/reading.js';
-import { DEFAULT_FLOW_ENV } from './flow-env.js';
+import { flowChildEnv } from './flow-env.js';
 import { FLOWS_PATHS } from './paths.js';
 import type { FlowCommand, FromChild, HistoryQuery, RunnerInit, ToChild } from './protocol.js';
 
@@ -238,7 +238,7 @@ export class FlowsSupervisor {
     const child = fork(runner, [], {
       execArgv: [`--max-old-space-size=${Math.max(16, Math.round(o.maxOldSpaceMb))}`],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: { ...process.env, ...DEFAULT_FLOW_ENV, ...o.env, NODE_ENV: 'production' },
+      env: flowChildEnv(o.env ?? {}),
       serialization: 'json',
     });
     this.child = child;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { describeError } from '../core/errors.js';
+import { flowEnvNameProblem } from '../../flows/host/flow-env.js';
 import { cabinetSchema } from './cabinet-schema.js';
 import { describeValue } from './problems.js';
 import { DURATION_PATTERN, formatDuration, formatSize, parseDuration, parseSize, SIZE_PATTERN } from './units.js';
@@ -430,18 +431,14 @@ const flowsSchema = z
       .record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String))
       .superRefine((env, ctx) => {
         for (const name of Object.keys(env)) {
-          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
-            ctx.addIssue({
-              code: 'custom',
-              path: [name],
-              message: `"${name}" is not a variable name (letters, digits and _)`,
-            });
+          const problem = flowEnvNameProblem(name);
+          if (problem) ctx.addIssue({ code: 'custom', path: [name], message: problem });
         }
       })
       .default({})
       .meta({
         description:
-          "Environment variables of the flows: the default flows' parameters (IRRIGATION_*, STREETLIGHT_*; see docs/flows.md).",
+          "Environment variables of the flows: the default flows' parameters (IRRIGATION_*, STREETLIGHT_*; see docs/flows.md) and your own (FLOW_*). No other names: the flows process starts from a minimal environment.",
       }),
     failsafe: z
       .array(

@@ -394,6 +394,8 @@ export class ConfigApplier {
       file: 'config',
       baseDir: this.o.baseFile ? dirname(this.o.baseFile) : process.cwd(),
       checkFiles: true,
+      // a config from the city or the console never reads a file of the gateway's into itself
+      allowFileTags: false,
     });
     if (!parsed.ok) return { ok: false, problems: parsed.problems };
     const next = parsed.config;
