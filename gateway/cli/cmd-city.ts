@@ -53,7 +53,7 @@ interface SignCliOptions extends BrokerCliOptions {
 
 export interface CityConfigOptions extends SignCliOptions {
   file: string;
-  version?: string;
+  configVersion?: string;
   watch?: string;
   expires?: string;
   retain?: boolean;
@@ -77,7 +77,8 @@ export async function runCityConfig(o: CityConfigOptions): Promise<void> {
   }
   const now = Date.now();
   // a version only grows; the issue time in seconds does, without any state on the city side
-  const version = o.version === undefined ? Math.floor(now / 1000) : wholeNumber('--version', o.version);
+  const version =
+    o.configVersion === undefined ? Math.floor(now / 1000) : wholeNumber('--config-version', o.configVersion);
   const message: Record<string, unknown> = { v: 1, version, config: text };
   if (o.watch !== undefined) message.watch = o.watch;
   const payload = sign('config', o, key, keyName, message, now, duration('--expires', o.expires ?? '7d'));

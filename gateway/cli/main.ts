@@ -159,7 +159,7 @@ export async function main(argv: string[]): Promise<void> {
       .requiredOption('--gateway <id>', 'gateway id')
       .requiredOption('--key <file>', 'private signing key (NAME.key)')
       .option('--key-name <name>', 'key name (default: the key file name)')
-      .option('--version <n>', 'config version, only grows (default: now in seconds)')
+      .option('--config-version <n>', 'config version, only grows (default: now in seconds)')
       .option('--watch <duration>', 'watch window of this change on the gateway')
       .option('--expires <duration>', 'how long the message may be applied', '7d')
       .option('--no-retain', 'do not retain the message on the broker'),
