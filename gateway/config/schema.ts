@@ -440,6 +440,18 @@ const flowsSchema = z
         description:
           "Environment variables of the flows: the default flows' parameters (IRRIGATION_*, STREETLIGHT_*; see docs/flows.md) and your own (FLOW_*). No other names: the flows process starts from a minimal environment.",
       }),
+    allowUnsafeNodes: z.boolean().default(false).meta({
+      description:
+        'Load the Node-RED nodes that run programs or touch files (exec, file, file in, watch). Off: a flow cannot become a shell on the gateway.',
+    }),
+    user: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: 'must be a local user name' })
+      .optional()
+      .meta({
+        description:
+          'Run Node-RED as this local user (the gateway must run as root or hold CAP_SETUID/CAP_SETGID). Its data then stays out of the flows reach: secrets, users file and store are not readable by that user.',
+      }),
     failsafe: z
       .array(
         z.strictObject({
