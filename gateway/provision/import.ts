@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { formatProblems, parseConfigText } from '../config/index.js';
 import { describeError, LangbiangError } from '../core/errors.js';
@@ -12,7 +12,7 @@ import {
   SECRETS_SUBDIR,
   TRUST_SUBDIR,
 } from './bundle.js';
-import { fsyncDir, lookupOwner, type Owner, sha256, writeFileAtomic } from './files.js';
+import { fsyncDir, lookupOwner, type Owner, safeDir, sha256, writeFileAtomic } from './files.js';
 
 /** Where a technician puts the bundle: the boot partition, as Raspberry Pi OS mounts it (bookworm, then older). */
 export const BOOT_BUNDLE_PATHS = ['/boot/firmware/langbiang', '/boot/langbiang'];
@@ -56,6 +56,23 @@ export interface ImportResult {
  */
 export function importBundle(o: ImportOptions): ImportResult {
   const dir = resolveBundleDir(o.bundle);
+  try {
+    return importFrom(dir, o);
+  } catch (err) {
+    // The boot partition is FAT: anyone on the gateway can read it. A bundle that failed stays
+    // (its config and manifest say what went wrong) but its key and passwords do not.
+    if (o.deleteBundle === false || !existsSync(join(dir, SECRETS_SUBDIR))) throw err;
+    rmSync(join(dir, SECRETS_SUBDIR), { recursive: true, force: true });
+    fsyncDir(dir);
+    const why = err instanceof LangbiangError ? err.message : describeError(err);
+    throw new LangbiangError(
+      'BUNDLE_INVALID',
+      `${why}\nIts secrets (keys, passwords, setup code) were deleted from ${dir}, where anyone could read them: copy a fresh bundle to try again.`,
+    );
+  }
+}
+
+function importFrom(dir: string, o: ImportOptions): ImportResult {
   const manifest = readManifest(dir);
   const owner: Owner | undefined = o.owner ? lookupOwner(o.owner) : undefined;
   const configFile = resolve(o.configFile);
@@ -103,20 +120,17 @@ export function importBundle(o: ImportOptions): ImportResult {
   // 3. secrets into the data directory, readable by the service alone
   const secretsDir = join(dataDir, SECRETS_SUBDIR);
   try {
-    mkdirSync(dataDir, { recursive: true, mode: 0o750 });
-    mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
-    chmodSync(secretsDir, 0o700);
-    if (owner) {
-      chownSync(dataDir, owner.uid, owner.gid);
-      chownSync(secretsDir, owner.uid, owner.gid);
-    }
+    // no link is followed: the data directory belongs to the service user, the import runs as root
+    safeDir(dataDir, 0o750, owner);
+    safeDir(secretsDir, 0o700, owner);
     for (const name of secretNames) {
       writeFileAtomic(join(secretsDir, name), readFileSync(join(dir, SECRETS_SUBDIR, name)), 0o600, owner);
     }
     // the pinned city keys: readable by the service, written only here (root when run by the unit)
     if (keyNames.length > 0) {
       const trustDir = join(dataDir, TRUST_SUBDIR);
-      mkdirSync(trustDir, { recursive: true, mode: 0o755 });
+      safeDir(dirname(trustDir), 0o755);
+      safeDir(trustDir, 0o755);
       for (const name of keyNames)
         writeFileAtomic(join(trustDir, name), readFileSync(join(dir, TRUST_SUBDIR, name)), 0o644);
     }
