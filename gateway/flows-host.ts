@@ -4,8 +4,8 @@ import type { GatewayConfig } from './config/index.js';
 import type { CommandExecutor } from './core/command.js';
 import { describeError } from './core/errors.js';
 import type { EventBus } from './core/events.js';
-import type { Logger } from './log.js';
 import { prepareFlowsBoundary } from './flows-boundary.js';
+import type { Logger } from './log.js';
 import { loadOrCreateSecret } from './secret-store.js';
 import type { Store } from './store/index.js';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { describeError } from '../core/errors.js';
 import { flowEnvNameProblem } from '../../flows/host/flow-env.js';
+import { describeError } from '../core/errors.js';
 import { cabinetSchema } from './cabinet-schema.js';
 import { describeValue } from './problems.js';
 import { DURATION_PATTERN, formatDuration, formatSize, parseDuration, parseSize, SIZE_PATTERN } from './units.js';

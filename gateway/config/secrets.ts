@@ -80,8 +80,9 @@ export function refuseFileRefs(data: unknown): RawProblem[] {
         path,
         message: '!file is only allowed in the config file on the gateway, not in a config sent to it',
       });
-    } else if (Array.isArray(node)) node.forEach((item, i) => visit(item, [...path, i]));
-    else if (node !== null && typeof node === 'object')
+    } else if (Array.isArray(node)) {
+      for (const [i, item] of node.entries()) visit(item, [...path, i]);
+    } else if (node !== null && typeof node === 'object')
       for (const [k, v] of Object.entries(node as Record<string, unknown>)) visit(v, [...path, k]);
   };
   visit(data, []);

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlowsSupervisor } from '../../flows/host/index.js';
-import { nodeRedSettings, UNSAFE_NODE_FILES } from '../../flows/host/settings.js';
 import type { RunnerInit } from '../../flows/host/protocol.js';
+import { nodeRedSettings, UNSAFE_NODE_FILES } from '../../flows/host/settings.js';
+import { SystemClock } from '../../gateway/clock/index.js';
 import { EventBus } from '../../gateway/core/events.js';
 import { prepareFlowsBoundary } from '../../gateway/flows-boundary.js';
 import { lookupOwner } from '../../gateway/provision/files.js';
 import { Store } from '../../gateway/store/index.js';
-import { SystemClock } from '../../gateway/clock/index.js';
 import { waitUntil } from '../helpers/cli.js';
 
 const PROBE = fileURLToPath(new URL('../helpers/probe-flows-runner.mjs', import.meta.url));

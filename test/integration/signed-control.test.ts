@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTROL_KEYS_DIR } from '../../gateway/control-keys.js';
 import { loadProfile } from '../../hardware/profiles.js';
 import { ModbusSimulator } from '../../hardware/simulators/index.js';
-import { makeCityKey } from '../helpers/city-key.js';
 import { type RunningCli, runCli, startCli, waitUntil } from '../helpers/cli.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { type Listener, listen } from '../helpers/mqtt-listener.js';

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flowChildEnv, flowEnvNameProblem } from '../../flows/host/flow-env.js';
+import { parseTimeExpr } from '../../gateway/cabinet/time-expr.js';
 import { formatProblems, parseConfigText } from '../../gateway/config/index.js';
 import { parseDuration, parseSize } from '../../gateway/config/units.js';
-import { parseTimeExpr } from '../../gateway/cabinet/time-expr.js';
 
 let dir: string;
 beforeAll(() => {

@@ -90,7 +90,12 @@ describe('downlink: only signed commands run', () => {
     const ran: CommandRequest[] = [];
     const results: Record<string, unknown>[] = [];
     const d = new Downlink(
-      { execute: async (req) => (ran.push(req), { id: req.id, ok: true, ts: NOW }) },
+      {
+        execute: async (req) => {
+          ran.push(req);
+          return { id: req.id, ok: true, ts: NOW };
+        },
+      },
       (p) => results.push(JSON.parse(p.toString())),
       silentLogger,
       () => NOW,
