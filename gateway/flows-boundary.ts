@@ -15,28 +15,33 @@ export const FLOWS_SUBDIR = 'flows';
  *   - `flows/` belongs to the flows user, 0700.
  *
  * Only root (or CAP_SETUID + CAP_SETGID + CAP_CHOWN) can do this and start a child as another
- * user; otherwise it refuses with a sentence saying so, and the flows do not start.
+ * user; otherwise it refuses with a sentence saying so (the chown comes first and fails with
+ * EPERM), nothing is changed, and the flows do not start.
  */
 export function prepareFlowsBoundary(dataDir: string, user: string, passwd?: string): Owner {
   const owner = lookupOwner(user, passwd);
-  if (process.getuid?.() !== 0)
+  if (owner.uid === 0) throw new LangbiangError('CONFIG_INVALID', 'flows.user: must not be root');
+  try {
+    const flowsDir = join(dataDir, FLOWS_SUBDIR);
+    mkdirSync(flowsDir, { recursive: true, mode: 0o700 });
+    // first, as it needs the privilege: a gateway without it changes nothing and says so
+    chownTree(flowsDir, owner);
+    chmodSync(flowsDir, 0o700);
+    process.umask(0o027);
+    chmodSync(dataDir, 0o711);
+    for (const name of readdirSync(dataDir)) {
+      if (name === FLOWS_SUBDIR) continue;
+      const path = join(dataDir, name);
+      const st = lstatSync(path);
+      if (!st.isSymbolicLink() && (st.mode & 0o007) !== 0) chmodSync(path, st.mode & 0o7770);
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
     throw new LangbiangError(
       'CONFIG_INVALID',
-      `flows.user: running Node-RED as ${user} needs the gateway to run as root (or with CAP_SETUID, CAP_SETGID and CAP_CHOWN); the flows are not started`,
+      `flows.user: running Node-RED as ${user} needs the gateway to run as root or with CAP_SETUID, CAP_SETGID and CAP_CHOWN (docs/operations.md, "Node-RED as its own user"); the flows are not started`,
     );
-  if (owner.uid === 0) throw new LangbiangError('CONFIG_INVALID', 'flows.user: must not be root');
-  process.umask(0o027);
-  chmodSync(dataDir, 0o711);
-  for (const name of readdirSync(dataDir)) {
-    if (name === FLOWS_SUBDIR) continue;
-    const path = join(dataDir, name);
-    const st = lstatSync(path);
-    if (!st.isSymbolicLink() && (st.mode & 0o007) !== 0) chmodSync(path, st.mode & 0o7770);
   }
-  const flowsDir = join(dataDir, FLOWS_SUBDIR);
-  mkdirSync(flowsDir, { recursive: true, mode: 0o700 });
-  chownTree(flowsDir, owner);
-  chmodSync(flowsDir, 0o700);
   return owner;
 }
 
