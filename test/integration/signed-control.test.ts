@@ -133,6 +133,8 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms, remoteConfig: { watch: 1s } 
       unsigned(1003, base().replace('storage:', `flows: { maxHeap: "1${' '.repeat(200_000)}!" }\nstorage:`)),
       // a version that would block every later config
       unsigned(2 ** 53 - 1, base()),
+      // too big to be read at all: its refusal is still recorded
+      unsigned(1004, `${base()}# ${'x'.repeat(700_000)}\n`),
     ];
     for (const a of attacks) await publishConfig(a);
     // a command with an actor of its choosing and no signature
@@ -149,9 +151,13 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms, remoteConfig: { watch: 1s } 
       { qos: 1 },
     );
     await waitUntil(() => configEvents().length >= attacks.length, 15_000, 'a config event per attack');
-    expect(configEvents().map((e) => [e.outcome, e.reason, e.version])).toEqual(
-      attacks.map(() => ['refused', 'unsigned', null]),
-    );
+    expect(configEvents().map((e) => [e.outcome, e.reason, e.version])).toEqual([
+      ...attacks.slice(0, -1).map(() => ['refused', 'unsigned', null]),
+      ['refused', 'malformed', null],
+    ]);
+    expect(configEvents().at(-1)!.problems).toEqual([
+      expect.stringMatching(/^config message too large \(\d+ bytes, at most 524288\)$/),
+    ]);
     const cmdResult = await waitUntil(() => l.results.find((r) => r.id === 'city-1'), 10_000, 'the command result');
     expect(cmdResult).toMatchObject({
       ok: false,
@@ -247,7 +253,8 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms, remoteConfig: { watch: 1s } 
     await publishConfig(v8); // expired
     await waitUntil(() => configEvents().find((e) => e.reason === 'expired'), 10_000, 'the expired one refused');
 
-    const signedEvents = configEvents().filter((e) => e.reason !== 'unsigned');
+    const all = configEvents();
+    const signedEvents = all.slice(all.findIndex((e) => e.version === 5));
     expect(signedEvents.map((e) => [e.outcome, e.reason ?? null, e.version])).toEqual([
       ['applied', null, 5],
       ['refused', 'bad_signature', null],
