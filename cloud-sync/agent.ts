@@ -1,4 +1,3 @@
-import type { KeyObject } from 'node:crypto';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Clock } from '../gateway/core/clock.js';
 import type { CommandExecutor } from '../gateway/core/command.js';
@@ -8,7 +7,7 @@ import { qualityCode } from '../gateway/core/reading.js';
 import { AckTracker } from './ack-tracker.js';
 import { type BrokerSettings, clientOptions, redactUrl } from './connection.js';
 import { SYNC_DEFAULTS } from './defaults.js';
-import { Downlink } from './downlink.js';
+import { type CommandTrust, Downlink } from './downlink.js';
 import { type SyncLogger, silentLogger } from './log.js';
 import { backoffDelay, TokenBucket } from './pacing.js';
 import { EVENTS_VERSION, encodeEvents } from './protocol/events.js';
@@ -28,8 +27,8 @@ export interface SyncAgentOptions {
   commands?: CommandExecutor;
   /** where the city's `config` messages go (gateway/remote-config); without one the topic is not subscribed */
   onConfig?: (payload: Buffer) => void;
-  /** the city's Ed25519 keys pinned on this gateway, by name; without them every `cmd` is refused */
-  controlKeys?: ReadonlyMap<string, KeyObject>;
+  /** the city's Ed25519 keys pinned on this gateway; without them every `cmd` is refused */
+  commandTrust?: CommandTrust;
   clock?: Pick<Clock, 'wallNow' | 'monoNow'>;
   log?: SyncLogger;
   /** software version, shown in `status` */
@@ -158,7 +157,7 @@ export class SyncAgent {
     this.o = {
       gatewayId: opts.gatewayId,
       outbox: opts.outbox,
-      controlKeys: opts.controlKeys ?? new Map(),
+      commandTrust: opts.commandTrust ?? { keys: new Map() },
       version: opts.version ?? '0.0.0',
       url: opts.url,
       format,
@@ -209,7 +208,7 @@ export class SyncAgent {
       (p) => this.publishResult(p),
       this.log,
       () => this.clock.wallNow(),
-      { gatewayId: opts.gatewayId, keys: this.o.controlKeys },
+      { ...this.o.commandTrust, gatewayId: opts.gatewayId },
     );
   }
 

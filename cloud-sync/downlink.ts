@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { CommandExecutor, CommandResult } from '../gateway/core/command.js';
 import { describeError } from '../gateway/core/errors.js';
-import { verifySigned } from '../gateway/core/signed.js';
+import { type SignedRefusal, verifySigned } from '../gateway/core/signed.js';
 import type { SyncLogger } from './log.js';
 import {
   COMMAND_VERSION,
@@ -16,10 +16,16 @@ import {
 /** Commands running at once; beyond this the city gets BUSY instead of a growing queue. */
 const MAX_CONCURRENT = 16;
 
-/** Who may send commands: the gateway's id and the city keys pinned on it (none: every command is refused). */
-export interface DownlinkTrust {
-  gatewayId: string;
+/** The city keys pinned on the gateway (none: every command is refused), and who hears of refusals. */
+export interface CommandTrust {
   keys: ReadonlyMap<string, KeyObject>;
+  /** a command refused before it was read (the gateway records a `refused` event) */
+  onRefused?: (refusal: { id: string | null; reason: SignedRefusal; message: string }) => void;
+}
+
+/** Who may send commands to this gateway. */
+export interface DownlinkTrust extends CommandTrust {
+  gatewayId: string;
 }
 
 /**
@@ -61,6 +67,7 @@ export class Downlink {
       // the id, unverified, only to let the sender match the answer; the command itself is not read
       const id = peekCommandId(payload);
       this.log.warn({ id, reason: verified.reason, problem: verified.message }, 'command refused: not trusted');
+      this.trust.onRefused?.({ id, reason: verified.reason, message: verified.message });
       this.send({
         v: COMMAND_VERSION,
         id,

@@ -19,6 +19,7 @@ import type { DeviceProfile } from './core/point.js';
 import type { Reading } from './core/reading.js';
 import { type ConfigHost, HttpServer } from './http/server.js';
 import type { Logger } from './log.js';
+import { RefusalBudget } from './refusals.js';
 import { pollSlotsFor } from './scheduler/poll-slots.js';
 import { type ScheduledDevice, Scheduler } from './scheduler/scheduler.js';
 import { Store } from './store/index.js';
@@ -54,6 +55,8 @@ export class Gateway {
   cabinets: CabinetController | null = null;
   /** Node-RED in its own process (null unless flows.enabled). */
   flows: FlowsSupervisor | null = null;
+  /** events about commands refused before they were read: a flood from the broker is capped */
+  private readonly refusals = new RefusalBudget();
   /** MQTT sync to the city (null unless the config has a `sync` section). */
   sync: SyncAgent | null = null;
   /** the profiles the devices are polled with (the HTTP API shows their points) */
@@ -272,7 +275,14 @@ export class Gateway {
       cursorName: SYNC_CURSOR,
       eventsCursorName: EVENTS_CURSOR,
       onConfig: sync.remoteConfig.enabled ? this.opts.onRemoteConfig : undefined,
-      controlKeys,
+      commandTrust: {
+        keys: controlKeys,
+        onRefused: (r) => {
+          // a command refused before it was read: said once per message, within a budget
+          const data = this.refusals.admit({ topic: 'cmd', ...r });
+          if (data) this.store.recordEvent('refused', data);
+        },
+      },
     });
     this.events.on('readings', () => agent.wake());
     await agent.start();

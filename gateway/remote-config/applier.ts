@@ -9,6 +9,7 @@ import { describeError } from '../core/errors.js';
 import type { EventRecorder } from '../core/outbox.js';
 import { verifySigned } from '../core/signed.js';
 import type { Logger } from '../log.js';
+import { RefusalBudget } from '../refusals.js';
 import { MAX_CONFIG_LIFETIME_MS, MAX_CONFIG_MESSAGE, parseConfigMessage } from './envelope.js';
 import { baseHashOf, RemoteConfigFiles, type RemoteConfigState } from './persist.js';
 import { snapshot, type WatchedGateway, watchProblems } from './watch.js';
@@ -126,9 +127,11 @@ export class ConfigApplier {
   private readonly abort = new AbortController();
   private last: (ApplyResult & { at: number }) | null = null;
   private readonly statuses: ApplyStatus[] = [];
+  private readonly untrusted: RefusalBudget;
 
   constructor(private readonly o: ConfigApplierOptions) {
     this.files = new RemoteConfigFiles(o.dataDir);
+    this.untrusted = new RefusalBudget(() => this.now());
   }
 
   get applying(): boolean {
@@ -191,18 +194,21 @@ export class ConfigApplier {
       maxBytes: 2 * MAX_CONFIG_MESSAGE,
     });
     if (!verified.ok) {
-      this.o.log.warn(
-        { reason: verified.reason, problem: verified.message },
-        'remote config message refused: not trusted',
-      );
-      this.record({
-        outcome: 'refused',
+      // anyone on the broker can send these: a flood is counted, not recorded one by one
+      const event = this.untrusted.admit({
+        outcome: 'refused' as const,
         reason: verified.reason,
         version: null,
         source: 'mqtt',
         actor: 'unverified',
         problems: [verified.message],
       });
+      if (!event) return;
+      this.o.log.warn(
+        { reason: verified.reason, problem: verified.message },
+        'remote config message refused: not trusted',
+      );
+      this.record(event);
       return;
     }
     const parsed = parseConfigMessage(JSON.stringify(verified.body.message));
@@ -472,6 +478,8 @@ export class ConfigApplier {
     outcome: Outcome;
     /** why a message was refused before it was read as a config (signature, replay…) */
     reason?: string;
+    /** refusals of the same sort left out since the last one recorded (a flood) */
+    suppressed?: number;
     version: number | null;
     source: string;
     actor: string;

@@ -53,7 +53,9 @@ describe('the flows process cannot read what the gateway keeps to itself', () =>
   it('runs the child as the flows user, which reads none of the secrets, the users file or the store', async () => {
     expect(sensitive.length).toBeGreaterThanOrEqual(4);
     if (process.getuid?.() !== 0) {
-      expect(() => prepareFlowsBoundary(dataDir, 'nobody')).toThrow(/needs the gateway to run as root or with CAP_SETUID/);
+      expect(() => prepareFlowsBoundary(dataDir, 'nobody')).toThrow(
+        /needs the gateway to run as root or with CAP_SETUID/,
+      );
       return;
     }
     const owner = prepareFlowsBoundary(dataDir, 'nobody');

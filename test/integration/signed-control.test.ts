@@ -164,6 +164,12 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms, remoteConfig: { watch: 1s } 
       code: 'UNTRUSTED',
       message: expect.stringMatching(/^refused \(unsigned\)/),
     });
+    const refusedEvent = await waitUntil(
+      () => l.events.flatMap((b) => b.events).find((e) => e.kind === 'refused'),
+      10_000,
+      'the refused event of the command',
+    );
+    expect(refusedEvent.data).toMatchObject({ topic: 'cmd', id: 'city-1', reason: 'unsigned' });
 
     // the gateway answered all along and goes on polling and syncing
     expect((await health()).lastSeq).toBeGreaterThan(0);

@@ -48,7 +48,7 @@ function openStore(): Store {
 function agentFor(store: Store, o: Partial<SyncAgentOptions> = {}): SyncAgent {
   const a = new SyncAgent({
     gatewayId: GW,
-    controlKeys: city.keys,
+    commandTrust: { keys: city.keys },
     outbox: store,
     events: store,
     url: broker.url,

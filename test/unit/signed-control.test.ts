@@ -9,6 +9,7 @@ import { parseConfigText } from '../../gateway/config/index.js';
 import { loadControlKeys } from '../../gateway/control-keys.js';
 import type { CommandRequest } from '../../gateway/core/command.js';
 import { type VerifyOptions, verifySigned } from '../../gateway/core/signed.js';
+import { RefusalBudget } from '../../gateway/refusals.js';
 import { type ApplyTarget, ConfigApplier, RemoteConfigFiles } from '../../gateway/remote-config/index.js';
 import { makeCityKey } from '../helpers/city-key.js';
 
@@ -85,10 +86,23 @@ describe('signed envelope', () => {
   });
 });
 
+describe('refusal budget', () => {
+  it('admits the first ten in a minute, then says how many it left out', () => {
+    let t = 0;
+    const b = new RefusalBudget(() => t);
+    const admitted = Array.from({ length: 25 }, (_, i) => b.admit({ n: i }));
+    expect(admitted.filter(Boolean)).toHaveLength(10);
+    t += 60_000;
+    expect(b.admit({ n: 99 })).toEqual({ n: 99, suppressed: 15 });
+    expect(b.admit({ n: 100 })).toEqual({ n: 100 });
+  });
+});
+
 describe('downlink: only signed commands run', () => {
   function downlink(keys = city.keys) {
     const ran: CommandRequest[] = [];
     const results: Record<string, unknown>[] = [];
+    const refused: unknown[] = [];
     const d = new Downlink(
       {
         execute: async (req) => {
@@ -99,9 +113,9 @@ describe('downlink: only signed commands run', () => {
       (p) => results.push(JSON.parse(p.toString())),
       silentLogger,
       () => NOW,
-      { gatewayId: 'gw-1', keys },
+      { gatewayId: 'gw-1', keys, onRefused: (r) => refused.push(r) },
     );
-    return { d, ran, results };
+    return { d, ran, results, refused };
   }
   const settle = () => new Promise((r) => setTimeout(r, 10));
 
@@ -124,7 +138,7 @@ describe('downlink: only signed commands run', () => {
   });
 
   it('refuses unsigned, tampered, expired, misaddressed and unpinned commands with UNTRUSTED, running none', async () => {
-    const { d, ran, results } = downlink();
+    const { d, ran, results, refused } = downlink();
     d.handle(Buffer.from(JSON.stringify(cmd)));
     d.handle(flipBodyByte(city.signCommand('gw-1', cmd, { issuedAt: NOW })));
     d.handle(city.signCommand('gw-1', cmd, { issuedAt: NOW - 3_600_000 }));
@@ -144,6 +158,12 @@ describe('downlink: only signed commands run', () => {
       'no_pinned_key',
     ]);
     expect(all.map((r) => r.id)).toEqual(Array(5).fill('c1'));
+    expect(refused).toEqual([
+      { id: 'c1', reason: 'unsigned', message: expect.any(String) },
+      { id: 'c1', reason: 'bad_signature', message: expect.any(String) },
+      { id: 'c1', reason: 'expired', message: expect.any(String) },
+      { id: 'c1', reason: 'wrong_gateway', message: expect.any(String) },
+    ]);
   });
 
   it('requires a deadline, at most an hour ahead', async () => {
@@ -252,6 +272,15 @@ describe('remote config entry: only signed configs are applied', () => {
     await settle();
     expect(target.runningConfig.panel.port).toBe(8085);
     expect(events.at(-1)).toMatchObject({ outcome: 'refused', reason: 'replayed', version: 4 });
+  });
+
+  it('a flood of unsigned messages is recorded up to a budget; the rest are counted', async () => {
+    const { applier, events, files, settle } = setup();
+    for (let i = 0; i < 25; i++) applier.handleMessage(Buffer.from(JSON.stringify(message(100 + i, 9000))));
+    await settle();
+    expect(events).toHaveLength(10);
+    expect(events.every((e) => e.reason === 'unsigned')).toBe(true);
+    expect(files.read().lastSeenVersion).toBe(0);
   });
 
   it('without a pinned key, refuses every config message and says why', async () => {
