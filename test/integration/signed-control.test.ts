@@ -359,4 +359,42 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms, remoteConfig: { watch: 1s } 
     const seq = (await health()).lastSeq;
     await waitUntil(async () => (await health()).lastSeq > seq + 5, 10_000, 'polling goes on');
   }, 60_000);
+
+  it('a gateway with no key pinned says so at start and refuses even a signed config and command', async () => {
+    const GW2 = 'dl-gw-unpinned';
+    const dir2 = join(dir, 'unpinned');
+    mkdirSync(dir2);
+    const file = join(dir2, 'gateway.yaml');
+    const port2 = await freePort();
+    writeFileSync(
+      file,
+      `gateway: { id: ${GW2}, dataDir: ${dir2}/data, assumeClockSynced: true }\nbuses: []\ndevices: []\npanel: { port: ${port2}, host: 127.0.0.1 }\nsync: { url: "${broker.url}", batchMaxDelay: 200ms }\n`,
+    );
+    const l2 = await listen(broker.url, GW2);
+    const gw2 = startCli(['start', '--config', file]);
+    try {
+      await gw2.waitFor('no city key is pinned: configs and commands from the city over MQTT will be refused', 20_000);
+      await gw2.waitFor('connected to the broker', 20_000);
+      await new Promise((r) => setTimeout(r, 300));
+      const key = join(keys, 'city-ops.key');
+      const conf = await city(['config', '--gateway', GW2, '--key', key, '--broker', broker.url, '--no-retain', file]);
+      expect(conf.code, conf.stderr).toBe(0);
+      const cmd = await city(['command', '--gateway', GW2, '--key', key, '--broker', broker.url, 'x', 'y', '1']);
+      expect(cmd.code).toBe(1);
+      expect(JSON.parse(cmd.stdout)).toMatchObject({
+        ok: false,
+        code: 'UNTRUSTED',
+        message: expect.stringMatching(/^refused \(no_pinned_key\)/),
+      });
+      const refused = await waitUntil(
+        () => l2.events.flatMap((b) => b.events).find((e) => e.kind === 'config'),
+        10_000,
+        'the config refusal',
+      );
+      expect(refused.data).toMatchObject({ outcome: 'refused', reason: 'no_pinned_key' });
+    } finally {
+      gw2.child.kill('SIGKILL');
+      await l2.close();
+    }
+  }, 60_000);
 });
