@@ -1,10 +1,11 @@
 import { createHash, type KeyObject, randomBytes } from 'node:crypto';
-import { dirname } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { ConfigProblem, GatewayConfig } from '../config/index.js';
 import { formatProblems, parseConfigText } from '../config/index.js';
 import { readYaml } from '../config/yaml-source.js';
 import { loadControlKeys } from '../control-keys.js';
+import { SECRETS_SUBDIR } from '../provision/bundle.js';
 import { describeError } from '../core/errors.js';
 import type { EventRecorder } from '../core/outbox.js';
 import { verifySigned } from '../core/signed.js';
@@ -280,7 +281,7 @@ export class ConfigApplier {
       }
       this.track(req);
       const previous = this.o.target.runningConfig;
-      const checked = this.validate(req.text, previous);
+      const checked = this.validate(req.text, previous, req.source);
       if (!checked.ok) {
         if (req.version !== null) {
           state = { ...state, lastSeenVersion: req.version, lastSeenDigest: req.digest ?? null };
@@ -395,6 +396,7 @@ export class ConfigApplier {
   private validate(
     text: string,
     previous: GatewayConfig,
+    source: ApplySource = 'http',
   ): { ok: true; config: GatewayConfig } | { ok: false; problems: ConfigProblem[] } {
     const parsed = parseConfigText(text, {
       file: 'config',
@@ -429,6 +431,30 @@ export class ConfigApplier {
     }
     if (previous.sync && !next.sync)
       problems.push(at('sync', 'the new config has no sync section; the city could not reach this gateway again'));
+    // a secret file is sent to the broker (a password) or decides whom to trust (a CA): a config
+    // sent to the gateway may keep the ones it has or name new ones in the secrets directory,
+    // never any other file of the gateway (which would go to whatever broker the config names)
+    const secretsDir = join(previous.gateway.dataDir, SECRETS_SUBDIR) + sep;
+    const secretFiles = (c: GatewayConfig) => ({
+      'sync.passwordFile': c.sync?.passwordFile,
+      'sync.tls.ca': c.sync?.tls?.ca,
+      'sync.tls.cert': c.sync?.tls?.cert,
+      'sync.tls.key': c.sync?.tls?.key,
+    });
+    const before = secretFiles(previous);
+    for (const [path, file] of Object.entries(secretFiles(next))) {
+      if (file === undefined || file === before[path as keyof typeof before] || file.startsWith(secretsDir)) continue;
+      problems.push(
+        at(path, `a config sent to the gateway may only name files in ${secretsDir} (or keep the one it has)`),
+      );
+    }
+    // what the flows may do is decided on site
+    if (source === 'mqtt') {
+      if (next.flows.allowUnsafeNodes !== previous.flows.allowUnsafeNodes)
+        problems.push(at('flows.allowUnsafeNodes', 'cannot change from the city; change it on site'));
+      if (next.flows.user !== previous.flows.user)
+        problems.push(at('flows.user', 'cannot change from the city; change it on site'));
+    }
     return problems.length ? { ok: false, problems } : { ok: true, config: next };
   }
 

