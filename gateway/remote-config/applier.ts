@@ -275,8 +275,17 @@ export class ConfigApplier {
         }
         // an older signed message sent again: someone replays what the city once sent
         const problem = `replayed: version ${req.version} is not newer than version ${state.lastSeenVersion}, already handled`;
-        log.warn({ version: req.version, lastSeen: state.lastSeenVersion }, 'remote config refused: replayed');
-        this.record({ ...this.recordOf(req), outcome: 'refused', reason: 'replayed', problems: [problem] });
+        // (anyone who saw it on the broker can: capped like the unsigned ones)
+        const event = this.untrusted.admit({
+          ...this.recordOf(req),
+          outcome: 'refused' as const,
+          reason: 'replayed',
+          problems: [problem],
+        });
+        if (event) {
+          log.warn({ version: req.version, lastSeen: state.lastSeenVersion }, 'remote config refused: replayed');
+          this.record(event);
+        }
         return { outcome: 'refused', version: req.version, problems: [problem] };
       }
       this.track(req);
