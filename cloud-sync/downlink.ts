@@ -67,7 +67,6 @@ export class Downlink {
       // the id, unverified, only to let the sender match the answer; the command itself is not read
       const id = peekCommandId(payload);
       this.log.warn({ id, reason: verified.reason, problem: verified.message }, 'command refused: not trusted');
-      this.trust.onRefused?.({ id, reason: verified.reason, message: verified.message });
       this.send({
         v: COMMAND_VERSION,
         id,
@@ -76,6 +75,11 @@ export class Downlink {
         message: `refused (${verified.reason}): ${verified.message}`,
         ts: now,
       });
+      try {
+        this.trust.onRefused?.({ id, reason: verified.reason, message: verified.message });
+      } catch (err) {
+        this.log.warn({ err: describeError(err) }, 'refused command not recorded');
+      }
       return;
     }
     const parsed = parseCommand(JSON.stringify(verified.body.message), { now, actor: verified.key });
