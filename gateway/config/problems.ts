@@ -20,7 +20,10 @@ export interface RawProblem {
 }
 
 export function pathToString(path: readonly PropertyKey[]): string {
-  return path.map(String).join('.');
+  // a key is text of the config too: a huge one is shortened like a value
+  return path
+    .map((seg) => (String(seg).length > MAX_QUOTED ? `${String(seg).slice(0, MAX_QUOTED)}…` : String(seg)))
+    .join('.');
 }
 
 /** `path.to.key: what is wrong (line N)`, one line per problem. */

@@ -73,6 +73,12 @@ describe('config values: linear time, short quotes', () => {
     expect(out).toMatch(/\(200002 characters\)/);
   });
 
+  it('a huge key is shortened in its problem too', () => {
+    const out = problems(`${base()}log: { ${'k'.repeat(200_000)}: 1 }\n`);
+    expect(out.length).toBeLessThan(300);
+    expect(out).toMatch(/^log\.k{40}…: unknown key/);
+  });
+
   it('sizes and durations still parse as before', () => {
     expect(parseSize(' 2 GiB ')).toBe(2 * 2 ** 30);
     expect(parseSize('512KiB')).toBe(512 * 1024);
