@@ -1,9 +1,11 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { MAX_DEADLINE_LEAD_MS } from '../../cloud-sync/protocol/command.js';
 import { parseDuration } from '../config/units.js';
 import { describeError, LangbiangError } from '../core/errors.js';
 import { KEY_NAME, parsePrivateKey, type SignedKind, signMessage } from '../core/signed.js';
+import { MAX_CONFIG_LIFETIME_MS } from '../remote-config/envelope.js';
 
 /**
  * `langbiang city …`: the city operator's side of the signed control plane. Keys are Ed25519;
@@ -81,7 +83,10 @@ export async function runCityConfig(o: CityConfigOptions): Promise<void> {
     o.configVersion === undefined ? Math.floor(now / 1000) : wholeNumber('--config-version', o.configVersion);
   const message: Record<string, unknown> = { v: 1, version, config: text };
   if (o.watch !== undefined) message.watch = o.watch;
-  const payload = sign('config', o, key, keyName, message, now, duration('--expires', o.expires ?? '7d'));
+  const lifetime = duration('--expires', o.expires ?? '7d');
+  if (lifetime > MAX_CONFIG_LIFETIME_MS)
+    throw new LangbiangError('USAGE', '--expires may be at most 30d (a gateway refuses a longer-lived config)');
+  const payload = sign('config', o, key, keyName, message, now, lifetime);
   if (o.out !== undefined || o.broker === undefined) return writeOut(o.out, payload);
   await withBroker(o, async (client) => {
     await client.publishAsync(`langbiang/v1/${o.gateway}/config`, payload, { qos: 1, retain: o.retain !== false });
@@ -96,6 +101,11 @@ export async function runCityCommand(o: CityCommandOptions): Promise<void> {
   const { key, keyName } = readSigningKey(o);
   const now = Date.now();
   const lead = duration('--deadline', o.deadline ?? '5m');
+  if (lead > MAX_DEADLINE_LEAD_MS)
+    throw new LangbiangError(
+      'USAGE',
+      '--deadline may be at most 1h (a command is for now; a gateway refuses a longer lead)',
+    );
   const id = o.id ?? `city-${now.toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   const message = { v: 1, id, device, point, value: commandValue(raw), deadline: now + lead };
   const payload = sign('command', o, key, keyName, message, now, lead);

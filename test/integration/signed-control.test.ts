@@ -97,6 +97,41 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms, remoteConfig: { watch: 1s } 
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('the city CLI refuses bad input with one clear line and keeps secrets out of argv', async () => {
+    const key = join(keys, 'city-ops.key');
+    const again = await runCli(['city', 'keygen', 'city-ops', '--out', keys]);
+    expect(again.code).toBe(1);
+    expect(again.stderr.trim()).toBe(`langbiang: ${join(keys, 'city-ops.key')} exists; a key is never overwritten`);
+    const pw = await city([
+      'command',
+      '--gateway',
+      GW,
+      '--key',
+      key,
+      '--broker',
+      'mqtt://u:secret@127.0.0.1:1',
+      'd',
+      'p',
+      '1',
+    ]);
+    expect(pw.code).toBe(1);
+    expect(pw.stderr.trim()).toBe(
+      'langbiang: do not put a password in --broker; use --password-file or --password-stdin',
+    );
+    const notKey = await city(['config', '--gateway', GW, '--key', join(keys, 'city-ops.pem'), config]);
+    expect(notKey.code).toBe(1);
+    expect(notKey.stderr).toMatch(/city-ops\.pem is not a usable Ed25519 private key/);
+    expect(notKey.stderr).not.toMatch(/\n\s+at /);
+    const late = await city(['command', '--gateway', GW, '--key', key, '--deadline', '2h', 'd', 'p', '1']);
+    expect(late.code).toBe(1);
+    expect(late.stderr.trim()).toBe(
+      'langbiang: --deadline may be at most 1h (a command is for now; a gateway refuses a longer lead)',
+    );
+    const out = await city(['command', '--gateway', GW, '--key', key, 'd', 'p', '1']);
+    expect(out.code).toBe(0); // no --broker: the signed message is written out
+    expect(JSON.parse(out.stdout)).toMatchObject({ v: 1, key: 'city-ops' });
+  });
+
   it('says at start which keys are pinned', () => {
     expect(
       gw!
