@@ -371,6 +371,25 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms, remoteConfig: { watch: 1s } 
     });
     expect(String((e22.problems as string[])[0]).length).toBeLessThan(300);
 
+    // 200,000 characters in a duration, a key, a schedule time: each refused at once, polling on
+    const long = [
+      base(VALVES).replace('batchMaxDelay: 200ms', `batchMaxDelay: "1${' 1s'.repeat(66_000)}!"`),
+      base(VALVES).replace('storage:', `log: { ${'k'.repeat(200_000)}: 1 }\nstorage:`),
+      base(VALVES).replace(
+        'storage:',
+        `cabinets:\n  - { id: street-1, contactor: { device: valves, point: relay_1 }, schedule: { on: "sunset${' '.repeat(200_000)}!" } }\nstorage:`,
+      ),
+    ];
+    const seqBefore = (await health()).lastSeq;
+    for (const [i, text] of long.entries()) await send(30 + i, text);
+    await waitUntil(() => configEvents().find((e) => e.version === 32), 15_000, 'the long-value refusals');
+    for (const v of [30, 31, 32]) {
+      const e = configEvents().find((x) => x.version === v)!;
+      expect(e.outcome).toBe('refused');
+      for (const p of e.problems as string[]) expect(p.length).toBeLessThan(300);
+    }
+    await waitUntil(async () => (await health()).lastSeq > seqBefore + 5, 10_000, 'polling goes on');
+
     // a later good config is still applied
     writeFileSync(join(dir, 'later.yaml'), base());
     const later = await city([
@@ -382,11 +401,11 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms, remoteConfig: { watch: 1s } 
       '--broker',
       broker.url,
       '--config-version',
-      '23',
+      '40',
       join(dir, 'later.yaml'),
     ]);
     expect(later.code, later.stderr).toBe(0);
-    expect(await waitUntil(() => configEvents().find((e) => e.version === 23), 20_000, 'v23')).toMatchObject({
+    expect(await waitUntil(() => configEvents().find((e) => e.version === 40), 20_000, 'v40')).toMatchObject({
       outcome: 'applied',
     });
     expect(existsSync(join(dir, 'PWNED'))).toBe(false);
