@@ -132,6 +132,36 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms, remoteConfig: { watch: 1s } 
     expect(JSON.parse(out.stdout)).toMatchObject({ v: 1, key: 'city-ops' });
   });
 
+  it('the city CLI logs in to a broker with a password from stdin or a file, never from argv', async () => {
+    const locked = await startMosquitto({ password: { user: 'city', pass: 'pw-from-stdin-1' } });
+    try {
+      const key = join(keys, 'city-ops.key');
+      const args = [
+        'config',
+        '--gateway',
+        'dl-gw-elsewhere',
+        '--key',
+        key,
+        '--broker',
+        locked.url,
+        '--username',
+        'city',
+      ];
+      const ok = await runCli(['city', ...args, '--password-stdin', config], { input: 'pw-from-stdin-1\n' });
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stdout).toMatch(/published, signed by city-ops/);
+      writeFileSync(join(dir, 'pw'), 'pw-from-stdin-1\n', { mode: 0o600 });
+      const fromFile = await runCli(['city', ...args, '--password-file', join(dir, 'pw'), config]);
+      expect(fromFile.code, fromFile.stderr).toBe(0);
+      const wrong = await runCli(['city', ...args, '--password-stdin', config], { input: 'nope\n' });
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).toMatch(/^langbiang: cannot connect to the broker: /);
+      expect(wrong.stderr).not.toContain('nope');
+    } finally {
+      await locked.close();
+    }
+  });
+
   it('says at start which keys are pinned', () => {
     expect(
       gw!
