@@ -11,7 +11,8 @@ import { EventBus } from '../../gateway/core/events.js';
 import { prepareFlowsBoundary } from '../../gateway/flows-boundary.js';
 import { lookupOwner } from '../../gateway/provision/files.js';
 import { Store } from '../../gateway/store/index.js';
-import { waitUntil } from '../helpers/cli.js';
+import { startCli, waitUntil } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
 
 const PROBE = fileURLToPath(new URL('../helpers/probe-flows-runner.mjs', import.meta.url));
 const errors: unknown[] = [];
@@ -116,4 +117,36 @@ describe('the flows process cannot read what the gateway keeps to itself', () =>
         f,
       ).toBe(true);
   });
+
+  it('a real gateway starts the real Node-RED as flows.user, and the flows run', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'lb-flows-user-'));
+    chmodSync(parent, 0o755);
+    const port = await freePort();
+    const config = join(parent, 'gateway.yaml');
+    writeFileSync(
+      config,
+      `gateway: { id: dl-gw-flows-user, dataDir: ${parent}/data, assumeClockSynced: true }\nbuses: []\ndevices: []\npanel: { port: ${port}, host: 127.0.0.1 }\nflows: { enabled: true, user: nobody }\n`,
+    );
+    const gw = startCli(['start', '--config', config]);
+    try {
+      if (process.getuid?.() !== 0) {
+        await gw.waitFor('flows not started', 30_000);
+        expect(gw.output()).toMatch(/needs the gateway to run as root or with CAP_SETUID/);
+        return;
+      }
+      await gw.waitFor('node-red running', 90_000);
+      const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as {
+        flows: { pid: number; state: string };
+      };
+      expect(health.flows.state).toBe('running');
+      const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${health.flows.pid}/status`, 'utf8'))?.[1];
+      expect(Number(uid)).toBe(lookupOwner('nobody').uid);
+      expect(statSync(join(parent, 'data', 'flows', 'flows.json')).uid).toBe(lookupOwner('nobody').uid);
+      expect(statSync(join(parent, 'data', 'langbiang.db')).mode & 0o007).toBe(0);
+    } finally {
+      gw.child.kill('SIGKILL');
+      await gw.exited;
+      rmSync(parent, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
