@@ -5,7 +5,7 @@ import type { EventOutbox, Outbox } from '../gateway/core/outbox.js';
 import { Confirmation, type ConfirmMode, type DeliveryState } from './confirmation.js';
 import type { BrokerSettings } from './connection.js';
 import { SYNC_DEFAULTS } from './defaults.js';
-import { Downlink } from './downlink.js';
+import { type CommandTrust, Downlink } from './downlink.js';
 import { EventPump } from './event-pump.js';
 import { MqttLink } from './link.js';
 import { type SyncLogger, silentLogger } from './log.js';
@@ -25,6 +25,8 @@ export interface SyncAgentOptions {
   commands?: CommandExecutor;
   /** where the city's `config` messages go (gateway/remote-config); without one the topic is not subscribed */
   onConfig?: (payload: Buffer) => void;
+  /** the city's Ed25519 keys pinned on this gateway; without them every `cmd` is refused */
+  commandTrust?: CommandTrust;
   clock?: Pick<Clock, 'wallNow' | 'monoNow'>;
   log?: SyncLogger;
   /** software version, shown in `status` */
@@ -160,6 +162,7 @@ export class SyncAgent {
     this.o = {
       gatewayId: opts.gatewayId,
       outbox: opts.outbox,
+      commandTrust: opts.commandTrust ?? { keys: new Map() },
       version: opts.version ?? '0.0.0',
       url: opts.url,
       format,
@@ -223,6 +226,7 @@ export class SyncAgent {
       (p) => this.publishResult(p),
       this.log,
       () => this.clock.wallNow(),
+      { ...this.o.commandTrust, gatewayId: opts.gatewayId },
     );
   }
 

@@ -1,15 +1,38 @@
+import type { KeyObject } from 'node:crypto';
 import type { CommandExecutor, CommandResult } from '../gateway/core/command.js';
 import { describeError } from '../gateway/core/errors.js';
+import { type SignedRefusal, verifySigned } from '../gateway/core/signed.js';
 import type { SyncLogger } from './log.js';
-import { COMMAND_VERSION, type CommandResultMessage, encodeCommandResult, parseCommand } from './protocol/command.js';
+import {
+  COMMAND_VERSION,
+  type CommandResultMessage,
+  encodeCommandResult,
+  MAX_COMMAND_PAYLOAD,
+  MAX_DEADLINE_LEAD_MS,
+  parseCommand,
+  peekCommandId,
+} from './protocol/command.js';
 
 /** Commands running at once; beyond this the city gets BUSY instead of a growing queue. */
 const MAX_CONCURRENT = 16;
 
+/** The city keys pinned on the gateway (none: every command is refused), and who hears of refusals. */
+export interface CommandTrust {
+  keys: ReadonlyMap<string, KeyObject>;
+  /** a command refused before it was read (the gateway records a `refused` event) */
+  onRefused?: (refusal: { id: string | null; reason: SignedRefusal; message: string }) => void;
+}
+
+/** Who may send commands to this gateway. */
+export interface DownlinkTrust extends CommandTrust {
+  gatewayId: string;
+}
+
 /**
  * Downlink: a `cmd` message in, exactly one `cmd/result` message out — for a good command the
- * executor's result, for anything else COMMAND_INVALID with the command's id where it could be
- * read. Nothing a broker delivers can throw out of here.
+ * executor's result; for one not signed by a pinned city key (or for another gateway, or expired)
+ * UNTRUSTED; for anything else COMMAND_INVALID with the command's id where it could be read.
+ * Nothing a broker delivers can throw out of here.
  */
 export class Downlink {
   private running = 0;
@@ -19,6 +42,7 @@ export class Downlink {
     private readonly publishResult: (payload: Buffer) => void,
     private readonly log: SyncLogger,
     private readonly now: () => number,
+    private readonly trust: DownlinkTrust = { gatewayId: '', keys: new Map() },
   ) {}
 
   handle(payload: Buffer): void {
@@ -30,7 +54,35 @@ export class Downlink {
   }
 
   private dispatch(payload: Buffer): void {
-    const parsed = parseCommand(payload);
+    const now = this.now();
+    const verified = verifySigned(payload, {
+      kind: 'command',
+      gateway: this.trust.gatewayId,
+      keys: this.trust.keys,
+      now,
+      maxLifetimeMs: MAX_DEADLINE_LEAD_MS,
+      maxBytes: 2 * MAX_COMMAND_PAYLOAD,
+    });
+    if (!verified.ok) {
+      // the id, unverified, only to let the sender match the answer; the command itself is not read
+      const id = peekCommandId(payload);
+      this.log.warn({ id, reason: verified.reason, problem: verified.message }, 'command refused: not trusted');
+      this.send({
+        v: COMMAND_VERSION,
+        id,
+        ok: false,
+        code: 'UNTRUSTED',
+        message: `refused (${verified.reason}): ${verified.message}`,
+        ts: now,
+      });
+      try {
+        this.trust.onRefused?.({ id, reason: verified.reason, message: verified.message });
+      } catch (err) {
+        this.log.warn({ err: describeError(err) }, 'refused command not recorded');
+      }
+      return;
+    }
+    const parsed = parseCommand(JSON.stringify(verified.body.message), { now, actor: verified.key });
     if (!parsed.ok) {
       this.log.warn({ id: parsed.id, problem: parsed.message }, 'malformed command refused');
       this.send({

@@ -67,6 +67,11 @@ if ! id "$SVC_USER" >/dev/null 2>&1; then
   useradd --system --user-group --home-dir "$DATA_DIR" --no-create-home --shell /usr/sbin/nologin "$SVC_USER"
 fi
 usermod -a -G dialout,gpio "$SVC_USER"
+# The user Node-RED runs as when the config says flows.user: langbiang-flows (docs/operations.md,
+# "Node-RED as its own user"): no login, no home, in none of the service's groups.
+if ! id langbiang-flows >/dev/null 2>&1; then
+  useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin langbiang-flows
+fi
 
 # 3. Directories: the config is root's and readable by the service; the data directory is the
 #    only place the service writes.

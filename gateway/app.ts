@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { NorthboundAgent } from '../cloud-sync/northbound/agent.js';
@@ -9,6 +10,7 @@ import { ClockWatcher, SystemClock, storeCorrection } from './clock/index.js';
 import { CommandRouter, type RouterDevice } from './commands/router.js';
 import { fillCommandDevices } from './commands/wiring.js';
 import type { GatewayConfig } from './config/index.js';
+import { controlKeysDir, loadControlKeys } from './control-keys.js';
 import type { Clock } from './core/clock.js';
 import type { BusDriver, BusHealth } from './core/driver.js';
 import { describeError } from './core/errors.js';
@@ -18,6 +20,7 @@ import type { Reading } from './core/reading.js';
 import { busProblem, busReport, healthProblems } from './health.js';
 import { type ConfigHost, HttpServer } from './http/server.js';
 import type { Logger } from './log.js';
+import { RefusalBudget } from './refusals.js';
 import { pollSlotsFor } from './scheduler/poll-slots.js';
 import { type ScheduledDevice, Scheduler } from './scheduler/scheduler.js';
 import { Store } from './store/index.js';
@@ -53,6 +56,8 @@ export class Gateway {
   cabinets: CabinetController | null = null;
   /** Node-RED in its own process (null unless flows.enabled). */
   flows: FlowsSupervisor | null = null;
+  /** events about commands refused before they were read: a flood from the broker is capped */
+  private readonly refusals = new RefusalBudget();
   /** MQTT sync to the city (null unless the config has a `sync` section). */
   sync: NorthboundAgent | null = null;
   /** the profiles the devices are polled with (the HTTP API shows their points) */
@@ -272,6 +277,7 @@ export class Gateway {
     }
     const { SyncAgent } = await import('../cloud-sync/agent.js');
     const { CONFIRMED_CURSOR, EVENTS_CONFIRMED_CURSOR, EVENTS_CURSOR, SYNC_CURSOR } = await import('./store/index.js');
+    const controlKeys = this.loadControlKeys();
     const agent = new SyncAgent({
       gatewayId: this.config.gateway.id,
       outbox: this.store,
@@ -298,10 +304,36 @@ export class Gateway {
       confirmedCursorName: CONFIRMED_CURSOR,
       eventsConfirmedCursorName: EVENTS_CONFIRMED_CURSOR,
       onConfig: sync.remoteConfig.enabled ? this.opts.onRemoteConfig : undefined,
+      commandTrust: {
+        keys: controlKeys,
+        onRefused: (r) => {
+          // a command refused before it was read: said once per message, within a budget
+          const data = this.refusals.admit({ topic: 'cmd', ...r });
+          if (data) this.store.recordEvent('refused', data);
+        },
+      },
     });
     this.events.on('readings', () => agent.wake());
     await agent.start();
     this.sync = agent;
+  }
+
+  /**
+   * The city keys pinned in the data directory, said at start: without one, remote configs and
+   * MQTT commands are refused (local sources — console, CLI, schedules, flows — are unaffected).
+   */
+  private loadControlKeys(): Map<string, KeyObject> {
+    const log = this.opts.log.child({ part: 'trust' });
+    const dataDir = this.config.gateway.dataDir;
+    const { keys, problems } = loadControlKeys(dataDir);
+    for (const problem of problems) log.warn({ problem }, 'a pinned city key is unusable and ignored');
+    if (keys.size === 0)
+      log.warn(
+        { dir: controlKeysDir(dataDir) },
+        'no city key is pinned: configs and commands from the city over MQTT will be refused',
+      );
+    else log.info({ keys: [...keys.keys()] }, 'city keys pinned; configs and commands over MQTT must be signed by one');
+    return keys;
   }
 
   /**

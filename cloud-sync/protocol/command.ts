@@ -11,7 +11,9 @@ export const MAX_COMMAND_PAYLOAD = 16 * 1024;
 const MAX_ID = 128;
 const MAX_NAME = 128;
 const MAX_STRING_VALUE = 1024;
-const KEYS = new Set(['v', 'id', 'device', 'point', 'value', 'deadline', 'actor']);
+/** the furthest ahead a command's deadline may be: a command is for now, not for a queue */
+export const MAX_DEADLINE_LEAD_MS = 60 * 60_000;
+const KEYS = new Set(['v', 'id', 'device', 'point', 'value', 'deadline']);
 
 export interface CommandEnvelope {
   v?: number;
@@ -19,9 +21,8 @@ export interface CommandEnvelope {
   device: string;
   point: string;
   value: number | boolean | string;
-  /** wall ms since 1970, or an ISO 8601 time */
-  deadline?: number | string;
-  actor?: string;
+  /** wall ms since 1970, or an ISO 8601 time; required, at most MAX_DEADLINE_LEAD_MS ahead */
+  deadline: number | string;
 }
 
 /** What is published on cmd/result. `id` is null only when the command's id could not be read. */
@@ -32,7 +33,14 @@ export interface CommandResultMessage extends Omit<CommandResult, 'id'> {
 
 export type ParsedCommand = { ok: true; request: CommandRequest } | { ok: false; id: string | null; message: string };
 
-export function parseCommand(payload: Buffer | Uint8Array | string): ParsedCommand {
+/**
+ * `now` (wall ms) checks the deadline's lead; the actor is who signed the message (the caller
+ * knows, the message does not say).
+ */
+export function parseCommand(
+  payload: Buffer | Uint8Array | string,
+  opts: { now?: number; actor?: string } = {},
+): ParsedCommand {
   let doc: unknown;
   try {
     doc = parseJsonPayload(payload, 'command', MAX_COMMAND_PAYLOAD);
@@ -69,21 +77,41 @@ export function parseCommand(payload: Buffer | Uint8Array | string): ParsedComma
     point: doc.point as string,
     value: value as number | boolean | string,
     source: 'mqtt',
-    actor: 'city',
+    actor: opts.actor ?? 'city',
   };
-  if (doc.deadline !== undefined) {
-    const d = doc.deadline;
-    const ms =
-      typeof d === 'number' ? d : typeof d === 'string' && /^\d{4}-\d\d-\d\dT/.test(d) ? Date.parse(d) : Number.NaN;
-    if (!Number.isSafeInteger(ms) || ms <= 0) return bad('deadline must be wall ms since 1970 or an ISO 8601 time');
-    request.deadline = ms;
-  }
-  if (doc.actor !== undefined) {
-    if (typeof doc.actor !== 'string' || doc.actor === '' || doc.actor.length > MAX_NAME)
-      return bad('actor must be a short string');
-    request.actor = doc.actor;
-  }
+  // a command queued in a broker session during an outage must not run hours later
+  if (doc.deadline === undefined) return bad('deadline is missing (every command says by when it must run)');
+  const d = doc.deadline;
+  const ms =
+    typeof d === 'number'
+      ? d
+      : typeof d === 'string' && d.length <= 40 && /^\d{4}-\d\d-\d\dT/.test(d)
+        ? Date.parse(d)
+        : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms <= 0) return bad('deadline must be wall ms since 1970 or an ISO 8601 time');
+  if (opts.now !== undefined && ms - opts.now > MAX_DEADLINE_LEAD_MS)
+    return bad(`deadline is more than ${MAX_DEADLINE_LEAD_MS / 60_000} minutes ahead`);
+  request.deadline = ms;
   return { ok: true, request };
+}
+
+/**
+ * The command id inside a signed envelope that was refused, read without trusting it, so the
+ * refusal on `cmd/result` can name it; null when there is none to read.
+ */
+export function peekCommandId(payload: Buffer | Uint8Array | string): string | null {
+  try {
+    if (payload.length > MAX_COMMAND_PAYLOAD * 2) return null;
+    const env = JSON.parse(Buffer.from(payload as Uint8Array).toString('utf8')) as { body?: unknown; id?: unknown };
+    const doc =
+      typeof env.body === 'string'
+        ? (JSON.parse(Buffer.from(env.body, 'base64').toString('utf8')) as { message?: { id?: unknown } }).message
+        : env;
+    const id = (doc as { id?: unknown } | undefined)?.id;
+    return typeof id === 'string' && id.length > 0 && id.length <= MAX_ID ? id : null;
+  } catch {
+    return null;
+  }
 }
 
 export function encodeCommandResult(r: CommandResultMessage): Buffer {

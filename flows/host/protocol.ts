@@ -23,6 +23,8 @@ export interface RunnerInit {
   defaultFlowsFile: string;
   logLevel: string;
   gatewayId: string;
+  /** load the core nodes that run programs or touch files (settings UNSAFE_NODE_FILES) */
+  allowUnsafeNodes: boolean;
 }
 
 export interface HistoryQuery {

@@ -50,6 +50,12 @@ export function jsonLineLogger(write: (line: string) => void) {
 }
 
 /**
+ * Core node files left out unless `flows.allowUnsafeNodes`: they run programs (exec) or read and
+ * write the gateway's files (file, file in, watch) — with them a flow is a shell on the box.
+ */
+export const UNSAFE_NODE_FILES = ['90-exec.js', '10-file.js', '23-watch.js'] as const;
+
+/**
  * The settings Node-RED runs with on a gateway. Everything that could reach outside the box or
  * add a second login is off: no palette installs (no internet on site, and an npm install would
  * stall the child), no telemetry, no HTTP-in endpoints, no projects, no password list — the
@@ -71,6 +77,7 @@ export function nodeRedSettings(
     httpNodeRoot: false,
     httpStatic: undefined,
     nodesDir: [init.nodesDir],
+    nodesExcludes: init.allowUnsafeNodes ? [] : [...UNSAFE_NODE_FILES],
     adminAuth: {
       type: 'credentials',
       users: async () => null,

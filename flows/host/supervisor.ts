@@ -8,7 +8,7 @@ import { describeError } from '../../gateway/core/errors.js';
 import type { EventBus } from '../../gateway/core/events.js';
 import type { EventOutbox, EventRecorder, GatewayEventRecord } from '../../gateway/core/outbox.js';
 import type { StoredReading } from '../../gateway/core/reading.js';
-import { DEFAULT_FLOW_ENV } from './flow-env.js';
+import { flowChildEnv } from './flow-env.js';
 import { FLOWS_PATHS } from './paths.js';
 import type { FlowCommand, FromChild, HistoryQuery, RunnerInit, ToChild } from './protocol.js';
 
@@ -59,6 +59,13 @@ export interface FlowsSupervisorOptions {
   failsafe?: { device: string; point: string; value: number | boolean | string }[];
   /** environment variables of the flows (the default flows' parameters) */
   env?: Record<string, string>;
+  /**
+   * Run the child as this user and group (the gateway must be root or hold CAP_SETUID and
+   * CAP_SETGID): the flows then cannot read what the gateway keeps to itself in the data directory.
+   */
+  runAs?: { uid: number; gid: number };
+  /** load the core nodes that run programs or touch files (exec, file, file in, watch) */
+  allowUnsafeNodes?: boolean;
   logLevel?: string;
   /** for tests: another runner script, nodes dir or default flows */
   runnerPath?: string;
@@ -238,8 +245,9 @@ export class FlowsSupervisor {
     const child = fork(runner, [], {
       execArgv: [`--max-old-space-size=${Math.max(16, Math.round(o.maxOldSpaceMb))}`],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: { ...process.env, ...DEFAULT_FLOW_ENV, ...o.env, NODE_ENV: 'production' },
+      env: flowChildEnv(o.env ?? {}),
       serialization: 'json',
+      ...(o.runAs ? { uid: o.runAs.uid, gid: o.runAs.gid } : {}),
     });
     this.child = child;
     child.on('error', (err) => o.log.error({ err: describeError(err) }, 'node-red child error'));
@@ -261,6 +269,7 @@ export class FlowsSupervisor {
       defaultFlowsFile: o.defaultFlowsFile ?? FLOWS_PATHS.defaultFlows,
       logLevel: o.logLevel ?? 'info',
       gatewayId: o.gatewayId,
+      allowUnsafeNodes: o.allowUnsafeNodes === true,
     };
     this.send(child, init);
     o.log.info({ childPid: child.pid, maxOldSpaceMb: o.maxOldSpaceMb }, 'node-red starting');

@@ -1,4 +1,5 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { LangbiangError } from '../core/errors.js';
 
 /**
  * scrypt password hashes, self-describing (`scrypt$N$r$p$salt$hash`) so the cost can be raised
@@ -14,11 +15,40 @@ const MAX_MEM = 64 * 1024 * 1024;
 export const MIN_PASSWORD_LENGTH = 8;
 export const MAX_PASSWORD_LENGTH = 256;
 
+/**
+ * Hashes running at once, and waiting: each takes 16 MiB and a core for ~50 ms on a Pi, so a burst
+ * of logins could otherwise take the memory and the CPU the polling needs. Beyond the queue a
+ * hash is refused (BUSY): the login answers 503 and the client tries again.
+ */
+export const MAX_CONCURRENT_HASHES = 2;
+export const MAX_QUEUED_HASHES = 8;
+let hashing = 0;
+const waiting: (() => void)[] = [];
+
+async function slot<T>(fn: () => Promise<T>): Promise<T> {
+  if (hashing >= MAX_CONCURRENT_HASHES) {
+    if (waiting.length >= MAX_QUEUED_HASHES)
+      throw new LangbiangError('BUSY', 'too many password checks at once; try again in a moment');
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  } else hashing++;
+  try {
+    return await fn();
+  } finally {
+    // hand the slot to the next in line, or free it
+    const next = waiting.shift();
+    if (next) next();
+    else hashing--;
+  }
+}
+
 function derive(password: string, salt: Buffer, n: number, r: number, p: number, len: number): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    scrypt(password.normalize('NFC'), salt, len, { N: n, r, p, maxmem: MAX_MEM }, (err, key) =>
-      err ? reject(err) : resolve(key),
-    ),
+  return slot(
+    () =>
+      new Promise((resolve, reject) =>
+        scrypt(password.normalize('NFC'), salt, len, { N: n, r, p, maxmem: MAX_MEM }, (err, key) =>
+          err ? reject(err) : resolve(key),
+        ),
+      ),
   );
 }
 

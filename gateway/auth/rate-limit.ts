@@ -1,5 +1,5 @@
 export interface LimiterOptions {
-  /** failures of one user name before it is locked out for a while */
+  /** failures of one user name from one address before that pair is locked out for a while */
   userFailures?: number;
   /** failures from one address before it is locked out (several users share a farm's Wi-Fi) */
   ipFailures?: number;
@@ -19,9 +19,16 @@ interface Entry {
 
 const MAX_ENTRIES = 10_000;
 
+function pairKey(ip: string, user: string): string {
+  return `pair:${user.toLowerCase()}\u0000${ip}`;
+}
+
 /**
- * Login throttling per user name and per client address, with exponential backoff: guessing a
- * password over the farm's Wi-Fi takes years, and one noisy phone cannot lock the farmer out for long.
+ * Login throttling per (user name, client address) and per address, with exponential backoff:
+ * guessing a password over the farm's Wi-Fi takes years, and nobody on the network can lock the
+ * technician out by mistyping the technician's name on their own phone — only that phone waits.
+ * An attempt counts when it starts (attempt()), so a burst of parallel requests is throttled like
+ * the same requests one after another.
  */
 export class LoginLimiter {
   private readonly entries = new Map<string, Entry>();
@@ -38,11 +45,21 @@ export class LoginLimiter {
     };
   }
 
+  /**
+   * The start of a login attempt: 0 when it may go on — it counts as a failure until succeeded()
+   * says otherwise — else the seconds to wait (and it does not count).
+   */
+  attempt(ip: string, user: string): number {
+    const wait = this.retryAfter(ip, user);
+    if (wait === 0) this.failed(ip, user);
+    return wait;
+  }
+
   /** 0 when a login may be tried now, else the seconds to wait. */
   retryAfter(ip: string, user: string): number {
     const t = this.o.now();
     let wait = 0;
-    for (const key of [`ip:${ip}`, `user:${user.toLowerCase()}`]) {
+    for (const key of [`ip:${ip}`, pairKey(ip, user)]) {
       const e = this.entry(key, t);
       if (e && e.lockedUntil > t) wait = Math.max(wait, e.lockedUntil - t);
     }
@@ -52,11 +69,11 @@ export class LoginLimiter {
   failed(ip: string, user: string): void {
     const t = this.o.now();
     this.bump(`ip:${ip}`, this.o.ipFailures, t);
-    this.bump(`user:${user.toLowerCase()}`, this.o.userFailures, t);
+    this.bump(pairKey(ip, user), this.o.userFailures, t);
   }
 
   succeeded(ip: string, user: string): void {
-    this.entries.delete(`user:${user.toLowerCase()}`);
+    this.entries.delete(pairKey(ip, user));
     const e = this.entries.get(`ip:${ip}`);
     if (e && e.lockedUntil <= this.o.now()) this.entries.delete(`ip:${ip}`);
   }

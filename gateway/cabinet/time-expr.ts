@@ -1,3 +1,4 @@
+import { quoteShort } from '../config/problems.js';
 import { LangbiangError } from '../core/errors.js';
 
 /**
@@ -14,14 +15,20 @@ const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, min: 60_000, h: 3_
 /** an offset beyond this is a typo, not a schedule */
 const MAX_OFFSET_MS = 6 * 3_600_000;
 
+/** Longer than any schedule time: refused before a regex sees it (commands carry these from the network). */
+const MAX_TEXT = 40;
+
 export function parseTimeExpr(text: string): TimeExpr {
-  const t = String(text).trim().toLowerCase();
+  const t = String(text).length > MAX_TEXT ? '' : String(text).trim().toLowerCase();
   const sun = SUN.exec(t);
   if (sun) {
     const sign = sun[2] === '-' ? -1 : 1;
     const offsetMs = sun[3] ? sign * Number(sun[3]) * (UNIT_MS[sun[4]!] ?? 0) : 0;
     if (Math.abs(offsetMs) > MAX_OFFSET_MS) {
-      throw new LangbiangError('CONFIG_INVALID', `"${text}": the offset from ${sun[1]} must be within 6h`);
+      throw new LangbiangError(
+        'CONFIG_INVALID',
+        `${quoteShort(String(text))}: the offset from ${sun[1]} must be within 6h`,
+      );
     }
     return { kind: 'sun', event: sun[1] as 'sunset' | 'sunrise', offsetMs };
   }
@@ -29,7 +36,7 @@ export function parseTimeExpr(text: string): TimeExpr {
   if (clock) return { kind: 'clock', hour: Number(clock[1]), minute: Number(clock[2]) };
   throw new LangbiangError(
     'CONFIG_INVALID',
-    `"${text}" is not a schedule time (use HH:MM, sunset, sunrise, or an offset like sunset+15m, sunrise-30m)`,
+    `${quoteShort(String(text))} is not a schedule time (use HH:MM, sunset, sunrise, or an offset like sunset+15m, sunrise-30m)`,
   );
 }
 

@@ -12,6 +12,7 @@ export interface ProvisionArgs {
   key?: string;
   username?: string;
   passwordFile?: string;
+  controlKey?: string[];
   days?: string;
   import?: string;
   importBoot?: boolean;
@@ -50,6 +51,7 @@ export async function runProvision(o: ProvisionArgs): Promise<void> {
     });
     process.stdout.write(
       `imported the bundle for gateway ${r.gateway}: config → ${r.configFile}; ${r.secrets.length} secret file(s) → ${r.dataDir}/secrets (0600)` +
+        `; ${r.controlKeys.length ? `city keys pinned: ${r.controlKeys.join(', ')}` : 'no city key pinned (remote configs and commands will be refused)'}` +
         `${r.bundleDeleted ? `; the bundle was deleted from ${bundle}` : ''}\n`,
     );
     return;
@@ -72,6 +74,7 @@ export async function runProvision(o: ProvisionArgs): Promise<void> {
     key: o.key,
     username: o.username,
     passwordFile: o.passwordFile,
+    controlKeys: o.controlKey,
     days,
   });
   const cert = {
@@ -84,6 +87,9 @@ export async function runProvision(o: ProvisionArgs): Promise<void> {
     [
       `bundle for ${o.id} in ${b.dir}`,
       `  ${b.files.length} files, ${cert}`,
+      o.controlKey?.length
+        ? `  city control keys pinned: ${o.controlKey.length}`
+        : '  no city control key (--control-key): the gateway will refuse configs and commands over MQTT',
       `  copy the folder onto the SD card's boot partition as /boot/firmware/${'langbiang'}/`,
       `  first panel login: open /setup on the gateway and enter the setup code ${b.setupCode}`,
       '',

@@ -166,6 +166,10 @@ export async function main(argv: string[]): Promise<void> {
     .option('--username <name>', 'MQTT user name')
     .option('--password-file <file>', 'file holding the MQTT password')
     .option('--days <n>', 'validity of a made certificate', '825')
+    .option(
+      '--control-key <file...>',
+      "the city's control public key(s) to pin (NAME.pem from `langbiang city keygen`)",
+    )
     .option('--import <dir>', 'import this bundle')
     .option('--import-boot', 'import the bundle on the boot partition, if there is one')
     .option('-c, --config <file>', 'where the imported config goes', '/etc/langbiang/config.yaml')
@@ -179,6 +183,51 @@ export async function main(argv: string[]): Promise<void> {
     .option('--url <url>', 'gateway address', 'http://127.0.0.1:8080')
     .option('--json', 'print JSON')
     .action(async (o) => (await import('./cmd-status.js')).runStatus(o));
+
+  const city = program
+    .command('city')
+    .description("the city operator's side: signing keys, signed configs and commands");
+  const brokerOptions = (c: Command) =>
+    c
+      .option('--broker <url>', 'publish to this broker (mqtt://, mqtts://…; no password in it); without it: print')
+      .option('--out <file>', 'write the signed message to a file (- for stdout) instead of publishing')
+      .option('--username <name>', 'MQTT user name')
+      .option('--password-file <file>', 'file holding the MQTT password')
+      .option('--password-stdin', 'read the MQTT password from the first line of stdin')
+      .option('--ca <file>', 'CA certificate (PEM) for mqtts://')
+      .option('--cert <file>', 'client certificate (PEM)')
+      .option('--client-key <file>', 'client private key (PEM) for --cert');
+  city
+    .command('keygen')
+    .description('make an Ed25519 signing key pair: NAME.key (private, 0600) and NAME.pem (public, to pin on gateways)')
+    .argument('<name>', 'key name (the audit actor of what it signs)')
+    .option('--out <dir>', 'where to write the two files', '.')
+    .action(async (name, o) => (await import('./cmd-city.js')).runKeygen({ name, out: o.out }));
+  brokerOptions(
+    city
+      .command('config')
+      .description("sign a gateway's new config and publish it on its config topic (retained)")
+      .argument('<file>', 'the config (YAML)')
+      .requiredOption('--gateway <id>', 'gateway id')
+      .requiredOption('--key <file>', 'private signing key (NAME.key)')
+      .option('--key-name <name>', 'key name (default: the key file name)')
+      .option('--config-version <n>', 'config version, only grows (default: now in seconds)')
+      .option('--watch <duration>', 'watch window of this change on the gateway')
+      .option('--expires <duration>', 'how long the message may be applied', '7d')
+      .option('--no-retain', 'do not retain the message on the broker'),
+  ).action(async (file, o) => (await import('./cmd-city.js')).runCityConfig({ ...o, file }));
+  brokerOptions(
+    city
+      .command('command')
+      .description("sign a command, publish it on the gateway's cmd topic and print its cmd/result")
+      .argument('<args...>', 'DEVICE POINT VALUE')
+      .requiredOption('--gateway <id>', 'gateway id')
+      .requiredOption('--key <file>', 'private signing key (NAME.key)')
+      .option('--key-name <name>', 'key name (default: the key file name)')
+      .option('--id <id>', 'command id (default: made up)')
+      .option('--deadline <duration>', 'run within this long or not at all (at most 1h)', '5m')
+      .option('--wait <duration>', 'how long to wait for the result', '30s'),
+  ).action(async (args, o) => (await import('./cmd-city.js')).runCityCommand({ ...o, args }));
 
   const user = program.command('user').description('local users of the panel and console');
   user

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import type {
   CommandExecutor,
@@ -34,9 +35,15 @@ export interface CommandTarget {
 }
 
 /** Where results are remembered by id (the store's ControlTables). */
+export interface StoredCommandResult {
+  result: CommandResult;
+  fingerprint?: string;
+}
+
+/** Durable memory of results, by `source:id` (the store's control tables). */
 export interface CommandLedger {
-  commandResult(id: string): CommandResult | undefined;
-  recordCommandResult(result: CommandResult, keepMs: number): void;
+  commandResult(key: string): StoredCommandResult | undefined;
+  recordCommandResult(key: string, entry: StoredCommandResult, keepMs: number): void;
 }
 
 export interface CommandRouterOptions {
@@ -69,6 +76,8 @@ const RESULT_CODES = new Set<string>([
   'DEVICE_ERROR',
   'BUSY',
   'FORBIDDEN',
+  'UNTRUSTED',
+  'CONFLICT',
 ]);
 const MAX_ID_LENGTH = 128;
 /** audit records carry the command, but not a megabyte of it */
@@ -76,6 +85,13 @@ const MAX_AUDIT_VALUE_CHARS = 2000;
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_QUEUE = 16;
 const DEFAULT_KEEP_MS = 7 * 24 * 3_600_000;
+
+/** What a command asks, for telling a redelivery (same) from a reused id (different). */
+function fingerprintOf(req: CommandRequest): string {
+  return createHash('sha256')
+    .update(JSON.stringify([req.device, req.point, req.value]))
+    .digest('base64url');
+}
 
 class Refused extends Error {
   constructor(
@@ -96,9 +112,10 @@ class Refused extends Error {
  */
 export class CommandRouter implements CommandExecutor {
   private readonly targets = new Map<string, CommandTarget>();
-  private readonly inFlight = new Map<string, Promise<CommandResult>>();
+  /** by `source:id`, with the fingerprint of what the command asked */
+  private readonly inFlight = new Map<string, { fingerprint: string; done: Promise<CommandResult> }>();
   /** results kept in memory when there is no ledger (tests, one-shot CLI) */
-  private readonly memory = new Map<string, CommandResult>();
+  private readonly memory = new Map<string, StoredCommandResult>();
   private readonly lanes: DeviceLanes;
   private readonly timeoutMs: number;
   private readonly keepMs: number;
@@ -131,25 +148,42 @@ export class CommandRouter implements CommandExecutor {
       this.auditRecord(req, result, received);
       return result;
     }
-    const running = this.inFlight.get(req.id);
+    // ids are scoped by source: a panel command cannot take the id of the city's next one
+    const key = `${req.source}:${req.id}`;
+    const fingerprint = fingerprintOf(req);
+    const running = this.inFlight.get(key);
     if (running) {
-      const first = await running;
-      return this.duplicate(req, first, received);
+      if (running.fingerprint !== fingerprint) return this.conflict(req, received);
+      return this.duplicate(req, await running.done, received);
     }
-    const stored = this.lookup(req.id);
-    if (stored) return this.duplicate(req, stored, received);
+    const stored = this.lookup(key);
+    if (stored) {
+      // no fingerprint: a result stored by an older release, before content was compared
+      if (stored.fingerprint !== undefined && stored.fingerprint !== fingerprint) return this.conflict(req, received);
+      return this.duplicate(req, stored.result, received);
+    }
 
     const work = this.run(req).then((result) => {
-      this.remember(result);
+      this.remember(key, { result, fingerprint });
       this.auditRecord(req, result, received);
       return result;
     });
-    this.inFlight.set(req.id, work);
+    this.inFlight.set(key, { fingerprint, done: work });
     try {
       return await work;
     } finally {
-      this.inFlight.delete(req.id);
+      this.inFlight.delete(key);
     }
+  }
+
+  /** The same id from the same source, asking something else: refused, and the first result stands. */
+  private conflict(req: CommandRequest, received: number): CommandResult {
+    const result = this.result(
+      req.id,
+      new Refused('CONFLICT', `command id ${req.id} was already used for a different command; use a new id`),
+    );
+    this.auditRecord(req, result, received);
+    return result;
   }
 
   private async run(req: CommandRequest): Promise<CommandResult> {
@@ -246,28 +280,28 @@ export class CommandRouter implements CommandExecutor {
     }
   }
 
-  private lookup(id: string): CommandResult | undefined {
-    const mem = this.memory.get(id);
+  private lookup(key: string): StoredCommandResult | undefined {
+    const mem = this.memory.get(key);
     if (mem) return mem;
     if (!this.opts.ledger) return undefined;
     try {
-      return this.opts.ledger.commandResult(id);
+      return this.opts.ledger.commandResult(key);
     } catch (err) {
       this.opts.onError?.('command ledger read', err);
       return undefined;
     }
   }
 
-  private remember(result: CommandResult): void {
+  private remember(key: string, entry: StoredCommandResult): void {
     if (this.opts.ledger) {
       try {
-        this.opts.ledger.recordCommandResult(result, this.keepMs);
+        this.opts.ledger.recordCommandResult(key, entry, this.keepMs);
         return;
       } catch (err) {
         this.opts.onError?.('command ledger write', err);
       }
     }
-    this.memory.set(result.id, result);
+    this.memory.set(key, entry);
     if (this.memory.size > 10_000) this.memory.delete(this.memory.keys().next().value as string);
   }
 

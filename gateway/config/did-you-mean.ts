@@ -27,6 +27,8 @@ export function closest(input: string, candidates: Iterable<string>): string | u
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   for (const c of candidates) {
+    // the distance is at least the difference in length: a long input costs nothing (linear time)
+    if (Math.abs(input.length - c.length) > budget) continue;
     const dist = distance(input, c);
     if (dist < bestDistance) {
       best = c;

@@ -9,11 +9,19 @@ import {
   configErrorMap,
   formatProblems,
   issuesToProblems,
+  type PathSegment,
   pathToString,
   type RawProblem,
 } from './problems.js';
 import { type GatewayConfig, gatewayConfigSchema } from './schema.js';
-import { checkSecretFiles, resolveConfigPaths, resolveFileRefs, unreadableReason } from './secrets.js';
+import {
+  checkSecretFiles,
+  refuseFileRefs,
+  resolveConfigPaths,
+  resolveFileRefs,
+  unreadableReason,
+  withoutFileContent,
+} from './secrets.js';
 import { readYaml, type YamlSource } from './yaml-source.js';
 
 export interface ParseConfigOptions {
@@ -25,6 +33,11 @@ export interface ParseConfigOptions {
   baseDir?: string;
   /** check that secret/TLS files exist and are readable (default true; false to validate a config away from its gateway) */
   checkFiles?: boolean;
+  /**
+   * `!file` tags are read (default true: the config file on the gateway's disk). False for a config
+   * that came over the network or from the console: a tag there is a problem, never a file read.
+   */
+  allowFileTags?: boolean;
 }
 
 export type ConfigResult =
@@ -91,15 +104,18 @@ export function parseConfigText(text: string, opts: ParseConfigOptions = {}): Co
   const { source } = yaml;
   const baseDir = opts.baseDir ?? process.cwd();
 
-  const fileProblems = resolveFileRefs(source.data, baseDir);
+  const fromFiles: PathSegment[][] = [];
+  const fileProblems =
+    opts.allowFileTags === false ? refuseFileRefs(source.data) : resolveFileRefs(source.data, baseDir, fromFiles);
   if (fileProblems.length > 0) return { ok: false, problems: located(fileProblems, source, opts.file) };
 
   const parsed = gatewayConfigSchema.safeParse(source.data, { error: configErrorMap, reportInput: true });
   if (!parsed.success) {
-    return {
-      ok: false,
-      problems: located(issuesToProblems(parsed.error.issues, gatewayConfigSchema, source.data), source, opts.file),
-    };
+    const problems = withoutFileContent(
+      issuesToProblems(parsed.error.issues, gatewayConfigSchema, source.data),
+      fromFiles,
+    );
+    return { ok: false, problems: located(problems, source, opts.file) };
   }
   const config = resolveConfigPaths(parsed.data, baseDir);
 

@@ -20,7 +20,10 @@ export interface RawProblem {
 }
 
 export function pathToString(path: readonly PropertyKey[]): string {
-  return path.map(String).join('.');
+  // a key is text of the config too: a huge one is shortened like a value
+  return path
+    .map((seg) => (String(seg).length > MAX_QUOTED ? `${String(seg).slice(0, MAX_QUOTED)}…` : String(seg)))
+    .join('.');
 }
 
 /** `path.to.key: what is wrong (line N)`, one line per problem. */
@@ -34,10 +37,19 @@ export function formatProblems(problems: readonly ConfigProblem[]): string {
 }
 
 /** A value as it should appear after "got": strings quoted, collections named the YAML way. */
+/** Longest part of a value a problem message quotes: messages travel in events and logs. */
+export const MAX_QUOTED = 40;
+
+/** A string as a problem message quotes it: JSON-quoted, at most MAX_QUOTED characters of it. */
+export function quoteShort(value: string, max = MAX_QUOTED): string {
+  if (value.length <= max) return JSON.stringify(value);
+  return `${JSON.stringify(value.slice(0, max))}… (${value.length} characters)`;
+}
+
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') return quoteShort(value);
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
   return String(value);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { flowEnvNameProblem } from '../../flows/host/flow-env.js';
 import { describeError } from '../core/errors.js';
 import { cabinetSchema } from './cabinet-schema.js';
 import { describeValue } from './problems.js';
@@ -508,18 +509,26 @@ const flowsSchema = z
       .record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String))
       .superRefine((env, ctx) => {
         for (const name of Object.keys(env)) {
-          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
-            ctx.addIssue({
-              code: 'custom',
-              path: [name],
-              message: `"${name}" is not a variable name (letters, digits and _)`,
-            });
+          const problem = flowEnvNameProblem(name);
+          if (problem) ctx.addIssue({ code: 'custom', path: [name], message: problem });
         }
       })
       .default({})
       .meta({
         description:
-          "Environment variables of the flows: the default flows' parameters (IRRIGATION_*, STREETLIGHT_*; see docs/flows.md).",
+          "Environment variables of the flows: the default flows' parameters (IRRIGATION_*, STREETLIGHT_*; see docs/flows.md) and your own (FLOW_*). No other names: the flows process starts from a minimal environment.",
+      }),
+    allowUnsafeNodes: z.boolean().default(false).meta({
+      description:
+        'Load the Node-RED nodes that run programs or touch files (exec, file, file in, watch). Off: a flow cannot become a shell on the gateway.',
+    }),
+    user: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: 'must be a local user name' })
+      .optional()
+      .meta({
+        description:
+          'Run Node-RED as this local user (the gateway must run as root or hold CAP_SETUID/CAP_SETGID). Its data then stays out of the flows reach: secrets, users file and store are not readable by that user.',
       }),
     failsafe: z
       .array(

@@ -13,10 +13,19 @@ import { FileRef } from './yaml-source.js';
 function reason(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   if (e?.code) {
-    const text = (e.message ?? '').replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
-    return `${e.code}: ${text}`;
+    // "ENOENT: no such file or directory, open '/x'" → "ENOENT: no such file or directory"; the
+    // path (from the config, maybe from the network) is said once by the caller, shortened
+    let text = (e.message ?? '').replace(/^[A-Z]+: /, '');
+    const cut = text.search(/, [a-z]+ '/);
+    if (cut >= 0) text = text.slice(0, cut);
+    return `${e.code}: ${text.slice(0, 120)}`;
   }
   return err instanceof Error ? err.message : String(err);
+}
+
+/** A file name as a problem message says it: the end of a very long one. */
+export function shortPath(file: string): string {
+  return file.length <= 120 ? file : `…${file.slice(-100)}`;
 }
 
 /** Why a file cannot be read, or undefined when it can. */
@@ -30,16 +39,21 @@ export function unreadableReason(file: string): string | undefined {
   }
 }
 
-/** Replaces every `!file` value with the file's text (one trailing newline removed), in place. */
-export function resolveFileRefs(data: unknown, baseDir: string): RawProblem[] {
+/**
+ * Replaces every `!file` value with the file's text (one trailing newline removed), in place;
+ * `fromFiles` gets the path of each value read from a file.
+ */
+export function resolveFileRefs(data: unknown, baseDir: string, fromFiles: PathSegment[][] = []): RawProblem[] {
   const problems: RawProblem[] = [];
   const visit = (node: unknown, path: PathSegment[]): unknown => {
     if (node instanceof FileRef) {
       const file = resolve(baseDir, node.path);
       try {
-        return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+        const text = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+        fromFiles.push(path);
+        return text;
       } catch (err) {
-        problems.push({ path, message: `cannot read !file ${node.path} (${reason(err)})` });
+        problems.push({ path, message: `cannot read !file ${shortPath(node.path)} (${reason(err)})` });
         return undefined;
       }
     }
@@ -55,6 +69,36 @@ export function resolveFileRefs(data: unknown, baseDir: string): RawProblem[] {
   };
   visit(data, []);
   return problems;
+}
+
+/** A config from the network or the console: every `!file` tag is a problem, and no file is read. */
+export function refuseFileRefs(data: unknown): RawProblem[] {
+  const problems: RawProblem[] = [];
+  const visit = (node: unknown, path: PathSegment[]): void => {
+    if (node instanceof FileRef) {
+      problems.push({
+        path,
+        message: '!file is only allowed in the config file on the gateway, not in a config sent to it',
+      });
+    } else if (Array.isArray(node)) {
+      for (const [i, item] of node.entries()) visit(item, [...path, i]);
+    } else if (node !== null && typeof node === 'object')
+      for (const [k, v] of Object.entries(node as Record<string, unknown>)) visit(v, [...path, k]);
+  };
+  visit(data, []);
+  return problems;
+}
+
+/** A problem about a value read from a file never quotes it: the file may be a secret. */
+export function withoutFileContent(problems: RawProblem[], fromFiles: readonly PathSegment[][]): RawProblem[] {
+  if (fromFiles.length === 0) return problems;
+  const under = (p: readonly PathSegment[], prefix: readonly PathSegment[]) =>
+    prefix.length <= p.length && prefix.every((seg, i) => String(seg) === String(p[i]));
+  return problems.map((problem) =>
+    fromFiles.some((f) => under(problem.path, f))
+      ? { path: problem.path, message: 'the text read from its !file is not valid here (not shown: it may be secret)' }
+      : problem,
+  );
 }
 
 /** Makes every path in the config absolute against baseDir (the working directory by default). */
@@ -92,7 +136,7 @@ export function checkSecretFiles(config: GatewayConfig, checkExistence: boolean)
     for (const [path, file] of files) {
       if (file === undefined) continue;
       const why = unreadableReason(file);
-      if (why) problems.push({ path, message: `cannot read ${file} (${why})` });
+      if (why) problems.push({ path, message: `cannot read ${shortPath(file)} (${why})` });
     }
   }
   if (sync.tls?.cert !== undefined && sync.tls.key === undefined) {

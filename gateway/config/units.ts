@@ -1,4 +1,5 @@
 import { LangbiangError } from '../core/errors.js';
+import { quoteShort } from './problems.js';
 
 /**
  * Human durations and sizes as technicians write them in YAML. Plain numbers mean milliseconds
@@ -37,8 +38,14 @@ export const SIZE_PATTERN = String.raw`^\s*${NUMBER}\s*(?:[bB]|[kKmMgGtT][iI]?[b
 
 const DURATION_PART = new RegExp(String.raw`(${NUMBER})\s*(ms|s|m|h|d|w)`, 'gy');
 
+/**
+ * No duration or size is longer than this. Longer input is refused before any regex sees it, so
+ * parsing stays linear in time whatever a config message carries.
+ */
+const MAX_UNIT_TEXT = 64;
+
 function quote(s: unknown): string {
-  return typeof s === 'string' ? JSON.stringify(s) : String(s);
+  return typeof s === 'string' ? quoteShort(s) : String(s);
 }
 
 function durationError(input: unknown): LangbiangError {
@@ -57,7 +64,7 @@ function plainNumber(input: number, err: () => LangbiangError): number {
 /** `500ms`, `30s`, `5m`, `2h`, `90d`, `1w`, `1h30m`, or a number of ms. Returns whole ms. */
 export function parseDuration(input: string | number): number {
   if (typeof input === 'number') return Math.round(plainNumber(input, () => durationError(input)));
-  if (typeof input !== 'string') throw durationError(input);
+  if (typeof input !== 'string' || input.length > MAX_UNIT_TEXT) throw durationError(input);
   const text = input.trim();
   if (/^\d+(?:\.\d+)?$/.test(text)) return Math.round(Number(text));
   if (text === '') throw durationError(input);
@@ -79,8 +86,9 @@ export function parseDuration(input: string | number): number {
 /** `512KiB`, `2GiB`, `100MB`, `4096B`, or a number of bytes. Returns whole bytes. */
 export function parseSize(input: string | number): number {
   if (typeof input === 'number') return Math.round(plainNumber(input, () => sizeError(input)));
-  if (typeof input !== 'string') throw sizeError(input);
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(input);
+  if (typeof input !== 'string' || input.length > MAX_UNIT_TEXT) throw sizeError(input);
+  // trimmed first: one \s* between two disjoint classes cannot backtrack quadratically
+  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(input.trim());
   if (!m) throw sizeError(input);
   const unit = (m[2] as string).toLowerCase();
   const factor = unit === '' ? 1 : SIZE_UNITS_BYTES[unit];

@@ -7,7 +7,10 @@ import type { ErrorCode } from './errors.js';
 export type CommandSource = 'mqtt' | 'http' | 'cli' | 'flows' | 'schedule';
 
 export interface CommandRequest {
-  /** idempotency key: the same id delivered twice runs once (the second gets the first's result) */
+  /**
+   * idempotency key, per source: the same id and content delivered twice runs once (the second gets
+   * the first's result); the same id with other content is refused (CONFLICT)
+   */
   id: string;
   device: string;
   point: string;
@@ -31,6 +34,8 @@ export type CommandResultCode = Extract<
   | 'DEVICE_ERROR'
   | 'BUSY'
   | 'FORBIDDEN'
+  | 'UNTRUSTED'
+  | 'CONFLICT'
 >;
 
 export interface CommandResult {

@@ -33,6 +33,10 @@ export type ErrorCode =
   | 'DEVICE_ERROR'
   | 'BUSY'
   | 'FORBIDDEN'
+  /** a message from the network that is not signed by a pinned city key, or not for now or here */
+  | 'UNTRUSTED'
+  /** a command id already used, by the same source, for a different command */
+  | 'CONFLICT'
   // store
   | 'STORE_FAILED'
   | 'STORE_SCHEMA_TOO_NEW'

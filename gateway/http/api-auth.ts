@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { passwordProblem, type Session, userNameProblem } from '../auth/index.js';
+import { LangbiangError } from '../core/errors.js';
 import { HttpError, objectBody, readJson } from './respond.js';
 import type { Router } from './router.js';
 import type { Deps } from './types.js';
@@ -24,6 +25,13 @@ function startSession(deps: Deps, req: IncomingMessage, res: ServerResponse, use
   return { user: s.user, role: s.role, csrf: s.csrf };
 }
 
+/** Too many password checks at once: 503 with a retry hint, not a 500. */
+function busyIs503(err: unknown): never {
+  if (err instanceof LangbiangError && err.code === 'BUSY')
+    throw new HttpError(503, err.message, { retryAfterS: 1 }, { 'retry-after': '1' });
+  throw err;
+}
+
 export function registerAuthRoutes(r: Router, deps: Deps): void {
   const { auth, log } = deps;
 
@@ -35,6 +43,7 @@ export function registerAuthRoutes(r: Router, deps: Deps): void {
 
   r.post('/api/setup', 'public', async ({ req, res, ip }) => {
     const b = objectBody(await readJson(req));
+    // the code check below is synchronous: counting the failure after it is counting at the start
     const wait = auth.limiter.retryAfter(ip, '#setup');
     if (wait > 0)
       throw new HttpError(
@@ -55,7 +64,7 @@ export function registerAuthRoutes(r: Router, deps: Deps): void {
         'the setup code is wrong or has expired; read the current one from the log, or use the one printed with the provisioning bundle',
       );
     }
-    await auth.users.add(b.user as string, 'technician', b.password as string);
+    await auth.users.add(b.user as string, 'technician', b.password as string).catch(busyIs503);
     log.info({ user: b.user, ip }, 'first technician created with the setup code');
     return startSession(deps, req, res, b.user as string, 'technician');
   });
@@ -63,7 +72,7 @@ export function registerAuthRoutes(r: Router, deps: Deps): void {
   r.post('/api/login', 'public', async ({ req, res, ip }) => {
     const b = objectBody(await readJson(req, 4096));
     const user = typeof b.user === 'string' ? b.user.slice(0, 64) : '';
-    const wait = auth.limiter.retryAfter(ip, user);
+    const wait = auth.limiter.attempt(ip, user);
     if (wait > 0) {
       throw new HttpError(
         429,
@@ -72,9 +81,8 @@ export function registerAuthRoutes(r: Router, deps: Deps): void {
         { 'retry-after': String(wait) },
       );
     }
-    const found = await auth.users.verify(user, b.password);
+    const found = await auth.users.verify(user, b.password).catch(busyIs503);
     if (!found) {
-      auth.limiter.failed(ip, user);
       deps.counters.loginFailures++;
       log.warn({ user, ip }, 'failed login');
       throw new HttpError(401, 'wrong user name or password');
@@ -99,15 +107,15 @@ export function registerAuthRoutes(r: Router, deps: Deps): void {
   r.post('/api/password', 'user', async ({ req, ip, who }) => {
     const b = objectBody(await readJson(req, 4096));
     if (!who?.session) throw new HttpError(403, 'log in with a password to change it');
-    const wait = auth.limiter.retryAfter(ip, who.user);
+    const wait = auth.limiter.attempt(ip, who.user);
     if (wait > 0) throw new HttpError(429, `too many attempts; try again in ${wait} s`, { retryAfterS: wait });
-    if (!(await auth.users.verify(who.user, b.current))) {
-      auth.limiter.failed(ip, who.user);
+    if (!(await auth.users.verify(who.user, b.current).catch(busyIs503))) {
       throw new HttpError(403, 'the current password is wrong');
     }
+    auth.limiter.succeeded(ip, who.user);
     const bad = passwordProblem(b.password);
     if (bad) throw new HttpError(400, bad);
-    await auth.users.add(who.user, who.role, b.password as string, { replace: true });
+    await auth.users.add(who.user, who.role, b.password as string, { replace: true }).catch(busyIs503);
     auth.sessions.destroyUser(who.user, who.session.id);
     return { ok: true };
   });

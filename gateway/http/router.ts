@@ -62,8 +62,14 @@ export class Router {
     this.add('DELETE', p, a, h);
   }
 
-  /** The route for method+path, 'method' when only the method is wrong, or null. */
-  match(method: string, path: string): { route: Route; params: Record<string, string> } | 'method' | null {
+  /**
+   * The route for method+path, 'method' when only the method is wrong, 'malformed' when a path
+   * parameter is not valid percent-encoding, or null.
+   */
+  match(
+    method: string,
+    path: string,
+  ): { route: Route; params: Record<string, string> } | 'method' | 'malformed' | null {
     let pathMatched = false;
     const m = method === 'HEAD' ? 'GET' : method;
     for (const r of this.routes) {
@@ -72,10 +78,16 @@ export class Router {
       pathMatched = true;
       if (r.method !== m) continue;
       const params: Record<string, string> = {};
+      let malformed = false;
       r.keys.forEach((k, i) => {
-        params[k] = decodeURIComponent(found[i + 1]!);
+        try {
+          params[k] = decodeURIComponent(found[i + 1]!);
+        } catch {
+          malformed = true;
+        }
       });
-      return { route: r, params };
+      // a bad escape is the client's error (400), not a crash (500)
+      return malformed ? 'malformed' : { route: r, params };
     }
     return pathMatched ? 'method' : null;
   }

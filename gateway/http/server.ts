@@ -213,10 +213,11 @@ export class HttpServer {
       }
 
       const found = router.match(method, path);
-      if (!found || found === 'method') {
+      if (!found || found === 'method' || found === 'malformed') {
         // Without credentials nothing is revealed, not even which paths exist.
         if (!who)
           throw new HttpError(401, 'authentication required', {}, { 'www-authenticate': 'Bearer realm="langbiang"' });
+        if (found === 'malformed') throw new HttpError(400, 'the path has a malformed percent-escape');
         throw found === 'method' ? new HttpError(405, 'method not allowed') : new HttpError(404, 'not found');
       }
       const { route, params } = found;

@@ -8,11 +8,12 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { join, posix, resolve } from 'node:path';
+import { basename, join, posix, resolve } from 'node:path';
 import { isMap, parseDocument } from 'yaml';
 import { SETUP_CODE_FILE as AUTH_SETUP_CODE_FILE, SetupCode } from '../auth/setup-code.js';
 import { gatewayConfigSchema } from '../config/schema.js';
 import { describeError, LangbiangError } from '../core/errors.js';
+import { KEY_NAME, parsePublicKey } from '../core/signed.js';
 import { filesNotInBundle } from './completeness.js';
 import { sha256 } from './files.js';
 import { certSubject, makeCsr, makeKey, selfSign, signWithCa } from './openssl.js';
@@ -25,11 +26,14 @@ import { certSubject, makeCsr, makeKey, selfSign, signWithCa } from './openssl.j
  *   langbiang/manifest.json     format, gateway id, data dir, sha256 of every file
  *   langbiang/config.yaml       the gateway's config; secret paths point into <dataDir>/secrets/
  *   langbiang/secrets/…         client.key, client.csr, client.crt, [ca.crt], [mqtt-password], setup-code
+ *   langbiang/trust/control/…   NAME.pem: the city's control public keys to pin (not secret)
  *   langbiang/README.txt        for whoever opens the card
  */
 export const BUNDLE_DIR = 'langbiang';
 export const BUNDLE_FORMAT = 'langbiang-provisioning-bundle';
 export const BUNDLE_VERSION = 1;
+/** Pinned city control keys, in the bundle and in the data directory (gateway/control-keys.ts). */
+export const TRUST_SUBDIR = 'trust/control';
 /** Where secrets go in the data directory (shared with gateway/secret-store.ts). */
 export const SECRETS_SUBDIR = 'secrets';
 /** The first technician's one-time panel setup code, in <dataDir>/secrets/ (where gateway/auth looks). */
@@ -62,6 +66,8 @@ export interface CreateBundleOptions {
   username?: string;
   passwordFile?: string;
   days?: number;
+  /** the city's control public keys (NAME.pem, Ed25519) to pin: trust/control/NAME.pem in the bundle */
+  controlKeys?: string[];
 }
 
 export interface CreatedBundle {
@@ -92,6 +98,7 @@ export function createBundle(o: CreateBundleOptions): CreatedBundle {
     ['--key', o.key],
     ['--ca-key', o.caKey],
     ['--password-file', o.passwordFile],
+    ...(o.controlKeys ?? []).map((f) => ['--control-key', f] as const),
   ] as const) {
     if (f !== undefined && !isFile(f)) throw new LangbiangError('USAGE', `${flag}: ${f} is not a readable file`);
   }
@@ -165,6 +172,25 @@ export function createBundle(o: CreateBundleOptions): CreatedBundle {
         'USAGE',
         `this bundle would fail at the gateway's first boot; nothing was written:\n${notBundled.map((l) => `  ${l}`).join('\n')}`,
       );
+    for (const file of o.controlKeys ?? []) {
+      const name = basename(file).replace(/\.pem$/, '');
+      if (!KEY_NAME.test(name))
+        throw new LangbiangError(
+          'USAGE',
+          `--control-key: ${file}: the file name must be NAME.pem (letters, digits, . _ -)`,
+        );
+      const pem = readFileSync(file, 'utf8');
+      try {
+        parsePublicKey(pem);
+      } catch (err) {
+        throw new LangbiangError(
+          'USAGE',
+          `--control-key: ${file} is not an Ed25519 public key (${describeError(err)})`,
+        );
+      }
+      mkdirSync(join(dir, TRUST_SUBDIR), { recursive: true });
+      writeFileSync(join(dir, TRUST_SUBDIR, `${name}.pem`), pem);
+    }
     const setupCode = new SetupCode().issue().code;
     writeFileSync(join(secrets, SETUP_CODE_FILE), `${setupCode}\n`, { mode: 0o600 });
     writeFileSync(join(dir, 'config.yaml'), doc.toString());

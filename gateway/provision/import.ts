@@ -1,9 +1,18 @@
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { formatProblems, parseConfigText } from '../config/index.js';
 import { describeError, LangbiangError } from '../core/errors.js';
-import { BUNDLE_DIR, BUNDLE_FORMAT, BUNDLE_VERSION, listFiles, type Manifest, SECRETS_SUBDIR } from './bundle.js';
-import { fsyncDir, lookupOwner, type Owner, sha256, writeFileAtomic } from './files.js';
+import { KEY_NAME, parsePublicKey } from '../core/signed.js';
+import {
+  BUNDLE_DIR,
+  BUNDLE_FORMAT,
+  BUNDLE_VERSION,
+  listFiles,
+  type Manifest,
+  SECRETS_SUBDIR,
+  TRUST_SUBDIR,
+} from './bundle.js';
+import { fsyncDir, lookupOwner, type Owner, safeDir, sha256, writeFileAtomic } from './files.js';
 
 /** Where a technician puts the bundle: the boot partition, as Raspberry Pi OS mounts it (bookworm, then older). */
 export const BOOT_BUNDLE_PATHS = ['/boot/firmware/langbiang', '/boot/langbiang'];
@@ -33,6 +42,8 @@ export interface ImportResult {
   configFile: string;
   dataDir: string;
   secrets: string[];
+  /** names of the city control keys pinned */
+  controlKeys: string[];
   bundleDeleted: boolean;
 }
 
@@ -45,6 +56,23 @@ export interface ImportResult {
  */
 export function importBundle(o: ImportOptions): ImportResult {
   const dir = resolveBundleDir(o.bundle);
+  try {
+    return importFrom(dir, o);
+  } catch (err) {
+    // The boot partition is FAT: anyone on the gateway can read it. A bundle that failed stays
+    // (its config and manifest say what went wrong) but its key and passwords do not.
+    if (o.deleteBundle === false || !existsSync(join(dir, SECRETS_SUBDIR))) throw err;
+    rmSync(join(dir, SECRETS_SUBDIR), { recursive: true, force: true });
+    fsyncDir(dir);
+    const why = err instanceof LangbiangError ? err.message : describeError(err);
+    throw new LangbiangError(
+      'BUNDLE_INVALID',
+      `${why}\nIts secrets (keys, passwords, setup code) were deleted from ${dir}, where anyone could read them: copy a fresh bundle to try again.`,
+    );
+  }
+}
+
+function importFrom(dir: string, o: ImportOptions): ImportResult {
   const manifest = readManifest(dir);
   const owner: Owner | undefined = o.owner ? lookupOwner(o.owner) : undefined;
   const configFile = resolve(o.configFile);
@@ -76,19 +104,35 @@ export function importBundle(o: ImportOptions): ImportResult {
     .map((rel) => rel.slice(SECRETS_SUBDIR.length + 1));
   if (secretNames.some((n) => n.includes('/') || n.startsWith('.')))
     throw bundleError(dir, 'secrets/ may only hold plain files');
+  const keyNames = Object.keys(manifest.files)
+    .filter((rel) => rel.startsWith(`${TRUST_SUBDIR}/`))
+    .map((rel) => rel.slice(TRUST_SUBDIR.length + 1));
+  for (const n of keyNames) {
+    if (!n.endsWith('.pem') || !KEY_NAME.test(n.slice(0, -4)))
+      throw bundleError(dir, `${TRUST_SUBDIR}/ may only hold NAME.pem key files, not ${n}`);
+    try {
+      parsePublicKey(readFileSync(join(dir, TRUST_SUBDIR, n), 'utf8'));
+    } catch (err) {
+      throw bundleError(dir, `${TRUST_SUBDIR}/${n} is not an Ed25519 public key (${describeError(err)})`);
+    }
+  }
 
   // 3. secrets into the data directory, readable by the service alone
   const secretsDir = join(dataDir, SECRETS_SUBDIR);
   try {
-    mkdirSync(dataDir, { recursive: true, mode: 0o750 });
-    mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
-    chmodSync(secretsDir, 0o700);
-    if (owner) {
-      chownSync(dataDir, owner.uid, owner.gid);
-      chownSync(secretsDir, owner.uid, owner.gid);
-    }
+    // no link is followed: the data directory belongs to the service user, the import runs as root
+    safeDir(dataDir, 0o750, owner);
+    safeDir(secretsDir, 0o700, owner);
     for (const name of secretNames) {
       writeFileAtomic(join(secretsDir, name), readFileSync(join(dir, SECRETS_SUBDIR, name)), 0o600, owner);
+    }
+    // the pinned city keys: readable by the service, written only here (root when run by the unit)
+    if (keyNames.length > 0) {
+      const trustDir = join(dataDir, TRUST_SUBDIR);
+      safeDir(dirname(trustDir), 0o755);
+      safeDir(trustDir, 0o755);
+      for (const name of keyNames)
+        writeFileAtomic(join(trustDir, name), readFileSync(join(dir, TRUST_SUBDIR, name)), 0o644);
     }
     // 4. the config to its place, keeping what was there
     mkdirSync(dirname(configFile), { recursive: true });
@@ -123,7 +167,14 @@ export function importBundle(o: ImportOptions): ImportResult {
     fsyncDir(dirname(dir));
     bundleDeleted = !existsSync(dir);
   }
-  return { gateway: manifest.gateway, configFile, dataDir, secrets: secretNames.sort(), bundleDeleted };
+  return {
+    gateway: manifest.gateway,
+    configFile,
+    dataDir,
+    secrets: secretNames.sort(),
+    controlKeys: keyNames.map((n) => n.slice(0, -4)).sort(),
+    bundleDeleted,
+  };
 }
 
 function resolveBundleDir(path: string): string {

@@ -1,13 +1,17 @@
-import { randomBytes } from 'node:crypto';
-import { dirname } from 'node:path';
+import { createHash, type KeyObject, randomBytes } from 'node:crypto';
+import { dirname, join, sep } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { ConfigProblem, GatewayConfig } from '../config/index.js';
 import { formatProblems, parseConfigText } from '../config/index.js';
 import { readYaml } from '../config/yaml-source.js';
+import { loadControlKeys } from '../control-keys.js';
 import { describeError } from '../core/errors.js';
 import type { EventRecorder } from '../core/outbox.js';
+import { verifySigned } from '../core/signed.js';
 import type { Logger } from '../log.js';
-import { parseConfigMessage } from './envelope.js';
+import { SECRETS_SUBDIR } from '../provision/bundle.js';
+import { RefusalBudget } from '../refusals.js';
+import { MAX_CONFIG_LIFETIME_MS, MAX_CONFIG_MESSAGE, parseConfigMessage } from './envelope.js';
 import { baseHashOf, RemoteConfigFiles, type RemoteConfigState } from './persist.js';
 import { snapshot, type WatchedGateway, watchProblems } from './watch.js';
 
@@ -31,6 +35,11 @@ export interface ApplyRequest {
   actor: string;
   /** override of the watch window (ms) */
   watchMs?: number;
+  /**
+   * sha256 of the signed bytes (city messages): the same message again (a retained one at each
+   * reconnect) is ignored; another message with a version already handled is a replay, refused
+   */
+  digest?: string;
   /** names this change in status(); made up when absent */
   id?: string;
   /**
@@ -67,6 +76,9 @@ export interface ApplyStatus {
   problems: string[];
 }
 
+/** Longest problem line kept in a `config` event. */
+const MAX_PROBLEM = 300;
+
 /** How many finished changes status(id) still knows. */
 const STATUS_KEPT = 20;
 
@@ -85,6 +97,8 @@ export interface ConfigApplierOptions {
   /** tests and the applier's own stop() cut the watch short */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   now?: () => number;
+  /** the city keys pinned on this gateway (default: read from <dataDir>/trust/control/ at each message) */
+  controlKeys?: ReadonlyMap<string, KeyObject>;
   /** the old config did not come back either: nothing runs (default: exit 1 for systemd to restart) */
   onFatal?: (err: unknown) => void;
 }
@@ -114,9 +128,11 @@ export class ConfigApplier {
   private readonly abort = new AbortController();
   private last: (ApplyResult & { at: number }) | null = null;
   private readonly statuses: ApplyStatus[] = [];
+  private readonly untrusted: RefusalBudget;
 
   constructor(private readonly o: ConfigApplierOptions) {
     this.files = new RemoteConfigFiles(o.dataDir);
+    this.untrusted = new RefusalBudget(() => this.now());
   }
 
   get applying(): boolean {
@@ -163,16 +179,48 @@ export class ConfigApplier {
     return this.validate(text, this.o.target.runningConfig);
   }
 
-  /** An MQTT `config` message: never throws; malformed ones are refused with an event. */
+  /**
+   * An MQTT `config` message: never throws. It must be signed by a city key pinned on this gateway,
+   * for this gateway and not expired; anything else is refused with an event and changes nothing
+   * (not even the highest version seen). The key's name is the actor.
+   */
   handleMessage(payload: Buffer): void {
-    const parsed = parseConfigMessage(payload);
+    const keys = this.o.controlKeys ?? loadControlKeys(this.o.dataDir).keys;
+    const verified = verifySigned(payload, {
+      kind: 'config',
+      gateway: this.o.target.runningConfig.gateway.id,
+      keys,
+      now: this.now(),
+      maxLifetimeMs: MAX_CONFIG_LIFETIME_MS,
+      maxBytes: 2 * MAX_CONFIG_MESSAGE,
+    });
+    if (!verified.ok) {
+      // anyone on the broker can send these: a flood is counted, not recorded one by one
+      const event = this.untrusted.admit({
+        outcome: 'refused' as const,
+        reason: verified.reason,
+        version: null,
+        source: 'mqtt',
+        actor: 'unverified',
+        problems: [verified.message],
+      });
+      if (!event) return;
+      this.o.log.warn(
+        { reason: verified.reason, problem: verified.message },
+        'remote config message refused: not trusted',
+      );
+      this.record(event);
+      return;
+    }
+    const parsed = parseConfigMessage(JSON.stringify(verified.body.message));
     if (!parsed.ok) {
       this.o.log.warn({ version: parsed.version, problem: parsed.problem }, 'remote config message refused');
       this.record({
         outcome: 'refused',
+        reason: 'malformed',
         version: parsed.version,
         source: 'mqtt',
-        actor: 'city',
+        actor: verified.key,
         problems: [parsed.problem],
       });
       return;
@@ -182,8 +230,9 @@ export class ConfigApplier {
       version: m.version,
       text: m.text,
       source: 'mqtt',
-      actor: m.actor ?? 'city',
+      actor: verified.key,
       watchMs: m.watchMs,
+      digest: createHash('sha256').update(verified.bodyBytes).digest('hex'),
     }).catch((err) => this.o.log.error({ err: describeError(err) }, 'remote config apply failed'));
   }
 
@@ -219,16 +268,32 @@ export class ConfigApplier {
     try {
       let state = this.files.read();
       if (req.version !== null && req.version <= state.lastSeenVersion) {
-        // a retained message delivered again after a reconnect, or an old one: already handled
-        log.debug({ version: req.version, lastSeen: state.lastSeenVersion }, 'remote config version already handled');
-        return this.done({ outcome: 'ignored', version: req.version, problems: [] }, req, false);
+        if (req.digest === undefined || req.digest === state.lastSeenDigest) {
+          // the retained message delivered again after a reconnect: already handled
+          log.debug({ version: req.version, lastSeen: state.lastSeenVersion }, 'remote config version already handled');
+          return this.done({ outcome: 'ignored', version: req.version, problems: [] }, req, false);
+        }
+        // an older signed message sent again: someone replays what the city once sent
+        const problem = `replayed: version ${req.version} is not newer than version ${state.lastSeenVersion}, already handled`;
+        // (anyone who saw it on the broker can: capped like the unsigned ones)
+        const event = this.untrusted.admit({
+          ...this.recordOf(req),
+          outcome: 'refused' as const,
+          reason: 'replayed',
+          problems: [problem],
+        });
+        if (event) {
+          log.warn({ version: req.version, lastSeen: state.lastSeenVersion }, 'remote config refused: replayed');
+          this.record(event);
+        }
+        return { outcome: 'refused', version: req.version, problems: [problem] };
       }
       this.track(req);
       const previous = this.o.target.runningConfig;
-      const checked = this.validate(req.text, previous);
+      const checked = this.validate(req.text, previous, req.source);
       if (!checked.ok) {
         if (req.version !== null) {
-          state = { ...state, lastSeenVersion: req.version };
+          state = { ...state, lastSeenVersion: req.version, lastSeenDigest: req.digest ?? null };
           this.files.write(state);
         }
         const problems = checked.problems.map((p) => formatProblems([p]));
@@ -248,6 +313,7 @@ export class ConfigApplier {
           state,
           { version: req.version, startedAt: new Date(this.now()).toISOString(), source: req.source, actor: req.actor },
           req.text,
+          req.digest,
         );
         this.files.commit(state, applied(), req.text);
         return this.done({ outcome: 'applied', version: req.version, problems: [] }, req);
@@ -259,6 +325,7 @@ export class ConfigApplier {
         state,
         { version: req.version, startedAt: new Date(this.now()).toISOString(), source: req.source, actor: req.actor },
         req.text,
+        req.digest,
       );
       const since = this.now();
       log.info(
@@ -338,11 +405,14 @@ export class ConfigApplier {
   private validate(
     text: string,
     previous: GatewayConfig,
+    source: ApplySource = 'http',
   ): { ok: true; config: GatewayConfig } | { ok: false; problems: ConfigProblem[] } {
     const parsed = parseConfigText(text, {
       file: 'config',
       baseDir: this.o.baseFile ? dirname(this.o.baseFile) : process.cwd(),
       checkFiles: true,
+      // a config from the city or the console never reads a file of the gateway's into itself
+      allowFileTags: false,
     });
     if (!parsed.ok) return { ok: false, problems: parsed.problems };
     const next = parsed.config;
@@ -370,6 +440,30 @@ export class ConfigApplier {
     }
     if (previous.sync && !next.sync)
       problems.push(at('sync', 'the new config has no sync section; the city could not reach this gateway again'));
+    // a secret file is sent to the broker (a password) or decides whom to trust (a CA): a config
+    // sent to the gateway may keep the ones it has or name new ones in the secrets directory,
+    // never any other file of the gateway (which would go to whatever broker the config names)
+    const secretsDir = join(previous.gateway.dataDir, SECRETS_SUBDIR) + sep;
+    const secretFiles = (c: GatewayConfig) => ({
+      'sync.passwordFile': c.sync?.passwordFile,
+      'sync.tls.ca': c.sync?.tls?.ca,
+      'sync.tls.cert': c.sync?.tls?.cert,
+      'sync.tls.key': c.sync?.tls?.key,
+    });
+    const before = secretFiles(previous);
+    for (const [path, file] of Object.entries(secretFiles(next))) {
+      if (file === undefined || file === before[path as keyof typeof before] || file.startsWith(secretsDir)) continue;
+      problems.push(
+        at(path, `a config sent to the gateway may only name files in ${secretsDir} (or keep the one it has)`),
+      );
+    }
+    // what the flows may do is decided on site
+    if (source === 'mqtt') {
+      if (next.flows.allowUnsafeNodes !== previous.flows.allowUnsafeNodes)
+        problems.push(at('flows.allowUnsafeNodes', 'cannot change from the city; change it on site'));
+      if (next.flows.user !== previous.flows.user)
+        problems.push(at('flows.user', 'cannot change from the city; change it on site'));
+    }
     return problems.length ? { ok: false, problems } : { ok: true, config: next };
   }
 
@@ -407,19 +501,20 @@ export class ConfigApplier {
         problems: r.problems,
         finishedAt: new Date(this.now()).toISOString(),
       });
-    if (record)
-      this.record({
-        outcome: r.outcome,
-        version: r.version,
-        source: req.source,
-        actor: req.actor,
-        problems: r.problems,
-      });
+    if (record) this.record({ ...this.recordOf(req), outcome: r.outcome, version: r.version, problems: r.problems });
     return r;
+  }
+
+  private recordOf(req: ApplyRequest): { version: number | null; source: string; actor: string } {
+    return { version: req.version, source: req.source, actor: req.actor };
   }
 
   private record(data: {
     outcome: Outcome;
+    /** why a message was refused before it was read as a config (signature, replay…) */
+    reason?: string;
+    /** refusals of the same sort left out since the last one recorded (a flood) */
+    suppressed?: number;
     version: number | null;
     source: string;
     actor: string;
@@ -427,7 +522,11 @@ export class ConfigApplier {
   }): void {
     try {
       const store = this.o.target.current.store;
-      store.recordEvent?.('config', { ...data, problems: data.problems.slice(0, 20) });
+      // bounded, so that the refusal of a huge message is itself recorded (an event is at most 64 KiB)
+      const problems = data.problems
+        .slice(0, 20)
+        .map((p) => (p.length > MAX_PROBLEM ? `${p.slice(0, MAX_PROBLEM)}…` : p));
+      store.recordEvent?.('config', { ...data, problems });
     } catch (err) {
       this.o.log.warn({ err: describeError(err) }, 'config event not recorded');
     }

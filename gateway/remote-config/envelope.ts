@@ -6,22 +6,28 @@ import { describeError } from '../core/errors.js';
  * The city's config message on `langbiang/v1/{gatewayId}/config` (QoS 1; may be retained, so a
  * gateway that was offline gets the newest config when it comes back):
  *
- *   { "v": 1, "version": 7, "config": "gateway:\n  id: …" | { …the config as JSON… },
- *     "watch": "5m", "actor": "city-ops" }
+ *   { "v": 1, "version": 7, "config": "gateway:\n  id: …" | { …the config as JSON… }, "watch": "5m" }
+ *
+ * It travels inside a signed envelope (gateway/core/signed.ts, kind `config`); who signed it is
+ * the actor.
  *
  * `version` is an integer that only grows; a version the gateway has already tried is ignored,
  * so a retained message is applied once, not at every reconnect.
  */
 export const CONFIG_MESSAGE_VERSION = 1;
 export const MAX_CONFIG_MESSAGE = 256 * 1024;
-const KEYS = new Set(['v', 'version', 'config', 'watch', 'actor']);
+/**
+ * Longest validity window of a signed config message. Long, because a config may wait retained
+ * on the broker for a gateway that is offline for days; replay within it is stopped by `version`.
+ */
+export const MAX_CONFIG_LIFETIME_MS = 30 * 86_400_000;
+const KEYS = new Set(['v', 'version', 'config', 'watch']);
 
 export interface ConfigMessage {
   version: number;
   /** the config as YAML text */
   text: string;
   watchMs?: number;
-  actor?: string;
 }
 
 export type ParsedConfigMessage =
@@ -61,13 +67,8 @@ export function parseConfigMessage(payload: Buffer | string): ParsedConfigMessag
       if (typeof o.watch !== 'string' && typeof o.watch !== 'number') throw new Error('not a duration');
       message.watchMs = parseDuration(o.watch);
     } catch {
-      return bad(`watch must be a duration like 5m, got ${JSON.stringify(o.watch)}`);
+      return bad(`watch must be a duration like 5m, got ${JSON.stringify(o.watch).slice(0, 40)}`);
     }
-  }
-  if (o.actor !== undefined) {
-    if (typeof o.actor !== 'string' || o.actor === '' || o.actor.length > 128)
-      return bad('actor must be a short string');
-    message.actor = o.actor;
   }
   return { ok: true, message };
 }

@@ -32,6 +32,8 @@ export interface RemoteConfigState {
   applied: AppliedConfig | null;
   /** highest version ever tried (applied or rolled back); lower or equal ones are ignored */
   lastSeenVersion: number;
+  /** sha256 of the signed message that carried lastSeenVersion: only that one is a harmless repeat */
+  lastSeenDigest?: string | null;
   pending: PendingConfig | null;
 }
 
@@ -67,10 +69,15 @@ export class RemoteConfigFiles {
   }
 
   /** Before the swap: the config under watch is on disk, so a crash mid-watch is known at start. */
-  begin(state: RemoteConfigState, pending: PendingConfig, text: string): RemoteConfigState {
+  begin(state: RemoteConfigState, pending: PendingConfig, text: string, digest?: string): RemoteConfigState {
     mkdirSync(this.dir, { recursive: true, mode: 0o750 });
     writeFileAtomic(join(this.dir, 'pending.yaml'), text, 0o640);
-    const next = { ...state, pending, lastSeenVersion: Math.max(state.lastSeenVersion, pending.version ?? 0) };
+    const newer = pending.version !== null && pending.version > state.lastSeenVersion;
+    const next = {
+      ...state,
+      pending,
+      ...(newer ? { lastSeenVersion: pending.version as number, lastSeenDigest: digest ?? null } : {}),
+    };
     this.write(next);
     return next;
   }

@@ -10,6 +10,12 @@ import type { CommandResult } from '../core/command.js';
  * nothing in the sync path depends on them, and an older release opening the file ignores them.
  * Writes are rare (one per command), so each is its own small transaction.
  */
+export interface StoredCommandResult {
+  result: CommandResult;
+  /** what the command asked (device, point, value), hashed: the same id with other content is a conflict */
+  fingerprint?: string;
+}
+
 export class ControlTables {
   private readonly stmts;
   private inserts = 0;
@@ -38,19 +44,24 @@ export class ControlTables {
     };
   }
 
-  /** The stored result of a command id, or undefined when the id is new. */
-  commandResult(id: string): CommandResult | undefined {
-    const text = this.stmts.getResult.get(id) as string | undefined;
+  /**
+   * The stored result under a command key (the router's `source:id`), with the fingerprint of the
+   * command it answered; undefined when the key is new.
+   */
+  commandResult(key: string): StoredCommandResult | undefined {
+    const text = this.stmts.getResult.get(key) as string | undefined;
     if (text === undefined) return undefined;
-    return JSON.parse(text) as CommandResult;
+    const { fingerprint, ...result } = JSON.parse(text) as CommandResult & { fingerprint?: string };
+    return { result, ...(fingerprint !== undefined ? { fingerprint } : {}) };
   }
 
   /**
-   * Remembers a command's result. The first result of an id wins (a racing duplicate never
+   * Remembers a command's result. The first result of a key wins (a racing duplicate never
    * overwrites it). Results older than keepMs are pruned now and then, so the table stays small.
    */
-  recordCommandResult(result: CommandResult, keepMs: number): void {
-    this.stmts.putResult.run(result.id, result.ts, JSON.stringify(result));
+  recordCommandResult(key: string, entry: StoredCommandResult, keepMs: number): void {
+    const { result, fingerprint } = entry;
+    this.stmts.putResult.run(key, result.ts, JSON.stringify({ ...result, fingerprint }));
     if (++this.inserts % 100 === 1) this.stmts.pruneResults.run(result.ts - keepMs);
   }
 

@@ -8,6 +8,7 @@ import { linkCabinetLoads } from '../../gateway/cabinet/sim-load.js';
 import { formatProblems, parseConfigText } from '../../gateway/config/index.js';
 import { loadProfiles } from '../../hardware/profiles.js';
 import { ModbusSimulator } from '../../hardware/simulators/index.js';
+import { makeCityKey } from '../helpers/city-key.js';
 import { type RunningCli, runCli, startCli, waitUntil } from '../helpers/cli.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { type Listener, listen } from '../helpers/mqtt-listener.js';
@@ -19,6 +20,8 @@ const GW = 'dl-cab-e2e';
 const DALI = 10;
 const RELAYS = 11;
 const METER = 12;
+/** the city's control key, pinned in the gateway's data directory; its name is the audit actor */
+const city = makeCityKey('ops-dalat');
 
 describe('commands from the city over MQTT to a lamp cabinet', () => {
   let broker: Mosquitto;
@@ -30,10 +33,13 @@ describe('commands from the city over MQTT to a lamp cabinet', () => {
   const cmdTopic = `langbiang/v1/${GW}/cmd`;
 
   const resultFor = (id: string) => waitUntil(() => l.results.find((r) => r.id === id), 10_000, `cmd/result for ${id}`);
+  /** objects are signed by the city key; strings and bytes go out as they are (unsigned) */
   const send = (body: unknown) =>
-    l.client.publishAsync(cmdTopic, typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body), {
-      qos: 1,
-    });
+    l.client.publishAsync(
+      cmdTopic,
+      typeof body === 'string' || Buffer.isBuffer(body) ? body : city.signCommand(GW, body as Record<string, unknown>),
+      { qos: 1 },
+    );
   const health = async () =>
     (await (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).json()) as { status: string; lastSeq: number };
 
@@ -73,6 +79,7 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms }
     if (!parsed.ok) throw new Error(formatProblems(parsed.problems));
     linkCabinetLoads(parsed.config, profiles, () => sim);
     l = await listen(broker.url, GW);
+    city.pin(join(dir, 'data'));
     gw = startCli(['start', '--config', file]);
     await gw.waitFor('connected to the broker', 20_000);
     // the cabinet's first switching (whatever the real time of day is) is done before we command
@@ -89,7 +96,7 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms }
   });
 
   it('dims the lamps and acks on cmd/result; a redelivery runs once; the audit reaches events', async () => {
-    await send({ id: 'dim-1', device: 'street-dali', point: 'brightness', value: 100, actor: 'ops-dalat' });
+    await send({ id: 'dim-1', device: 'street-dali', point: 'brightness', value: 100 });
     expect(await resultFor('dim-1')).toMatchObject({ v: 1, id: 'dim-1', ok: true, readBack: 100 });
     expect(sim.getValue(DALI, 'brightness')).toBe(100);
 
@@ -145,7 +152,7 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms }
     expect(cabinet.stderr).toMatch(/"street-1" is a cabinet: .* go to the running gateway/);
   });
 
-  it('survives fuzzed cmd payloads: an error result for each, no writes, polling and sync go on', async () => {
+  it('survives fuzzed cmd payloads, unsigned and signed: an error result for each, no writes, polling and sync go on', async () => {
     // deterministic "random" bytes so a failure can be replayed
     let seed = 0x5eed;
     const rnd = () => {
@@ -177,6 +184,11 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms }
       JSON.stringify({ id: 'fz-huge', device: 'street-dali', point: 'brightness', value: 'x'.repeat(1 << 20) }),
       randomBytes(2 << 20),
     );
+    // the objects with an fz- id are also sent signed, so their content reaches the router's checks
+    for (const p of [...junk]) {
+      if (typeof p !== 'string' || !p.startsWith('{"id":"fz-')) continue;
+      junk.push(city.signCommand(GW, JSON.parse(p) as Record<string, unknown>));
+    }
     const writesBefore = sim.stats(DALI).writes + sim.stats(RELAYS).writes;
     const seqBefore = (await health()).lastSeq;
     const telemetryBefore = l.telemetry.length;
@@ -189,7 +201,12 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms }
     expect(results).toHaveLength(junk.length);
     for (const r of results)
       expect(r).toMatchObject({ v: 1, ok: false, code: expect.any(String), message: expect.any(String) });
-    const code = (id: string) => results.find((r) => r.id === id)?.code;
+    // unsigned: refused before they are read; signed: each refused for what is wrong in it
+    const code = (id: string) => results.filter((r) => r.id === id).find((r) => r.code !== 'UNTRUSTED')?.code;
+    expect(results.filter((r) => r.code === 'UNTRUSTED').length).toBe(junk.length - 11);
+    expect(code('fz-1')).toBe('COMMAND_INVALID');
+    expect(code('fz-10')).toBe('COMMAND_INVALID');
+    expect(code('fz-11')).toBe('COMMAND_INVALID');
     expect(code('fz-3')).toBe('COMMAND_INVALID');
     expect(code('fz-5')).toBe('OUT_OF_RANGE');
     expect(code('fz-6')).toBe('UNKNOWN_DEVICE');

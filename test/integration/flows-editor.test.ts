@@ -175,6 +175,10 @@ flows: { enabled: true }
       'langbiang irrigation',
       'langbiang reading',
     ]);
+    // the nodes that run programs or touch files are not loaded (flows.allowUnsafeNodes is off)
+    const types = nodes.flatMap((n) => n.types);
+    expect(types).toContain('function');
+    for (const unsafe of ['exec', 'file', 'file in', 'watch']) expect(types).not.toContain(unsafe);
 
     expect(await upgrade(port, '/red/comms', { cookie: cookies.tech! })).toBe(101);
   });

@@ -289,6 +289,20 @@ describe('HTTP API: sessions, roles, CSRF, rate limits, tokens, config apply', (
     expect((await farmer.get('/api/panel')).status).toBe(200);
   });
 
+  it('counts parallel logins as they start, caps the password hashes, and answers a bad escape with 400', async () => {
+    const c = new ApiClient(base);
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => c.post('/api/login', { user: 'ghost', password: `guess-${i}` })),
+    );
+    const statuses = answers.map((a) => a.status);
+    // five tries for (ghost, this address); the others are turned away before any hash is made
+    expect(statuses.filter((s) => s === 401).length + statuses.filter((s) => s === 503).length).toBe(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(3);
+    const bad = await t.get('/api/devices/%E0%A4%A');
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ error: expect.stringMatching(/malformed percent-escape/) });
+  });
+
   it('an API token reads /metrics (Prometheus) but cannot change anything', async () => {
     const created = await t.post('/api/tokens', { label: 'prometheus' });
     expect(created.status).toBe(200);

@@ -1,6 +1,17 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -25,6 +36,9 @@ function openssl(args: string[]): void {
 async function makeBundleOnCard(): Promise<{ boot: string; data: string; etc: string; setupCode: string }> {
   const ca = join(dir, 'ca');
   mkdirSync(ca);
+  const keys = join(dir, 'city-keys');
+  const kg = await runCli(['city', 'keygen', 'city-ops', '--out', keys]);
+  expect(kg.code, kg.stderr).toBe(0);
   openssl([
     'req',
     '-x509',
@@ -59,6 +73,8 @@ async function makeBundleOnCard(): Promise<{ boot: string; data: string; etc: st
     join(ca, 'ca.key'),
     '--data-dir',
     data,
+    '--control-key',
+    join(keys, 'city-ops.pem'),
   ]);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
@@ -138,7 +154,7 @@ describe('provisioning bundle: make on the laptop, import on first boot', () => 
     expect(readFileSync(join(data, 'secrets/client.key')).equals(key1)).toBe(true);
   });
 
-  it('refuses a bundle with a broken config, with a clear message, and leaves the boot copy and the gateway alone', async () => {
+  it('refuses a bundle with a broken config, with a clear message, leaves the gateway alone and no secret on the boot partition', async () => {
     const { boot, data, etc } = await makeBundleOnCard();
     const cfg = join(boot, 'config.yaml');
     writeFileSync(
@@ -158,7 +174,10 @@ describe('provisioning bundle: make on the laptop, import on first boot', () => 
     expect(r.stderr).toMatch(/the bundle's config is invalid; nothing was imported and the bundle was left in /);
     expect(r.stderr).toMatch(/buses\.0\.type/);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
-    expect(existsSync(join(boot, 'secrets/client.key'))).toBe(true);
+    // the boot partition is readable by anyone: the failed bundle stays, its secrets do not
+    expect(r.stderr).toMatch(/Its secrets \(keys, passwords, setup code\) were deleted from /);
+    expect(existsSync(join(boot, 'secrets'))).toBe(false);
+    expect(existsSync(join(boot, 'config.yaml'))).toBe(true);
     expect(existsSync(config)).toBe(false);
     expect(existsSync(join(data, 'secrets'))).toBe(false);
   });
@@ -170,7 +189,36 @@ describe('provisioning bundle: make on the laptop, import on first boot', () => 
     const r = await runCli(['provision', '--import', boot, '--config', join(etc, 'config.yaml')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('secrets/client.key is damaged (checksum mismatch); nothing was changed');
-    expect(existsSync(key)).toBe(true);
+    expect(existsSync(key)).toBe(false);
+  });
+
+  it('pins the city control keys of the bundle in the data directory', async () => {
+    const { boot, data, etc } = await makeBundleOnCard();
+    const r = await runCli(['provision', '--import', boot, '--config', join(etc, 'config.yaml')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('city keys pinned: city-ops');
+    expect(readFileSync(join(data, 'trust/control/city-ops.pem'), 'utf8')).toBe(
+      readFileSync(join(dir, 'city-keys/city-ops.pem'), 'utf8'),
+    );
+  });
+
+  it('follows no symbolic link in the data directory (the service user owns it; the import runs as root)', async () => {
+    const { boot, data, etc } = await makeBundleOnCard();
+    // the service user, compromised, points secrets/ somewhere it may not write
+    const elsewhere = join(dir, 'etc-shadow-dir');
+    mkdirSync(elsewhere, { mode: 0o755 });
+    mkdirSync(data, { recursive: true });
+    symlinkSync(elsewhere, join(data, 'secrets'));
+    const r = await runCli(['provision', '--import', boot, '--config', join(etc, 'config.yaml'), '--keep']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/secrets is a symbolic link; refusing to write through it/);
+    expect(readdirSync(elsewhere)).toEqual([]);
+    expect(mode(elsewhere)).toBe(0o755);
+    // without the link, the same import goes through
+    rmSync(join(data, 'secrets'));
+    const ok = await runCli(['provision', '--import', boot, '--config', join(etc, 'config.yaml')]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(mode(join(data, 'secrets'))).toBe(0o700);
   });
 
   it('`langbiang start` imports a bundle it finds on the boot partition, then runs with it', async () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProfile } from '../../hardware/profiles.js';
 import { ModbusSimulator } from '../../hardware/simulators/index.js';
+import { makeCityKey } from '../helpers/city-key.js';
 import { type RunningCli, runCli, startCli, waitUntil } from '../helpers/cli.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { type Listener, listen } from '../helpers/mqtt-listener.js';
@@ -12,6 +13,8 @@ import { freePort } from '../helpers/ports.js';
 // The city changes a running gateway's config over MQTT: a good change is kept after its watch, a
 // change that breaks a bus is rolled back by the gateway itself, and the buffer never notices.
 const GW = 'dl-gw-remote';
+/** the city's control key, pinned in the data directory; its name is the config event's actor */
+const city = makeCityKey('city-test');
 
 describe('remote config over MQTT (real gateway, real Mosquitto, Modbus TCP simulator)', () => {
   let broker: Mosquitto;
@@ -32,12 +35,13 @@ panel: { port: ${httpPort}, host: 127.0.0.1 }
 sync: { url: "${broker.url}", batchMaxDelay: 200ms, remoteConfig: { watch: 2s } }
 `;
   const configEvents = () => l.events.flatMap((b) => b.events).filter((e) => e.kind === 'config');
-  const publish = (version: number, text: string) =>
-    l.client.publishAsync(
-      `langbiang/v1/${GW}/config`,
-      JSON.stringify({ v: 1, version, config: text, actor: 'city-test' }),
-      { qos: 1 },
-    );
+  // one signed message per version: publishing a version again sends the same bytes, as a broker
+  // redelivering a retained message does
+  const signed = new Map<number, Buffer>();
+  const publish = (version: number, text: string) => {
+    if (!signed.has(version)) signed.set(version, city.signConfig(GW, { v: 1, version, config: text }));
+    return l.client.publishAsync(`langbiang/v1/${GW}/config`, signed.get(version)!, { qos: 1 });
+  };
   const devicesSeen = (sinceSeq: number) =>
     new Set(
       l.telemetry.flatMap((b) =>
@@ -57,6 +61,7 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms, remoteConfig: { watch: 2s } 
     httpPort = await freePort();
     config = join(dir, 'gateway.yaml');
     writeFileSync(config, base());
+    city.pin(join(dir, 'data'));
     l = await listen(broker.url, GW);
   });
 
@@ -104,7 +109,7 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms, remoteConfig: { watch: 2s } 
       'v1 devices after the rollback',
     );
 
-    // the same version again (a retained message after a reconnect) is not applied twice
+    // the same versions again are not applied twice
     await publish(2, v2);
     await publish(1, v1);
     // a refused one: a config that tries to move the store
@@ -114,7 +119,15 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms, remoteConfig: { watch: 2s } 
     expect((configEvents().find((e) => e.data.version === 3)!.data.problems as string[])[0]).toMatch(
       /^gateway\.dataDir: cannot change/,
     );
-    expect(configEvents().map((e) => e.data.version)).toEqual([1, 2, 3]);
+    // v2 again is the retained message redelivered: ignored; v1 again is a replay of an older
+    // message: refused with an event, and neither is applied
+    expect(configEvents().map((e) => [e.data.version, e.data.outcome])).toEqual([
+      [1, 'applied'],
+      [2, 'rolled_back'],
+      [1, 'refused'],
+      [3, 'refused'],
+    ]);
+    expect(configEvents()[2]!.data).toMatchObject({ reason: 'replayed', actor: 'city-test' });
 
     // the buffer: one epoch, seqs 1..N with no hole, no gap event, across three restarts of the parts
     const last = Math.max(...l.seqs());

@@ -62,13 +62,11 @@ describe('langbiang sql', () => {
       want.set(x.device, [...(want.get(x.device) ?? []), x.value as number]);
     store.close();
     expect(got).toEqual(
-      [...want.entries()]
-        .sort()
-        .map(([device, v]) => ({
-          device,
-          n: v.length,
-          mean: Math.round((v.reduce((a, b) => a + b, 0) / v.length) * 1000) / 1000,
-        })),
+      [...want.entries()].sort().map(([device, v]) => ({
+        device,
+        n: v.length,
+        mean: Math.round((v.reduce((a, b) => a + b, 0) / v.length) * 1000) / 1000,
+      })),
     );
   });
 
@@ -91,7 +89,12 @@ describe('langbiang sql', () => {
       // both ends inclusive
       '11,soil-a2,moisture,2026-12-01T00:10:00.000Z,33,%,good',
     ]);
-    const any = await runCli(['sql', '--data-dir', dir, "SELECT count(*) AS n FROM readings('*', '2026-12-01T09:00Z')"]);
+    const any = await runCli([
+      'sql',
+      '--data-dir',
+      dir,
+      "SELECT count(*) AS n FROM readings('*', '2026-12-01T09:00Z')",
+    ]);
     expect(any.stdout).toMatch(/^n\s*\n-+\s*\n60\s*$/m);
     const ev = await runCli([
       'sql',

@@ -8,12 +8,15 @@ import { SyncAgent, type SyncAgentOptions } from '../../cloud-sync/agent.js';
 import type { CommandExecutor } from '../../gateway/core/command.js';
 import type { Reading } from '../../gateway/core/reading.js';
 import { EVENTS_CURSOR, Store, SYNC_CURSOR } from '../../gateway/store/index.js';
+import { makeCityKey } from '../helpers/city-key.js';
 import { waitUntil } from '../helpers/cli.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { type Listener, listen } from '../helpers/mqtt-listener.js';
 
 // The sync agent in-process against a real Mosquitto, with a real SQLite store as its outbox.
 const GW = 'dl-gw-sync';
+/** the city's control key, pinned on the agent: commands must be signed with it */
+const city = makeCityKey();
 let broker: Mosquitto;
 let dir: string;
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -45,6 +48,7 @@ function openStore(): Store {
 function agentFor(store: Store, o: Partial<SyncAgentOptions> = {}): SyncAgent {
   const a = new SyncAgent({
     gatewayId: GW,
+    commandTrust: { keys: city.keys },
     outbox: store,
     events: store,
     url: broker.url,
@@ -190,7 +194,7 @@ describe('sync agent → Mosquitto → a plain subscriber', () => {
     expect(agent.status().eventsBacklog).toBe(0);
   });
 
-  it('answers malformed commands with errors on cmd/result, runs good ones, and keeps syncing', async () => {
+  it('answers unsigned and malformed commands with errors on cmd/result, runs good ones, and keeps syncing', async () => {
     const store = openStore();
     const seen: string[] = [];
     const commands: CommandExecutor = {
@@ -212,20 +216,27 @@ describe('sync agent → Mosquitto → a plain subscriber', () => {
       '[]',
       '{"device":"d","point":"p","value":1}',
       JSON.stringify({ id: 'huge', device: 'd', point: 'p', value: 'x'.repeat(20_000) }),
-      '{"id":"c-bad","device":"d","point":"p","value":{"nested":1}}',
+      JSON.stringify({
+        id: 'c-unsigned',
+        device: 'valves',
+        point: 'relay_1',
+        value: true,
+        deadline: Date.now() + 60_000,
+      }),
       '',
     ];
     for (const p of bad) await l.client.publishAsync(cmd, p, { qos: 1 });
-    await l.client.publishAsync(cmd, JSON.stringify({ id: 'c-ok', device: 'valves', point: 'relay_1', value: true }), {
-      qos: 1,
-    });
-    await l.client.publishAsync(cmd, JSON.stringify({ id: 'c-boom', device: 'boom', point: 'p', value: 1 }), {
-      qos: 1,
-    });
-    await waitUntil(() => l.results.length >= bad.length + 2, 10_000, 'a result for every command');
+    const signed = [
+      city.signCommand(GW, { id: 'c-bad', device: 'd', point: 'p', value: { nested: 1 } }),
+      city.signCommand(GW, { id: 'c-ok', device: 'valves', point: 'relay_1', value: true }),
+      city.signCommand(GW, { id: 'c-boom', device: 'boom', point: 'p', value: 1 }),
+    ];
+    for (const p of signed) await l.client.publishAsync(cmd, p, { qos: 1 });
+    await waitUntil(() => l.results.length >= bad.length + 3, 10_000, 'a result for every command');
     const byId = (id: string | null) => l.results.filter((r) => r.id === id);
-    expect(byId(null)).toHaveLength(6);
-    for (const r of byId(null)) expect(r).toMatchObject({ v: 1, ok: false, code: 'COMMAND_INVALID' });
+    expect(byId(null)).toHaveLength(5);
+    for (const r of [...byId(null), ...byId('huge'), ...byId('c-unsigned')])
+      expect(r).toMatchObject({ v: 1, ok: false, code: 'UNTRUSTED' });
     expect(byId('c-bad')[0]).toMatchObject({
       ok: false,
       code: 'COMMAND_INVALID',
@@ -249,8 +260,10 @@ describe('sync agent → Mosquitto → a plain subscriber', () => {
     await new Promise((r) => setTimeout(r, 200));
     await l.client.publishAsync(
       `langbiang/v1/${GW}/cmd`,
-      JSON.stringify({ id: 'c9', device: 'd', point: 'p', value: 0 }),
-      { qos: 1 },
+      city.signCommand(GW, { id: 'c9', device: 'd', point: 'p', value: 0 }),
+      {
+        qos: 1,
+      },
     );
     await waitUntil(() => l.results.length >= 1, 10_000, 'the result');
     expect(l.results[0]).toMatchObject({ id: 'c9', ok: false, code: 'BUSY', message: 'no command router' });

@@ -42,14 +42,16 @@ describe('local users', () => {
 });
 
 describe('login limiter', () => {
-  it('locks a user name after 5 failures with a doubling backoff, and forgets after success', () => {
+  it('locks a (user, address) pair after 5 failures with a doubling backoff, and forgets after success', () => {
     let now = 1_000_000;
     const l = new LoginLimiter({ now: () => now });
     for (let i = 0; i < 4; i++) l.failed('10.0.0.2', 'mai');
     expect(l.retryAfter('10.0.0.2', 'mai')).toBe(0);
     l.failed('10.0.0.2', 'mai');
     expect(l.retryAfter('10.0.0.2', 'mai')).toBe(30);
-    expect(l.retryAfter('10.0.0.9', 'MAI')).toBe(30); // per user, from any address
+    expect(l.retryAfter('10.0.0.2', 'MAI')).toBe(30);
+    // someone else mistyping mai's name on their own phone does not lock mai out of hers
+    expect(l.retryAfter('10.0.0.9', 'mai')).toBe(0);
     expect(l.retryAfter('10.0.0.2', 'lan')).toBe(0); // other users on the same phone are not locked
     now += 31_000;
     l.failed('10.0.0.2', 'mai');
@@ -57,6 +59,18 @@ describe('login limiter', () => {
     now += 61_000;
     l.succeeded('10.0.0.2', 'mai');
     expect(l.retryAfter('10.0.0.2', 'mai')).toBe(0);
+  });
+
+  it('counts an attempt when it starts: a burst of parallel attempts gets no more tries than a sequence', () => {
+    const l = new LoginLimiter();
+    const waits = Array.from({ length: 12 }, () => l.attempt('10.0.0.3', 'tech'));
+    expect(waits.filter((w) => w === 0)).toHaveLength(5);
+    expect(waits.slice(5).every((w) => w > 0)).toBe(true);
+    // a good password on one of the first five clears the pair
+    const m = new LoginLimiter();
+    for (let i = 0; i < 3; i++) m.attempt('10.0.0.4', 'tech');
+    m.succeeded('10.0.0.4', 'tech');
+    expect(m.attempt('10.0.0.4', 'tech')).toBe(0);
   });
 
   it('locks an address that tries many user names', () => {

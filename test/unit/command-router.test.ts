@@ -190,6 +190,38 @@ describe('command router: execution', () => {
     expect(commandEvents().at(-1)!.data).toMatchObject({ id: 'city-42', result: { duplicate: true } });
   });
 
+  it("ids are scoped by source: a panel command with the city's id does not pre-empt the city's command", async () => {
+    const r = router();
+    const writes = sim.stats(DALI).writes;
+    const panel = await r.execute(cmd({ id: 'city-77', source: 'http', actor: 'farmer1', value: 20 }));
+    const city = await r.execute(cmd({ id: 'city-77', source: 'mqtt', value: 180 }));
+    expect(panel).toMatchObject({ ok: true, readBack: 20 });
+    expect(city).toMatchObject({ ok: true, readBack: 180 });
+    expect(city.duplicate).toBeUndefined();
+    expect(sim.stats(DALI).writes).toBe(writes + 2);
+  });
+
+  it('the same id from the same source with different content is refused as a conflict; the first result stands', async () => {
+    const r = router();
+    const first = await r.execute(cmd({ id: 'city-78', value: 120 }));
+    expect(first.ok).toBe(true);
+    const writes = sim.stats(DALI).writes;
+    const other = await r.execute(cmd({ id: 'city-78', value: 5 }));
+    expect(other).toMatchObject({ id: 'city-78', ok: false, code: 'CONFLICT' });
+    expect(sim.stats(DALI).writes).toBe(writes);
+    expect(sim.getValue(DALI, 'brightness')).toBe(120);
+    expect(commandEvents().at(-1)!.data).toMatchObject({
+      id: 'city-78',
+      value: 5,
+      result: { ok: false, code: 'CONFLICT' },
+    });
+    // and across a restart, from the ledger
+    store.close();
+    store = Store.open({ dataDir: dir, clock });
+    expect(await router().execute(cmd({ id: 'city-78', value: 6 }))).toMatchObject({ code: 'CONFLICT' });
+    expect(await router().execute(cmd({ id: 'city-78', value: 120 }))).toEqual({ ...first, duplicate: true });
+  });
+
   it('two deliveries of one id at the same moment still write once', async () => {
     const r = router();
     const writes = sim.stats(DALI).writes;

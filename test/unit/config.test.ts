@@ -520,6 +520,7 @@ describe('valid configs', () => {
         restartDelayMax: 300_000,
         crashLoop: { crashes: 5, window: 600_000, cooldown: 1_800_000 },
         env: {},
+        allowUnsafeNodes: false,
         failsafe: [],
       },
       log: { level: 'info' },

@@ -69,13 +69,13 @@ function setup(baseText = yaml()) {
 }
 
 describe('config message (MQTT envelope)', () => {
-  it('takes YAML text or a JSON object, a version, an optional watch and actor', () => {
+  it('takes YAML text or a JSON object, a version and an optional watch (the actor is the signing key)', () => {
     const a = parseConfigMessage(
-      Buffer.from(JSON.stringify({ v: 1, version: 7, config: 'gateway: { id: x }\n', watch: '2m', actor: 'ops' })),
+      Buffer.from(JSON.stringify({ v: 1, version: 7, config: 'gateway: { id: x }\n', watch: '2m' })),
     );
     expect(a).toEqual({
       ok: true,
-      message: { version: 7, text: 'gateway: { id: x }\n', watchMs: 120_000, actor: 'ops' },
+      message: { version: 7, text: 'gateway: { id: x }\n', watchMs: 120_000 },
     });
     const b = parseConfigMessage(JSON.stringify({ version: 8, config: { gateway: { id: 'x' } } }));
     expect(b.ok && parseConfigText(b.message.text).ok).toBe(true);
@@ -92,6 +92,7 @@ describe('config message (MQTT envelope)', () => {
     expect(problem({ version: 1.5, config: 'a: 1' })).toBe('version must be a positive integer');
     expect(problem({ version: 1, config: 3 })).toBe('config must be YAML text or a JSON object');
     expect(problem({ version: 1, config: 'a: 1', extra: 1 })).toBe('unknown key "extra"');
+    expect(problem({ version: 1, config: 'a: 1', actor: 'me' })).toBe('unknown key "actor"');
     expect(problem({ v: 2, version: 1, config: 'a: 1' })).toBe('message version 2 is not supported');
     expect(problem({ version: 1, config: 'a: 1', watch: 'soon' })).toMatch(/^watch must be a duration/);
     expect(problem({ version: 1, config: 'x'.repeat(300_000) })).toMatch(/too large/);

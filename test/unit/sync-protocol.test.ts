@@ -504,6 +504,13 @@ describe('cmd envelope', () => {
     ['object value', '{"id":"c3","device":"d","point":"p","value":{}}', 'c3', /value must be/],
     ['empty device', '{"id":"c4","device":"","point":"p","value":1}', 'c4', /device must be/],
     ['bad deadline', '{"id":"c5","device":"d","point":"p","value":1,"deadline":"soon"}', 'c5', /deadline/],
+    ['no deadline', '{"id":"c7","device":"d","point":"p","value":1}', 'c7', /deadline is missing/],
+    [
+      'an actor (the signing key is the actor)',
+      '{"id":"c8","device":"d","point":"p","value":1,"deadline":5,"actor":"x"}',
+      'c8',
+      /unknown key "actor"/,
+    ],
     ['unknown key', '{"id":"c6","device":"d","point":"p","value":1,"dedline":5}', 'c6', /unknown key "dedline"/],
   ];
   for (const [name, payload, id, re] of cases) {
