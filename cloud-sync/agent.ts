@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { Clock } from '../gateway/core/clock.js';
 import type { CommandExecutor } from '../gateway/core/command.js';
 import { describeError, LangbiangError } from '../gateway/core/errors.js';
@@ -62,6 +63,8 @@ export interface SyncAgentOptions {
   confirmTimeoutMs?: number;
   /** no ack ever, this long after the first delivery: fall back to PUBACK, logged (ms) */
   confirmStartupWindowMs?: number;
+  /** receiver keys pinned on this gateway: with one, only acks signed by it count (confirmation.ts) */
+  ackKeys?: ReadonlyMap<string, KeyObject>;
   /** durable cursor names in the outbox (defaults match the store's) */
   cursorName?: string;
   eventsCursorName?: string;
@@ -119,7 +122,7 @@ const STOP_GRACE_MS = 2000;
 type Settings = Required<
   Omit<
     SyncAgentOptions,
-    'events' | 'commands' | 'clock' | 'log' | 'tls' | 'username' | 'passwordFile' | 'clientId' | 'onConfig'
+    'events' | 'commands' | 'clock' | 'log' | 'tls' | 'username' | 'passwordFile' | 'clientId' | 'onConfig' | 'ackKeys'
   >
 >;
 
@@ -264,6 +267,7 @@ export class SyncAgent {
         seenName: ACKS_SEEN,
         clock: this.clock,
         log: this.log,
+        ackKeys: this.opts.ackKeys,
       }),
     };
   }

@@ -1,8 +1,11 @@
+import type { KeyObject } from 'node:crypto';
 import type { Clock } from '../gateway/core/clock.js';
 import { describeError } from '../gateway/core/errors.js';
 import type { Outbox } from '../gateway/core/outbox.js';
+import { verifySigned } from '../gateway/core/signed.js';
 import type { SyncLogger } from './log.js';
-import { decodeAck } from './protocol/ack.js';
+import { ACK_SIGNATURE_LIFETIME_MS, type AckMessage, ackFromObject, decodeAck, MAX_ACK_BYTES } from './protocol/ack.js';
+import { LogLimiter } from './receiver/log-limiter.js';
 
 /**
  * How the gateway knows what the city holds:
@@ -27,6 +30,12 @@ export interface ConfirmationOptions {
   seenName: string;
   clock: Pick<Clock, 'wallNow' | 'monoNow'>;
   log: SyncLogger;
+  /**
+   * The city receivers' keys pinned on this gateway. With one, only acks signed by a pinned key
+   * count: a forged ack on the broker cannot make the gateway forget what the city never stored.
+   * Without, acks are taken as they come (the broker is then trusted for them: docs/operations.md).
+   */
+  ackKeys?: ReadonlyMap<string, KeyObject>;
 }
 
 /** What the pumps have delivered and sent, for the confirmation's decisions. */
@@ -76,6 +85,8 @@ export class Confirmation {
   private acks = 0;
   private acksIgnored = 0;
   private resends = 0;
+  /** a broker flooded with forged acks must not flood the log too */
+  private readonly ignoredLog = new LogLimiter(5, 60_000);
 
   constructor(private readonly o: ConfirmationOptions) {
     this.readingsCursor = o.outbox.getCursor(o.cursorName);
@@ -111,14 +122,8 @@ export class Confirmation {
   /** An `ack` message arrived. Returns true when a confirmed cursor moved. */
   onAck(payload: Buffer, d: DeliveryState): boolean {
     if (!this.o.enabled) return false;
-    let ack: ReturnType<typeof decodeAck>;
-    try {
-      ack = decodeAck(payload);
-    } catch (err) {
-      this.acksIgnored++;
-      this.o.log.warn({ err: describeError(err) }, 'ack ignored');
-      return false;
-    }
+    const ack = this.readAck(payload);
+    if (!ack) return false;
     if (ack.gateway !== this.o.gatewayId || ack.epoch !== this.o.outbox.epoch) {
       // an ack for this gateway's previous database, or a stray one: nothing to confirm here
       this.acksIgnored++;
@@ -140,14 +145,53 @@ export class Confirmation {
     const events = Math.min(ack.events, d.eventsSent);
     if (ack.seq > d.readingsSent || ack.events > d.eventsSent) {
       this.acksIgnored++;
-      this.o.log.warn(
-        { ackSeq: ack.seq, sentSeq: d.readingsSent, ackEvents: ack.events, sentEvents: d.eventsSent },
-        'ack beyond what this gateway sent: taken only up to what was sent',
-      );
+      const ok = this.ignoredLog.take();
+      if (ok)
+        this.o.log.warn(
+          {
+            ackSeq: ack.seq,
+            sentSeq: d.readingsSent,
+            ackEvents: ack.events,
+            sentEvents: d.eventsSent,
+            notLogged: ok.suppressed || undefined,
+          },
+          'ack beyond what this gateway sent: taken only up to what was sent',
+        );
     }
     const moved = this.moveTo(seq, events);
     this.updateLag(d);
     return moved;
+  }
+
+  /** The ack in a payload (signed by a pinned receiver key when one is pinned), or null when it does not count. */
+  private readAck(payload: Buffer): AckMessage | null {
+    const keys = this.o.ackKeys;
+    try {
+      if (!keys || keys.size === 0) return decodeAck(payload);
+      const v = verifySigned(payload, {
+        kind: 'ack',
+        gateway: this.o.gatewayId,
+        keys,
+        now: this.o.clock.wallNow(),
+        maxLifetimeMs: ACK_SIGNATURE_LIFETIME_MS,
+        maxBytes: MAX_ACK_BYTES,
+        ignoreTime: true,
+      });
+      if (!v.ok) {
+        this.ignore(`${v.reason}: ${v.message}`);
+        return null;
+      }
+      return ackFromObject(v.body.message);
+    } catch (err) {
+      this.ignore(describeError(err));
+      return null;
+    }
+  }
+
+  private ignore(why: string): void {
+    this.acksIgnored++;
+    const ok = this.ignoredLog.take();
+    if (ok) this.o.log.warn({ why, ignored: this.acksIgnored, notLogged: ok.suppressed || undefined }, 'ack ignored');
   }
 
   /**

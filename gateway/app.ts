@@ -10,7 +10,7 @@ import { ClockWatcher, SystemClock, storeCorrection } from './clock/index.js';
 import { CommandRouter, type RouterDevice } from './commands/router.js';
 import { fillCommandDevices } from './commands/wiring.js';
 import type { GatewayConfig } from './config/index.js';
-import { controlKeysDir, loadControlKeys } from './control-keys.js';
+import { ackKeysDir, controlKeysDir, loadAckKeys, loadControlKeys } from './control-keys.js';
 import type { Clock } from './core/clock.js';
 import type { BusDriver, BusHealth } from './core/driver.js';
 import { describeError } from './core/errors.js';
@@ -304,6 +304,7 @@ export class Gateway {
       confirmedCursorName: CONFIRMED_CURSOR,
       eventsConfirmedCursorName: EVENTS_CONFIRMED_CURSOR,
       onConfig: sync.remoteConfig.enabled ? this.opts.onRemoteConfig : undefined,
+      ackKeys: this.loadAckKeys(),
       commandTrust: {
         keys: controlKeys,
         onRefused: (r) => {
@@ -333,6 +334,25 @@ export class Gateway {
         'no city key is pinned: configs and commands from the city over MQTT will be refused',
       );
     else log.info({ keys: [...keys.keys()] }, 'city keys pinned; configs and commands over MQTT must be signed by one');
+    return keys;
+  }
+
+  /**
+   * The city receivers' keys pinned in the data directory: with one, only signed end-to-end acks
+   * count; without, any ack on the broker does (said at start, as the trust it implies).
+   */
+  private loadAckKeys(): Map<string, KeyObject> {
+    const log = this.opts.log.child({ part: 'trust' });
+    const dataDir = this.config.gateway.dataDir;
+    const { keys, problems } = loadAckKeys(dataDir);
+    for (const problem of problems) log.warn({ problem }, 'a pinned receiver key is unusable and ignored');
+    if (keys.size > 0)
+      log.info({ keys: [...keys.keys()] }, 'receiver keys pinned; end-to-end acks must be signed by one');
+    else if (this.config.sync?.confirm !== false)
+      log.info(
+        { dir: ackKeysDir(dataDir) },
+        'no receiver key is pinned: end-to-end acks are taken unsigned (whoever can publish on the broker can send one)',
+      );
     return keys;
   }
 

@@ -21,8 +21,28 @@ export function controlKeysDir(dataDir: string): string {
   return join(dataDir, CONTROL_KEYS_DIR);
 }
 
+/**
+ * The city receivers' keys pinned on this gateway (`<dataDir>/trust/ack/NAME.pem`): with one, the
+ * gateway takes only end-to-end acknowledgements signed by it — a forged ack cannot make it forget
+ * readings the city never stored. A separate role from the control keys: a receiver may say what
+ * it stored, never send a command.
+ */
+export const ACK_KEYS_DIR = join('trust', 'ack');
+
+export function ackKeysDir(dataDir: string): string {
+  return join(dataDir, ACK_KEYS_DIR);
+}
+
 export function loadControlKeys(dataDir: string): ControlKeys {
-  const dir = controlKeysDir(dataDir);
+  return loadPinnedKeys(controlKeysDir(dataDir));
+}
+
+export function loadAckKeys(dataDir: string): ControlKeys {
+  return loadPinnedKeys(ackKeysDir(dataDir));
+}
+
+/** Every `NAME.pem` of a directory as an Ed25519 public key; a missing directory pins nothing. */
+function loadPinnedKeys(dir: string): ControlKeys {
   const keys = new Map<string, KeyObject>();
   const problems: string[] = [];
   let names: string[];

@@ -22,20 +22,27 @@ export interface AckMessage {
 }
 
 export const ACK_VERSION = 1;
-/** An ack is a few dozen bytes; anything much larger is not one. */
-const MAX_ACK_BYTES = 4096;
+/** An ack is a few dozen bytes (a signed one a few hundred); anything much larger is not one. */
+export const MAX_ACK_BYTES = 4096;
+/** A signed ack is valid this long after the receiver made it (replaying one changes nothing: watermarks only rise). */
+export const ACK_SIGNATURE_LIFETIME_MS = 10 * 60_000;
 
 export function encodeAck(a: AckMessage): Buffer {
   return Buffer.from(JSON.stringify(a), 'utf8');
 }
 
 export function decodeAck(payload: Buffer | Uint8Array | string): AckMessage {
+  return ackFromObject(parseJsonPayload(payload, 'ack payload', MAX_ACK_BYTES));
+}
+
+/** The ack inside a signed envelope's verified body, checked the same way. */
+export function ackFromObject(doc: unknown): AckMessage {
   const what = 'ack payload';
-  const doc = parseJsonPayload(payload, what, MAX_ACK_BYTES);
   const bad = (msg: string): never => {
     throw new LangbiangError('DECODE_FAILED', `${what}: ${msg}`);
   };
   if (!isPlainObject(doc)) return bad('not a JSON object');
+  if ('sig' in doc && 'body' in doc) bad('signed, but no receiver key is pinned on this gateway to check it');
   if (doc.v !== ACK_VERSION) bad(`version ${JSON.stringify(doc.v)} is not supported (expected ${ACK_VERSION})`);
   if (typeof doc.gateway !== 'string' || doc.gateway === '' || doc.gateway.length > 256)
     bad('gateway must be a non-empty string');

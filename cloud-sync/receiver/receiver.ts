@@ -1,6 +1,8 @@
+import type { KeyObject } from 'node:crypto';
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import { describeError, LangbiangError } from '../../gateway/core/errors.js';
-import { ACK_VERSION, type AckMessage, encodeAck } from '../protocol/ack.js';
+import { signMessage } from '../../gateway/core/signed.js';
+import { ACK_SIGNATURE_LIFETIME_MS, ACK_VERSION, type AckMessage, encodeAck } from '../protocol/ack.js';
 import { decodeEvents } from '../protocol/events.js';
 import { decodeTelemetry } from '../protocol/native.js';
 import { parseTopic, TOPIC_ROOT, topicsFor } from '../protocol/topics.js';
@@ -54,6 +56,11 @@ export interface ReceiverOptions {
   acknowledge?: boolean;
   /** at most one ack per gateway per this many ms (default 250): acks are coalesced */
   ackIntervalMs?: number;
+  /**
+   * Sign every ack with this receiver key (Ed25519): a gateway that pins its public key takes
+   * only signed acks, so nobody else on the broker can tell it the city stored what it did not.
+   */
+  ackKey?: { name: string; key: KeyObject };
 }
 
 export interface ReceiverStats {
@@ -363,7 +370,7 @@ export class Receiver {
       acks.map(
         (a) =>
           new Promise<void>((resolve) => {
-            c.publish(topicsFor(a.gateway).ack, encodeAck(a), { qos: 1 }, (err) => {
+            c.publish(topicsFor(a.gateway).ack, this.ackPayload(a), { qos: 1 }, (err) => {
               if (err) this.log.warn({ gateway: a.gateway, err: describeError(err) }, 'ack publish failed');
               else this.s.acksPublished++;
               resolve();
@@ -371,6 +378,20 @@ export class Receiver {
           }),
       ),
     ).then(() => {});
+  }
+
+  private ackPayload(a: AckMessage): Buffer {
+    const k = this.opts.ackKey;
+    if (!k) return encodeAck(a);
+    return signMessage({
+      kind: 'ack',
+      gateway: a.gateway,
+      message: { ...a },
+      issuedAt: a.ts,
+      expiresAt: a.ts + ACK_SIGNATURE_LIFETIME_MS,
+      keyName: k.name,
+      privateKey: k.key,
+    });
   }
 
   private malformed(topic: string, why: string): void {

@@ -1,6 +1,9 @@
+import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { basename } from 'node:path';
 import { describeError, LangbiangError } from '../core/errors.js';
+import { KEY_NAME, parsePrivateKey } from '../core/signed.js';
 import { createLogger } from '../log.js';
 import { checkNgsiLdFlags, type NgsiLdCliOptions, startNgsiLdOutput } from './receiver-ngsi-ld.js';
 
@@ -20,7 +23,22 @@ export interface ReceiverCliOptions extends NgsiLdCliOptions {
   /** serve GET /healthz on this port (127.0.0.1, or --health-host) */
   healthPort?: string;
   healthHost?: string;
+  /** Ed25519 private key (PEM) that signs the end-to-end acks; its file name (NAME.key) names it */
+  ackKey?: string;
   verbose?: boolean;
+}
+
+/** `--ack-key NAME.key`: a receiver key made by `langbiang city keygen NAME`; gateways pin NAME.pem. */
+function readAckKey(file: string): { name: string; key: KeyObject } {
+  const name = basename(file).replace(/\.(key|pem)$/, '');
+  if (!KEY_NAME.test(name))
+    throw new LangbiangError('USAGE', `--ack-key ${file}: the file name must be NAME.key (letters, digits, . _ -)`);
+  try {
+    return { name, key: parsePrivateKey(readFile('ack key', file).toString('utf8')) };
+  } catch (err) {
+    if (err instanceof LangbiangError) throw err;
+    throw new LangbiangError('USAGE', `--ack-key ${file} is not an Ed25519 private key (${describeError(err)})`);
+  }
 }
 
 function readFile(what: string, file: string): Buffer {
@@ -82,6 +100,7 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
   if (pem.problems.length > 0)
     throw new LangbiangError('USAGE', pem.problems.map((p) => `--${p.which} ${p.message}`).join('\n'));
 
+  const ackKey = o.ackKey ? readAckKey(o.ackKey) : undefined;
   const log = createLogger({ name: 'langbiang-receiver', level: o.verbose ? 'debug' : undefined });
   for (const w of pem.warnings) log.warn({ flag: `--${w.which}` }, `--${w.which} ${w.message}`);
   const { openReceiverStore, Receiver } = await import('../../cloud-sync/receiver/index.js');
@@ -99,7 +118,9 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
     password,
     tls,
     logger: log,
+    ackKey,
   });
+  if (ackKey) log.info({ key: ackKey.name }, 'end-to-end acks are signed');
   const ngsiLd = await startNgsiLdOutput(o, o.db, log);
   await receiver.start();
   if (healthPort !== undefined) {

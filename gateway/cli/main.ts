@@ -147,6 +147,10 @@ export async function main(argv: string[]): Promise<void> {
     .option('--context <url>', "one JSON-LD @context for every entity instead of each model's own")
     .option('--ngsi-ld-token-file <file>', 'file holding a bearer token for the context broker')
     .option('--gateway-configs <path>', 'the gateway configs (file or directory): locations and device profiles')
+    .option(
+      '--ack-key <file>',
+      'sign end-to-end acks with this Ed25519 key (NAME.key from `langbiang city keygen NAME`)',
+    )
     .option('--health-port <port>', 'serve GET /healthz (200 connected, 503 not) on this port, for a HEALTHCHECK')
     .option('--health-host <host>', 'address of the health endpoint', '127.0.0.1')
     .action(async (o) => (await import('./cmd-receiver.js')).runReceiver({ ...o, verbose }));

@@ -17,7 +17,11 @@ import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 
  * version, a command's id). Verification never throws: every refusal has a reason code.
  */
 export const SIGNED_VERSION = 1;
-export const SIGNED_KINDS = ['config', 'command', 'update'] as const;
+/**
+ * `ack` is the other direction's trust: a city receiver's end-to-end acknowledgement, signed by a
+ * receiver key pinned on the gateway (its `message` is the ack itself, see cloud-sync/protocol/ack.ts).
+ */
+export const SIGNED_KINDS = ['config', 'command', 'update', 'ack'] as const;
 export type SignedKind = (typeof SIGNED_KINDS)[number];
 
 export type SignedRefusal =
@@ -68,6 +72,12 @@ export interface VerifyOptions {
   /** largest envelope read at all */
   maxBytes: number;
   skewMs?: number;
+  /**
+   * Skip the time window (issue and expiry against `now`): for a kind whose replay changes
+   * nothing (an ack only ever raises a watermark), so a gateway whose clock is not yet set
+   * (no RTC before NTP) still takes it. The window's own shape is still checked.
+   */
+  ignoreTime?: boolean;
 }
 
 const ENVELOPE_KEYS = new Set(['v', 'key', 'body', 'sig']);
@@ -139,9 +149,9 @@ export function verifySigned(payload: Buffer | Uint8Array | string, o: VerifyOpt
       'too_long_lived',
       `valid for ${Math.round((exp - iat) / 1000)} s, longer than the ${Math.round(o.maxLifetimeMs / 1000)} s a ${o.kind} may be`,
     );
-  if (iat > o.now + (o.skewMs ?? DEFAULT_SKEW_MS))
+  if (!o.ignoreTime && iat > o.now + (o.skewMs ?? DEFAULT_SKEW_MS))
     return refuse('not_yet_valid', `issued at ${iso(iat)}, ahead of this gateway's clock (${iso(o.now)})`);
-  if (o.now > exp) return refuse('expired', `expired at ${iso(exp)} (now ${iso(o.now)})`);
+  if (!o.ignoreTime && o.now > exp) return refuse('expired', `expired at ${iso(exp)} (now ${iso(o.now)})`);
   if (!isObject(body.message)) return refuse('malformed', 'signed body: message must be a JSON object');
   return { ok: true, key: doc.key, body: body as unknown as SignedBody, bodyBytes };
 }

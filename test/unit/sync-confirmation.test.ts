@@ -1,3 +1,5 @@
+import type { KeyObject } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +11,7 @@ import { decodeTelemetry } from '../../cloud-sync/protocol/native.js';
 import { TelemetryPump } from '../../cloud-sync/telemetry-pump.js';
 import { ManualClock } from '../../gateway/clock/index.js';
 import type { Reading } from '../../gateway/core/reading.js';
+import { signMessage } from '../../gateway/core/signed.js';
 import { CONFIRMED_CURSOR, Store, SYNC_CURSOR } from '../../gateway/store/index.js';
 
 /**
@@ -43,7 +46,9 @@ function readings(from: number, n: number): Reading[] {
   }));
 }
 
-function confirmation(o: Partial<{ enabled: boolean; timeoutMs: number; startupWindowMs: number }> = {}) {
+function confirmation(
+  o: Partial<{ enabled: boolean; timeoutMs: number; startupWindowMs: number; ackKeys: Map<string, KeyObject> }> = {},
+) {
   return new Confirmation({
     gatewayId: GW,
     outbox: store,
@@ -55,6 +60,7 @@ function confirmation(o: Partial<{ enabled: boolean; timeoutMs: number; startupW
     seenName: 'sync-acks-seen',
     clock,
     log,
+    ackKeys: o.ackKeys,
   });
 }
 
@@ -179,6 +185,50 @@ describe('Confirmation', () => {
     expect(c.confirmed).toBe(42);
     expect(c.onAck(ack(10), delivered(42))).toBe(false);
     expect(c.resendDue()).toBe(false);
+  });
+});
+
+describe('signed acks: with a receiver key pinned, only acks it signed count', () => {
+  const city = generateKeyPairSync('ed25519');
+  const other = generateKeyPairSync('ed25519');
+  const signed = (seq: number, o: Partial<{ key: KeyObject; name: string; gateway: string; at: number }> = {}) =>
+    signMessage({
+      kind: 'ack',
+      gateway: o.gateway ?? GW,
+      message: { v: 1, gateway: o.gateway ?? GW, epoch: store.epoch, seq, events: 0, ts: 1 },
+      issuedAt: o.at ?? clock.wallNow(),
+      expiresAt: (o.at ?? clock.wallNow()) + 60_000,
+      keyName: o.name ?? 'city-recv',
+      privateKey: o.key ?? city.privateKey,
+    });
+
+  it('takes a signed ack — even one older than its window (replaying an ack changes nothing) — and no other', () => {
+    const c = confirmation({ ackKeys: new Map([['city-recv', city.publicKey]]) });
+    // a forged plain ack, as anyone on the broker could publish
+    expect(c.onAck(ack(90), delivered(100))).toBe(false);
+    // signed by a key that is not pinned, or under a pinned name with another key
+    expect(c.onAck(signed(90, { name: 'attacker', key: other.privateKey }), delivered(100))).toBe(false);
+    expect(c.onAck(signed(90, { key: other.privateKey }), delivered(100))).toBe(false);
+    // for another gateway
+    expect(c.onAck(signed(90, { gateway: 'dl-gw-other' }), delivered(100))).toBe(false);
+    // one byte changed in the signed body ("seq":95 → "seq":99), the signature kept
+    const env = JSON.parse(signed(95).toString()) as { body: string };
+    const body = Buffer.from(env.body, 'base64');
+    body[body.indexOf('"seq":95') + 7] = '9'.charCodeAt(0);
+    expect(c.onAck(Buffer.from(JSON.stringify({ ...env, body: body.toString('base64') })), delivered(100))).toBe(false);
+    expect(c.confirmed).toBe(0);
+    expect(c.status().acksIgnored).toBe(5);
+    expect(c.onAck(signed(60), delivered(100))).toBe(true);
+    expect(c.confirmed).toBe(60);
+    // a week-old signed ack (a gateway whose clock is not set yet sees such): still counts, never goes back
+    expect(c.onAck(signed(70, { at: clock.wallNow() - 7 * 86_400_000 }), delivered(100))).toBe(true);
+    expect(c.confirmed).toBe(70);
+  });
+
+  it('without a pinned receiver key, a signed ack is refused with a reason (the gateway cannot check it)', () => {
+    const c = confirmation();
+    expect(c.onAck(signed(10), delivered(20))).toBe(false);
+    expect(logged.some((l) => l.msg === 'ack ignored')).toBe(true);
   });
 });
 
