@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { BatchEncoder, decodeBatch, type RawRow } from './batch-codec.js';
+import { BatchEncoder, ColumnBuilder, decodeBatch, type RawRow } from './batch-codec.js';
 
 interface BatchRow {
   seq: number;
@@ -71,15 +71,14 @@ export class BatchTable {
    */
   rows(lo: number, hi: number, want: number, desc = false): RawRow[] {
     const out: RawRow[] = [];
-    if (lo > hi || want <= 0) return out;
-    const start = (this.s.floorKey.get(lo) as number | undefined) ?? lo;
-    let fetch = FIRST_FETCH;
-    let from = start;
-    let to = hi;
     const tmp: RawRow[] = [];
-    for (;;) {
-      const batches = (desc ? this.s.desc : this.s.asc).all(from, to, fetch) as BatchRow[];
-      for (const b of batches) {
+    this.scan(
+      lo,
+      hi,
+      want,
+      desc,
+      () => out.length,
+      (b) => {
         if (desc) {
           tmp.length = 0;
           decodeBatch(b.seq, b.data, tmp, lo, hi);
@@ -87,9 +86,46 @@ export class BatchTable {
         } else {
           decodeBatch(b.seq, b.data, out, lo, hi);
         }
-        if (out.length >= want) return out;
+      },
+    );
+    return out;
+  }
+
+  /** The same readings (oldest first) as columns: the sync agent's drain, no row per reading. */
+  columns(lo: number, hi: number, want: number): ColumnBuilder {
+    const out = new ColumnBuilder();
+    this.scan(
+      lo,
+      hi,
+      want,
+      false,
+      () => out.count,
+      (b) => decodeBatch(b.seq, b.data, out, lo, hi),
+    );
+    return out;
+  }
+
+  /** Visits the batches that hold lo..hi in order, whole batches, until `have()` reaches `want`. */
+  private scan(
+    lo: number,
+    hi: number,
+    want: number,
+    desc: boolean,
+    have: () => number,
+    visit: (b: BatchRow) => void,
+  ): void {
+    if (lo > hi || want <= 0) return;
+    const start = (this.s.floorKey.get(lo) as number | undefined) ?? lo;
+    let fetch = FIRST_FETCH;
+    let from = start;
+    let to = hi;
+    for (;;) {
+      const batches = (desc ? this.s.desc : this.s.asc).all(from, to, fetch) as BatchRow[];
+      for (const b of batches) {
+        visit(b);
+        if (have() >= want) return;
       }
-      if (batches.length < fetch) return out;
+      if (batches.length < fetch) return;
       if (desc) to = batches[batches.length - 1]!.seq - 1;
       else from = batches[batches.length - 1]!.seq + 1;
       fetch = Math.min(MAX_FETCH, fetch * 2);

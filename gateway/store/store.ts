@@ -23,7 +23,6 @@ import {
 } from '../core/reading.js';
 import type { RawRow } from './batch-codec.js';
 import { BatchTable } from './batch-table.js';
-import { toColumns } from './columns.js';
 import { ControlTables } from './control-tables.js';
 import { checkVersion, migrate, SCHEMA_VERSION } from './schema.js';
 
@@ -341,16 +340,24 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
   /** Outbox fast path of the sync agent: what readAfter returns, as columns (see columns.ts). */
   readColumnsAfter(afterSeq: number, limit: number, maxSeq = Number.MAX_SAFE_INTEGER): ReadingColumns {
     this.assertOpen();
-    const rows = limit > 0 ? this.batches.rows(afterSeq + 1, maxSeq, limit) : [];
-    if (rows.length > limit) rows.length = limit;
-    return toColumns(rows, (id) => {
-      let s = this.seriesById.get(id);
-      if (!s) {
-        this.loadDictionaries();
-        s = this.seriesById.get(id);
-      }
-      return { device: s?.device ?? `#${id}`, point: s?.point ?? `#${id}`, unit: s?.unit ? s.unit : null };
-    });
+    const cols = this.batches.columns(afterSeq + 1, maxSeq, limit);
+    cols.truncate(Math.max(0, limit));
+    return {
+      count: cols.count,
+      seqs: cols.seqs,
+      series: cols.series,
+      ts: cols.ts,
+      quality: cols.quality,
+      values: cols.values,
+      names: (id) => {
+        let s = this.seriesById.get(id);
+        if (!s) {
+          this.loadDictionaries();
+          s = this.seriesById.get(id);
+        }
+        return { device: s?.device ?? `#${id}`, point: s?.point ?? `#${id}`, unit: s?.unit ? s.unit : null };
+      },
+    };
   }
 
   lastSeq(): number {
