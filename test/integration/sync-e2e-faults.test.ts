@@ -145,7 +145,6 @@ async function runScenario(s: Scenario): Promise<void> {
     );
 
   const receivers: RunningCli[] = [];
-  const receiverOutputs: string[] = [];
   for (let i = 0; i < s.receivers; i++) receivers.push(startReceiver(s.db, `recv-${s.name}-${i}`));
   await Promise.all(receivers.map((r) => r.waitFor('receiver subscribed', 20_000)));
   const store: ReceiverStore = await openReceiverStore(s.db, { readonly: true });
