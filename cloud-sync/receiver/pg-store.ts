@@ -1,16 +1,21 @@
 import type { Pool, PoolClient } from 'pg';
 import { describeError, LangbiangError } from '../../gateway/core/errors.js';
 import type { Quality } from '../../gateway/core/reading.js';
+import type { StatusMessage } from '../protocol/status.js';
 import type { EventsBatch, TelemetryBatch } from '../protocol/types.js';
 import {
   type EventQuery,
+  type GatewayActivity,
   RECEIVER_SCHEMA_VERSION,
   type ReadingQuery,
+  type ReadingSpan,
   type ReceivedEvent,
   type ReceivedReading,
   type ReceiverStore,
   redactUrl,
+  type StoredStatus,
   splitValue,
+  type WatermarkRow,
   type WriteResult,
 } from './store.js';
 import {
@@ -69,6 +74,16 @@ const MIGRATIONS: readonly string[] = [
      last bigint NOT NULL,
      PRIMARY KEY (gateway, epoch, stream, first)
    );`,
+  // v3: the fleet view keeps each gateway's latest retained status; the archive and open data
+  // read a day at a time, by reading time.
+  `CREATE TABLE langbiang_gateway_status (
+     gateway text PRIMARY KEY,
+     state text NOT NULL,
+     status_ts bigint NOT NULL,
+     received_at bigint NOT NULL,
+     status jsonb NOT NULL
+   );
+   CREATE INDEX langbiang_readings_ts ON langbiang_readings (ts);`,
 ];
 
 /** Serialises schema changes between receivers starting at the same moment. */
@@ -376,6 +391,55 @@ export class PgReceiverStore implements ReceiverStore {
       'SELECT (SELECT count(*) FROM langbiang_readings) AS readings, (SELECT count(*) FROM langbiang_events) AS events',
     );
     return { readings: Number(r!.readings), events: Number(r!.events) };
+  }
+
+  async putStatus(st: StatusMessage, receivedAt: number): Promise<void> {
+    await this.query(
+      `INSERT INTO langbiang_gateway_status (gateway, state, status_ts, received_at, status) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (gateway) DO UPDATE SET state = EXCLUDED.state, status_ts = EXCLUDED.status_ts,
+         received_at = EXCLUDED.received_at, status = EXCLUDED.status`,
+      [st.gateway, st.state, st.ts, receivedAt, JSON.stringify(st)],
+    );
+  }
+
+  async statuses(): Promise<StoredStatus[]> {
+    const rows = await this.query<{ gateway: string; received_at: string; status: StoredStatus['status'] }>(
+      'SELECT gateway, received_at, status FROM langbiang_gateway_status ORDER BY gateway',
+    );
+    return rows.map((r) => ({ gateway: r.gateway, receivedAt: Number(r.received_at), status: r.status }));
+  }
+
+  async activity(): Promise<GatewayActivity[]> {
+    const rows = await this.query<{ gateway: string; readings: string; last_ts: string; last_received: string }>(
+      `SELECT gateway, count(*) AS readings, max(ts) AS last_ts, max(received_at) AS last_received
+       FROM langbiang_readings GROUP BY gateway ORDER BY gateway`,
+    );
+    return rows.map((r) => ({
+      gateway: r.gateway,
+      readings: Number(r.readings),
+      lastReadingTs: Number(r.last_ts),
+      lastReceivedAt: Number(r.last_received),
+    }));
+  }
+
+  async allWatermarks(): Promise<WatermarkRow[]> {
+    const rows = await this.query<{ gateway: string; epoch: string; stream: Stream; upto: string; updated_at: string }>(
+      'SELECT gateway, epoch, stream, upto, updated_at FROM langbiang_watermarks ORDER BY gateway, epoch, stream',
+    );
+    return rows.map((r) => ({
+      gateway: r.gateway,
+      epoch: r.epoch,
+      stream: r.stream,
+      upto: Number(r.upto),
+      updatedAt: Number(r.updated_at),
+    }));
+  }
+
+  async readingSpan(): Promise<ReadingSpan | null> {
+    const [r] = await this.query<{ first: string | null; last: string | null }>(
+      'SELECT min(ts) AS first, max(ts) AS last FROM langbiang_readings',
+    );
+    return r?.first == null || r.last == null ? null : { first: Number(r.first), last: Number(r.last) };
   }
 
   async ping(): Promise<void> {

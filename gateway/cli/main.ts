@@ -110,6 +110,22 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (o) => (await import('./cmd-receiver.js')).runReceiver({ ...o, verbose }));
 
   program
+    .command('fleet')
+    .description('every gateway the city hears from: last seen, backlog, unconfirmed, versions (receiver side)')
+    .requiredOption('--receiver-db <url>', 'a receiver database: file, sqlite:///path or postgres://…')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => (await import('./cmd-fleet.js')).runFleet(o));
+
+  program
+    .command('archive')
+    .description('write closed days of a receiver database as Parquet (date=…/gateway=…), for analysis engines')
+    .requiredOption('--receiver-db <url>', 'a receiver database: file, sqlite:///path or postgres://…')
+    .requiredOption('--out <dir>', 'the archive root')
+    .option('--day <YYYY-MM-DD>', 'this day (UTC) only, archived again if it was already')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => (await import('./cmd-archive.js')).runArchive(o));
+
+  program
     .command('provision')
     .description('make a first-boot bundle for a new gateway (--id, --out), or import one (--import, --import-boot)')
     .option('--id <id>', 'gateway id of the new gateway')
