@@ -160,7 +160,7 @@ async function openDuckDb(): Promise<DuckWriter> {
       // insertion order is kept (DuckDB's default): the file is in the export's order
       await con.run(
         `COPY (SELECT gateway, seq, device, point, epoch_ms(ts_ms)::TIMESTAMPTZ AS ts, value, unit, quality FROM day_rows)
-         TO '${file.replace(/'/g, "''")}' (FORMAT parquet, COMPRESSION zstd)`,
+         TO '${file.replace(/'/g, "''")}' (FORMAT parquet, COMPRESSION snappy)`,
       );
       return nulled;
     },
