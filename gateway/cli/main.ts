@@ -125,6 +125,18 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'machine-readable output')
     .action(async (o) => (await import('./cmd-archive.js')).runArchive(o));
 
+  const openData = program.command('open-data').description('open data from a receiver database (aggregates only)');
+  openData
+    .command('build')
+    .description('CSV and JSON per dataset and day, and a DCAT-AP catalog (catalog.jsonld) for CKAN')
+    .requiredOption('--receiver-db <url>', 'a receiver database: file, sqlite:///path or postgres://…')
+    .requiredOption('--config <file>', 'open-data.yaml: the datasets, publisher, licence')
+    .requiredOption('--out <dir>', 'the directory published at catalog.baseUrl')
+    .option('--day <YYYY-MM-DD>', 'this day (UTC) only, built again if it was already')
+    .option('--gateway-configs <path>', 'the gateway configs (file or directory): profiles and locations')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => (await import('./cmd-open-data.js')).runOpenDataBuild(o));
+
   program
     .command('provision')
     .description('make a first-boot bundle for a new gateway (--id, --out), or import one (--import, --import-boot)')
