@@ -212,15 +212,17 @@ describe('langbiang open-data build', () => {
     const catalog = JSON.parse(readFileSync(join(out, 'catalog.jsonld'), 'utf8')) as Record<string, unknown>;
     const validate = ajv.compile(schema);
     expect(validate(catalog) ? [] : validate.errors).toEqual([]);
-    const datasets = catalog['dcat:dataset'] as Record<string, any>[];
-    expect(datasets.map((d) => d['dct:identifier'])).toEqual(['air-hourly', 'streetlight-energy-daily']);
-    expect(datasets[0]!['dct:license']['@id']).toBe('https://creativecommons.org/licenses/by/4.0/');
-    expect(datasets[0]!['dct:temporal']['dcat:startDate']['@value']).toBe(YDAY);
+    const at = (o: unknown, ...path: (string | number)[]): unknown =>
+      path.reduce<unknown>((x, k) => (x as Record<string | number, unknown>)[k], o);
+    const datasets = catalog['dcat:dataset'] as unknown[];
+    expect(datasets.map((d) => at(d, 'dct:identifier'))).toEqual(['air-hourly', 'streetlight-energy-daily']);
+    expect(at(datasets[0], 'dct:license', '@id')).toBe('https://creativecommons.org/licenses/by/4.0/');
+    expect(at(datasets[0], 'dct:temporal', 'dcat:startDate', '@value')).toBe(YDAY);
     // spatial coverage from the configured gateway's location (no bbox in the config)
-    expect(datasets[0]!['dct:spatial']['dcat:bbox']['@value']).toBe(
+    expect(at(datasets[0], 'dct:spatial', 'dcat:bbox', '@value')).toBe(
       'POLYGON((108.44 11.94, 108.44 11.94, 108.44 11.94, 108.44 11.94, 108.44 11.94))',
     );
-    expect(datasets[1]!['dcat:distribution'].map((d: any) => d['dcat:downloadURL']['@id'])).toEqual([
+    expect((at(datasets[1], 'dcat:distribution') as unknown[]).map((d) => at(d, 'dcat:downloadURL', '@id'))).toEqual([
       `https://data.example.org/dalat/streetlight-energy-daily/${YDAY}.csv`,
       `https://data.example.org/dalat/streetlight-energy-daily/${YDAY}.json`,
     ]);
