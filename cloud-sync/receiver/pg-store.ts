@@ -3,6 +3,7 @@ import { describeError, LangbiangError } from '../../gateway/core/errors.js';
 import type { Quality } from '../../gateway/core/reading.js';
 import type { StatusMessage } from '../protocol/status.js';
 import type { EventsBatch, TelemetryBatch } from '../protocol/types.js';
+import { DayPartitions } from './partitions.js';
 import {
   type EventQuery,
   type GatewayActivity,
@@ -28,7 +29,7 @@ import {
   type Watermarks,
 } from './watermark.js';
 
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   // v1
   `CREATE TABLE langbiang_readings (
      gateway text NOT NULL,
@@ -74,16 +75,39 @@ const MIGRATIONS: readonly string[] = [
      last bigint NOT NULL,
      PRIMARY KEY (gateway, epoch, stream, first)
    );`,
-  // v3: the fleet view keeps each gateway's latest retained status; the archive and open data
-  // read a day at a time, by reading time.
-  `CREATE TABLE langbiang_gateway_status (
+  // v3: readings partitioned by day of reading time (partitions.ts), so that retention drops a
+  // day in one statement and the archive and open data read whole days. The rows already held are
+  // not copied: the old table becomes the default partition as it is. The primary key must hold
+  // the partition key; a reading's ts never changes, so (gateway, epoch, seq, ts) still makes a
+  // redelivery a duplicate (the old table's key is rebuilt once, in this migration). And the fleet view keeps each gateway's latest retained status.
+  `ALTER TABLE langbiang_readings RENAME TO langbiang_readings_before_v3;
+   ALTER TABLE langbiang_readings_before_v3 DROP CONSTRAINT langbiang_readings_pkey,
+     ADD CONSTRAINT langbiang_readings_before_v3_pkey PRIMARY KEY (gateway, epoch, seq, ts);
+   ALTER INDEX langbiang_readings_device_ts RENAME TO langbiang_readings_before_v3_device_ts;
+   CREATE TABLE langbiang_readings (
+     gateway text NOT NULL,
+     epoch text NOT NULL,
+     seq bigint NOT NULL,
+     device text NOT NULL,
+     point text NOT NULL,
+     ts bigint NOT NULL,
+     value_num double precision,
+     value_text text,
+     unit text,
+     quality text NOT NULL,
+     received_at bigint NOT NULL,
+     PRIMARY KEY (gateway, epoch, seq, ts)
+   ) PARTITION BY RANGE (ts);
+   ALTER TABLE langbiang_readings ATTACH PARTITION langbiang_readings_before_v3 DEFAULT;
+   CREATE INDEX langbiang_readings_device_ts ON langbiang_readings (device, ts);
+   CREATE INDEX langbiang_readings_ts ON langbiang_readings (ts);
+   CREATE TABLE langbiang_gateway_status (
      gateway text PRIMARY KEY,
      state text NOT NULL,
      status_ts bigint NOT NULL,
      received_at bigint NOT NULL,
      status jsonb NOT NULL
-   );
-   CREATE INDEX langbiang_readings_ts ON langbiang_readings (ts);`,
+   );`,
 ];
 
 /** Serialises schema changes between receivers starting at the same moment. */
@@ -101,6 +125,7 @@ export class PgReceiverStore implements ReceiverStore {
   private pool: Pool | undefined;
 
   private readonly readonly: boolean;
+  private partitions: DayPartitions | undefined;
 
   constructor(
     private readonly url: string,
@@ -207,6 +232,7 @@ export class PgReceiverStore implements ReceiverStore {
       unit[i] = r.unit;
       quality[i] = r.quality;
     }
+    if (n > 0) await this.dayPartitions().ensure(ts);
     return this.tx(async (c) => {
       let inserted = 0;
       if (n > 0) {
@@ -321,6 +347,17 @@ export class PgReceiverStore implements ReceiverStore {
       );
     }
     return next.upto;
+  }
+
+  private dayPartitions(): DayPartitions {
+    if (!this.pool) throw new LangbiangError('STORE_FAILED', 'the receiver database is closed');
+    this.partitions ??= new DayPartitions(this.pool);
+    return this.partitions;
+  }
+
+  /** Drops the daily partitions wholly older than `before` (wall ms); returns the days dropped. */
+  async dropDaysBefore(before: number): Promise<string[]> {
+    return this.dayPartitions().dropBefore(before);
   }
 
   async watermarks(gateway: string, epoch: string): Promise<Watermarks> {

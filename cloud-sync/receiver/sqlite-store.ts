@@ -414,6 +414,21 @@ export class SqliteReceiverStore implements ReceiverStore {
     return r.first === null || r.last === null ? null : { first: r.first, last: r.last };
   }
 
+  async dropDaysBefore(before: number): Promise<string[]> {
+    const db = this.must();
+    const cutoff = Math.floor(before / 86_400_000) * 86_400_000;
+    try {
+      const days = db
+        .prepare('SELECT DISTINCT ts / 86400000 AS d FROM readings WHERE ts < ? ORDER BY d')
+        .pluck()
+        .all(cutoff) as number[];
+      db.prepare('DELETE FROM readings WHERE ts < ?').run(cutoff);
+      return days.map((d) => new Date(d * 86_400_000).toISOString().slice(0, 10));
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
   async ping(): Promise<void> {
     this.must().prepare('SELECT 1').get();
   }

@@ -103,6 +103,11 @@ export interface ReceiverStore {
   allWatermarks(): Promise<WatermarkRow[]>;
   /** the oldest and newest reading time, for the archive's closed days */
   readingSpan(): Promise<ReadingSpan | null>;
+  /**
+   * Retention: removes the readings of every UTC day that ends at or before `before` (wall ms).
+   * PostgreSQL drops the day's partition; SQLite deletes the rows. Returns the days removed.
+   */
+  dropDaysBefore(before: number): Promise<string[]>;
   /** resolves when the database answers */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -125,6 +125,13 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'machine-readable output')
     .action(async (o) => (await import('./cmd-archive.js')).runArchive(o));
 
+  program
+    .command('retention')
+    .description("remove a receiver database's readings older than N days (PostgreSQL: drops daily partitions)")
+    .requiredOption('--receiver-db <url>', 'a receiver database: file, sqlite:///path or postgres://…')
+    .requiredOption('--keep-days <n>', 'days kept, today included')
+    .action(async (o) => (await import('./cmd-retention.js')).runRetention(o));
+
   const openData = program.command('open-data').description('open data from a receiver database (aggregates only)');
   openData
     .command('build')
