@@ -59,3 +59,23 @@ export async function runOpenDataBuild(o: {
   if (o.json) process.stdout.write(`${JSON.stringify({ days: built, catalog: file }, null, 2)}\n`);
   else process.stdout.write(`${built.length ? '' : 'every closed day is built already; '}catalog: ${file}\n`);
 }
+
+/** `langbiang open-data serve`: the built directory over HTTP, read-only, until stopped. */
+export async function runOpenDataServe(o: { out: string; port: string; host: string }): Promise<void> {
+  const port = Number(o.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new LangbiangError('USAGE', `--port ${JSON.stringify(o.port)}: not a TCP port`);
+  const { existsSync } = await import('node:fs');
+  if (!existsSync(join(resolve(o.out), 'catalog.jsonld')))
+    throw new LangbiangError('USAGE', `${o.out} holds no catalog.jsonld (run langbiang open-data build first)`);
+  const { serveOpenData } = await import('../../cloud-sync/city/open-data-server.js');
+  const server = await serveOpenData(o.out, port, o.host).catch((err: Error) => {
+    throw new LangbiangError('USAGE', `cannot listen on ${o.host}:${port}: ${err.message}`);
+  });
+  const addr = server.address();
+  const bound = typeof addr === 'object' && addr ? addr.port : port;
+  process.stdout.write(`serving ${resolve(o.out)} on http://${o.host}:${bound}/ (catalog.jsonld)\n`);
+  await new Promise<void>((r) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => server.close(() => r()));
+  });
+}

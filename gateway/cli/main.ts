@@ -143,6 +143,13 @@ export async function main(argv: string[]): Promise<void> {
     .option('--gateway-configs <path>', 'the gateway configs (file or directory): profiles and locations')
     .option('--json', 'machine-readable output')
     .action(async (o) => (await import('./cmd-open-data.js')).runOpenDataBuild(o));
+  openData
+    .command('serve')
+    .description('serve the built directory over HTTP (read-only, any origin), for a portal to harvest')
+    .requiredOption('--out <dir>', 'the directory open-data build writes')
+    .option('--port <port>', 'TCP port', '8090')
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .action(async (o) => (await import('./cmd-open-data.js')).runOpenDataServe(o));
 
   program
     .command('provision')

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NATIVE_VERSION } from '../../cloud-sync/protocol/native.js';
 import type { WireReading } from '../../cloud-sync/protocol/types.js';
 import { openReceiverStore } from '../../cloud-sync/receiver/index.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, startCli } from '../helpers/cli.js';
 
 /**
  * Open data from a receiver database: the files are recomputed here with SQL straight from the
@@ -230,6 +230,29 @@ describe('langbiang open-data build', () => {
     const prefixes = new Set(Object.keys(catalog['@context'] as object));
     const used = JSON.stringify(catalog).match(/"([a-z]+):[A-Za-z]+"/g) ?? [];
     for (const u of used) expect(prefixes).toContain(u.slice(1, u.indexOf(':')));
+  });
+
+  it('serves the directory read-only: the catalog and the files, nothing outside it', async () => {
+    const srv = startCli(['open-data', 'serve', '--out', out, '--port', '0']);
+    try {
+      await srv.waitFor(/serving .* on http:\/\/127\.0\.0\.1:\d+\//);
+      const base = /on (http:\/\/127\.0\.0\.1:\d+)\//.exec(srv.output())![1]!;
+      const cat = await fetch(`${base}/`);
+      expect(cat.status).toBe(200);
+      expect(cat.headers.get('content-type')).toBe('application/ld+json; charset=utf-8');
+      expect(cat.headers.get('access-control-allow-origin')).toBe('*');
+      expect(await cat.text()).toBe(readFileSync(join(out, 'catalog.jsonld'), 'utf8'));
+      const csv = await fetch(`${base}/air-hourly/${YDAY}.csv`);
+      expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+      expect(await csv.text()).toBe(readFileSync(join(out, 'air-hourly', `${YDAY}.csv`), 'utf8'));
+      // files beside the directory (the receiver database, anything) are never reachable
+      writeFileSync(join(dir, 'secret.json'), '{"password":"x"}');
+      for (const path of ['/../secret.json', '/%2e%2e/secret.json', '/..%2fsecret.json', '/air-hourly/', '/rx.db'])
+        expect((await fetch(`${base}${path}`)).status, path).toBe(404);
+      expect((await fetch(`${base}/catalog.jsonld`, { method: 'POST' })).status).toBe(405);
+    } finally {
+      srv.child.kill('SIGTERM');
+    }
   });
 });
 
