@@ -25,19 +25,19 @@ export interface FleetGateway {
   lastConfirmAt: number | null;
   /** `city` (end-to-end acks) or `broker` (PUBACK only) */
   confirm: string | null;
-  /** readings the city holds from it */
-  readings: number;
-  /** newest reading time (gateway clock) */
+  /** readings the city got from it timed within the last 24 h */
+  readings24h: number;
+  /** newest reading time (gateway clock) within the last 24 h */
   lastReadingTs: number | null;
   /** end-to-end acknowledgement watermarks, per boot epoch of its store */
   watermarks: { epoch: string; seq: number; events: number; updatedAt: number }[];
 }
 
 /** Builds the fleet view; gateways are sorted by id. */
-export async function fleetView(store: ReceiverStore): Promise<FleetGateway[]> {
+export async function fleetView(store: ReceiverStore, now = Date.now()): Promise<FleetGateway[]> {
   const [statuses, activity, marks, configEvents] = await Promise.all([
     store.statuses(),
-    store.activity(),
+    store.activity(now - 86_400_000),
     store.allWatermarks(),
     store.events({ kind: 'config' }),
   ]);
@@ -61,7 +61,11 @@ export async function fleetView(store: ReceiverStore): Promise<FleetGateway[]> {
     const st = statusOf.get(gateway);
     const s = st?.status;
     const a = activityOf.get(gateway);
-    const seen = [st?.receivedAt, a?.lastReceivedAt].filter((x): x is number => typeof x === 'number');
+    const ownMarks = marks.filter((m) => m.gateway === gateway);
+    // a watermark moves with every in-order commit: the last sign of life older than a day
+    const seen = [st?.receivedAt, a?.lastReceivedAt, ...ownMarks.map((m) => m.updatedAt)].filter(
+      (x): x is number => typeof x === 'number',
+    );
     out.push({
       gateway,
       state: s?.state ?? 'unknown',
@@ -76,9 +80,9 @@ export async function fleetView(store: ReceiverStore): Promise<FleetGateway[]> {
       oldestUnconfirmedAgeS: num(s?.oldestUnconfirmedAgeS),
       lastConfirmAt: num(s?.lastConfirmAt),
       confirm: str(s?.confirm),
-      readings: a?.readings ?? 0,
+      readings24h: a?.readings ?? 0,
       lastReadingTs: a?.lastReadingTs ?? null,
-      watermarks: epochMarks(marks.filter((m) => m.gateway === gateway)),
+      watermarks: epochMarks(ownMarks),
     });
   }
   return out;

@@ -51,9 +51,10 @@ export interface StoredStatus {
   receivedAt: number;
 }
 
-/** What the readings table says about one gateway (the fleet view). */
+/** What the readings table says about one gateway since a time (the fleet view). */
 export interface GatewayActivity {
   gateway: string;
+  /** readings with a reading time at or after `since` */
   readings: number;
   /** newest reading time (wall ms, the gateway's clock) */
   lastReadingTs: number;
@@ -98,8 +99,12 @@ export interface ReceiverStore {
   /** keeps a gateway's latest status (the last one delivered wins: that is the broker's retained one) */
   putStatus(status: StatusMessage, receivedAt: number): Promise<void>;
   statuses(): Promise<StoredStatus[]>;
-  /** per gateway: how many readings, the newest, when last received */
-  activity(): Promise<GatewayActivity[]>;
+  /**
+   * Per gateway, over the readings timed at or after `since` (wall ms): how many, the newest, when
+   * last received. Bounded by time so that it reads recent days only (index, partitions), never
+   * the whole history.
+   */
+  activity(since: number): Promise<GatewayActivity[]>;
   allWatermarks(): Promise<WatermarkRow[]>;
   /** the oldest and newest reading time, for the archive's closed days */
   readingSpan(): Promise<ReadingSpan | null>;

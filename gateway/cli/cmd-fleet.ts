@@ -32,7 +32,7 @@ export async function runFleet(o: { receiverDb: string; json?: boolean }): Promi
         : `${g.unconfirmed}${g.oldestUnconfirmedAgeS !== null ? ` (${g.oldestUnconfirmedAgeS}s)` : ''}`,
       g.confirm,
       mark ? `${mark.seq}/${mark.events}` : null,
-      g.readings,
+      g.readings24h,
       g.configVersion,
       g.version,
     ];
@@ -47,7 +47,7 @@ export async function runFleet(o: { receiverDb: string; json?: boolean }): Promi
         'unconfirmed',
         'confirm',
         'acked seq/events',
-        'readings',
+        'readings 24h',
         'config',
         'version',
       ],

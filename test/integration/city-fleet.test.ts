@@ -55,7 +55,7 @@ interface FleetJson {
     unconfirmed: number | null;
     oldestUnconfirmedAgeS: number | null;
     confirm: string | null;
-    readings: number;
+    readings24h: number;
     lastSeenAt: number | null;
     watermarks: { epoch: string; seq: number; events: number }[];
   }[];
@@ -164,7 +164,7 @@ describe.each(['sqlite', 'postgres'] as const)('langbiang fleet on %s', (backend
       unconfirmed: 230,
       oldestUnconfirmedAgeS: 42,
       confirm: 'city',
-      readings: 3,
+      readings24h: 3,
     });
     expect(a.watermarks).toEqual([expect.objectContaining({ epoch: 'ep-1', seq: 3, events: 2 })]);
     expect(a.lastSeenAt).toBeGreaterThan(Date.now() - 60_000);
@@ -174,7 +174,7 @@ describe.each(['sqlite', 'postgres'] as const)('langbiang fleet on %s', (backend
       offlineReason: 'lwt',
       version: '1.3.0',
       backlog: 5,
-      readings: 0,
+      readings24h: 0,
       configVersion: null,
     });
     expect(b.watermarks).toEqual([]);
@@ -193,4 +193,40 @@ it('langbiang fleet refuses a database the receiver never wrote, without a stack
   expect(r.code).toBe(1);
   expect(r.stderr).toMatch(/no receiver database at/);
   expect(r.stderr).not.toMatch(/\n\s+at /);
+});
+
+it('a gateway whose readings are all older than a day is still listed, seen by its watermark', async () => {
+  const url = join(dir, 'old.db');
+  const store = await openReceiverStore(url);
+  const old = Date.now() - 3 * 86_400_000;
+  await store.writeTelemetry(
+    {
+      v: NATIVE_VERSION,
+      gateway: 'gw-old',
+      epoch: 'e1',
+      firstSeq: 1,
+      lastSeq: 2,
+      readings: [1, 2].map((seq) => ({
+        seq,
+        device: 'd',
+        point: 'p',
+        ts: old + seq,
+        value: seq,
+        unit: null,
+        quality: 'good' as const,
+      })),
+    },
+    old + 5000,
+  );
+  await store.close();
+  const r = await runCli(['fleet', '--receiver-db', url, '--json']);
+  const fleet = JSON.parse(r.stdout) as FleetJson;
+  expect(fleet.gateways).toHaveLength(1);
+  expect(fleet.gateways[0]).toMatchObject({
+    gateway: 'gw-old',
+    state: 'unknown',
+    readings24h: 0,
+    lastSeenAt: old + 5000,
+  });
+  expect(fleet.gateways[0]!.watermarks).toEqual([expect.objectContaining({ epoch: 'e1', seq: 2 })]);
 });
