@@ -127,7 +127,7 @@ async function openDuckDb(): Promise<DuckWriter> {
   } catch (err) {
     throw new LangbiangError(
       'STORE_FAILED',
-      `the archive needs DuckDB (npm package @duckdb/node-api), which did not load: ${describeError(err)}`,
+      `the archive needs DuckDB (npm package @duckdb/node-api, an optional dependency: npm install @duckdb/node-api), which did not load: ${describeError(err)}`,
     );
   }
   const instance = await duckdb.DuckDBInstance.create(':memory:');
