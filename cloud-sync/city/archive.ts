@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describeError, LangbiangError } from '../../gateway/core/errors.js';
 import type { ReceivedReading, ReceiverStore } from '../receiver/store.js';
@@ -28,16 +28,43 @@ export interface ArchivedDay {
   textValuesNulled: number;
 }
 
-/** Days before today (UTC) that hold readings and have no directory in the archive yet. */
+/** What the archive notes beside a day's files: the count it wrote (readers skip `_` files). */
+export const MANIFEST = '_langbiang.json';
+
+/** How many closed days back are checked for readings that arrived after they were archived. */
+export const RECHECK_DAYS = 14;
+
+/**
+ * Days before today (UTC) that hold readings and have no directory in the archive yet — and, of
+ * the last RECHECK_DAYS, those archived that the database now holds more readings of (a gateway
+ * that was offline over midnight sends its backlog late).
+ */
 export async function closedDaysToArchive(store: ReceiverStore, outDir: string, now = Date.now()): Promise<string[]> {
   const span = await store.readingSpan();
   if (!span) return [];
   const today = dayOf(now);
+  const recheckFrom = dayOf(dayBounds(today).from - RECHECK_DAYS * 86_400_000);
   const days: string[] = [];
   for (let d = dayOf(span.first); d < today && d <= dayOf(span.last); d = nextDay(d)) {
-    if (!existsSync(join(outDir, `date=${d}`))) days.push(d);
+    const dir = join(outDir, `date=${d}`);
+    if (!existsSync(dir)) days.push(d);
+    else if (d >= recheckFrom && (await heldOn(store, d)) > archivedCount(dir)) days.push(d);
   }
   return days;
+}
+
+async function heldOn(store: ReceiverStore, day: string): Promise<number> {
+  const { from, to } = dayBounds(day);
+  return (await store.activity(from, to)).reduce((n, a) => n + a.readings, 0);
+}
+
+function archivedCount(dir: string): number {
+  try {
+    const m = JSON.parse(readFileSync(join(dir, MANIFEST), 'utf8')) as { readings?: unknown };
+    return typeof m.readings === 'number' ? m.readings : -1;
+  } catch {
+    return -1;
+  }
 }
 
 function nextDay(day: string): string {
@@ -97,6 +124,10 @@ export async function archiveDay(store: ReceiverStore, outDir: string, day: stri
     rmSync(tmp, { recursive: true, force: true });
     return result;
   }
+  writeFileSync(
+    join(tmp, MANIFEST),
+    `${JSON.stringify({ day, readings: result.readings, gateways: result.gateways, archivedAt: new Date().toISOString() })}\n`,
+  );
   if (existsSync(final)) {
     const old = join(root, `.old-date=${day}-${process.pid}`);
     renameSync(final, old);

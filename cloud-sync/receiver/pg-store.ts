@@ -446,11 +446,11 @@ export class PgReceiverStore implements ReceiverStore {
     return rows.map((r) => ({ gateway: r.gateway, receivedAt: Number(r.received_at), status: r.status }));
   }
 
-  async activity(since: number): Promise<GatewayActivity[]> {
+  async activity(since: number, until = Number.MAX_SAFE_INTEGER): Promise<GatewayActivity[]> {
     const rows = await this.query<{ gateway: string; readings: string; last_ts: string; last_received: string }>(
       `SELECT gateway, count(*) AS readings, max(ts) AS last_ts, max(received_at) AS last_received
-       FROM langbiang_readings WHERE ts >= $1 GROUP BY gateway ORDER BY gateway`,
-      [since],
+       FROM langbiang_readings WHERE ts >= $1 AND ts <= $2 GROUP BY gateway ORDER BY gateway`,
+      [since, until],
     );
     return rows.map((r) => ({
       gateway: r.gateway,

@@ -378,13 +378,13 @@ export class SqliteReceiverStore implements ReceiverStore {
     return rows.map((r) => ({ gateway: r.gateway, receivedAt: r.received_at, status: JSON.parse(r.status) }));
   }
 
-  async activity(since: number): Promise<GatewayActivity[]> {
+  async activity(since: number, until = Number.MAX_SAFE_INTEGER): Promise<GatewayActivity[]> {
     const rows = this.must()
       .prepare(
         `SELECT gateway, count(*) AS readings, max(ts) AS last_ts, max(received_at) AS last_received
-         FROM readings WHERE ts >= ? GROUP BY gateway ORDER BY gateway`,
+         FROM readings WHERE ts >= ? AND ts <= ? GROUP BY gateway ORDER BY gateway`,
       )
-      .all(since) as { gateway: string; readings: number; last_ts: number; last_received: number }[];
+      .all(since, until) as { gateway: string; readings: number; last_ts: number; last_received: number }[];
     return rows.map((r) => ({
       gateway: r.gateway,
       readings: r.readings,

@@ -100,11 +100,11 @@ export interface ReceiverStore {
   putStatus(status: StatusMessage, receivedAt: number): Promise<void>;
   statuses(): Promise<StoredStatus[]>;
   /**
-   * Per gateway, over the readings timed at or after `since` (wall ms): how many, the newest, when
+   * Per gateway, over the readings timed at or after `since` (and at or before `until`; wall ms): how many, the newest, when
    * last received. Bounded by time so that it reads recent days only (index, partitions), never
    * the whole history.
    */
-  activity(since: number): Promise<GatewayActivity[]>;
+  activity(since: number, until?: number): Promise<GatewayActivity[]>;
   allWatermarks(): Promise<WatermarkRow[]>;
   /** the oldest and newest reading time, for the archive's closed days */
   readingSpan(): Promise<ReadingSpan | null>;

@@ -86,7 +86,9 @@ async function exportDay(url: string, d: string): Promise<Record<string, unknown
 async function readArchiveDay(out: string, d: string): Promise<Record<string, unknown>[]> {
   const rows: Record<string, unknown>[] = [];
   const dayDir = join(out, `date=${d}`);
-  for (const part of readdirSync(dayDir).sort()) {
+  for (const part of readdirSync(dayDir)
+    .filter((p) => p.startsWith('gateway='))
+    .sort()) {
     const file = await asyncBufferFromFile(join(dayDir, part, 'readings.parquet'));
     const metadata = await parquetMetadataAsync(file);
     expect(parquetSchema(metadata).children.map((c) => c.element.name)).toEqual([
@@ -135,6 +137,35 @@ describe.each(['sqlite', 'postgres'] as const)('langbiang archive on %s', (backe
     // a second run finds nothing to do; --day archives any day, today included
     const again = await runCli(['archive', '--receiver-db', url, '--out', out]);
     expect(again.stdout).toMatch(/every closed day is archived already/);
+    // a reading of yesterday arrives late (a gateway offline over midnight): the next run re-archives yesterday
+    const late = await openReceiverStore(url);
+    await late.writeTelemetry(
+      {
+        v: NATIVE_VERSION,
+        gateway: 'gw-late',
+        epoch: 'e1',
+        firstSeq: 1,
+        lastSeq: 1,
+        readings: [
+          {
+            seq: 1,
+            device: 'rain-1',
+            point: 'rainfall',
+            ts: today0 - DAY + 5,
+            value: 1.5,
+            unit: 'mm',
+            quality: 'good',
+          },
+        ],
+      },
+      Date.now(),
+    );
+    await late.close();
+    const rerun = await runCli(['archive', '--receiver-db', url, '--out', out]);
+    expect(rerun.stdout).toBe(
+      `${day(today0 - DAY)}: ${2 * 2 * 36 + 1} readings of 3 gateways → ${join(out, `date=${day(today0 - DAY)}`)}\n`,
+    );
+    expect(await readArchiveDay(out, day(today0 - DAY))).toEqual(await exportDay(url, day(today0 - DAY)));
     const todayRun = await runCli(['archive', '--receiver-db', url, '--out', out, '--day', day(today0)]);
     expect(todayRun.code).toBe(0);
     expect(await readArchiveDay(out, day(today0))).toEqual(await exportDay(url, day(today0)));
