@@ -15,7 +15,7 @@ function mosquittoBinary(): string {
 }
 
 /** A local Mosquitto 2 on a free loopback port, no persistence (the broker's disk is not what we measure). */
-async function startMosquitto(dir: string): Promise<{ url: string; proc: Proc }> {
+export async function startMosquitto(dir: string): Promise<{ url: string; proc: Proc }> {
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(

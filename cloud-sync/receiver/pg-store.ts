@@ -1,16 +1,22 @@
 import type { Pool, PoolClient } from 'pg';
 import { describeError, LangbiangError } from '../../gateway/core/errors.js';
 import type { Quality } from '../../gateway/core/reading.js';
+import type { StatusMessage } from '../protocol/status.js';
 import type { EventsBatch, TelemetryBatch } from '../protocol/types.js';
+import { DayPartitions } from './partitions.js';
 import {
   type EventQuery,
+  type GatewayActivity,
   RECEIVER_SCHEMA_VERSION,
   type ReadingQuery,
+  type ReadingSpan,
   type ReceivedEvent,
   type ReceivedReading,
   type ReceiverStore,
   redactUrl,
+  type StoredStatus,
   splitValue,
+  type WatermarkRow,
   type WriteResult,
 } from './store.js';
 import {
@@ -23,7 +29,7 @@ import {
   type Watermarks,
 } from './watermark.js';
 
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   // v1
   `CREATE TABLE langbiang_readings (
      gateway text NOT NULL,
@@ -69,6 +75,39 @@ const MIGRATIONS: readonly string[] = [
      last bigint NOT NULL,
      PRIMARY KEY (gateway, epoch, stream, first)
    );`,
+  // v3: readings partitioned by day of reading time (partitions.ts), so that retention drops a
+  // day in one statement and the archive and open data read whole days. The rows already held are
+  // not copied: the old table becomes the default partition as it is. The primary key must hold
+  // the partition key; a reading's ts never changes, so (gateway, epoch, seq, ts) still makes a
+  // redelivery a duplicate (the old table's key is rebuilt once, in this migration). And the fleet view keeps each gateway's latest retained status.
+  `ALTER TABLE langbiang_readings RENAME TO langbiang_readings_before_v3;
+   ALTER TABLE langbiang_readings_before_v3 DROP CONSTRAINT langbiang_readings_pkey,
+     ADD CONSTRAINT langbiang_readings_before_v3_pkey PRIMARY KEY (gateway, epoch, seq, ts);
+   ALTER INDEX langbiang_readings_device_ts RENAME TO langbiang_readings_before_v3_device_ts;
+   CREATE TABLE langbiang_readings (
+     gateway text NOT NULL,
+     epoch text NOT NULL,
+     seq bigint NOT NULL,
+     device text NOT NULL,
+     point text NOT NULL,
+     ts bigint NOT NULL,
+     value_num double precision,
+     value_text text,
+     unit text,
+     quality text NOT NULL,
+     received_at bigint NOT NULL,
+     PRIMARY KEY (gateway, epoch, seq, ts)
+   ) PARTITION BY RANGE (ts);
+   ALTER TABLE langbiang_readings ATTACH PARTITION langbiang_readings_before_v3 DEFAULT;
+   CREATE INDEX langbiang_readings_device_ts ON langbiang_readings (device, ts);
+   CREATE INDEX langbiang_readings_ts ON langbiang_readings (ts);
+   CREATE TABLE langbiang_gateway_status (
+     gateway text PRIMARY KEY,
+     state text NOT NULL,
+     status_ts bigint NOT NULL,
+     received_at bigint NOT NULL,
+     status jsonb NOT NULL
+   );`,
 ];
 
 /** Serialises schema changes between receivers starting at the same moment. */
@@ -86,6 +125,7 @@ export class PgReceiverStore implements ReceiverStore {
   private pool: Pool | undefined;
 
   private readonly readonly: boolean;
+  private partitions: DayPartitions | undefined;
 
   constructor(
     private readonly url: string,
@@ -192,6 +232,7 @@ export class PgReceiverStore implements ReceiverStore {
       unit[i] = r.unit;
       quality[i] = r.quality;
     }
+    if (n > 0) await this.dayPartitions().ensure(ts);
     return this.tx(async (c) => {
       let inserted = 0;
       if (n > 0) {
@@ -308,6 +349,17 @@ export class PgReceiverStore implements ReceiverStore {
     return next.upto;
   }
 
+  private dayPartitions(): DayPartitions {
+    if (!this.pool) throw new LangbiangError('STORE_FAILED', 'the receiver database is closed');
+    this.partitions ??= new DayPartitions(this.pool);
+    return this.partitions;
+  }
+
+  /** Drops the daily partitions wholly older than `before` (wall ms); returns the days dropped. */
+  async dropDaysBefore(before: number): Promise<string[]> {
+    return this.dayPartitions().dropBefore(before);
+  }
+
   async watermarks(gateway: string, epoch: string): Promise<Watermarks> {
     const rows = await this.query<{ stream: string; upto: string }>(
       'SELECT stream, upto FROM langbiang_watermarks WHERE gateway = $1 AND epoch = $2',
@@ -376,6 +428,56 @@ export class PgReceiverStore implements ReceiverStore {
       'SELECT (SELECT count(*) FROM langbiang_readings) AS readings, (SELECT count(*) FROM langbiang_events) AS events',
     );
     return { readings: Number(r!.readings), events: Number(r!.events) };
+  }
+
+  async putStatus(st: StatusMessage, receivedAt: number): Promise<void> {
+    await this.query(
+      `INSERT INTO langbiang_gateway_status (gateway, state, status_ts, received_at, status) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (gateway) DO UPDATE SET state = EXCLUDED.state, status_ts = EXCLUDED.status_ts,
+         received_at = EXCLUDED.received_at, status = EXCLUDED.status`,
+      [st.gateway, st.state, st.ts, receivedAt, JSON.stringify(st)],
+    );
+  }
+
+  async statuses(): Promise<StoredStatus[]> {
+    const rows = await this.query<{ gateway: string; received_at: string; status: StoredStatus['status'] }>(
+      'SELECT gateway, received_at, status FROM langbiang_gateway_status ORDER BY gateway',
+    );
+    return rows.map((r) => ({ gateway: r.gateway, receivedAt: Number(r.received_at), status: r.status }));
+  }
+
+  async activity(since: number, until = Number.MAX_SAFE_INTEGER): Promise<GatewayActivity[]> {
+    const rows = await this.query<{ gateway: string; readings: string; last_ts: string; last_received: string }>(
+      `SELECT gateway, count(*) AS readings, max(ts) AS last_ts, max(received_at) AS last_received
+       FROM langbiang_readings WHERE ts >= $1 AND ts <= $2 GROUP BY gateway ORDER BY gateway`,
+      [since, until],
+    );
+    return rows.map((r) => ({
+      gateway: r.gateway,
+      readings: Number(r.readings),
+      lastReadingTs: Number(r.last_ts),
+      lastReceivedAt: Number(r.last_received),
+    }));
+  }
+
+  async allWatermarks(): Promise<WatermarkRow[]> {
+    const rows = await this.query<{ gateway: string; epoch: string; stream: Stream; upto: string; updated_at: string }>(
+      'SELECT gateway, epoch, stream, upto, updated_at FROM langbiang_watermarks ORDER BY gateway, epoch, stream',
+    );
+    return rows.map((r) => ({
+      gateway: r.gateway,
+      epoch: r.epoch,
+      stream: r.stream,
+      upto: Number(r.upto),
+      updatedAt: Number(r.updated_at),
+    }));
+  }
+
+  async readingSpan(): Promise<ReadingSpan | null> {
+    const [r] = await this.query<{ first: string | null; last: string | null }>(
+      'SELECT min(ts) AS first, max(ts) AS last FROM langbiang_readings',
+    );
+    return r?.first == null || r.last == null ? null : { first: Number(r.first), last: Number(r.last) };
   }
 
   async ping(): Promise<void> {

@@ -5,6 +5,7 @@ import { signMessage } from '../../gateway/core/signed.js';
 import { ACK_SIGNATURE_LIFETIME_MS, ACK_VERSION, type AckMessage, encodeAck } from '../protocol/ack.js';
 import { decodeEvents } from '../protocol/events.js';
 import { decodeTelemetry } from '../protocol/native.js';
+import { decodeStatus } from '../protocol/status.js';
 import { parseTopic, TOPIC_ROOT, topicsFor } from '../protocol/topics.js';
 import { LogLimiter } from './log-limiter.js';
 import { type ReceiverStore, redactUrl } from './store.js';
@@ -61,6 +62,12 @@ export interface ReceiverOptions {
    * only signed acks, so nobody else on the broker can tell it the city stored what it did not.
    */
   ackKey?: { name: string; key: KeyObject };
+  /**
+   * Keep each gateway's retained `status` for the fleet view (default true). A plain subscription,
+   * not a shared one: brokers send retained messages to plain subscriptions only, and every
+   * receiver of a group storing the same last status is harmless.
+   */
+  fleetStatus?: boolean;
 }
 
 export interface ReceiverStats {
@@ -73,6 +80,8 @@ export interface ReceiverStats {
   duplicates: number;
   eventsInserted: number;
   eventDuplicates: number;
+  /** gateway `status` messages kept for the fleet view */
+  statusMessages: number;
   /** undecodable or inconsistent messages: logged (rate-limited), acknowledged, dropped */
   malformed: number;
   /** database writes that failed; the message was not acknowledged and comes back after a reconnect */
@@ -105,6 +114,7 @@ export class Receiver {
     duplicates: 0,
     eventsInserted: 0,
     eventDuplicates: 0,
+    statusMessages: 0,
     malformed: 0,
     writeErrors: 0,
     acksPublished: 0,
@@ -139,6 +149,11 @@ export class Receiver {
   topics(): string[] {
     const prefix = this.opts.exclusive ? '' : `$share/${this.group}/`;
     return [`${prefix}${TOPIC_ROOT}/+/telemetry`, `${prefix}${TOPIC_ROOT}/+/events`];
+  }
+
+  /** The plain subscription on every gateway's retained status (fleet view), if kept. */
+  statusTopic(): string | undefined {
+    return this.opts.fleetStatus === false ? undefined : `${TOPIC_ROOT}/+/status`;
   }
 
   stats(): ReceiverStats {
@@ -204,7 +219,7 @@ export class Receiver {
           return;
         }
         this.log.info({ topics: this.topics() }, 'receiver subscribed');
-        this.readyResolve();
+        this.subscribeStatus(client);
       });
     });
     if (o.acknowledge !== false) {
@@ -224,6 +239,26 @@ export class Receiver {
     });
     client.on('error', (err) => {
       this.log.warn({ err: describeError(err) }, 'receiver MQTT error');
+    });
+  }
+
+  /**
+   * After the data subscriptions. A broker whose ACL refuses it costs the fleet view only: the
+   * receiver goes on storing data.
+   */
+  private subscribeStatus(client: MqttClient): void {
+    const topic = this.statusTopic();
+    if (!topic) {
+      this.readyResolve();
+      return;
+    }
+    client.subscribe(topic, { qos: 1 }, (err, granted) => {
+      if (err || (granted ?? []).some((g) => g.qos > 2))
+        this.log.warn(
+          { topic, err: err ? describeError(err) : 'refused by the broker' },
+          'status subscription failed: the fleet view will miss gateway status (check the ACL)',
+        );
+      this.readyResolve();
     });
   }
 
@@ -281,11 +316,29 @@ export class Receiver {
     const topic = packet.topic;
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : (packet.payload as Buffer);
     const t = parseTopic(topic);
-    if (!t || (t.kind !== 'telemetry' && t.kind !== 'events')) {
-      this.malformed(topic, 'not a telemetry or events topic');
+    if (!t || (t.kind !== 'telemetry' && t.kind !== 'events' && t.kind !== 'status')) {
+      this.malformed(topic, 'not a telemetry, events or status topic');
       return;
     }
     const now = Date.now();
+    if (t.kind === 'status') {
+      // an empty retained message clears the topic (a gateway decommissioned): nothing to keep
+      if (payload.length === 0) return;
+      let status: ReturnType<typeof decodeStatus>;
+      try {
+        status = decodeStatus(payload);
+      } catch (err) {
+        this.malformed(topic, describeError(err));
+        return;
+      }
+      if (status.gateway !== t.gateway || typeof status.ts !== 'number') {
+        this.malformed(topic, `status names gateway ${JSON.stringify(status.gateway)} on another's topic or has no ts`);
+        return;
+      }
+      await this.opts.store.putStatus(status, now);
+      this.s.statusMessages++;
+      return;
+    }
     if (t.kind === 'telemetry') {
       this.s.telemetryMessages++;
       let batch: ReturnType<typeof decodeTelemetry>;

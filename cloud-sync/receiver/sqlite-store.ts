@@ -3,15 +3,20 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { describeError, LangbiangError } from '../../gateway/core/errors.js';
 import type { Quality } from '../../gateway/core/reading.js';
+import type { StatusMessage } from '../protocol/status.js';
 import type { EventsBatch, TelemetryBatch } from '../protocol/types.js';
 import {
   type EventQuery,
+  type GatewayActivity,
   RECEIVER_SCHEMA_VERSION,
   type ReadingQuery,
+  type ReadingSpan,
   type ReceivedEvent,
   type ReceivedReading,
   type ReceiverStore,
+  type StoredStatus,
   splitValue,
+  type WatermarkRow,
   type WriteResult,
 } from './store.js';
 import {
@@ -73,6 +78,16 @@ const MIGRATIONS: readonly string[] = [
      last INTEGER NOT NULL,
      PRIMARY KEY (gateway, epoch, stream, first)
    ) WITHOUT ROWID;`,
+  // v3: the fleet view keeps each gateway's latest retained status; the archive and open data
+  // read a day at a time, by reading time.
+  `CREATE TABLE gateway_status (
+     gateway TEXT PRIMARY KEY,
+     state TEXT NOT NULL,
+     status_ts INTEGER NOT NULL,
+     received_at INTEGER NOT NULL,
+     status TEXT NOT NULL
+   ) WITHOUT ROWID;
+   CREATE INDEX readings_ts ON readings (ts);`,
 ];
 
 /**
@@ -340,6 +355,78 @@ export class SqliteReceiverStore implements ReceiverStore {
       readings: db.prepare('SELECT count(*) FROM readings').pluck().get() as number,
       events: db.prepare('SELECT count(*) FROM events').pluck().get() as number,
     };
+  }
+
+  async putStatus(st: StatusMessage, receivedAt: number): Promise<void> {
+    try {
+      this.must()
+        .prepare(
+          `INSERT INTO gateway_status (gateway, state, status_ts, received_at, status) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (gateway) DO UPDATE SET state = excluded.state, status_ts = excluded.status_ts,
+             received_at = excluded.received_at, status = excluded.status`,
+        )
+        .run(st.gateway, st.state, st.ts, receivedAt, JSON.stringify(st));
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  async statuses(): Promise<StoredStatus[]> {
+    const rows = this.must()
+      .prepare('SELECT gateway, received_at, status FROM gateway_status ORDER BY gateway')
+      .all() as { gateway: string; received_at: number; status: string }[];
+    return rows.map((r) => ({ gateway: r.gateway, receivedAt: r.received_at, status: JSON.parse(r.status) }));
+  }
+
+  async activity(since: number, until = Number.MAX_SAFE_INTEGER): Promise<GatewayActivity[]> {
+    const rows = this.must()
+      .prepare(
+        `SELECT gateway, count(*) AS readings, max(ts) AS last_ts, max(received_at) AS last_received
+         FROM readings WHERE ts >= ? AND ts <= ? GROUP BY gateway ORDER BY gateway`,
+      )
+      .all(since, until) as { gateway: string; readings: number; last_ts: number; last_received: number }[];
+    return rows.map((r) => ({
+      gateway: r.gateway,
+      readings: r.readings,
+      lastReadingTs: r.last_ts,
+      lastReceivedAt: r.last_received,
+    }));
+  }
+
+  async allWatermarks(): Promise<WatermarkRow[]> {
+    const rows = this.must()
+      .prepare('SELECT gateway, epoch, stream, upto, updated_at FROM watermarks ORDER BY gateway, epoch, stream')
+      .all() as { gateway: string; epoch: string; stream: Stream; upto: number; updated_at: number }[];
+    return rows.map((r) => ({
+      gateway: r.gateway,
+      epoch: r.epoch,
+      stream: r.stream,
+      upto: r.upto,
+      updatedAt: r.updated_at,
+    }));
+  }
+
+  async readingSpan(): Promise<ReadingSpan | null> {
+    const r = this.must().prepare('SELECT min(ts) AS first, max(ts) AS last FROM readings').get() as {
+      first: number | null;
+      last: number | null;
+    };
+    return r.first === null || r.last === null ? null : { first: r.first, last: r.last };
+  }
+
+  async dropDaysBefore(before: number): Promise<string[]> {
+    const db = this.must();
+    const cutoff = Math.floor(before / 86_400_000) * 86_400_000;
+    try {
+      const days = db
+        .prepare('SELECT DISTINCT ts / 86400000 AS d FROM readings WHERE ts < ? ORDER BY d')
+        .pluck()
+        .all(cutoff) as number[];
+      db.prepare('DELETE FROM readings WHERE ts < ?').run(cutoff);
+      return days.map((d) => new Date(d * 86_400_000).toISOString().slice(0, 10));
+    } catch (err) {
+      throw storeError(err);
+    }
   }
 
   async ping(): Promise<void> {

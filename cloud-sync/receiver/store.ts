@@ -1,4 +1,5 @@
 import { LangbiangError } from '../../gateway/core/errors.js';
+import type { StatusMessage } from '../protocol/status.js';
 import type { EventsBatch, TelemetryBatch, WireEvent, WireReading } from '../protocol/types.js';
 import type { Watermarks } from './watermark.js';
 
@@ -42,6 +43,40 @@ export interface EventQuery {
   kind?: string;
 }
 
+/** The latest retained `status` a gateway left on the broker, as the receiver keeps it. */
+export interface StoredStatus {
+  gateway: string;
+  status: StatusMessage;
+  /** wall ms when the receiver got it */
+  receivedAt: number;
+}
+
+/** What the readings table says about one gateway since a time (the fleet view). */
+export interface GatewayActivity {
+  gateway: string;
+  /** readings with a reading time at or after `since` */
+  readings: number;
+  /** newest reading time (wall ms, the gateway's clock) */
+  lastReadingTs: number;
+  /** when the receiver last stored a reading of it (wall ms, the receiver's clock) */
+  lastReceivedAt: number;
+}
+
+/** One row of the end-to-end acknowledgement watermarks (watermark.ts). */
+export interface WatermarkRow {
+  gateway: string;
+  epoch: string;
+  stream: 'readings' | 'events';
+  upto: number;
+  updatedAt: number;
+}
+
+/** A day's span of reading times (wall ms), or null when there is no reading. */
+export interface ReadingSpan {
+  first: number;
+  last: number;
+}
+
 /**
  * Where the receiver keeps what it got. Every write is idempotent on (gateway, epoch, seq) for
  * readings and (gateway, epoch, id) for events, and runs in one transaction: when a write
@@ -61,13 +96,30 @@ export interface ReceiverStore {
   counts(): Promise<{ readings: number; events: number }>;
   /** the watermarks of one (gateway, epoch); zeros when the database has none */
   watermarks(gateway: string, epoch: string): Promise<Watermarks>;
+  /** keeps a gateway's latest status (the last one delivered wins: that is the broker's retained one) */
+  putStatus(status: StatusMessage, receivedAt: number): Promise<void>;
+  statuses(): Promise<StoredStatus[]>;
+  /**
+   * Per gateway, over the readings timed at or after `since` (and at or before `until`; wall ms): how many, the newest, when
+   * last received. Bounded by time so that it reads recent days only (index, partitions), never
+   * the whole history.
+   */
+  activity(since: number, until?: number): Promise<GatewayActivity[]>;
+  allWatermarks(): Promise<WatermarkRow[]>;
+  /** the oldest and newest reading time, for the archive's closed days */
+  readingSpan(): Promise<ReadingSpan | null>;
+  /**
+   * Retention: removes the readings of every UTC day that ends at or before `before` (wall ms).
+   * PostgreSQL drops the day's partition; SQLite deletes the rows. Returns the days removed.
+   */
+  dropDaysBefore(before: number): Promise<string[]>;
   /** resolves when the database answers */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
 /** Schema version of the receiver's tables; bumped with each migration (see the backends). */
-export const RECEIVER_SCHEMA_VERSION = 2;
+export const RECEIVER_SCHEMA_VERSION = 3;
 
 export type StoreLocation = { backend: 'sqlite'; path: string } | { backend: 'postgres'; url: string };
 

@@ -156,6 +156,48 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (o) => (await import('./cmd-receiver.js')).runReceiver({ ...o, verbose }));
 
   program
+    .command('fleet')
+    .description('every gateway the city hears from: last seen, backlog, unconfirmed, versions (receiver side)')
+    .requiredOption('--receiver-db <url>', 'a receiver database: file, sqlite:///path or postgres://…')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => (await import('./cmd-fleet.js')).runFleet(o));
+
+  program
+    .command('archive')
+    .description('write closed days of a receiver database as Parquet (date=…/gateway=…), for analysis engines')
+    .requiredOption('--receiver-db <url>', 'a receiver database: file, sqlite:///path or postgres://…')
+    .requiredOption('--out <dir>', 'the archive root')
+    .option('--day <YYYY-MM-DD>', 'this day (UTC) only, archived again if it was already')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => (await import('./cmd-archive.js')).runArchive(o));
+
+  program
+    .command('retention')
+    .description("remove a receiver database's readings older than N days (PostgreSQL: drops daily partitions)")
+    .requiredOption('--receiver-db <url>', 'a receiver database: file, sqlite:///path or postgres://…')
+    .requiredOption('--keep-days <n>', 'days kept, today included')
+    .action(async (o) => (await import('./cmd-retention.js')).runRetention(o));
+
+  const openData = program.command('open-data').description('open data from a receiver database (aggregates only)');
+  openData
+    .command('build')
+    .description('CSV and JSON per dataset and day, and a DCAT-AP catalog (catalog.jsonld) for CKAN')
+    .requiredOption('--receiver-db <url>', 'a receiver database: file, sqlite:///path or postgres://…')
+    .requiredOption('--config <file>', 'open-data.yaml: the datasets, publisher, licence')
+    .requiredOption('--out <dir>', 'the directory published at catalog.baseUrl')
+    .option('--day <YYYY-MM-DD>', 'this day (UTC) only, built again if it was already')
+    .option('--gateway-configs <path>', 'the gateway configs (file or directory): profiles and locations')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => (await import('./cmd-open-data.js')).runOpenDataBuild(o));
+  openData
+    .command('serve')
+    .description('serve the built directory over HTTP (read-only, any origin), for a portal to harvest')
+    .requiredOption('--out <dir>', 'the directory open-data build writes')
+    .option('--port <port>', 'TCP port', '8090')
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .action(async (o) => (await import('./cmd-open-data.js')).runOpenDataServe(o));
+
+  program
     .command('provision')
     .description('make a first-boot bundle for a new gateway (--id, --out), or import one (--import, --import-boot)')
     .option('--id <id>', 'gateway id of the new gateway')
