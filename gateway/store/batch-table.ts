@@ -53,8 +53,8 @@ export class BatchTable {
   insertRows(rows: readonly RawRow[]): void {
     if (rows.length === 0) return;
     this.enc.reset();
-    for (const r of rows) this.enc.add(r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
-    this.insertEncoded(rows[0]![0]);
+    for (const r of rows) this.enc.add(r);
+    this.insertEncoded(rows[0]!.seq);
   }
 
   minSeq(): number | null {
@@ -145,13 +145,13 @@ export class BatchTable {
         decodeBatch(b.seq, b.data, rows);
         let any = false;
         for (const r of rows)
-          if (r[0] >= fromSeq && fn(r)) {
+          if (r.seq >= fromSeq && fn(r)) {
             any = true;
             changed++;
           }
         if (any) {
           this.enc.reset();
-          for (const r of rows) this.enc.add(r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+          for (const r of rows) this.enc.add(r);
           this.s.update.run(this.enc.finish(), b.seq);
         }
       }

@@ -15,11 +15,11 @@ export function toColumns(rows: readonly RawRow[], names: ReadingColumns['names'
   const values = new Array<number | string | null>(n);
   for (let i = 0; i < n; i++) {
     const r = rows[i]!;
-    seqs[i] = r[0];
-    series[i] = r[1];
-    ts[i] = r[2];
-    values[i] = r[4];
-    quality[i] = r[5];
+    seqs[i] = r.seq;
+    series[i] = r.series;
+    ts[i] = r.ts;
+    values[i] = r.value;
+    quality[i] = r.quality;
   }
   return { count: n, seqs, series, names, ts, quality, values };
 }
