@@ -1,10 +1,11 @@
 import type { Clock } from '../core/clock.js';
-import type {
-  CommandExecutor,
-  CommandRequest,
-  CommandResult,
-  CommandResultCode,
-  CommandSource,
+import {
+  type CommandExecutor,
+  type CommandRequest,
+  type CommandResult,
+  type CommandResultCode,
+  type CommandSource,
+  isCommandResultCode,
 } from '../core/command.js';
 import type { BusDriver, DeviceBinding } from '../core/driver.js';
 import { describeError, isLangbiangError, LangbiangError } from '../core/errors.js';
@@ -59,17 +60,6 @@ export interface CommandRouterOptions {
 }
 
 const SOURCES: readonly CommandSource[] = ['mqtt', 'http', 'cli', 'flows', 'schedule'];
-const RESULT_CODES = new Set<string>([
-  'COMMAND_INVALID',
-  'UNKNOWN_DEVICE',
-  'UNKNOWN_POINT',
-  'NOT_WRITABLE',
-  'OUT_OF_RANGE',
-  'EXPIRED',
-  'DEVICE_ERROR',
-  'BUSY',
-  'FORBIDDEN',
-]);
 const MAX_ID_LENGTH = 128;
 /** audit records carry the command, but not a megabyte of it */
 const MAX_AUDIT_VALUE_CHARS = 2000;
@@ -333,8 +323,7 @@ function checkShape(req: CommandRequest): Refused | null {
 
 function toRefusal(err: unknown): Refused {
   if (err instanceof Refused) return err;
-  if (isLangbiangError(err) && RESULT_CODES.has(err.code))
-    return new Refused(err.code as CommandResultCode, err.message);
+  if (isLangbiangError(err) && isCommandResultCode(err.code)) return new Refused(err.code, err.message);
   // transport trouble (timeouts, exceptions, a closed port, a backed-off device)
   return new Refused('DEVICE_ERROR', describeError(err));
 }
