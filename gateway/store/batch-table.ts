@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { BatchEncoder, decodeBatch, type RawRow } from './batch-codec.js';
+import { prepareStatements } from './statements.js';
 
 interface BatchRow {
   seq: number;
@@ -21,23 +22,26 @@ export class BatchTable {
   private readonly enc = new BatchEncoder();
 
   constructor(db: Database.Database, readonly: boolean) {
-    const ro = {
-      floorKey: db.prepare('SELECT seq FROM batches WHERE seq <= ? ORDER BY seq DESC LIMIT 1').pluck(),
-      minSeq: db.prepare('SELECT min(seq) FROM batches').pluck(),
-      maxSeq: db.prepare('SELECT seq + n - 1 FROM batches ORDER BY seq DESC LIMIT 1').pluck(),
-      asc: db.prepare('SELECT seq, n, data FROM batches WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?'),
-      desc: db.prepare('SELECT seq, n, data FROM batches WHERE seq >= ? AND seq <= ? ORDER BY seq DESC LIMIT ?'),
-      extents: db.prepare('SELECT seq, n FROM batches WHERE seq >= ? AND seq <= ? ORDER BY seq'),
-      get: db.prepare('SELECT seq, n, data FROM batches WHERE seq = ?'),
-    };
-    const never = ro.get;
-    const w = (sql: string) => (readonly ? never : db.prepare(sql));
-    this.s = {
-      ...ro,
-      insert: w('INSERT INTO batches (seq, n, data) VALUES (?, ?, ?)'),
-      update: w('UPDATE batches SET data = ? WHERE seq = ?'),
-      remove: w('DELETE FROM batches WHERE seq = ?'),
-    };
+    this.s = prepareStatements(
+      db,
+      readonly,
+      {
+        floorKey: 'SELECT seq FROM batches WHERE seq <= ? ORDER BY seq DESC LIMIT 1',
+        minSeq: 'SELECT min(seq) FROM batches',
+        maxSeq: 'SELECT seq + n - 1 FROM batches ORDER BY seq DESC LIMIT 1',
+        asc: 'SELECT seq, n, data FROM batches WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
+        desc: 'SELECT seq, n, data FROM batches WHERE seq >= ? AND seq <= ? ORDER BY seq DESC LIMIT ?',
+        extents: 'SELECT seq, n FROM batches WHERE seq >= ? AND seq <= ? ORDER BY seq',
+        get: 'SELECT seq, n, data FROM batches WHERE seq = ?',
+      },
+      {
+        insert: 'INSERT INTO batches (seq, n, data) VALUES (?, ?, ?)',
+        update: 'UPDATE batches SET data = ? WHERE seq = ?',
+        remove: 'DELETE FROM batches WHERE seq = ?',
+      },
+    );
+    // single-column reads return the value itself
+    for (const single of [this.s.floorKey, this.s.minSeq, this.s.maxSeq]) single.pluck();
   }
 
   /** The encoder commits fill reading by reading; `insertEncoded` writes what it holds. */

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { describeError, LangbiangError } from '../core/errors.js';
 import type { GatewayEventKind, GatewayEventRecord } from '../core/outbox.js';
 import type { GapEvent } from '../core/reading.js';
+import { prepareStatements } from './statements.js';
 
 /** Acknowledged events beyond this many newest are pruned; unacknowledged ones are always kept. */
 const EVENTS_KEEP = 10_000;
@@ -31,25 +32,26 @@ export class EventLog {
     /** newest event id the city confirmed: only events at or below it may be pruned */
     private readonly confirmedEventId: () => number,
   ) {
-    const ro = {
-      maxGapSeq: db.prepare('SELECT max(last_seq) FROM gaps').pluck(),
-      countGaps: db.prepare('SELECT count(*) FROM gaps').pluck(),
-      overflowHoles: db
-        .prepare("SELECT sum(count) FROM gaps WHERE reason = 'ingest_overflow' AND first_seq > ? AND last_seq < ?")
-        .pluck(),
-      gapsAfter: db.prepare('SELECT id, first_seq, last_seq, count, reason, ts FROM gaps WHERE id > ? ORDER BY id'),
-      eventsAfter: db.prepare('SELECT id, kind, ts, data FROM events WHERE id > ? ORDER BY id LIMIT ?'),
-      maxEventId: db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").pluck(),
-    };
-    // Write statements cannot be prepared on a read-only connection; they are never used there.
-    const never = ro.gapsAfter;
-    const w = (sql: string) => (readonly ? never : db.prepare(sql));
-    this.s = {
-      ...ro,
-      insertGap: w('INSERT INTO gaps (first_seq, last_seq, count, reason, ts) VALUES (?, ?, ?, ?, ?)'),
-      insertEvent: w('INSERT INTO events (kind, ts, data) VALUES (?, ?, ?)'),
-      pruneEvents: w('DELETE FROM events WHERE id <= ?'),
-    };
+    this.s = prepareStatements(
+      db,
+      readonly,
+      {
+        maxGapSeq: 'SELECT max(last_seq) FROM gaps',
+        countGaps: 'SELECT count(*) FROM gaps',
+        overflowHoles:
+          "SELECT sum(count) FROM gaps WHERE reason = 'ingest_overflow' AND first_seq > ? AND last_seq < ?",
+        gapsAfter: 'SELECT id, first_seq, last_seq, count, reason, ts FROM gaps WHERE id > ? ORDER BY id',
+        eventsAfter: 'SELECT id, kind, ts, data FROM events WHERE id > ? ORDER BY id LIMIT ?',
+        maxEventId: "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+      },
+      {
+        insertGap: 'INSERT INTO gaps (first_seq, last_seq, count, reason, ts) VALUES (?, ?, ?, ?, ?)',
+        insertEvent: 'INSERT INTO events (kind, ts, data) VALUES (?, ?, ?)',
+        pruneEvents: 'DELETE FROM events WHERE id <= ?',
+      },
+    );
+    // single-column reads return the value itself
+    for (const single of [this.s.maxGapSeq, this.s.countGaps, this.s.overflowHoles, this.s.maxEventId]) single.pluck();
   }
 
   /** Records an event for the city now (its own small transaction: events are rare); returns its id. */

@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.js';
 import type { GapEvent } from '../core/reading.js';
 import type { BatchTable } from './batch-table.js';
 import type { EventLog } from './event-log.js';
+import { prepareStatements } from './statements.js';
 import type { TimestampIndex } from './timestamp-index.js';
 
 const DEFAULT_AGE_CHECK_MS = 60_000;
@@ -53,17 +54,14 @@ export class Retention {
   ) {
     const { db } = host;
     this.pageSize = db.pragma('page_size', { simple: true }) as number;
-    const ro = {
-      pageCount: db.prepare('PRAGMA page_count').pluck(),
-      freelistCount: db.prepare('PRAGMA freelist_count').pluck(),
-    };
-    this.s = {
-      ...ro,
-      // Write statements cannot be prepared on a read-only connection; they are never used there.
-      setSeqFloor: host.readonly
-        ? ro.pageCount
-        : db.prepare("UPDATE meta SET value = ? WHERE key = 'seq_floor' AND CAST(value AS INTEGER) < ?"),
-    };
+    this.s = prepareStatements(
+      db,
+      host.readonly,
+      { pageCount: 'PRAGMA page_count', freelistCount: 'PRAGMA freelist_count' },
+      { setSeqFloor: "UPDATE meta SET value = ? WHERE key = 'seq_floor' AND CAST(value AS INTEGER) < ?" },
+    );
+    // single-column reads return the value itself
+    for (const single of [this.s.pageCount, this.s.freelistCount]) single.pluck();
   }
 
   /** After a commit: the byte cap every time (two header pragmas, cheap), the age cap now and then. */

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { prepareStatements } from './statements.js';
 
 /** What one series id stands for. */
 export interface SeriesInfo {
@@ -28,20 +29,21 @@ export class SeriesDictionary {
   private readonly s;
 
   constructor(db: Database.Database, readonly: boolean) {
-    const ro = {
-      allSeries: db.prepare('SELECT id, device, point, unit FROM series'),
-      allBoots: db.prepare('SELECT id, boot_id, first_seq FROM boots'),
-      findBoot: db.prepare('SELECT id, first_seq FROM boots WHERE boot_id = ?'),
-      findSeries: db.prepare('SELECT id FROM series WHERE device = ? AND point = ? AND unit = ?').pluck(),
-    };
-    // Write statements cannot be prepared on a read-only connection; they are never used there.
-    const never = ro.allSeries;
-    const w = (sql: string) => (readonly ? never : db.prepare(sql));
-    this.s = {
-      ...ro,
-      insertSeries: w('INSERT INTO series (device, point, unit) VALUES (?, ?, ?)'),
-      insertBoot: w('INSERT INTO boots (boot_id, first_seq) VALUES (?, ?)'),
-    };
+    this.s = prepareStatements(
+      db,
+      readonly,
+      {
+        allSeries: 'SELECT id, device, point, unit FROM series',
+        allBoots: 'SELECT id, boot_id, first_seq FROM boots',
+        findBoot: 'SELECT id, first_seq FROM boots WHERE boot_id = ?',
+        findSeries: 'SELECT id FROM series WHERE device = ? AND point = ? AND unit = ?',
+      },
+      {
+        insertSeries: 'INSERT INTO series (device, point, unit) VALUES (?, ?, ?)',
+        insertBoot: 'INSERT INTO boots (boot_id, first_seq) VALUES (?, ?)',
+      },
+    );
+    this.s.findSeries.pluck(); // a single-column read returns the value itself
     this.load();
   }
 

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { BatchTable } from './batch-table.js';
+import { prepareStatements } from './statements.js';
 
 /** Seqs per ts_blocks row (see schema.ts). */
 export const TS_BLOCK_SIZE = 1024;
@@ -29,18 +30,20 @@ export class TimestampIndex {
     private readonly readonly: boolean,
     private readonly batches: BatchTable,
   ) {
-    const ro = {
-      blocksIn: db.prepare('SELECT block FROM ts_blocks WHERE min_ts <= ? AND max_ts >= ? ORDER BY block').pluck(),
-      maxBlock: db.prepare('SELECT max(block) FROM ts_blocks').pluck(),
-    };
-    // Write statements cannot be prepared on a read-only connection; they are never used there.
-    const never = ro.maxBlock;
-    const w = (sql: string) => (readonly ? never : db.prepare(sql));
-    this.s = {
-      ...ro,
-      putBlock: w('INSERT OR REPLACE INTO ts_blocks (block, min_ts, max_ts) VALUES (?, ?, ?)'),
-      deleteBlocksBelow: w('DELETE FROM ts_blocks WHERE block < ?'),
-    };
+    this.s = prepareStatements(
+      db,
+      readonly,
+      {
+        blocksIn: 'SELECT block FROM ts_blocks WHERE min_ts <= ? AND max_ts >= ? ORDER BY block',
+        maxBlock: 'SELECT max(block) FROM ts_blocks',
+      },
+      {
+        putBlock: 'INSERT OR REPLACE INTO ts_blocks (block, min_ts, max_ts) VALUES (?, ?, ?)',
+        deleteBlocksBelow: 'DELETE FROM ts_blocks WHERE block < ?',
+      },
+    );
+    // single-column reads return the value itself
+    for (const single of [this.s.blocksIn, this.s.maxBlock]) single.pluck();
   }
 
   /** Reads the span of the block that holds maxSeq (the newest committed seq, null when empty). */

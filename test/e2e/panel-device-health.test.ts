@@ -1,13 +1,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProfile } from '../../hardware/profiles.js';
 import { ModbusSimulator } from '../../hardware/simulators/index.js';
-import { launchChromium } from '../helpers/browser.js';
-import { type RunningCli, runCli, startCli } from '../helpers/cli.js';
+import { type BrowserGateway, type LocalUser, logIn, startGatewayWithBrowser } from '../helpers/browser-gateway.js';
 import { freePort } from '../helpers/ports.js';
+
+const FARMER: LocalUser = { name: 'nongdan', role: 'farmer', password: 'ruong-dau-da-lat' };
 
 /**
  * Issue 13: a device that stops answering shows as offline on the farmer's panel within seconds,
@@ -17,8 +17,7 @@ import { freePort } from '../helpers/ports.js';
 describe('the farmer panel follows a device going offline and back, live', () => {
   let dir: string;
   let sim: ModbusSimulator;
-  let gw: RunningCli;
-  let browser: Browser;
+  let running: BrowserGateway;
   let base: string;
 
   beforeAll(async () => {
@@ -43,31 +42,21 @@ devices:
 panel: { port: ${httpPort}, host: 127.0.0.1 }
 `,
     );
-    const farmer = await runCli(['user', 'add', 'nongdan', '--role', 'farmer', '--config', config], {
-      input: 'ruong-dau-da-lat\n',
-    });
-    expect(farmer.code, farmer.stderr).toBe(0);
-    gw = startCli(['start', '--config', config]);
-    [browser] = await Promise.all([launchChromium(), gw.waitFor('http listening', 20_000)]);
+    running = await startGatewayWithBrowser(config, [FARMER]);
   }, 60_000);
 
   afterAll(async () => {
-    await browser?.close();
-    gw?.child.kill('SIGKILL');
-    await gw?.exited;
+    await running?.stop();
     await sim?.close();
   });
 
   it('shows "mất kết nối" within seconds of the device going silent, and "đang kết nối" once it answers again', async () => {
-    const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'vi-VN' });
+    const ctx = await running.browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'vi-VN' });
     const page = await ctx.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
     await page.goto(`${base}/login`);
-    await page.fill('input[name=user]', 'nongdan');
-    await page.fill('input[name=password]', 'ruong-dau-da-lat');
-    await page.click('button[type=submit]');
-    await page.waitForURL(`${base}/`);
+    await logIn(page, FARMER, `${base}/`);
     const loadedAt = Date.now();
 
     const soil = page.locator('article.device[data-device="soil-a1"] h3 .badge');
