@@ -10,8 +10,8 @@ import type {
   Outbox,
   ReadingColumns,
 } from '../core/outbox.js';
-import { type GapEvent, qualityFromCode, type Reading, type StoredReading } from '../core/reading.js';
-import { FLAG_UNSYNCED, isUnsynced, type RawRow } from './batch-codec.js';
+import type { GapEvent, Reading, StoredReading } from '../core/reading.js';
+import { FLAG_UNSYNCED } from './batch-codec.js';
 import { BatchTable } from './batch-table.js';
 import { type Restamp, restampBuffered, restampCommitted } from './clock-correction.js';
 import { toColumns } from './columns.js';
@@ -26,6 +26,7 @@ import {
   validateStoreOptions,
 } from './options.js';
 import { type PendingReading, pendingToStored, toPending } from './pending.js';
+import { ReadingQueries } from './queries.js';
 import { Retention } from './retention.js';
 import { checkVersion, migrate, SCHEMA_VERSION } from './schema.js';
 import { SeriesDictionary } from './series-dictionary.js';
@@ -51,15 +52,14 @@ const ROW_MAX_READINGS = 1000;
 const DEFAULT_BATCH_READINGS = 500;
 const DEFAULT_BATCH_DELAY_MS = 1000;
 const DEFAULT_MAX_BUFFERED = 100_000;
-const PAGE_ROWS = 1000;
 
 /**
  * The SQLite store (WAL). Readings are buffered and committed in batches; each gets a gateway-wide
  * seq that is never reused. Implements the Outbox the sync agent reads through.
  *
- * This class is the façade: ingest (buffer, commit, seqs) and reading back are here; the parts it
- * composes each have one job — batches (packed rows), series dictionary, event log and gaps,
- * cursors, timestamp index, retention (caps), clock correction (see README.md).
+ * This class is the façade: ingest (buffer, commit, seqs) is here; the parts it composes each have
+ * one job — batches (packed rows), series dictionary, event log and gaps, cursors, timestamp
+ * index, queries, retention (caps), clock correction (see README.md).
  */
 export class Store implements Outbox, EventRecorder, EventOutbox {
   readonly epoch: string;
@@ -81,7 +81,6 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
   private committedSeq: number;
   private commits = 0;
   private pendingGaps: Omit<GapEvent, 'id'>[] = [];
-  private latestBySeries: Map<string, StoredReading> | null = null;
   private controlTables: ControlTables | null = null;
 
   private readonly batches: BatchTable;
@@ -90,6 +89,7 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
   private readonly eventLog: EventLog;
   private readonly index: TimestampIndex;
   private readonly retention: Retention;
+  private readonly queries: ReadingQueries;
 
   private constructor(db: Database.Database, opts: StoreOptions, file: string) {
     this.db = db;
@@ -117,6 +117,7 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
       () => this.cursors.get(EVENTS_CONFIRMED_CURSOR) ?? 0,
     );
     this.index = new TimestampIndex(db, this.readonly, this.batches);
+    this.queries = new ReadingQueries(this.batches, this.dictionary, this.index);
     this.retention = new Retention(
       {
         db,
@@ -229,7 +230,7 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     if (limit <= 0) return [];
     const rows = this.batches.rows(afterSeq + 1, Number.MAX_SAFE_INTEGER, limit);
     if (rows.length > limit) rows.length = limit;
-    return rows.map((r) => this.toStored(r));
+    return rows.map((r) => this.queries.toStored(r));
   }
 
   /** Outbox fast path of the sync agent: what readAfter returns, as columns (see columns.ts). */
@@ -299,49 +300,13 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
    */
   *iterate(opts: QueryOptions = {}): IterableIterator<StoredReading> {
     this.assertOpen();
-    const desc = opts.order === 'desc';
-    let remaining = opts.limit ?? Number.POSITIVE_INFINITY;
-    if (remaining <= 0) return;
-    let wanted: Set<number> | null = null;
-    if (opts.device !== undefined || opts.point !== undefined) {
-      const ids = this.dictionary.matching(opts.device, opts.point);
-      if (ids.length === 0) return;
-      wanted = new Set(ids);
-    }
-    const from = opts.from ?? Number.MIN_SAFE_INTEGER;
-    const to = opts.to ?? Number.MAX_SAFE_INTEGER;
-    const byTime = opts.from !== undefined || opts.to !== undefined;
-    const ranges = this.index.seqRanges(byTime ? from : null, to, (opts.afterSeq ?? 0) + 1);
-    if (desc) ranges.reverse();
-
-    // What was committed when the iteration began: later commits belong to the next query.
-    const top = this.batches.maxSeq() ?? 0;
-    for (let [lo, hi] of ranges) {
-      if (hi > top) hi = top;
-      while (lo <= hi && remaining > 0) {
-        // Whole batches are decoded, then filtered here; the next page starts past the last row seen.
-        const rows = this.batches.rows(lo, hi, PAGE_ROWS, desc);
-        if (rows.length === 0) break;
-        for (const r of rows) {
-          if (byTime && (r.ts < from || r.ts > to)) continue;
-          if (wanted && !wanted.has(r.series)) continue;
-          yield this.toStored(r);
-          if (--remaining <= 0) return;
-        }
-        if (rows.length < PAGE_ROWS) break;
-        if (desc) hi = rows[rows.length - 1]!.seq - 1;
-        else lo = rows[rows.length - 1]!.seq + 1;
-      }
-    }
+    yield* this.queries.iterate(opts);
   }
 
   /** Newest committed reading of each device/point, sorted by device then point. */
   latest(): StoredReading[] {
     this.assertOpen();
-    if (!this.latestBySeries) this.latestBySeries = this.scanLatest();
-    return [...this.latestBySeries.values()].sort((a, b) =>
-      a.device === b.device ? cmp(a.point, b.point) : cmp(a.device, b.device),
-    );
+    return this.queries.latest();
   }
 
   stats(): StoreStats {
@@ -505,9 +470,9 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     this.index.adopt(span);
 
     const events = this.opts.events;
-    if ((events || this.latestBySeries) && batch.length > 0) {
+    if ((events || this.queries.tracksLatest()) && batch.length > 0) {
       const stored = batch.map((p, i) => pendingToStored(p, firstSeq + i));
-      if (this.latestBySeries) for (const r of stored) this.latestBySeries.set(seriesKey(r.device, r.point), r);
+      this.queries.noteCommitted(stored);
       events?.emit('readings', stored);
     }
     for (const g of gapRows) events?.emit('gap', g);
@@ -557,51 +522,8 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
       this.index.rebuildFrom(boot.firstSeq);
     });
     this.index.loadOpenBlock(this.batches.maxSeq());
-    this.latestBySeries = null;
+    this.queries.forgetLatest();
     return count;
-  }
-
-  // ---- internals: reading back ----------------------------------------------------------------
-
-  private scanLatest(): Map<string, StoredReading> {
-    const found = new Map<string, StoredReading>();
-    const seenSeries = new Set<number>();
-    this.dictionary.load();
-    const total = this.dictionary.seriesCount;
-    let below = Number.MAX_SAFE_INTEGER;
-    // Newest first, page by page, until every known series has been seen: no index needed.
-    while (seenSeries.size < total) {
-      const rows = this.batches.rows(Number.MIN_SAFE_INTEGER, below - 1, PAGE_ROWS, true);
-      if (rows.length === 0) break;
-      for (const r of rows) {
-        if (seenSeries.has(r.series)) continue;
-        seenSeries.add(r.series);
-        const sr = this.toStored(r);
-        const key = seriesKey(sr.device, sr.point);
-        const have = found.get(key);
-        if (!have || have.seq < sr.seq) found.set(key, sr);
-      }
-      below = rows[rows.length - 1]!.seq;
-    }
-    return found;
-  }
-
-  private toStored(r: RawRow): StoredReading {
-    const series = this.dictionary.series(r.series);
-    const bootId = this.dictionary.bootIdOf(r.boot);
-    const out: StoredReading = {
-      seq: r.seq,
-      device: series?.device ?? `#${r.series}`,
-      point: series?.point ?? `#${r.series}`,
-      value: r.value,
-      quality: qualityFromCode(r.quality),
-      ts: r.ts,
-      mono: r.mono,
-      bootId: bootId ?? '',
-      synced: !isUnsynced(r),
-    };
-    if (series?.unit) out.unit = series.unit;
-    return out;
   }
 
   private wallNow(): number {
@@ -620,14 +542,6 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     this.assertOpen();
     if (this.readonly) throw new LangbiangError('STORE_FAILED', 'the store was opened read-only');
   }
-}
-
-function seriesKey(device: string, point: string): string {
-  return `${device}\u0000${point}`;
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function fileSize(path: string): number {
