@@ -1,14 +1,5 @@
-/** The slice of a pino logger the agent uses (cloud-sync may not import the gateway's logger). */
-export interface SyncLogger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
-
-export const silentLogger: SyncLogger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-};
+/**
+ * cloud-sync logs through the project's one Logger (gateway/core/log.ts, which cloud-sync may
+ * import); `SyncLogger` is that type under the name cloud-sync's files have always used.
+ */
+export { type Logger as SyncLogger, silentLogger } from '../gateway/core/log.js';

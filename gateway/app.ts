@@ -17,6 +17,7 @@ import { describeError } from './core/errors.js';
 import { EventBus } from './core/events.js';
 import type { DeviceProfile } from './core/point.js';
 import type { Reading } from './core/reading.js';
+import { DeviceHealthWatch } from './device-health-watch.js';
 import { busProblem, busReport, healthProblems } from './health.js';
 import { type ConfigHost, HttpServer } from './http/server.js';
 import type { Logger } from './log.js';
@@ -65,6 +66,7 @@ export class Gateway {
   private readonly commandDevices = new Map<string, RouterDevice>();
   private scheduler: Scheduler | null = null;
   private watcher: ClockWatcher | null = null;
+  private healthWatch: DeviceHealthWatch | null = null;
   private http: HttpServer | null = null;
   private readonly startedAt = Date.now();
   private lastReadingAt: number | null = null;
@@ -93,8 +95,7 @@ export class Gateway {
       devices: this.commandDevices,
       ledger: this.store.control(),
       audit: this.store,
-      // the new state shows on the panel at once, not at the next poll
-      onReadBack: (reading) => this.store.append([reading]),
+      onReadBack: this.storeReadBack,
       onError: (what, err) => opts.log.error({ err: describeError(err) }, `${what} failed`),
     });
   }
@@ -178,20 +179,7 @@ export class Gateway {
 
     this.scheduler = new Scheduler(scheduled, {
       clock: this.clock,
-      sink: (readings: Reading[]) => {
-        this.store.append(readings);
-        // The very first poll is committed at once, not a batch delay later: whoever just started
-        // the gateway sees stored data sooner (start to first reading ≤ 1.5 s); one extra commit per start.
-        if (this.readingsStored === 0) {
-          try {
-            this.store.flush();
-          } catch {
-            this.store.append([]); // re-arms the batch timer, which retries the commit
-          }
-        }
-        this.readingsStored += readings.length;
-        this.lastReadingAt = this.clock.wallNow();
-      },
+      sink: this.storePolledReadings,
       onError: (device, err) => log.error({ device, err: describeError(err) }, 'poll failed'),
       startSpreadMs: 250,
     });
@@ -210,6 +198,13 @@ export class Gateway {
 
     this.scheduler.start();
     log.info({ devices: scheduled.length, buses: this.buses.size }, 'polling started');
+
+    this.healthWatch = new DeviceHealthWatch({
+      report: () => this.busHealth(),
+      events: this.events,
+      onError: (err) => log.warn({ err: describeError(err) }, 'device health check failed'),
+    });
+    this.healthWatch.start();
 
     if (config.cabinets.length > 0) {
       // loaded only for cabinet gateways (suncalc and the schedule code)
@@ -257,6 +252,38 @@ export class Gateway {
     }
   }
 
+  /**
+   * Poll → store: the scheduler's sink for each device poll. The very first poll is committed at
+   * once, not a batch delay later: whoever just started the gateway sees stored data sooner (start
+   * to first reading ≤ 1.5 s); one extra commit per start.
+   */
+  private readonly storePolledReadings = (readings: Reading[]): void => {
+    this.store.append(readings);
+    if (this.readingsStored === 0) {
+      try {
+        this.store.flush();
+      } catch {
+        this.store.append([]); // re-arms the batch timer, which retries the commit
+      }
+    }
+    this.readingsStored += readings.length;
+    this.lastReadingAt = this.clock.wallNow();
+  };
+
+  /** Command → store: the state a write read back, so it shows on the panel at once, not at the next poll. */
+  private readonly storeReadBack = (reading: Reading): void => {
+    this.store.append([reading]);
+  };
+
+  /**
+   * Store → sync: every commit of readings wakes the sync agent, so live readings leave within the
+   * agent's batch delay instead of at its next idle check. The agent reads them from the store (the
+   * outbox), never from the event: the event only says "there is more".
+   */
+  private wakeSyncOnCommit(agent: { wake(): void }): void {
+    this.events.on('readings', () => agent.wake());
+  }
+
   /** mqtt and the agent are loaded only when the config syncs (RSS target). */
   private async startSync(sync: NonNullable<GatewayConfig['sync']>): Promise<void> {
     if (sync.format === 'thingsboard' || sync.format === 'sparkplug') {
@@ -270,7 +297,7 @@ export class Gateway {
         clock: this.clock,
         log: this.opts.log,
       });
-      this.events.on('readings', () => agent.wake());
+      this.wakeSyncOnCommit(agent);
       await agent.start();
       this.sync = agent;
       return;
@@ -314,7 +341,7 @@ export class Gateway {
         },
       },
     });
-    this.events.on('readings', () => agent.wake());
+    this.wakeSyncOnCommit(agent);
     await agent.start();
     this.sync = agent;
   }
@@ -393,6 +420,7 @@ export class Gateway {
 
   async stop(): Promise<void> {
     this.watcher?.stop();
+    this.healthWatch?.stop();
     await this.cabinets?.stop();
     // before the buses close: the fail-safe writes go out on them
     await this.flows?.stop();

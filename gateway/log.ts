@@ -2,6 +2,12 @@ import { createRequire } from 'node:module';
 import { isatty } from 'node:tty';
 import { type Logger, pino } from 'pino';
 
+/**
+ * The gateway's logger is pino's: the project's one Logger type (core/log.ts: debug, info, warn,
+ * error with fields then message) plus what only the shell uses — child loggers, fatal, flush.
+ * Every part outside the shell (cloud-sync, the receiver, the Node-RED host) takes core's Logger,
+ * and gets this one.
+ */
 export type { Logger };
 
 /**

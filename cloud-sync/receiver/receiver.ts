@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import { describeError, LangbiangError } from '../../gateway/core/errors.js';
+import type { Logger } from '../../gateway/core/log.js';
 import { signMessage } from '../../gateway/core/signed.js';
 import { ACK_SIGNATURE_LIFETIME_MS, ACK_VERSION, type AckMessage, encodeAck } from '../protocol/ack.js';
 import { decodeEvents } from '../protocol/events.js';
@@ -13,13 +14,8 @@ import { eventsProblem, telemetryProblem } from './validate.js';
 
 export const DEFAULT_GROUP = 'langbiang-receivers';
 
-/** The subset of pino the receiver logs through (cloud-sync does not import the gateway's logger). */
-export interface ReceiverLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+/** The receiver logs through the project's one Logger (gateway/core/log.ts). */
+export type ReceiverLogger = Logger;
 
 export interface ReceiverOptions {
   /** mqtt://, mqtts://, ws://, wss:// */

@@ -6,19 +6,15 @@ import { createInterface } from 'node:readline';
 import type { CommandExecutor, CommandRequest, CommandResult } from '../../gateway/core/command.js';
 import { describeError } from '../../gateway/core/errors.js';
 import type { EventBus } from '../../gateway/core/events.js';
+import type { Logger } from '../../gateway/core/log.js';
 import type { EventOutbox, EventRecorder, GatewayEventRecord } from '../../gateway/core/outbox.js';
 import type { StoredReading } from '../../gateway/core/reading.js';
 import { flowChildEnv } from './flow-env.js';
 import { FLOWS_PATHS } from './paths.js';
 import type { FlowCommand, FromChild, HistoryQuery, RunnerInit, ToChild } from './protocol.js';
 
-/** The slice of a pino logger the supervisor uses (flows/ does not import the shell's logger). */
-export interface FlowsLog {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+/** The host logs through the project's one Logger (gateway/core/log.ts). */
+export type FlowsLog = Logger;
 
 export interface FlowsSupervisorOptions {
   /** the gateway's data dir; Node-RED's userDir (flows, credentials, context) is `<dataDir>/flows` */

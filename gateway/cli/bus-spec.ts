@@ -20,7 +20,7 @@ function bad(spec: string, why: string): LangbiangError {
   );
 }
 
-/** `rtu:/dev/ttyUSB0?baud=9600&parity=none&stop=1` or `tcp:HOST:PORT` (DESIGN.md, CLI). */
+/** `rtu:/dev/ttyUSB0?baud=9600&parity=none&stop=1` or `tcp:HOST:PORT` (docs/cli.md). */
 export function parseBusSpec(spec: string): BusSpec {
   const colon = spec.indexOf(':');
   if (colon < 0) throw bad(spec, 'missing rtu: or tcp: prefix');

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describeError, LangbiangError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 import { loadNgsiLdSites } from './ngsi-ld-sites.js';
 
 /** The receiver's NGSI-LD flags (`langbiang receiver … --ngsi-ld URL`). */
@@ -9,13 +10,6 @@ export interface NgsiLdCliOptions {
   context?: string;
   ngsiLdTokenFile?: string;
   gatewayConfigs?: string;
-}
-
-interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
 }
 
 /** `--context` (receiver and export) must be the URL of a JSON-LD context. */

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
-import type {
-  CommandExecutor,
-  CommandRequest,
-  CommandResult,
-  CommandResultCode,
-  CommandSource,
+import {
+  type CommandExecutor,
+  type CommandRequest,
+  type CommandResult,
+  type CommandResultCode,
+  type CommandSource,
+  isCommandResultCode,
 } from '../core/command.js';
 import type { BusDriver, DeviceBinding } from '../core/driver.js';
 import { describeError, isLangbiangError, LangbiangError } from '../core/errors.js';
@@ -66,19 +67,6 @@ export interface CommandRouterOptions {
 }
 
 const SOURCES: readonly CommandSource[] = ['mqtt', 'http', 'cli', 'flows', 'schedule'];
-const RESULT_CODES = new Set<string>([
-  'COMMAND_INVALID',
-  'UNKNOWN_DEVICE',
-  'UNKNOWN_POINT',
-  'NOT_WRITABLE',
-  'OUT_OF_RANGE',
-  'EXPIRED',
-  'DEVICE_ERROR',
-  'BUSY',
-  'FORBIDDEN',
-  'UNTRUSTED',
-  'CONFLICT',
-]);
 const MAX_ID_LENGTH = 128;
 /** audit records carry the command, but not a megabyte of it */
 const MAX_AUDIT_VALUE_CHARS = 2000;
@@ -367,8 +355,7 @@ function checkShape(req: CommandRequest): Refused | null {
 
 function toRefusal(err: unknown): Refused {
   if (err instanceof Refused) return err;
-  if (isLangbiangError(err) && RESULT_CODES.has(err.code))
-    return new Refused(err.code as CommandResultCode, err.message);
+  if (isLangbiangError(err) && isCommandResultCode(err.code)) return new Refused(err.code, err.message);
   // transport trouble (timeouts, exceptions, a closed port, a backed-off device)
   return new Refused('DEVICE_ERROR', describeError(err));
 }

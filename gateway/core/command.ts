@@ -22,21 +22,33 @@ export interface CommandRequest {
   actor?: string;
 }
 
-/** The error codes a command result may carry: a subset of the gateway's typed error codes. */
-export type CommandResultCode = Extract<
-  ErrorCode,
-  | 'COMMAND_INVALID'
-  | 'UNKNOWN_DEVICE'
-  | 'UNKNOWN_POINT'
-  | 'NOT_WRITABLE'
-  | 'OUT_OF_RANGE'
-  | 'EXPIRED'
-  | 'DEVICE_ERROR'
-  | 'BUSY'
-  | 'FORBIDDEN'
-  | 'UNTRUSTED'
-  | 'CONFLICT'
->;
+/**
+ * The error codes a command result may carry: a subset of the gateway's typed error codes, listed
+ * here once. The router refuses with these, the HTTP API maps each to a status (a code without one
+ * does not compile), and the protocol's JSON Schema of `cmd/result` lists the same (a test checks).
+ */
+export const COMMAND_RESULT_CODES = [
+  'COMMAND_INVALID',
+  'UNKNOWN_DEVICE',
+  'UNKNOWN_POINT',
+  'NOT_WRITABLE',
+  'OUT_OF_RANGE',
+  'EXPIRED',
+  'DEVICE_ERROR',
+  'BUSY',
+  'FORBIDDEN',
+  'UNTRUSTED',
+  'CONFLICT',
+] as const satisfies readonly ErrorCode[];
+
+export type CommandResultCode = (typeof COMMAND_RESULT_CODES)[number];
+
+const RESULT_CODE_SET: ReadonlySet<string> = new Set(COMMAND_RESULT_CODES);
+
+/** Whether an error code may stand in a command result as it is (else the result is DEVICE_ERROR or similar). */
+export function isCommandResultCode(code: string): code is CommandResultCode {
+  return RESULT_CODE_SET.has(code);
+}
 
 export interface CommandResult {
   id: string;

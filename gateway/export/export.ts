@@ -4,7 +4,7 @@ import type { StoredReading } from '../core/reading.js';
 export type ExportFormat = 'csv' | 'jsonl';
 export type ExportRow = StoredReading & { gateway?: string };
 
-/** DESIGN.md's export columns, in order; receiver exports put `gateway` first. */
+/** The export columns of the external contract (docs/cli.md), in order; receiver exports put `gateway` first. */
 export const EXPORT_COLUMNS = ['seq', 'device', 'point', 'ts', 'value', 'unit', 'quality'] as const;
 
 /** Lines are gathered into chunks of about this size before a write: one write per line is slow. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { CommandResult } from '../core/command.js';
+import type { CommandResult, CommandResultCode } from '../core/command.js';
 import type { DeviceHealth } from '../core/driver.js';
 import type { StoredReading } from '../core/reading.js';
 import { parseTimeArg } from '../time-arg.js';
@@ -69,7 +69,8 @@ export function isIrrigation(deps: Deps, device: string, point: string): boolean
   return (deps.gw.config.panel.irrigation ?? []).some((r) => r.device === device && r.point === point);
 }
 
-const RESULT_STATUS: Record<string, number> = {
+/** The HTTP status of each command result code (core/command.ts): every code has one. */
+const RESULT_STATUS: Record<CommandResultCode, number> = {
   COMMAND_INVALID: 400,
   OUT_OF_RANGE: 400,
   NOT_WRITABLE: 400,
@@ -79,6 +80,10 @@ const RESULT_STATUS: Record<string, number> = {
   EXPIRED: 408,
   BUSY: 429,
   DEVICE_ERROR: 502,
+  // from MQTT only (an unsigned or badly signed city message); never for a logged-in user
+  UNTRUSTED: 403,
+  // the same command id with other content (ids are scoped by source)
+  CONFLICT: 409,
 };
 
 export function registerDataRoutes(r: Router, deps: Deps): void {
@@ -233,7 +238,7 @@ export function registerDataRoutes(r: Router, deps: Deps): void {
       { user: who!.user, device, point, value, ok: result.ok, code: result.code },
       'command from the panel',
     );
-    res.statusCode = result.ok ? 200 : (RESULT_STATUS[result.code ?? ''] ?? 500);
+    res.statusCode = result.ok ? 200 : result.code ? (RESULT_STATUS[result.code] ?? 500) : 500;
     return result;
   });
 

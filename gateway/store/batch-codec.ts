@@ -17,8 +17,31 @@
  * Every value decodes to exactly the number it was (the decimal kinds are checked before use).
  */
 
-/** One reading as the store keeps it: [seq, series, ts, mono, value, quality, flags, boot]. */
-export type RawRow = [number, number, number, number, number | string | null, number, number, number];
+/** One reading as the store keeps it: names and boot ids are ids into the store's dictionaries. */
+export interface RawRow {
+  seq: number;
+  /** series id (device, point, unit) in the `series` table */
+  series: number;
+  /** wall time, ms */
+  ts: number;
+  /** monotonic time of its boot, ms */
+  mono: number;
+  value: number | string | null;
+  /** quality code (core/reading.ts qualityCode) */
+  quality: number;
+  /** bit set: FLAG_UNSYNCED */
+  flags: number;
+  /** boot row id in the `boots` table */
+  boot: number;
+}
+
+/** Reading flag bit: the wall clock was not known to be synchronised when it was stamped. */
+export const FLAG_UNSYNCED = 1;
+
+/** Whether a row's wall time was stamped before the clock was known to be synchronised. */
+export function isUnsynced(row: RawRow): boolean {
+  return (row.flags & FLAG_UNSYNCED) !== 0;
+}
 
 /**
  * Decoded readings as the sync agent's columns, filled straight from a batch: a backlog drain
@@ -48,8 +71,6 @@ export class ColumnBuilder {
 }
 
 export const CODEC_VERSION = 1;
-/** flags bit the codec keeps (the only reading flag there is) */
-const FLAG_UNSYNCED = 1;
 
 const K_NULL = 0;
 const K_INT = 1;
@@ -82,15 +103,9 @@ export class BatchEncoder {
     this.reset();
   }
 
-  add(
-    series: number,
-    ts: number,
-    mono: number,
-    value: number | string | null,
-    quality: number,
-    flags: number,
-    boot: number,
-  ): void {
+  /** Appends one reading (its seq is implied: the next after the previous one). */
+  add(row: Omit<RawRow, 'seq'>): void {
+    const { series, ts, mono, value, quality, flags, boot } = row;
     let strBytes = 0;
     if (typeof value === 'string') strBytes = Buffer.byteLength(value, 'utf8');
     this.ensure(48 + strBytes);
@@ -186,7 +201,7 @@ export class BatchEncoder {
 /** Encodes rows with consecutive seqs (the caller's responsibility) into one batch. */
 export function encodeRows(rows: readonly RawRow[], enc = new BatchEncoder()): Buffer {
   enc.reset();
-  for (const r of rows) enc.add(r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+  for (const r of rows) enc.add(r);
   return enc.finish();
 }
 
@@ -264,7 +279,17 @@ export function decodeBatch(
         columns.ts.push(ts);
         columns.quality.push((tag >> 3) & 7);
         columns.values.push(value);
-      } else rows!.push([seq, series, ts, mono, value, (tag >> 3) & 7, tag & 64 ? FLAG_UNSYNCED : 0, boot]);
+      } else
+        rows!.push({
+          seq,
+          series,
+          ts,
+          mono,
+          value,
+          quality: (tag >> 3) & 7,
+          flags: tag & 64 ? FLAG_UNSYNCED : 0,
+          boot,
+        });
     }
     seq++;
   }

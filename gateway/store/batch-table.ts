@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { BatchEncoder, ColumnBuilder, decodeBatch, type RawRow } from './batch-codec.js';
+import { prepareStatements } from './statements.js';
 
 interface BatchRow {
   seq: number;
@@ -21,23 +22,26 @@ export class BatchTable {
   private readonly enc = new BatchEncoder();
 
   constructor(db: Database.Database, readonly: boolean) {
-    const ro = {
-      floorKey: db.prepare('SELECT seq FROM batches WHERE seq <= ? ORDER BY seq DESC LIMIT 1').pluck(),
-      minSeq: db.prepare('SELECT min(seq) FROM batches').pluck(),
-      maxSeq: db.prepare('SELECT seq + n - 1 FROM batches ORDER BY seq DESC LIMIT 1').pluck(),
-      asc: db.prepare('SELECT seq, n, data FROM batches WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?'),
-      desc: db.prepare('SELECT seq, n, data FROM batches WHERE seq >= ? AND seq <= ? ORDER BY seq DESC LIMIT ?'),
-      extents: db.prepare('SELECT seq, n FROM batches WHERE seq >= ? AND seq <= ? ORDER BY seq'),
-      get: db.prepare('SELECT seq, n, data FROM batches WHERE seq = ?'),
-    };
-    const never = ro.get;
-    const w = (sql: string) => (readonly ? never : db.prepare(sql));
-    this.s = {
-      ...ro,
-      insert: w('INSERT INTO batches (seq, n, data) VALUES (?, ?, ?)'),
-      update: w('UPDATE batches SET data = ? WHERE seq = ?'),
-      remove: w('DELETE FROM batches WHERE seq = ?'),
-    };
+    this.s = prepareStatements(
+      db,
+      readonly,
+      {
+        floorKey: 'SELECT seq FROM batches WHERE seq <= ? ORDER BY seq DESC LIMIT 1',
+        minSeq: 'SELECT min(seq) FROM batches',
+        maxSeq: 'SELECT seq + n - 1 FROM batches ORDER BY seq DESC LIMIT 1',
+        asc: 'SELECT seq, n, data FROM batches WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
+        desc: 'SELECT seq, n, data FROM batches WHERE seq >= ? AND seq <= ? ORDER BY seq DESC LIMIT ?',
+        extents: 'SELECT seq, n FROM batches WHERE seq >= ? AND seq <= ? ORDER BY seq',
+        get: 'SELECT seq, n, data FROM batches WHERE seq = ?',
+      },
+      {
+        insert: 'INSERT INTO batches (seq, n, data) VALUES (?, ?, ?)',
+        update: 'UPDATE batches SET data = ? WHERE seq = ?',
+        remove: 'DELETE FROM batches WHERE seq = ?',
+      },
+    );
+    // single-column reads return the value itself
+    for (const single of [this.s.floorKey, this.s.minSeq, this.s.maxSeq]) single.pluck();
   }
 
   /** The encoder commits fill reading by reading; `insertEncoded` writes what it holds. */
@@ -53,8 +57,8 @@ export class BatchTable {
   insertRows(rows: readonly RawRow[]): void {
     if (rows.length === 0) return;
     this.enc.reset();
-    for (const r of rows) this.enc.add(r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
-    this.insertEncoded(rows[0]![0]);
+    for (const r of rows) this.enc.add(r);
+    this.insertEncoded(rows[0]!.seq);
   }
 
   minSeq(): number | null {
@@ -181,13 +185,13 @@ export class BatchTable {
         decodeBatch(b.seq, b.data, rows);
         let any = false;
         for (const r of rows)
-          if (r[0] >= fromSeq && fn(r)) {
+          if (r.seq >= fromSeq && fn(r)) {
             any = true;
             changed++;
           }
         if (any) {
           this.enc.reset();
-          for (const r of rows) this.enc.add(r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+          for (const r of rows) this.enc.add(r);
           this.s.update.run(this.enc.finish(), b.seq);
         }
       }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { LangbiangError } from '../core/errors.js';
-import type { RawRow } from './batch-codec.js';
+import { FLAG_UNSYNCED, type RawRow } from './batch-codec.js';
 import { BatchTable } from './batch-table.js';
 
 /**
@@ -90,13 +90,22 @@ export const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
       const rows = page.all(after, 50_000) as [number, number, number, number, unknown, number, number, number][];
       for (const [seq, series, ts, mono, v, quality, flags, boot] of rows) {
         const prev = row[row.length - 1];
-        if (row.length >= V3_ROW_READINGS || (prev && prev[0] + 1 !== seq)) {
+        if (row.length >= V3_ROW_READINGS || (prev && prev.seq + 1 !== seq)) {
           table.insertRows(row);
           row = [];
         }
         const value = Buffer.isBuffer(v) ? v.toString('utf8') : typeof v === 'number' ? v : null;
         // Codes beyond the known qualities read back as decode_error (qualityFromCode): keep that.
-        row.push([seq, series, ts, mono, value, quality >= 0 && quality <= 7 ? quality : 5, flags & 1, boot]);
+        row.push({
+          seq,
+          series,
+          ts,
+          mono,
+          value,
+          quality: quality >= 0 && quality <= 7 ? quality : 5,
+          flags: flags & FLAG_UNSYNCED,
+          boot,
+        });
       }
       if (rows.length < 50_000) break;
       after = rows[rows.length - 1]![0];

@@ -1,11 +1,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../helpers/browser.js';
-import { type RunningCli, runCli, startCli } from '../helpers/cli.js';
+import { type BrowserGateway, type LocalUser, logIn, startGatewayWithBrowser } from '../helpers/browser-gateway.js';
 import { freePort } from '../helpers/ports.js';
+
+const TECHNICIAN: LocalUser = { name: 'lan', role: 'technician', password: 'ky-thuat-vien-1' };
 
 /**
  * Issue 18: the technician console tells the same story as /healthz and `langbiang status` when a
@@ -16,8 +16,7 @@ describe('the console with a missing serial adapter', () => {
   let dir: string;
   let port: string;
   let base: string;
-  let gw: RunningCli;
-  let browser: Browser;
+  let running: BrowserGateway;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'langbiang-console-health-'));
@@ -36,31 +35,21 @@ devices:
 panel: { port: ${httpPort}, host: 127.0.0.1 }
 `,
     );
-    const tech = await runCli(['user', 'add', 'lan', '--role', 'technician', '--config', config], {
-      input: 'ky-thuat-vien-1\n',
-    });
-    expect(tech.code, tech.stderr).toBe(0);
-    gw = startCli(['start', '--config', config]);
-    [browser] = await Promise.all([launchChromium(), gw.waitFor('http listening', 20_000)]);
+    running = await startGatewayWithBrowser(config, [TECHNICIAN]);
   }, 60_000);
 
   afterAll(async () => {
-    await browser?.close();
-    gw?.child.kill('SIGKILL');
-    await gw?.exited;
+    await running?.stop();
   });
 
   it('shows degraded with the problem, the closed bus with its reason, the devices as bus_error', async () => {
-    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const page = await running.browser.newPage({ viewport: { width: 1100, height: 900 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
     await page.goto(`${base}/console`);
     // not logged in: the console sends the browser to the login page, and back after it
     await page.waitForURL(/\/login/);
-    await page.fill('input[name=user]', 'lan');
-    await page.fill('input[name=password]', 'ky-thuat-vien-1');
-    await page.click('button[type=submit]');
-    await page.waitForURL(`${base}/console`);
+    await logIn(page, TECHNICIAN, `${base}/console`);
     await page.waitForSelector('#health .badge.bus_error', { timeout: 15_000 });
     expect(await page.textContent('#health .badge')).toBe('degraded');
     expect(await page.textContent('#health li')).toBe(

@@ -51,45 +51,45 @@ describe('batch codec', () => {
       'Đà Lạt ☀',
       'x'.repeat(300),
     ];
-    const rows: RawRow[] = values.map((v, i) => [
-      1000 + i,
-      1 + (i % 70) * 3,
+    const rows: RawRow[] = values.map((v, i) => ({
+      seq: 1000 + i,
+      series: 1 + (i % 70) * 3,
       // same ts within a poll, steps between, a wall clock that jumps back, and absurd instants
-      i === 7 ? -8.64e15 : i === 8 ? 8.64e15 : T0 + Math.floor(i / 4) * 1000 - (i === 20 ? 3_600_000 : 0),
-      i === 9 ? 2 ** 60 : 5_000 + i * 250,
-      v,
-      i % 8,
-      i % 5 === 0 ? 1 : 0,
-      i < 10 ? 1 : 2 + (i % 3),
-    ]);
+      ts: i === 7 ? -8.64e15 : i === 8 ? 8.64e15 : T0 + Math.floor(i / 4) * 1000 - (i === 20 ? 3_600_000 : 0),
+      mono: i === 9 ? 2 ** 60 : 5_000 + i * 250,
+      value: v,
+      quality: i % 8,
+      flags: i % 5 === 0 ? 1 : 0,
+      boot: i < 10 ? 1 : 2 + (i % 3),
+    }));
     const data = encodeRows(rows);
     const out: RawRow[] = [];
     expect(decodeBatch(1000, data, out)).toBe(rows.length);
     const expected = rows.map((r) => {
-      const c = [...r] as RawRow;
-      if (Object.is(c[4], -0)) c[4] = 0; // stored as 0, as SQLite's REAL affinity did
+      const c = { ...r };
+      if (Object.is(c.value, -0)) c.value = 0; // stored as 0, as SQLite's REAL affinity did
       return c;
     });
     expect(out).toEqual(expected);
-    for (let i = 0; i < rows.length; i++) expect(Object.is(out[i]![4], expected[i]![4])).toBe(true);
+    for (let i = 0; i < rows.length; i++) expect(Object.is(out[i]!.value, expected[i]!.value)).toBe(true);
 
     // Clipping to a seq range.
     const part: RawRow[] = [];
     decodeBatch(1000, data, part, 1003, 1005);
-    expect(part.map((r) => r[0])).toEqual([1003, 1004, 1005]);
+    expect(part.map((r) => r.seq)).toEqual([1003, 1004, 1005]);
   });
 
   it('packs a poll of decimal readings into a few bytes each', () => {
-    const rows: RawRow[] = Array.from({ length: 100 }, (_, i) => [
-      1 + i,
-      1 + (i % 20),
-      T0 + Math.floor(i / 20) * 1000,
-      9_000 + Math.floor(i / 20) * 1000,
-      Math.round((20 + Math.sin(i) * 5) * 10) / 10,
-      0,
-      0,
-      1,
-    ]);
+    const rows: RawRow[] = Array.from({ length: 100 }, (_, i) => ({
+      seq: 1 + i,
+      series: 1 + (i % 20),
+      ts: T0 + Math.floor(i / 20) * 1000,
+      mono: 9_000 + Math.floor(i / 20) * 1000,
+      value: Math.round((20 + Math.sin(i) * 5) * 10) / 10,
+      quality: 0,
+      flags: 0,
+      boot: 1,
+    }));
     // tag, series, ts delta, mono skew, value: 5–6 bytes for a value with one decimal.
     expect(encodeRows(rows).length).toBeLessThanOrEqual(100 * 6 + 16);
   });
