@@ -1,11 +1,11 @@
 import type { BusDriver, BusHealth, DeviceBinding } from '../../gateway/core/driver.js';
-import { describeError, LangbiangError } from '../../gateway/core/errors.js';
-import type { PointDef, RegisterFunction } from '../../gateway/core/point.js';
+import { describeError, LangbiangError, ModbusExceptionError } from '../../gateway/core/errors.js';
+import { type PointDef, pointWidth, type RegisterFunction } from '../../gateway/core/point.js';
 import type { PointValue, Quality } from '../../gateway/core/reading.js';
 import { decodePoint, encodePoint, inPointRange, isRegisterBitField } from './codec.js';
 import { qualityForError, reasonForError, toModbusError } from './errors.js';
 import { type BackoffPolicy, DEFAULT_BACKOFF, DeviceHealthTracker, type PollOutcome } from './health.js';
-import { planReads, type ReadBlock, sliceForPoint } from './planner.js';
+import { type PlanOptions, planReads, type ReadBlock, sliceForPoint } from './planner.js';
 import { rtuInterFrameDelayMs } from './queue.js';
 import { type ModbusClient, ModbusTransport, type TransportTarget } from './transport.js';
 
@@ -53,6 +53,8 @@ export class ModbusBus implements BusDriver {
   private readonly transport: ModbusTransport;
   private readonly healthTracker: DeviceHealthTracker;
   private readonly now: () => number;
+  /** per device: the points its unit refused (exception 2), for the profile and unit they were learnt with */
+  private readonly refused = new Map<string, RefusedPoints>();
 
   static rtu(o: ModbusRtuOptions, deps: ModbusBusDeps = {}): ModbusBus {
     const target: TransportTarget = {
@@ -131,55 +133,129 @@ export class ModbusBus implements BusDriver {
       return all('device_offline', `not answering; next try at ${new Date(retryAt).toISOString()}`);
     }
 
+    const refused = this.refusedFor(device);
+    const unsupported = (p: PointDef): PointValue => ({
+      point: p.name,
+      value: null,
+      quality: 'unsupported',
+      error: REFUSED_REASON,
+    });
+    const asked = points.filter((p) => !refused.names.has(p.name));
+    // Every due point refused: nothing to ask the unit, and nothing new about its health.
+    if (asked.length === 0) return points.map(unsupported);
+
     let blocks: ReadBlock[];
+    const plan: PlanOptions = { maxRegisters: device.profile.maxReadRegisters };
     try {
-      blocks = planReads(points, { maxRegisters: device.profile.maxReadRegisters });
+      blocks = planReads(asked, { ...plan, refused: (fn, a) => refused.addresses.has(addressKey(fn, a)) });
     } catch (err) {
       return all('decode_error', describeError(err));
     }
 
-    const byName = new Map<string, PointValue>();
-    let answered = false;
-    let exceptions = false;
-    let noAnswer = false;
-    let lastError: string | undefined;
-    let skipRest: { quality: Quality; error: string } | undefined;
-    const priority = this.healthTracker.isSuspect(device.id) ? 'low' : 'normal';
+    const poll: PollState = {
+      unit,
+      plan,
+      byName: new Map(),
+      refusedNow: [],
+      answered: false,
+      exceptions: false,
+      noAnswer: false,
+      priority: this.healthTracker.isSuspect(device.id) ? 'low' : 'normal',
+    };
+    for (const block of blocks) await this.readBlockInto(block, poll);
 
-    for (const block of blocks) {
-      if (skipRest) {
-        for (const p of block.points) byName.set(p.name, { point: p.name, value: null, ...skipRest });
-        continue;
-      }
-      const label = `${this.id} unit ${unit} ${block.function} ${block.address}+${block.count}`;
-      try {
-        const data = await this.transport.request(unit, label, (c) => readBlock(c, block), { priority });
-        answered = true;
-        for (const p of block.points) byName.set(p.name, decodeOne(block, data, p));
-      } catch (err) {
-        const e = toModbusError(err, label);
-        const quality = qualityForError(e);
-        const error = reasonForError(e);
-        lastError = error;
-        for (const p of block.points) byName.set(p.name, { point: p.name, value: null, quality, error });
-        if (quality === 'exception') exceptions = true;
-        else if (quality === 'timeout' || quality === 'crc_error') noAnswer = true;
-        // A unit that did not answer one block will not answer the next: don't spend a
-        // timeout per block. A closed bus fails everything after it anyway.
-        if (quality === 'timeout' || quality === 'bus_error') skipRest = { quality, error };
-      }
-    }
+    if (poll.refusedNow.length > 0) this.remember(device, refused, poll.refusedNow, points);
 
     let outcome: PollOutcome | undefined;
-    if (answered) outcome = 'ok';
-    else if (exceptions) outcome = 'answered_with_exception';
-    else if (noAnswer) outcome = 'no_answer';
+    if (poll.answered) outcome = 'ok';
+    else if (poll.exceptions) outcome = 'answered_with_exception';
+    else if (poll.noAnswer) outcome = 'no_answer';
     // Bus loss says nothing about the device: its health stays as it was.
-    if (outcome) this.healthTracker.record(device.id, outcome, lastError);
+    if (outcome) this.healthTracker.record(device.id, outcome, poll.lastError);
 
-    return points.map(
-      (p) => byName.get(p.name) ?? { point: p.name, value: null, quality: 'decode_error', error: 'not planned' },
-    );
+    return points.map((p) => {
+      if (refused.names.has(p.name)) return unsupported(p);
+      return poll.byName.get(p.name) ?? { point: p.name, value: null, quality: 'decode_error', error: 'not planned' };
+    });
+  }
+
+  /**
+   * Reads one block into the poll's results. On "illegal data address" the unit answered but
+   * refuses some register of the block: the block is split in two (each half planned again) until
+   * the refused points stand alone, so the points it does serve still come back this poll.
+   */
+  private async readBlockInto(block: ReadBlock, poll: PollState): Promise<void> {
+    if (poll.skipRest) {
+      for (const p of block.points) poll.byName.set(p.name, { point: p.name, value: null, ...poll.skipRest });
+      return;
+    }
+    const label = `${this.id} unit ${poll.unit} ${block.function} ${block.address}+${block.count}`;
+    try {
+      const data = await this.transport.request(poll.unit, label, (c) => readBlock(c, block), {
+        priority: poll.priority,
+      });
+      poll.answered = true;
+      for (const p of block.points) poll.byName.set(p.name, decodeOne(block, data, p));
+      return;
+    } catch (err) {
+      const e = toModbusError(err, label);
+      if (e instanceof ModbusExceptionError && e.exceptionCode === ILLEGAL_DATA_ADDRESS) {
+        poll.exceptions = true;
+        if (block.points.length === 1) {
+          poll.refusedNow.push(block.points[0] as PointDef);
+          return;
+        }
+        const sorted = [...block.points].sort((a, b) => a.address - b.address || pointWidth(a) - pointWidth(b));
+        const half = Math.ceil(sorted.length / 2);
+        for (const part of [sorted.slice(0, half), sorted.slice(half)]) {
+          for (const b of planReads(part, poll.plan)) await this.readBlockInto(b, poll);
+        }
+        return;
+      }
+      const quality = qualityForError(e);
+      const error = reasonForError(e);
+      poll.lastError = error;
+      for (const p of block.points) poll.byName.set(p.name, { point: p.name, value: null, quality, error });
+      if (quality === 'exception') poll.exceptions = true;
+      else if (quality === 'timeout' || quality === 'crc_error') poll.noAnswer = true;
+      // A unit that did not answer one block will not answer the next: don't spend a
+      // timeout per block. A closed bus fails everything after it anyway.
+      if (quality === 'timeout' || quality === 'bus_error') poll.skipRest = { quality, error };
+    }
+  }
+
+  /** What this device's unit refused so far; forgotten when its profile or unit id changes. */
+  private refusedFor(device: DeviceBinding): RefusedPoints {
+    const identity = `${device.profile.name}\u0000${device.unit}`;
+    let r = this.refused.get(device.id);
+    if (!r || r.identity !== identity) {
+      if (r) this.healthTracker.setUnsupported(device.id, []);
+      r = { identity, names: new Set(), addresses: new Set() };
+      this.refused.set(device.id, r);
+    }
+    return r;
+  }
+
+  private remember(
+    device: DeviceBinding,
+    r: RefusedPoints,
+    newly: readonly PointDef[],
+    polled: readonly PointDef[],
+  ): void {
+    for (const p of newly) r.names.add(p.name);
+    // The refused points' registers are holes from now on, except those a served point also covers.
+    const served = new Set<string>();
+    for (const p of [...device.profile.points, ...polled]) {
+      if (r.names.has(p.name)) continue;
+      for (let a = p.address; a < p.address + pointWidth(p); a++) served.add(addressKey(p.function, a));
+    }
+    for (const p of newly) {
+      for (let a = p.address; a < p.address + pointWidth(p); a++) {
+        const k = addressKey(p.function, a);
+        if (!served.has(k)) r.addresses.add(k);
+      }
+    }
+    this.healthTracker.setUnsupported(device.id, [...r.names]);
   }
 
   async writePoint(device: DeviceBinding, point: PointDef, value: number | boolean): Promise<void> {
@@ -255,6 +331,33 @@ export class ModbusBus implements BusDriver {
     if (this.transport.lastError !== undefined) h.lastError = this.transport.lastError;
     return h;
   }
+}
+
+const ILLEGAL_DATA_ADDRESS = 2;
+const REFUSED_REASON = 'refused by the unit (exception 2, illegal data address)';
+
+interface RefusedPoints {
+  /** profile name and unit id the refusals were learnt with */
+  identity: string;
+  names: Set<string>;
+  /** `fn:address` of registers no served point covers: holes for the planner */
+  addresses: Set<string>;
+}
+
+const addressKey = (fn: RegisterFunction, address: number) => `${fn}:${address}`;
+
+/** What one poll of one device has gathered so far. */
+interface PollState {
+  unit: number;
+  plan: PlanOptions;
+  byName: Map<string, PointValue>;
+  refusedNow: PointDef[];
+  answered: boolean;
+  exceptions: boolean;
+  noAnswer: boolean;
+  lastError?: string;
+  skipRest?: { quality: Quality; error: string };
+  priority: 'normal' | 'low';
 }
 
 async function readBlock(c: ModbusClient, block: ReadBlock): Promise<ReadonlyArray<number | boolean>> {

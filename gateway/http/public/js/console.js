@@ -59,6 +59,10 @@ async function loadDevices() {
             { class: `badge ${d.health?.state ?? 'offline'}` },
             d.enabled ? (d.health?.state ?? 'not polled') : 'disabled',
           ),
+          // registers the unit refuses (exception 2): read no more, not a connection problem
+          d.health?.unsupported?.length
+            ? h('div', { class: 'muted unsupported' }, `unsupported: ${d.health.unsupported.join(', ')}`)
+            : null,
         ),
         h('td', {}, d.health?.polls ?? ''),
         h('td', {}, d.health?.errors ?? ''),

@@ -19,9 +19,15 @@ let renderQueued = false;
 
 const key = (d, p) => `${d}\u0000${p}`;
 
+// Qualities that mean the device did not answer. Any other non-good quality comes from a device
+// that answered (a refused register, a value out of range): never shown as a lost connection.
+const NO_ANSWER = new Set(['timeout', 'crc_error', 'device_offline', 'bus_error']);
+
 function pointState(dev, l) {
   if (!l || l.ts === null || l.ts === undefined) return 'nodata';
-  if (dev.state === 'offline' || (l.quality && l.quality !== 'good')) return 'offline';
+  if (l.quality === 'unsupported') return 'unsupported';
+  if (dev.state === 'offline' || NO_ANSWER.has(l.quality)) return 'offline';
+  if (l.quality && l.quality !== 'good') return 'error';
   if (Date.now() - l.ts > Math.max(3 * (dev.intervalMs ?? 30_000), STALE_MIN_MS)) return 'stale';
   return 'ok';
 }
@@ -54,11 +60,15 @@ function deviceCard(dev) {
     const status =
       st === 'nodata'
         ? t('state.nodata')
-        : st === 'offline'
-          ? `${t('state.offline')} · ${formatAge(Date.now() - l.ts)}`
-          : st === 'stale'
-            ? `${t('state.stale')} · ${formatAge(Date.now() - l.ts)}`
-            : formatAge(Date.now() - l.ts);
+        : st === 'unsupported'
+          ? t('state.unsupported')
+          : st === 'error'
+            ? `${t('state.error')} · ${formatAge(Date.now() - l.ts)}`
+            : st === 'offline'
+              ? `${t('state.offline')} · ${formatAge(Date.now() - l.ts)}`
+              : st === 'stale'
+                ? `${t('state.stale')} · ${formatAge(Date.now() - l.ts)}`
+                : formatAge(Date.now() - l.ts);
     return h(
       'li',
       {
@@ -72,7 +82,7 @@ function deviceCard(dev) {
       h(
         'span',
         { class: 'val' },
-        st === 'nodata' ? '–' : fmtValue(l.value),
+        st === 'nodata' || st === 'unsupported' ? '–' : fmtValue(l.value),
         p.unit ? h('span', { class: 'unit' }, p.unit) : null,
       ),
       h('span', { class: 'age' }, status),
