@@ -43,6 +43,10 @@ export const PointDocSchema = z.strictObject({
   offset: z.number().optional().describe('default 0'),
   unit: z.string().optional(),
   writable: z.boolean().optional().describe('coil/holding only; default false'),
+  trigger: z
+    .boolean()
+    .optional()
+    .describe('a write that acts each time (pulse, reset): never retried after a timeout; default false'),
   min: z.number().optional().describe('valid range, engineering units'),
   max: z.number().optional(),
   group: z.string().optional().describe('poll group name'),

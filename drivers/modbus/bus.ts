@@ -19,6 +19,8 @@ export interface ModbusRtuOptions {
   timeoutMs: number;
   /** silence between transactions; default 3.5 character times at the baud rate */
   interFrameDelayMs?: number;
+  /** extra tries of a request that got no usable answer (see ModbusBus); default 0 */
+  retries?: number;
 }
 
 export interface ModbusTcpOptions {
@@ -28,6 +30,8 @@ export interface ModbusTcpOptions {
   timeoutMs: number;
   /** default 0: TCP frames need no gap, but slow serial gateways behind TCP may want one */
   interFrameDelayMs?: number;
+  /** extra tries of a request that got no usable answer (see ModbusBus); default 0 */
+  retries?: number;
 }
 
 export interface ModbusBusDeps {
@@ -53,6 +57,10 @@ export class ModbusBus implements BusDriver {
   private readonly transport: ModbusTransport;
   private readonly healthTracker: DeviceHealthTracker;
   private readonly now: () => number;
+  /** extra tries of a request that got no usable answer (timeout, garbled frame) */
+  private readonly retries: number;
+  /** requests sent again after no usable answer, since the bus was made */
+  private retried = 0;
   /** per device: the points its unit refused (exception 2), for the profile and unit they were learnt with */
   private readonly refused = new Map<string, RefusedPoints>();
 
@@ -62,7 +70,7 @@ export class ModbusBus implements BusDriver {
       serial: { path: o.path, baudRate: o.baudRate, parity: o.parity, stopBits: o.stopBits, dataBits: o.dataBits },
     };
     const gap = o.interFrameDelayMs ?? rtuInterFrameDelayMs(o);
-    return new ModbusBus(o.id, 'modbus-rtu', target, o.timeoutMs, gap, deps);
+    return new ModbusBus(o.id, 'modbus-rtu', target, o.timeoutMs, gap, o.retries ?? 0, deps);
   }
 
   static tcp(o: ModbusTcpOptions, deps: ModbusBusDeps = {}): ModbusBus {
@@ -72,6 +80,7 @@ export class ModbusBus implements BusDriver {
       { kind: 'tcp', host: o.host, port: o.port },
       o.timeoutMs,
       o.interFrameDelayMs ?? 0,
+      o.retries ?? 0,
       deps,
     );
   }
@@ -82,9 +91,11 @@ export class ModbusBus implements BusDriver {
     target: TransportTarget,
     timeoutMs: number,
     interFrameDelayMs: number,
+    retries: number,
     deps: ModbusBusDeps,
   ) {
     this.id = id;
+    this.retries = Number.isInteger(retries) && retries > 0 ? Math.min(retries, MAX_RETRIES) : 0;
     this.type = type;
     this.now = deps.clock ?? Date.now;
     this.healthTracker = new DeviceHealthTracker({ ...DEFAULT_BACKOFF, ...deps.backoff }, this.now);
@@ -161,6 +172,8 @@ export class ModbusBus implements BusDriver {
       exceptions: false,
       noAnswer: false,
       priority: this.healthTracker.isSuspect(device.id) ? 'low' : 'normal',
+      // A unit that failed its last polls is probably gone, not unlucky: one timeout per try is enough.
+      retries: this.healthTracker.get(device.id).consecutiveFailures >= RETRY_AFTER_FAILED_POLLS ? 0 : this.retries,
     };
     for (const block of blocks) await this.readBlockInto(block, poll);
 
@@ -191,8 +204,9 @@ export class ModbusBus implements BusDriver {
     }
     const label = `${this.id} unit ${poll.unit} ${block.function} ${block.address}+${block.count}`;
     try {
-      const data = await this.transport.request(poll.unit, label, (c) => readBlock(c, block), {
+      const data = await this.requestWithRetries(poll.unit, label, (c) => readBlock(c, block), {
         priority: poll.priority,
+        retries: poll.retries,
       });
       poll.answered = true;
       for (const p of block.points) poll.byName.set(p.name, decodeOne(block, data, p));
@@ -217,10 +231,43 @@ export class ModbusBus implements BusDriver {
       poll.lastError = error;
       for (const p of block.points) poll.byName.set(p.name, { point: p.name, value: null, quality, error });
       if (quality === 'exception') poll.exceptions = true;
-      else if (quality === 'timeout' || quality === 'crc_error') poll.noAnswer = true;
-      // A unit that did not answer one block will not answer the next: don't spend a
-      // timeout per block. A closed bus fails everything after it anyway.
-      if (quality === 'timeout' || quality === 'bus_error') poll.skipRest = { quality, error };
+      else if (quality === 'timeout' || quality === 'crc_error') {
+        poll.noAnswer = true;
+        // Unlucky twice over on a noisy line, or gone: the rest of this poll gets no retries.
+        poll.retries = 0;
+      }
+      // A unit that did not answer one block (with its retries) will not answer the next: don't
+      // spend a timeout per block — unless it answered earlier in this poll, where one more timeout
+      // is line noise, not a dead unit. A closed bus fails everything after it anyway.
+      if ((quality === 'timeout' && (!poll.answered || poll.timedOutOnce)) || quality === 'bus_error') {
+        poll.skipRest = { quality, error };
+      }
+      if (quality === 'timeout') poll.timedOutOnce = true;
+    }
+  }
+
+  /**
+   * One transaction, sent again up to `retries` times when no usable answer came back (timeout,
+   * CRC error, malformed frame): on a long RS-485 run a lost reply is noise, and asking again
+   * costs one timeout where giving up costs the whole block for a poll interval. Exceptions and
+   * bus loss are answers of a kind and are never retried. Only for requests that are safe to
+   * repeat: reads, and writes that set a state (see writePoint).
+   */
+  private async requestWithRetries<T>(
+    unit: number,
+    label: string,
+    op: (c: ModbusClient) => Promise<T>,
+    opts: { priority?: 'normal' | 'low'; retries: number },
+  ): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.transport.request(unit, label, op, { priority: opts.priority ?? 'normal' });
+      } catch (err) {
+        const e = toModbusError(err, label);
+        const noAnswer = e.code === 'MODBUS_TIMEOUT' || e.code === 'MODBUS_CRC' || e.code === 'MODBUS_BAD_FRAME';
+        if (!noAnswer || attempt >= opts.retries) throw e;
+        this.retried++;
+      }
     }
   }
 
@@ -270,6 +317,10 @@ export class ModbusBus implements BusDriver {
       });
     }
     const label = `${this.id} unit ${unit} write ${point.function} ${point.address} (${device.id}.${point.name})`;
+    // Setting a coil or a register to a value is idempotent: sending it again after a lost reply
+    // leaves the same state. A trigger point acts per write, so it is sent once, whatever happens.
+    const retries = point.trigger ? 0 : this.retries;
+    const send = <T>(op: (c: ModbusClient) => Promise<T>) => this.requestWithRetries(unit, label, op, { retries });
     if (point.function === 'coil') {
       const on = typeof value === 'boolean' ? value : value !== 0;
       if (typeof value === 'number' && value !== 0 && value !== 1) {
@@ -278,7 +329,7 @@ export class ModbusBus implements BusDriver {
           `${device.id}.${point.name} is a coil: write 0/1 or true/false, not ${value}`,
         );
       }
-      await this.transport.request(unit, label, (c) => c.writeCoil(point.address, on));
+      await send((c) => c.writeCoil(point.address, on));
       return;
     }
     let current: number[] | undefined;
@@ -289,9 +340,9 @@ export class ModbusBus implements BusDriver {
     const words = encodePoint(point, value, current);
     if (words.length === 1) {
       const word = words[0] as number;
-      await this.transport.request(unit, label, (c) => c.writeRegister(point.address, word));
+      await send((c) => c.writeRegister(point.address, word));
     } else {
-      await this.transport.request(unit, label, (c) => c.writeRegisters(point.address, words));
+      await send((c) => c.writeRegisters(point.address, words));
     }
   }
 
@@ -326,6 +377,7 @@ export class ModbusBus implements BusDriver {
       reconnects: this.transport.reconnects,
       queueDepth: this.transport.queue.depth,
       transactions: this.transport.queue.transactions,
+      retries: this.retried,
       devices: this.healthTracker.all(),
     };
     if (this.transport.lastError !== undefined) h.lastError = this.transport.lastError;
@@ -334,6 +386,10 @@ export class ModbusBus implements BusDriver {
 }
 
 const ILLEGAL_DATA_ADDRESS = 2;
+/** a bound on the config's retries: each one can cost a full timeout */
+const MAX_RETRIES = 5;
+/** polls failed in a row after which a unit's requests get no retries (it is likely gone) */
+const RETRY_AFTER_FAILED_POLLS = 2;
 const REFUSED_REASON = 'refused by the unit (exception 2, illegal data address)';
 
 interface RefusedPoints {
@@ -357,7 +413,11 @@ interface PollState {
   noAnswer: boolean;
   lastError?: string;
   skipRest?: { quality: Quality; error: string };
+  /** a block already timed out this poll (its retries spent) */
+  timedOutOnce?: boolean;
   priority: 'normal' | 'low';
+  /** retries left for each request of this poll */
+  retries: number;
 }
 
 async function readBlock(c: ModbusClient, block: ReadBlock): Promise<ReadonlyArray<number | boolean>> {

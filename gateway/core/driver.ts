@@ -40,6 +40,8 @@ export interface BusHealth {
   reconnects: number;
   queueDepth: number;
   transactions: number;
+  /** requests sent again after no usable answer (Modbus buses with retries) */
+  retries?: number;
   devices: DeviceHealth[];
 }
 

@@ -28,6 +28,11 @@ export interface PointDef {
   /** valid range in engineering units: reads outside get quality out_of_range, writes outside are refused */
   min?: number;
   max?: number;
+  /**
+   * A write that acts each time it is received (a pulse, a counter reset, a "send now" register)
+   * rather than setting a state: never retried after a timeout, since the first may have landed.
+   */
+  trigger?: boolean;
   /** poll group name (profiles may poll groups at different intervals) */
   group?: string;
   description?: string;

@@ -430,6 +430,7 @@ describe('valid configs', () => {
       dataBits: 8,
       timeout: 500,
       interFrameDelay: 20,
+      retries: 2,
     });
     expect(c.buses[1]).toMatchObject({ baudRate: 9600, timeout: 300 });
     expect(c.devices).toHaveLength(6);
@@ -540,8 +541,16 @@ describe('valid configs', () => {
       stopBits: 1,
       dataBits: 8,
       timeout: 250,
+      retries: 2,
     });
-    expect(c.buses[1]).toEqual({ id: 'b', type: 'modbus-tcp', host: '127.0.0.1', port: 502, timeout: 1000 });
+    expect(c.buses[1]).toEqual({
+      id: 'b',
+      type: 'modbus-tcp',
+      host: '127.0.0.1',
+      port: 502,
+      timeout: 1000,
+      retries: 2,
+    });
   });
 
   it('resolves relative paths against the base directory', () => {
@@ -649,7 +658,14 @@ describe('demo config', () => {
     expect(c.gateway.id).toBe('dl-demo-0001');
     expect(c.gateway.name).toBe('Nhà kính demo');
     expect(c.gateway.dataDir).toBe(join(tmp, '.data/demo'));
-    expect(c.buses[0]).toEqual({ id: 'demo-tcp', type: 'modbus-tcp', host: '127.0.0.1', port: 15502, timeout: 1000 });
+    expect(c.buses[0]).toEqual({
+      id: 'demo-tcp',
+      type: 'modbus-tcp',
+      host: '127.0.0.1',
+      port: 15502,
+      timeout: 1000,
+      retries: 2,
+    });
     // the loop detectors run on a simulated gpio bus: the demo never touches /sys/class/gpio
     expect(c.buses.find((b) => b.type === 'gpio')).toMatchObject({ id: 'road', backend: 'simulated' });
     expect(
