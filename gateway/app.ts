@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { NorthboundAgent } from '../cloud-sync/northbound/agent.js';
 import type { FlowsSupervisor } from '../flows/host/index.js';
+import type { AlarmEngine } from './alarms/index.js';
 import type { AuthContext } from './auth/index.js';
 import { type BusSettings, createBusDriver } from './buses.js';
 import type { CabinetController } from './cabinet/index.js';
@@ -50,6 +51,8 @@ export class Gateway {
   readonly commands: CommandRouter;
   /** Streetlight cabinets (null when the config has none). */
   cabinets: CabinetController | null = null;
+  /** Local alarms (null when the config has none). */
+  alarms: AlarmEngine | null = null;
   /** Node-RED in its own process (null unless flows.enabled). */
   flows: FlowsSupervisor | null = null;
   /** MQTT sync to the city (null unless the config has a `sync` section). */
@@ -167,6 +170,7 @@ export class Gateway {
       clock: this.clock,
       sink: (readings: Reading[]) => {
         this.store.append(readings);
+        this.alarms?.onReadings(readings);
         // The very first poll is committed at once, not a batch delay later: whoever just started
         // the gateway sees stored data sooner (start to first reading ≤ 1.5 s); one extra commit per start.
         if (this.readingsStored === 0) {
@@ -194,6 +198,23 @@ export class Gateway {
       onError: (err: unknown) => log.warn({ err: describeError(err) }, 'clock check failed'),
     });
     this.watcher.start();
+
+    if (config.alarms.length > 0) {
+      const { AlarmEngine } = await import('./alarms/index.js');
+      this.alarms = new AlarmEngine({
+        rules: config.alarms,
+        clock: this.clock,
+        executor: this.commands,
+        events: this.store,
+        settings: this.store.control(),
+        log: log.child({ part: 'alarms' }),
+        onChange: (s, transition) =>
+          this.events.emit('alarm', { id: s.id, transition, state: s.state, fault: s.fault }),
+      });
+      // before the first poll: a siren that was on before a reboot goes on again at once
+      this.alarms.start();
+      log.info({ alarms: config.alarms.length }, 'local alarms armed');
+    }
 
     this.scheduler.start();
     log.info({ devices: scheduled.length, buses: this.buses.size }, 'polling started');
@@ -325,6 +346,7 @@ export class Gateway {
 
   async stop(): Promise<void> {
     this.watcher?.stop();
+    this.alarms?.stop();
     await this.cabinets?.stop();
     // before the buses close: the fail-safe writes go out on them
     await this.flows?.stop();

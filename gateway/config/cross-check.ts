@@ -1,5 +1,6 @@
 import { realpathSync } from 'node:fs';
 import type { DeviceProfile } from '../core/point.js';
+import { crossCheckAlarms } from './cross-check-alarms.js';
 import { crossCheckCabinets } from './cross-check-cabinets.js';
 import { checkDeviceOptions } from './cross-check-options.js';
 import { closest, didYouMean } from './did-you-mean.js';
@@ -238,6 +239,7 @@ export function crossCheck(config: GatewayConfig, profiles: ReadonlyMap<string, 
   });
 
   crossCheckCabinets(config, profiles, problem);
+  crossCheckAlarms(config, profiles, problem);
 
   return { problems, warnings };
 }

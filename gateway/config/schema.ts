@@ -538,6 +538,66 @@ const logSchema = z
   .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') })
   .meta({ description: 'Logging (JSON lines on stdout).' });
 
+// ── alarms (issue 15): local alarm rules, evaluated in the gateway core, acting offline ──
+const alarmAction = z
+  .strictObject({
+    device: z.string().min(1).meta({ description: 'Device with the output (a siren or warning-light relay).' }),
+    point: z.string().min(1).meta({ description: 'Writable point of that device.' }),
+    value: z.union([z.number(), z.boolean()]).default(1).meta({ description: 'Written when the alarm is raised.' }),
+    clearValue: z.union([z.number(), z.boolean()]).default(0).meta({ description: 'Written when the alarm clears.' }),
+    onFault: z.boolean().default(false).meta({
+      description:
+        'Also write `value` when the sensor goes silent or faulty (a warning light that says "look at me"). Default: a fault leaves the output as it is.',
+    }),
+  })
+  .meta({ description: 'An output switched through the command router.' });
+
+const alarmRule = z
+  .strictObject({
+    id: localId('alarm'),
+    name: z.string().min(1).max(120).optional().meta({ description: 'Shown on the panel banner (Vietnamese first).' }),
+    device: z.string().min(1).meta({ description: 'Device whose point is watched.' }),
+    point: z.string().min(1).meta({ description: 'Numeric point watched.' }),
+    above: z.number().optional().meta({ description: 'Raised when the value is above this.' }),
+    below: z.number().optional().meta({ description: 'Raised when the value is below this.' }),
+    hysteresis: z.number().min(0).default(0).meta({
+      description:
+        'Clears only once the value is back past the threshold by this much (above: value ≤ above − hysteresis), and a rate-of-rise alarm once the rise is under `rise.by` − hysteresis.',
+    }),
+    for: duration('The condition must hold this long before the alarm is raised (a wave is not a flood).').prefault(
+      '0s',
+    ),
+    rise: z
+      .strictObject({
+        by: z.number().positive().meta({ description: 'Raised when the value rose by at least this…' }),
+        within: duration('…within this long (e.g. 10 cm in 10m).', 1000),
+      })
+      .optional()
+      .meta({ description: 'Rate-of-rise condition.' }),
+    silentAfter: duration(
+      'No good reading of the point for this long (silent or faulty sensor) raises a fault alarm; never an all-clear.',
+      1000,
+    ).prefault('2m'),
+    severity: z.enum(['warning', 'critical']).default('critical'),
+    actions: z
+      .array(alarmAction)
+      .default([])
+      .meta({ description: 'Outputs switched when the alarm is raised and cleared.' }),
+  })
+  .superRefine((r, ctx) => {
+    if (r.above === undefined && r.below === undefined && r.rise === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'needs a condition: above, below or rise', path: [] });
+    }
+    if (r.above !== undefined && r.below !== undefined) {
+      ctx.addIssue({ code: 'custom', message: 'give above or below, not both (make two alarms)', path: ['below'] });
+    }
+  })
+  .meta({
+    title: 'Alarm rule',
+    description: 'A local alarm: threshold with hysteresis and minimum duration, rate of rise, silent/faulty sensor.',
+  });
+// ── end of alarms ──
+
 export const gatewayConfigSchema = z.strictObject({
   gateway: gatewaySection,
   buses: z.array(busSchema).default([]).meta({ description: 'Buses the devices are on.' }),
@@ -551,6 +611,12 @@ export const gatewayConfigSchema = z.strictObject({
     .array(cabinetSchema)
     .default([])
     .meta({ description: 'Streetlight cabinets: lamps switched and dimmed on a sunset/sunrise schedule.' }),
+  alarms: z
+    .array(alarmRule)
+    .default([])
+    .meta({
+      description: 'Local alarm rules: evaluated on the gateway, act through the command router, work offline.',
+    }),
 });
 
 /** The parsed config: defaults applied, durations in ms, sizes in bytes, paths absolute. */
@@ -560,6 +626,7 @@ export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
 export type GatewaySection = GatewayConfig['gateway'];
 export type BusConfig = GatewayConfig['buses'][number];
 export type BusType = BusConfig['type'];
+export type AlarmRuleConfig = GatewayConfig['alarms'][number];
 export type ModbusRtuBusConfig = Extract<BusConfig, { type: 'modbus-rtu' }>;
 export type ModbusTcpBusConfig = Extract<BusConfig, { type: 'modbus-tcp' }>;
 export type GpioBusConfig = Extract<BusConfig, { type: 'gpio' }>;

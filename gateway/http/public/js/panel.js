@@ -183,10 +183,31 @@ function confirmSwitch(r, turnOn) {
   dlg.showModal();
 }
 
+function alarmBanner() {
+  const box = document.getElementById('alarm-banner');
+  const list = panel.alarms ?? [];
+  box.classList.toggle('hidden', list.length === 0);
+  box.replaceChildren(
+    ...list.map((a) =>
+      h(
+        'p',
+        { class: `alarm ${a.state === 'active' ? a.severity : 'fault'}`, dataset: { alarm: a.id } },
+        h('strong', {}, `${a.state === 'active' ? t('alarm.active') : t('alarm.fault')}: ${a.name ?? a.id}`),
+        a.state === 'active' && typeof a.value === 'number'
+          ? ` · ${formatNumber(a.value, 1)} · ${t('alarm.since', { t: formatDateTime(a.since) })}`
+          : a.fault
+            ? ` · ${t('alarm.sensorSilent', { device: a.device })}`
+            : '',
+      ),
+    ),
+  );
+}
+
 function render() {
   renderQueued = false;
   if (!panel) return;
   document.getElementById('title').textContent = panel.gateway.name;
+  alarmBanner();
   const irr = document.getElementById('irrigation');
   document.getElementById('irrigation-section').classList.toggle('hidden', panel.irrigation.length === 0);
   irr.replaceChildren(...panel.irrigation.map(relayCard));
@@ -250,6 +271,8 @@ function live() {
       latest.set(key(device, point), { value, quality, ts });
     queueRender();
   });
+  // an alarm raised or cleared: fetch the banner at once rather than at the next refresh
+  es.addEventListener('alarm', () => loadPanel());
   es.addEventListener('health', (e) => {
     const hl = JSON.parse(e.data);
     for (const z of panel?.zones ?? []) for (const d of z.devices) if (d.id === hl.device) d.state = hl.state;
