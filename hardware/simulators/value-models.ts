@@ -108,6 +108,12 @@ export function modelFor(
   if (name === 'phosphorus') return m((t) => 22 + wobble(seed, t, 40 * 60_000, 1));
   if (name === 'potassium') return m((t) => 80 + wobble(seed, t, 40 * 60_000, 3));
 
+  // a street drain in the dry hours: a few centimetres of water (tests and the demo raise it)
+  if (name === 'water_level') return m((t) => 8 + wobble(seed, t, 20 * 60_000, 1.5));
+  if (name === 'decimal_places') return m(() => 1);
+  if (name === 'range_zero') return m(() => 0);
+  if (name === 'range_full') return m(() => 500);
+
   const ph = phaseOf(name);
   if (name.startsWith('voltage')) return m((t) => voltage(t, ph));
   if (name.startsWith('current')) return m((t) => sum(ph, (p) => current(t, p)));

@@ -525,6 +525,7 @@ describe('valid configs', () => {
       },
       log: { level: 'info' },
       cabinets: [],
+      alarms: [],
     });
   });
 
@@ -839,6 +840,7 @@ describe('JSON Schema', () => {
       'flows',
       'log',
       'cabinets',
+      'alarms',
     ]);
     expect(schema.required).toEqual(['gateway']);
     expect(schema.additionalProperties).toBe(false);

@@ -57,6 +57,8 @@ const REQUIRED: Record<string, Record<string, string | undefined>> = {
   'comwintop-cwt-soil': SOIL,
   'jxct-jxbs-3001': SOIL,
   'xy-md02': { temperature: '°C', humidity: '%RH' },
+  // issue 15: the environment station
+  'rs485-level-transmitter': { water_level: 'cm' },
   'eastron-sdm120': { voltage: 'V', current: 'A', ...METER_TOTALS },
   'eastron-sdm630': {
     ...Object.fromEntries(
