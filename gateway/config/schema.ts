@@ -611,12 +611,9 @@ export const gatewayConfigSchema = z.strictObject({
     .array(cabinetSchema)
     .default([])
     .meta({ description: 'Streetlight cabinets: lamps switched and dimmed on a sunset/sunrise schedule.' }),
-  alarms: z
-    .array(alarmRule)
-    .default([])
-    .meta({
-      description: 'Local alarm rules: evaluated on the gateway, act through the command router, work offline.',
-    }),
+  alarms: z.array(alarmRule).default([]).meta({
+    description: 'Local alarm rules: evaluated on the gateway, act through the command router, work offline.',
+  }),
 });
 
 /** The parsed config: defaults applied, durations in ms, sizes in bytes, paths absolute. */
