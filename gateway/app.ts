@@ -152,7 +152,12 @@ export class Gateway {
       const bus = this.buses.get(dev.bus);
       const profile = profiles.get(dev.profile);
       if (!bus || !profile) continue;
-      scheduled.push(...pollSlotsFor(dev, profile, bus));
+      // a profile that counts days (the weather meter's rain_today) gets the gateway's time zone unless set
+      const withZone =
+        profile.options?.timezone && dev.options?.timezone === undefined
+          ? { ...dev, options: { ...dev.options, timezone: config.gateway.timezone } }
+          : dev;
+      scheduled.push(...pollSlotsFor(withZone, profile, bus));
     }
     // event-driven buses (GPIO edges, Firmata reports) arm their inputs before the first poll
     await Promise.all(

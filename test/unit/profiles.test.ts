@@ -59,6 +59,7 @@ const REQUIRED: Record<string, Record<string, string | undefined>> = {
   'xy-md02': { temperature: '°C', humidity: '%RH' },
   // issue 15: the environment station
   'rs485-level-transmitter': { water_level: 'cm' },
+  'sparkfun-sen-15901': { precipitation: 'mm', rain_today: 'mm', wind_speed: 'km/h', wind_gust: 'km/h' },
   'eastron-sdm120': { voltage: 'V', current: 'A', ...METER_TOTALS },
   'eastron-sdm630': {
     ...Object.fromEntries(
