@@ -114,6 +114,16 @@ export function modelFor(
   if (name === 'range_zero') return m(() => 0);
   if (name === 'range_full') return m(() => 500);
 
+  // Đà Lạt air: clean mountain air most of the day, a little more dust at the morning traffic
+  if (name === 'pm25') return m((t) => 14 + wobble(seed, t, 45 * 60_000, 4));
+  if (name === 'pm10') return m((t) => 24 + wobble(seed + 1, t, 45 * 60_000, 6));
+  if (name === 'pm1') return m((t) => 9 + wobble(seed + 2, t, 45 * 60_000, 3));
+  // a light north-easterly breeze (the dry-season monsoon); the sector follows the degrees
+  const windFrom = (t: number) => (((45 + wobble(seed, t, 7 * 60_000, 30)) % 360) + 360) % 360;
+  if (name === 'wind_speed') return m((t) => 2.5 + wobble(seed, t, 3 * 60_000, 1.5));
+  if (name === 'wind_direction') return m((t) => Math.round(windFrom(t)));
+  if (name === 'wind_sector') return m((t) => Math.round(windFrom(t) / 45) % 8);
+
   const ph = phaseOf(name);
   if (name.startsWith('voltage')) return m((t) => voltage(t, ph));
   if (name.startsWith('current')) return m((t) => sum(ph, (p) => current(t, p)));
