@@ -4,11 +4,12 @@ import type { PointDef } from '../../gateway/core/point.js';
 import type { PointValue } from '../../gateway/core/reading.js';
 import type { GpioBackend } from './backend.js';
 import { LoopDetector } from './loop-detector.js';
+import { ParkingCounterDevice } from './parking-counter.js';
 import type { SimulatedTrafficOptions } from './simulated-backend.js';
 import { WeatherMeterDevice } from './weather-meter.js';
 
-/** What the gpio bus serves: a lane's loop detector, or a weather meter kit's reed switches. */
-type GpioDevice = LoopDetector | WeatherMeterDevice;
+/** What the gpio bus serves: a lane's loop detector, a weather meter kit's reed switches, a car park's entry/exit detectors. */
+type GpioDevice = LoopDetector | WeatherMeterDevice | ParkingCounterDevice;
 
 export interface GpioBusOptions {
   id: string;
@@ -82,10 +83,12 @@ export class GpioBus implements BusDriver {
     if (pins.includes('presence')) det = await LoopDetector.arm(device, this.backend);
     else if (pins.includes('rain') || pins.includes('wind'))
       det = await WeatherMeterDevice.arm(device, this.backend, this.opts.wallNow);
+    else if (pins.includes('entry') && pins.includes('exit'))
+      det = await ParkingCounterDevice.arm(device, this.backend, this.opts.wallNow);
     else
       throw new LangbiangError(
         'CONFIG_INVALID',
-        `profile ${device.profile.name} is neither a loop detector (presence pin) nor a weather meter (rain/wind pins)`,
+        `profile ${device.profile.name} is not a loop detector (presence pin), a weather meter (rain/wind pins) or a car park (entry/exit pins)`,
       );
     this.detectors.set(device.id, det);
     return det;
@@ -132,7 +135,14 @@ export class GpioBus implements BusDriver {
     return points.map((p) => ({ point: p.name, value: null, quality, error }));
   }
 
-  async writePoint(device: DeviceBinding, point: PointDef): Promise<void> {
+  async writePoint(device: DeviceBinding, point: PointDef, value: number | boolean): Promise<void> {
+    // a car park's occupancy is a count the gateway keeps: an attendant's count may correct it
+    const det =
+      this.detectors.get(device.id) ?? (this.backend ? await this.detector(device).catch(() => undefined) : undefined);
+    if (det instanceof ParkingCounterDevice) {
+      det.write(point, value);
+      return;
+    }
     throw new LangbiangError(
       'NOT_WRITABLE',
       `${device.id}.${point.name} is an input: loop detectors and weather meters cannot be written`,

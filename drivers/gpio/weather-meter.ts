@@ -3,7 +3,7 @@ import { LangbiangError } from '../../gateway/core/errors.js';
 import type { PointDef } from '../../gateway/core/point.js';
 import type { PointValue } from '../../gateway/core/reading.js';
 import type { GpioBackend, WatchedInput } from './backend.js';
-import { BounceFilter, type Level } from './bounce-filter.js';
+import { PulseInput } from './pulse-input.js';
 
 /**
  * A weather meter kit's reed-switch sensors on GPIO inputs (SparkFun SEN-15901 and its clones): a
@@ -11,6 +11,7 @@ import { BounceFilter, type Level } from './bounce-filter.js';
  * per second = 2.4 km/h). Each closure is a pulse; contact bounce is removed by the loop detectors'
  * BounceFilter, so a bouncing reed switch counts once and two real closures never merge.
  */
+export { PulseInput } from './pulse-input.js';
 export const MM_PER_TIP = 0.2794;
 export const KMH_PER_HZ = 2.4;
 /** WMO: a gust is the highest 3-second mean wind speed. */
@@ -63,32 +64,6 @@ export function weatherMeterSettings(device: DeviceBinding): WeatherMeterSetting
     mmPerTip: positive('mmPerTip', MM_PER_TIP),
     kmhPerHz: positive('kmhPerHz', KMH_PER_HZ),
   };
-}
-
-/** Debounced closures of one reed switch, dated at their first edge (backend clock). */
-export class PulseInput {
-  private readonly filter: BounceFilter;
-  private pending: number[] = [];
-
-  constructor(minPulseMs: number, t0: number) {
-    this.filter = new BounceFilter(minPulseMs, 0, t0);
-  }
-
-  edge(level: Level, t: number): void {
-    this.filter.push(level, t, (c) => {
-      if (c.level === 1) this.pending.push(c.t);
-    });
-  }
-
-  /** Pulses confirmed up to `now`, handed out once. */
-  take(now: number): number[] {
-    this.filter.settle(now, (c) => {
-      if (c.level === 1) this.pending.push(c.t);
-    });
-    const out = this.pending;
-    this.pending = [];
-    return out;
-  }
 }
 
 export interface WeatherFigures {

@@ -63,6 +63,7 @@ const REQUIRED: Record<string, Record<string, string | undefined>> = {
   'renke-rs-fs-n01': { wind_speed: 'm/s' },
   'renke-rs-fx-n01': { wind_direction: '°' },
   'sparkfun-sen-15901-vane': { wind_direction: '°' },
+  'parking-counter': { occupancy: 'veh', free_spaces: 'veh' },
   'sparkfun-sen-15901': { precipitation: 'mm', rain_today: 'mm', wind_speed: 'km/h', wind_gust: 'km/h' },
   'eastron-sdm120': { voltage: 'V', current: 'A', ...METER_TOTALS },
   'eastron-sdm630': {
