@@ -108,8 +108,9 @@ export function modelFor(
   if (name === 'phosphorus') return m((t) => 22 + wobble(seed, t, 40 * 60_000, 1));
   if (name === 'potassium') return m((t) => 80 + wobble(seed, t, 40 * 60_000, 3));
 
-  // a street drain in the dry hours: a few centimetres of water (tests and the demo raise it)
-  if (name === 'water_level') return m((t) => 8 + wobble(seed, t, 20 * 60_000, 1.5));
+  // a street drain: a few centimetres of water, and a cloudburst every quarter of an hour (the
+  // demo's flood alarm): 3 minutes rising to about 42 cm, a minute up there, 3 minutes receding
+  if (name === 'water_level') return m((t) => cloudburst(t, seed) + wobble(seed, t, 20 * 60_000, 1.5));
   if (name === 'decimal_places') return m(() => 1);
   if (name === 'range_zero') return m(() => 0);
   if (name === 'range_full') return m(() => 500);
@@ -138,4 +139,15 @@ export function modelFor(
   if (name === 'import_energy') return m((t) => importKwh(t));
   if (name === 'total_energy' || name.endsWith('_energy')) return m((t) => importKwh(t) + 12.5 + seed);
   return undefined;
+}
+
+/** Water in a street drain over a 15-minute cycle: dry for 8 minutes, then a cloudburst's flood. */
+export function cloudburst(wallMs: number, seed: number): number {
+  const minute = (((wallMs / 60_000 + seed * 3) % 15) + 15) % 15;
+  const dry = 8;
+  const flood = 42;
+  if (minute < 8) return dry;
+  if (minute < 11) return dry + ((flood - dry) * (minute - 8)) / 3;
+  if (minute < 12) return flood;
+  return flood - ((flood - dry) * (minute - 12)) / 3;
 }
