@@ -475,6 +475,27 @@ const panelSchema = z
         description:
           'Relays the farmer role may switch from the panel (valves, pumps). Technicians may command any writable point.',
       }),
+    // issue 15: the public car-park page
+    publicParking: z
+      .strictObject({
+        enabled: z.boolean().default(false).meta({ description: 'Serve /public/parking without login.' }),
+        carParks: z
+          .array(z.string().min(1))
+          .default([])
+          .meta({ description: 'Devices (parking-counter) whose free spaces are shown; nothing else is.' }),
+        ratePerMinute: z
+          .number()
+          .int()
+          .min(1)
+          .max(600)
+          .default(30)
+          .meta({ description: 'Requests per minute per client address; more get 429.' }),
+      })
+      .prefault({})
+      .meta({
+        description:
+          'A public page for a roadside sign or a phone: the free spaces of these car parks, no login, rate limited. Off by default.',
+      }),
   })
   .meta({ description: 'HTTP server: farmer panel, technician console, API.' });
 

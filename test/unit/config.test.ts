@@ -143,7 +143,7 @@ const broken: BrokenCase[] = [
   {
     name: 'unknown key, nothing close',
     yaml: `${GW}panel: { colour: green }\n`,
-    expect: 'panel.colour: unknown key (expected one of port, host, irrigation)',
+    expect: 'panel.colour: unknown key (expected one of port, host, irrigation, publicParking)',
   },
   {
     name: 'irrigation relay that is not writable',
@@ -461,7 +461,12 @@ describe('valid configs', () => {
       backlogRate: 2000,
     });
     expect(c.sync?.tls?.key).toBe('/etc/langbiang/tls/dl-gw-0001.key');
-    expect(c.panel).toEqual({ port: 8080, host: '0.0.0.0', irrigation: [] });
+    expect(c.panel).toEqual({
+      port: 8080,
+      host: '0.0.0.0',
+      irrigation: [],
+      publicParking: { enabled: false, carParks: [], ratePerMinute: 30 },
+    });
     expect(c.flows).toMatchObject({
       enabled: true,
       maxHeap: 192 * 1024 * 1024,
@@ -510,7 +515,12 @@ describe('valid configs', () => {
         batchMaxReadings: 500,
         batchMaxDelay: 1000,
       },
-      panel: { port: 8080, host: '0.0.0.0', irrigation: [] },
+      panel: {
+        port: 8080,
+        host: '0.0.0.0',
+        irrigation: [],
+        publicParking: { enabled: false, carParks: [], ratePerMinute: 30 },
+      },
       flows: {
         enabled: false,
         maxHeap: 192 * 1024 * 1024,

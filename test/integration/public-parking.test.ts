@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningCli, startCli, waitUntil } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
+
+// A gateway process with a car park counted on the simulated gpio bus and the public page on.
+describe('public car-park page', () => {
+  let dir: string;
+  let gw: RunningCli;
+  let base: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lb-parking-'));
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    const file = join(dir, 'gateway.yaml');
+    writeFileSync(
+      file,
+      `gateway: { id: dl-park-e2e, dataDir: ${dir}/data, assumeClockSynced: true }
+buses:
+  - { id: lake, type: gpio, backend: simulated, simulate: { vehiclesPerMinute: 120, seed: 3 } }
+devices:
+  - { id: lake-park, name: "Bãi đỗ xe hồ Xuân Hương", profile: parking-counter, bus: lake, pins: { entry: 5, exit: 6 }, options: { capacity: 80, recalibrateAt: "03:00" }, interval: 500ms }
+storage: { batchMaxDelay: 100ms }
+panel: { port: ${port}, host: 127.0.0.1, publicParking: { enabled: true, carParks: [lake-park], ratePerMinute: 6 } }
+`,
+    );
+    gw = startCli(['start', '--config', file]);
+    await gw.waitFor('http listening', 20_000);
+  }, 30_000);
+
+  afterAll(async () => {
+    gw?.child.kill('SIGTERM');
+    await gw?.exited;
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('shows the free spaces without login, and nothing else', async () => {
+    const body = await waitUntil(
+      async () => {
+        const r = (await (await fetch(`${base}/public/parking.json`)).json()) as {
+          carParks: Array<{ id: string; freeSpaces: number | null; capacity: number }>;
+        };
+        return r.carParks[0]?.freeSpaces !== null ? r : undefined;
+      },
+      10_000,
+      'free spaces on the public page',
+    );
+    expect(body.carParks).toHaveLength(1);
+    const p = body.carParks[0]!;
+    expect(Object.keys(p).sort()).toEqual(['capacity', 'freeSpaces', 'id', 'name', 'updated']);
+    expect(p).toMatchObject({ id: 'lake-park', name: 'Bãi đỗ xe hồ Xuân Hương', capacity: 80 });
+    expect(p.freeSpaces).toBeGreaterThanOrEqual(0);
+    expect(p.freeSpaces).toBeLessThanOrEqual(80);
+
+    const html = await fetch(`${base}/public/parking`);
+    expect(html.status).toBe(200);
+    const text = await html.text();
+    expect(text).toContain('Bãi đỗ xe hồ Xuân Hương');
+    expect(text).not.toMatch(/<script/i);
+
+    // the rest of the gateway still needs a session
+    for (const path of ['/api/devices', '/api/alarms', '/public/other', '/api/readings?device=lake-park']) {
+      expect((await fetch(`${base}${path}`)).status, path).toBe(401);
+    }
+    expect((await fetch(`${base}/public/parking.json`, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('is rate limited per address', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push((await fetch(`${base}/public/parking.json`)).status);
+    expect(statuses).toContain(429);
+    expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(6);
+  });
+});
