@@ -68,14 +68,14 @@ export function carParks(config: GatewayConfig, latest: () => StoredReading[]): 
   });
 }
 
-const escape = (s: string) =>
+const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 
 function page(list: CarPark[]): string {
   const rows = list
     .map(
       (p) =>
-        `<li><span class="n">${escape(p.name)}</span><strong>${p.freeSpaces ?? '–'}</strong><span class="u">chỗ trống · free</span></li>`,
+        `<li><span class="n">${escapeHtml(p.name)}</span><strong>${p.freeSpaces ?? '–'}</strong><span class="u">chỗ trống · free</span></li>`,
     )
     .join('');
   // inline style only (no script): allowed by a page-specific CSP below
