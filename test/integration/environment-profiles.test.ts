@@ -106,3 +106,23 @@ describe('environment station profiles against a hand-written Modbus client', ()
     expect((await read(4, 'rs485-level-transmitter')).water_level).toBeCloseTo(42.5, 6);
   });
 });
+
+describe('free-spaces sign', () => {
+  it('the LED display takes the number with function 06 into register 0, as its instruction says', async () => {
+    const p = profiles.get('rs485-led-display-4digit')!;
+    const sign = await ModbusSimulator.tcp({ units: [{ unit: 9, profile: p }] });
+    const b = ModbusBus.tcp({ id: 'sign', host: '127.0.0.1', port: sign.port as number, timeoutMs: 500 });
+    try {
+      await b.open();
+      const d: DeviceBinding = { id: 'sign-1', unit: 9, profile: p };
+      await b.writePoint(d, p.points[0]!, 37);
+      expect(await rawRead(sign.port as number, 9, 3, 0, 1)).toEqual([37]);
+      await b.writePoint(d, p.points[0]!, -1);
+      expect(await rawRead(sign.port as number, 9, 3, 0, 1)).toEqual([0xffff]);
+      expect(sign.stats(9).writes).toBe(2);
+    } finally {
+      await b.close();
+      await sign.close();
+    }
+  });
+});

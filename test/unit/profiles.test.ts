@@ -64,6 +64,7 @@ const REQUIRED: Record<string, Record<string, string | undefined>> = {
   'renke-rs-fx-n01': { wind_direction: '°' },
   'sparkfun-sen-15901-vane': { wind_direction: '°' },
   'parking-counter': { occupancy: 'veh', free_spaces: 'veh' },
+  'rs485-led-display-4digit': { display_value: undefined },
   'sparkfun-sen-15901': { precipitation: 'mm', rain_today: 'mm', wind_speed: 'km/h', wind_gust: 'km/h' },
   'eastron-sdm120': { voltage: 'V', current: 'A', ...METER_TOTALS },
   'eastron-sdm630': {
