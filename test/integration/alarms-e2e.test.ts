@@ -7,6 +7,7 @@ import { formatProblems, parseConfigText } from '../../gateway/config/index.js';
 import { loadProfiles } from '../../hardware/profiles.js';
 import { ModbusSimulator } from '../../hardware/simulators/index.js';
 import { type RunningCli, startCli, waitUntil } from '../helpers/cli.js';
+import { ApiClient, setupCodeFrom } from '../helpers/http-client.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
@@ -35,6 +36,7 @@ describe('local flood alarm, end to end', () => {
   let gw: RunningCli | undefined;
   let receiverDb: string;
   let cloudburstAt = 0;
+  let httpPort = 0;
 
   const siren = () => sim.getValue(SIREN, 'relay_1');
   const water = (cm: number) => sim.setValue(LEVEL, 'water_level', cm);
@@ -78,7 +80,7 @@ describe('local flood alarm, end to end', () => {
     // the gateway's uplink (a cellular modem), cut for now; the city's receiver stays connected
     link = await startTcpProxy({ port: broker.port });
     link.accept(false);
-    const httpPort = await freePort();
+    httpPort = await freePort();
     const text = `gateway: { id: ${GW}, dataDir: ${dir}/data, assumeClockSynced: true }
 buses:
   - { id: street, type: modbus-tcp, host: 127.0.0.1, port: ${sim.port}, timeout: 300ms }
@@ -178,6 +180,28 @@ sync: { url: "${link.url}", batchMaxDelay: 200ms }
     await new Promise((r) => setTimeout(r, 1000));
     expect(alarmEvents().filter((e) => e.state === 'raised')).toHaveLength(1);
   }, 40_000);
+
+  it('the console and the panel show the active alarm (their banner)', async () => {
+    const api = new ApiClient(`http://127.0.0.1:${httpPort}`);
+    const setup = await api.post('/api/setup', {
+      code: setupCodeFrom(gw?.output() ?? ''),
+      user: 'tech',
+      password: 'correct horse',
+    });
+    expect(setup.status, setup.text).toBe(200);
+    const alarms = (await api.get('/api/alarms')).body as { alarms: Array<Record<string, unknown>> };
+    expect(alarms.alarms).toEqual([
+      expect.objectContaining({
+        id: 'flood-drain',
+        name: 'Ngập cống Phan Đình Phùng',
+        state: 'active',
+        fault: false,
+        value: 45,
+      }),
+    ]);
+    const panel = (await api.get('/api/panel')).body as { alarms: Array<{ id: string }> };
+    expect(panel.alarms.map((a) => a.id)).toEqual(['flood-drain']);
+  }, 20_000);
 
   it('clears only once the water is below the hysteresis band', async () => {
     water(27); // under 30, not under 30 − 5
