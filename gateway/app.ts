@@ -18,6 +18,7 @@ import type { DeviceProfile } from './core/point.js';
 import type { Reading } from './core/reading.js';
 import { type ConfigHost, HttpServer } from './http/server.js';
 import type { Logger } from './log.js';
+import type { ParkingSigns } from './parking-signs.js';
 import { pollSlotsFor } from './scheduler/poll-slots.js';
 import { type ScheduledDevice, Scheduler } from './scheduler/scheduler.js';
 import { Store } from './store/index.js';
@@ -53,6 +54,8 @@ export class Gateway {
   cabinets: CabinetController | null = null;
   /** Local alarms (null when the config has none). */
   alarms: AlarmEngine | null = null;
+  /** Free-spaces signs (null when the config has none). */
+  private parkingSigns: ParkingSigns | null = null;
   /** Node-RED in its own process (null unless flows.enabled). */
   flows: FlowsSupervisor | null = null;
   /** MQTT sync to the city (null unless the config has a `sync` section). */
@@ -176,6 +179,7 @@ export class Gateway {
       sink: (readings: Reading[]) => {
         this.store.append(readings);
         this.alarms?.onReadings(readings);
+        this.parkingSigns?.onReadings(readings);
         // The very first poll is committed at once, not a batch delay later: whoever just started
         // the gateway sees stored data sooner (start to first reading ≤ 1.5 s); one extra commit per start.
         if (this.readingsStored === 0) {
@@ -219,6 +223,13 @@ export class Gateway {
       // before the first poll: a siren that was on before a reboot goes on again at once
       this.alarms.start();
       log.info({ alarms: config.alarms.length }, 'local alarms armed');
+    }
+
+    if (config.parkingSigns.length > 0) {
+      const { ParkingSigns } = await import('./parking-signs.js');
+      this.parkingSigns = new ParkingSigns(config.parkingSigns, this.commands, (sign, message) =>
+        log.warn({ sign: sign.device, carPark: sign.carPark, err: message }, 'free-spaces sign not updated'),
+      );
     }
 
     this.scheduler.start();

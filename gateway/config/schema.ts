@@ -632,6 +632,16 @@ export const gatewayConfigSchema = z.strictObject({
     .array(cabinetSchema)
     .default([])
     .meta({ description: 'Streetlight cabinets: lamps switched and dimmed on a sunset/sunrise schedule.' }),
+  parkingSigns: z
+    .array(
+      z.strictObject({
+        carPark: z.string().min(1).meta({ description: 'A parking-counter device.' }),
+        device: z.string().min(1).meta({ description: 'The sign, e.g. an rs485-led-display-4digit.' }),
+        point: z.string().min(1).default('display_value').meta({ description: "The sign's writable number point." }),
+      }),
+    )
+    .default([])
+    .meta({ description: "Free-spaces signs: each car park's free spaces written to its sign as they change." }),
   alarms: z.array(alarmRule).default([]).meta({
     description: 'Local alarm rules: evaluated on the gateway, act through the command router, work offline.',
   }),

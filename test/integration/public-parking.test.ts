@@ -2,27 +2,38 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadProfile } from '../../hardware/profiles.js';
+import { ModbusSimulator } from '../../hardware/simulators/index.js';
 import { type RunningCli, startCli, waitUntil } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
 
-// A gateway process with a car park counted on the simulated gpio bus and the public page on.
-describe('public car-park page', () => {
+// A gateway process with a car park counted on the simulated gpio bus, its free-spaces sign on a
+// simulated Modbus TCP line, and the public page on.
+describe('public car-park page and sign', () => {
   let dir: string;
   let gw: RunningCli;
   let base: string;
+  let sign: ModbusSimulator;
+
+  const sim = () => sign.stats(7);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'lb-parking-'));
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
+    // the free-spaces sign at the entrance, an RS-485 LED display behind a Modbus TCP gateway
+    sign = await ModbusSimulator.tcp({ units: [{ unit: 7, profile: loadProfile('rs485-led-display-4digit') }] });
     const file = join(dir, 'gateway.yaml');
     writeFileSync(
       file,
       `gateway: { id: dl-park-e2e, dataDir: ${dir}/data, assumeClockSynced: true }
 buses:
   - { id: lake, type: gpio, backend: simulated, simulate: { vehiclesPerMinute: 120, seed: 3 } }
+  - { id: signs, type: modbus-tcp, host: 127.0.0.1, port: ${sign.port}, timeout: 300ms }
 devices:
+  - { id: lake-sign, profile: rs485-led-display-4digit, bus: signs, unit: 7, interval: 5s }
   - { id: lake-park, name: "Bãi đỗ xe hồ Xuân Hương", profile: parking-counter, bus: lake, pins: { entry: 5, exit: 6 }, options: { capacity: 80, recalibrateAt: "03:00" }, interval: 500ms }
+parkingSigns: [{ carPark: lake-park, device: lake-sign }]
 storage: { batchMaxDelay: 100ms }
 panel: { port: ${port}, host: 127.0.0.1, publicParking: { enabled: true, carParks: [lake-park], ratePerMinute: 6 } }
 `,
@@ -34,6 +45,7 @@ panel: { port: ${port}, host: 127.0.0.1, publicParking: { enabled: true, carPark
   afterAll(async () => {
     gw?.child.kill('SIGTERM');
     await gw?.exited;
+    await sign?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -66,6 +78,15 @@ panel: { port: ${port}, host: 127.0.0.1, publicParking: { enabled: true, carPark
       expect((await fetch(`${base}${path}`)).status, path).toBe(401);
     }
     expect((await fetch(`${base}/public/parking.json`, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('the sign at the entrance shows the free spaces as they change', async () => {
+    // the sign's number follows the count (the sign's own reading and the car park's agree)
+    await waitUntil(() => sim().writes >= 2, 10_000, 'the sign written at least twice');
+    const shown = sign.getValue(7, 'display_value');
+    expect(shown).toBeGreaterThanOrEqual(0);
+    expect(shown).toBeLessThanOrEqual(80);
+    expect(gw.output()).not.toMatch(/free-spaces sign not updated/);
   });
 
   it('is rate limited per address', async () => {

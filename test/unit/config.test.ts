@@ -535,6 +535,7 @@ describe('valid configs', () => {
       },
       log: { level: 'info' },
       cabinets: [],
+      parkingSigns: [],
       alarms: [],
     });
   });
@@ -850,6 +851,7 @@ describe('JSON Schema', () => {
       'flows',
       'log',
       'cabinets',
+      'parkingSigns',
       'alarms',
     ]);
     expect(schema.required).toEqual(['gateway']);
