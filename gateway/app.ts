@@ -150,16 +150,27 @@ export class Gateway {
     );
 
     const scheduled: ScheduledDevice[] = [];
+    const lastOccupancy = new Map<string, { value: number; ts: number }>();
+    for (const r of this.store.latest())
+      if (r.point === 'occupancy' && r.quality === 'good' && typeof r.value === 'number')
+        lastOccupancy.set(r.device, { value: r.value, ts: r.ts });
     for (const dev of config.devices) {
       if (dev.enabled === false) continue;
       const bus = this.buses.get(dev.bus);
       const profile = profiles.get(dev.profile);
       if (!bus || !profile) continue;
       // a profile that counts days (the weather meter's rain_today) gets the gateway's time zone unless set
-      const withZone =
+      let withZone =
         profile.options?.timezone && dev.options?.timezone === undefined
           ? { ...dev, options: { ...dev.options, timezone: config.gateway.timezone } }
           : dev;
+      // a car park's count survives a restart: its last stored occupancy goes back to the counter
+      const lastCount = profile.pins?.includes('entry') ? lastOccupancy.get(dev.id) : undefined;
+      if (lastCount)
+        withZone = {
+          ...withZone,
+          options: { ...withZone.options, restoreOccupancy: lastCount.value, restoreAt: lastCount.ts },
+        };
       scheduled.push(...pollSlotsFor(withZone, profile, bus));
     }
     // event-driven buses (GPIO edges, Firmata reports) arm their inputs before the first poll

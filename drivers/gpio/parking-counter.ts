@@ -19,6 +19,8 @@ export interface ParkingSettings {
   recalibrateAtMin?: number;
   /** occupancy set at the recalibration (a car park empty at night: 0) */
   recalibrateTo: number;
+  /** the last stored count before a restart, given by the gateway (not a config option) */
+  restore?: { value: number; at: number };
 }
 
 export function parkingSettings(device: DeviceBinding): ParkingSettings {
@@ -42,6 +44,8 @@ export function parkingSettings(device: DeviceBinding): ParkingSettings {
   if (typeof to !== 'number' || !Number.isInteger(to) || to < 0 || to > capacity) {
     throw new LangbiangError('CONFIG_INVALID', `${where}: options.recalibrateTo must be 0..capacity`);
   }
+  const restoreOccupancy = typeof o.restoreOccupancy === 'number' ? o.restoreOccupancy : undefined;
+  const restoreAt = typeof o.restoreAt === 'number' ? o.restoreAt : undefined;
   const minPulseMs = o.minPulseMs ?? DEFAULT_BARRIER_MIN_MS;
   if (typeof minPulseMs !== 'number' || !(minPulseMs > 0)) {
     throw new LangbiangError('CONFIG_INVALID', `${where}: options.minPulseMs must be a positive number`);
@@ -55,6 +59,9 @@ export function parkingSettings(device: DeviceBinding): ParkingSettings {
     timezone: typeof o.timezone === 'string' ? o.timezone : 'UTC',
     ...(recalibrateAtMin !== undefined ? { recalibrateAtMin } : {}),
     recalibrateTo: to,
+    ...(restoreOccupancy !== undefined && restoreAt !== undefined
+      ? { restore: { value: restoreOccupancy, at: restoreAt } }
+      : {}),
   };
 }
 
@@ -101,6 +108,27 @@ export class ParkingCount {
 
   get occupancy(): number {
     return this.occupied;
+  }
+
+  /**
+   * The count the gateway had stored before a restart (`value` counted at wall time `at`): taken
+   * back unless a daily recalibration fell between then and now, which wins as it would have.
+   */
+  restore(value: number, at: number, now: number): void {
+    if (!Number.isInteger(value) || value < 0 || value > this.s.capacity || !(at <= now)) return;
+    const R = this.s.recalibrateAtMin;
+    if (R !== undefined) {
+      const then = this.localTime(at);
+      const today = this.localTime(now);
+      const days = Math.round((Date.parse(today.day) - Date.parse(then.day)) / 86_400_000);
+      const missed =
+        days === 0 ? then.minutes < R && today.minutes >= R : days > 1 || today.minutes >= R || then.minutes < R;
+      if (missed) {
+        this.occupied = this.s.recalibrateTo;
+        return;
+      }
+    }
+    this.occupied = value;
   }
 
   /** A `set occupancy` command (a count by the attendant). */
@@ -167,6 +195,7 @@ export class ParkingCounterDevice {
   ): Promise<ParkingCounterDevice> {
     const s = parkingSettings(device);
     const dev = new ParkingCounterDevice(new ParkingCount(s, backend.now(), wallNow()), backend, wallNow);
+    if (s.restore) dev.count.restore(s.restore.value, s.restore.at, wallNow());
     try {
       dev.inputs.push(
         await backend.watch(s.entry, (e) => dev.count.entry.edge(e.level, e.t), { activeLow: s.activeLow }),

@@ -102,6 +102,24 @@ describe('parking count', () => {
     expect(c.take(20 * MIN, wall0 + 20 * MIN).occupancy).toBe(5); // no second reset the same day
   });
 
+  it('after a restart the stored count comes back, unless a recalibration fell in between', () => {
+    // local = UTC + 7; recalibration at 03:00 local = 20:00 UTC the day before
+    const local = (d: number, h: number, m = 0) => Date.UTC(2026, 11, d, h - 7, m);
+    const restored = (at: number, now: number) => {
+      const c = new ParkingCount({ ...SETTINGS, recalibrateTo: 2 }, 0, now);
+      c.restore(17, at, now);
+      return c.occupancy;
+    };
+    expect(restored(local(6, 14), local(6, 14, 5))).toBe(17); // same afternoon
+    expect(restored(local(6, 2, 50), local(6, 3, 10))).toBe(2); // 03:00 passed while down
+    expect(restored(local(5, 22), local(6, 2))).toBe(17); // overnight, before 03:00
+    expect(restored(local(5, 2), local(6, 1))).toBe(2); // yesterday's 03:00 came after the count
+    expect(restored(local(4, 22), local(6, 1))).toBe(2); // two days down
+    const c = new ParkingCount(SETTINGS, 0, local(6, 12));
+    c.restore(99, local(6, 11), local(6, 12)); // beyond capacity: not taken
+    expect(c.occupancy).toBe(0);
+  });
+
   it('set occupancy: within 0..capacity, refused otherwise', () => {
     const c = new ParkingCount(SETTINGS, 0, Date.UTC(2026, 11, 5, 5));
     c.set(12);
