@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProfile } from '../../hardware/profiles.js';
 import { ModbusSimulator } from '../../hardware/simulators/index.js';
 import { type RunningCli, startCli, waitUntil } from '../helpers/cli.js';
+import { ApiClient, setupCodeFrom } from '../helpers/http-client.js';
 import { freePort } from '../helpers/ports.js';
 
 // A gateway process with a car park counted on the simulated gpio bus, its free-spaces sign on a
@@ -14,6 +15,7 @@ describe('public car-park page and sign', () => {
   let gw: RunningCli;
   let base: string;
   let sign: ModbusSimulator;
+  let file: string;
 
   const sim = () => sign.stats(7);
 
@@ -23,7 +25,7 @@ describe('public car-park page and sign', () => {
     base = `http://127.0.0.1:${port}`;
     // the free-spaces sign at the entrance, an RS-485 LED display behind a Modbus TCP gateway
     sign = await ModbusSimulator.tcp({ units: [{ unit: 7, profile: loadProfile('rs485-led-display-4digit') }] });
-    const file = join(dir, 'gateway.yaml');
+    file = join(dir, 'gateway.yaml');
     writeFileSync(
       file,
       `gateway: { id: dl-park-e2e, dataDir: ${dir}/data, assumeClockSynced: true }
@@ -88,6 +90,47 @@ panel: { port: ${port}, host: 127.0.0.1, publicParking: { enabled: true, carPark
     expect(shown).toBeLessThanOrEqual(80);
     expect(gw.output()).not.toMatch(/free-spaces sign not updated/);
   });
+
+  it('set occupancy goes through the router, and the count survives a restart', async () => {
+    const api = new ApiClient(base);
+    const setup = await api.post('/api/setup', {
+      code: setupCodeFrom(gw.output()),
+      user: 'tech',
+      password: 'correct horse',
+    });
+    expect(setup.status, setup.text).toBe(200);
+    const set = await api.post('/api/commands', { device: 'lake-park', point: 'occupancy', value: 60 });
+    expect(set.status, set.text).toBe(200);
+    expect(
+      (await api.post('/api/commands', { device: 'lake-park', point: 'occupancy', value: 81 })).body,
+    ).toMatchObject({
+      ok: false,
+    });
+    const free = async () =>
+      ((await (await fetch(`${base}/public/parking.json`)).json()) as { carParks: Array<{ freeSpaces: number }> })
+        .carParks[0]?.freeSpaces;
+    // 80 − 60, give or take the cars of the last half second
+    await waitUntil(async () => Math.abs(((await free()) ?? 0) - 20) <= 4, 5000, 'about 20 free spaces');
+    gw.child.kill('SIGTERM');
+    await gw.exited;
+    const restartedAt = Date.now();
+    gw = startCli(['start', '--config', file]);
+    await gw.waitFor('http listening', 20_000);
+    // the first count after the restart starts from the stored one, not from zero (80 free)
+    const after = await waitUntil(
+      async () => {
+        const p = (
+          (await (await fetch(`${base}/public/parking.json`)).json()) as {
+            carParks: Array<{ freeSpaces: number; updated: string }>;
+          }
+        ).carParks[0];
+        return p && Date.parse(p.updated) > restartedAt ? p.freeSpaces : undefined;
+      },
+      5000,
+      'a count taken after the restart',
+    );
+    expect(Math.abs(after - 20)).toBeLessThanOrEqual(10);
+  }, 40_000);
 
   it('is rate limited per address', async () => {
     const statuses: number[] = [];
