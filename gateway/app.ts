@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { NorthboundAgent } from '../cloud-sync/northbound/agent.js';
 import type { FlowsSupervisor } from '../flows/host/index.js';
+import type { AlarmEngine } from './alarms/index.js';
 import type { AuthContext } from './auth/index.js';
 import { type BusSettings, createBusDriver } from './buses.js';
 import type { CabinetController } from './cabinet/index.js';
@@ -21,6 +22,7 @@ import { DeviceHealthWatch } from './device-health-watch.js';
 import { busProblem, busReport, healthProblems } from './health.js';
 import { type ConfigHost, HttpServer } from './http/server.js';
 import type { Logger } from './log.js';
+import type { ParkingSigns } from './parking-signs.js';
 import { RefusalBudget } from './refusals.js';
 import { pollSlotsFor } from './scheduler/poll-slots.js';
 import { type ScheduledDevice, Scheduler } from './scheduler/scheduler.js';
@@ -55,6 +57,10 @@ export class Gateway {
   readonly commands: CommandRouter;
   /** Streetlight cabinets (null when the config has none). */
   cabinets: CabinetController | null = null;
+  /** Local alarms (null when the config has none). */
+  alarms: AlarmEngine | null = null;
+  /** Free-spaces signs (null when the config has none). */
+  private parkingSigns: ParkingSigns | null = null;
   /** Node-RED in its own process (null unless flows.enabled). */
   flows: FlowsSupervisor | null = null;
   /** events about commands refused before they were read: a flood from the broker is capped */
@@ -158,12 +164,28 @@ export class Gateway {
     );
 
     const scheduled: ScheduledDevice[] = [];
+    const lastOccupancy = new Map<string, { value: number; ts: number }>();
+    for (const r of this.store.latest())
+      if (r.point === 'occupancy' && r.quality === 'good' && typeof r.value === 'number')
+        lastOccupancy.set(r.device, { value: r.value, ts: r.ts });
     for (const dev of config.devices) {
       if (dev.enabled === false) continue;
       const bus = this.buses.get(dev.bus);
       const profile = profiles.get(dev.profile);
       if (!bus || !profile) continue;
-      scheduled.push(...pollSlotsFor(dev, profile, bus));
+      // a profile that counts days (the weather meter's rain_today) gets the gateway's time zone unless set
+      let withZone =
+        profile.options?.timezone && dev.options?.timezone === undefined
+          ? { ...dev, options: { ...dev.options, timezone: config.gateway.timezone } }
+          : dev;
+      // a car park's count survives a restart: its last stored occupancy goes back to the counter
+      const lastCount = profile.pins?.includes('entry') ? lastOccupancy.get(dev.id) : undefined;
+      if (lastCount)
+        withZone = {
+          ...withZone,
+          options: { ...withZone.options, restoreOccupancy: lastCount.value, restoreAt: lastCount.ts },
+        };
+      scheduled.push(...pollSlotsFor(withZone, profile, bus));
     }
     // event-driven buses (GPIO edges, Firmata reports) arm their inputs before the first poll
     await Promise.all(
@@ -195,6 +217,30 @@ export class Gateway {
       onError: (err: unknown) => log.warn({ err: describeError(err) }, 'clock check failed'),
     });
     this.watcher.start();
+
+    if (config.alarms.length > 0) {
+      const { AlarmEngine } = await import('./alarms/index.js');
+      this.alarms = new AlarmEngine({
+        rules: config.alarms,
+        clock: this.clock,
+        executor: this.commands,
+        events: this.store,
+        settings: this.store.control(),
+        log: log.child({ part: 'alarms' }),
+        onChange: (s, transition) =>
+          this.events.emit('alarm', { id: s.id, transition, state: s.state, fault: s.fault }),
+      });
+      // before the first poll: a siren that was on before a reboot goes on again at once
+      this.alarms.start();
+      log.info({ alarms: config.alarms.length }, 'local alarms armed');
+    }
+
+    if (config.parkingSigns.length > 0) {
+      const { ParkingSigns } = await import('./parking-signs.js');
+      this.parkingSigns = new ParkingSigns(config.parkingSigns, this.commands, (sign, message) =>
+        log.warn({ sign: sign.device, carPark: sign.carPark, err: message }, 'free-spaces sign not updated'),
+      );
+    }
 
     this.scheduler.start();
     log.info({ devices: scheduled.length, buses: this.buses.size }, 'polling started');
@@ -259,6 +305,9 @@ export class Gateway {
    */
   private readonly storePolledReadings = (readings: Reading[]): void => {
     this.store.append(readings);
+    // the local alarms and the parking signs see every reading as it is stored, offline or not
+    this.alarms?.onReadings(readings);
+    this.parkingSigns?.onReadings(readings);
     if (this.readingsStored === 0) {
       try {
         this.store.flush();
@@ -421,6 +470,7 @@ export class Gateway {
   async stop(): Promise<void> {
     this.watcher?.stop();
     this.healthWatch?.stop();
+    this.alarms?.stop();
     await this.cabinets?.stop();
     // before the buses close: the fail-safe writes go out on them
     await this.flows?.stop();

@@ -14,8 +14,10 @@ export type BusSettings =
       dataBits: 7 | 8;
       timeout: number;
       interFrameDelay?: number;
+      /** extra tries after no usable answer (config default 2; one-shot CLI reads: none) */
+      retries?: number;
     }
-  | { id: string; type: 'modbus-tcp'; host: string; port: number; timeout: number }
+  | { id: string; type: 'modbus-tcp'; host: string; port: number; timeout: number; retries?: number }
   | {
       id: string;
       type: 'gpio';
@@ -41,12 +43,19 @@ export async function createBusDriver(bus: BusSettings): Promise<BusDriver> {
         stopBits: bus.stopBits,
         dataBits: bus.dataBits,
         timeoutMs: bus.timeout,
+        ...(bus.retries !== undefined ? { retries: bus.retries } : {}),
         ...(bus.interFrameDelay !== undefined ? { interFrameDelayMs: bus.interFrameDelay } : {}),
       });
     }
     case 'modbus-tcp': {
       const { ModbusBus } = await import('../drivers/modbus/bus.js');
-      return ModbusBus.tcp({ id: bus.id, host: bus.host, port: bus.port, timeoutMs: bus.timeout });
+      return ModbusBus.tcp({
+        id: bus.id,
+        host: bus.host,
+        port: bus.port,
+        timeoutMs: bus.timeout,
+        ...(bus.retries !== undefined ? { retries: bus.retries } : {}),
+      });
     }
     case 'gpio': {
       const { GpioBus } = await import('../drivers/gpio/bus.js');

@@ -43,6 +43,16 @@ export const PointDocSchema = z.strictObject({
   offset: z.number().optional().describe('default 0'),
   unit: z.string().optional(),
   writable: z.boolean().optional().describe('coil/holding only; default false'),
+  ladder: z
+    .array(z.strictObject({ raw: z.number(), value: z.number() }))
+    .min(2)
+    .max(64)
+    .optional()
+    .describe('firmata analog inputs: a resistor ladder; the raw reading maps to the value of the nearest step'),
+  trigger: z
+    .boolean()
+    .optional()
+    .describe('a write that acts each time (pulse, reset): never retried after a timeout; default false'),
   min: z.number().optional().describe('valid range, engineering units'),
   max: z.number().optional(),
   group: z.string().optional().describe('poll group name'),
@@ -267,6 +277,8 @@ export function crossCheckProfile(doc: ProfileDoc): Problem[] {
         );
       if (p.writable && p.function !== 'coil') add(at('writable'), 'only coil (digital output) points can be written');
     }
+    if (p.ladder && (kind !== 'firmata' || p.function !== 'input'))
+      add(at('ladder'), 'only firmata analog inputs (function: input) read a resistor ladder');
     if (kind !== 'modbus') return; // gpio/firmata points are computed by the driver; register fields carry no meaning
 
     if (p.function === undefined) add(at('function'), 'is required (coil, discrete, holding or input)');

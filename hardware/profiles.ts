@@ -56,7 +56,7 @@ function buildPoint(p: ProfileDoc['points'][number], index: number, doc: Profile
     offset: p.offset ?? 0,
     writable: p.writable ?? false,
   };
-  for (const key of ['bit', 'length', 'unit', 'min', 'max', 'group', 'description'] as const) {
+  for (const key of ['bit', 'length', 'unit', 'min', 'max', 'trigger', 'ladder', 'group', 'description'] as const) {
     if (p[key] !== undefined) (point as unknown as Record<string, unknown>)[key] = p[key];
   }
   return point;

@@ -253,7 +253,7 @@ export class FirmataBus implements BusDriver {
   }
 
   private scaled(p: PointDef, raw: number): PointValue {
-    const value = Math.round((raw * p.scale + p.offset) * 1e6) / 1e6;
+    const value = p.ladder ? ladderValue(p.ladder, raw) : Math.round((raw * p.scale + p.offset) * 1e6) / 1e6;
     const outside = (p.min !== undefined && value < p.min) || (p.max !== undefined && value > p.max);
     return { point: p.name, value, quality: outside ? 'out_of_range' : 'good' };
   }
@@ -312,4 +312,15 @@ export class FirmataBus implements BusDriver {
     this.conn = null;
     await conn?.close();
   }
+}
+
+/**
+ * A resistor ladder (a wind vane's reed switches closing one resistor each) gives one of a few
+ * voltages: the step whose nominal reading is nearest wins. Resistor tolerance and supply drift move
+ * a reading a little, never past the midpoint to the next step on a well-chosen ladder.
+ */
+export function ladderValue(steps: ReadonlyArray<{ raw: number; value: number }>, raw: number): number {
+  let best = steps[0] as { raw: number; value: number };
+  for (const s of steps) if (Math.abs(s.raw - raw) < Math.abs(best.raw - raw)) best = s;
+  return best.value;
 }

@@ -4,7 +4,12 @@ import type { PointDef } from '../../gateway/core/point.js';
 import type { PointValue } from '../../gateway/core/reading.js';
 import type { GpioBackend } from './backend.js';
 import { LoopDetector } from './loop-detector.js';
+import { ParkingCounterDevice } from './parking-counter.js';
 import type { SimulatedTrafficOptions } from './simulated-backend.js';
+import { WeatherMeterDevice } from './weather-meter.js';
+
+/** What the gpio bus serves: a lane's loop detector, a weather meter kit's reed switches, a car park's entry/exit detectors. */
+type GpioDevice = LoopDetector | WeatherMeterDevice | ParkingCounterDevice;
 
 export interface GpioBusOptions {
   id: string;
@@ -15,17 +20,19 @@ export interface GpioBusOptions {
   simulate?: SimulatedTrafficOptions;
   /** a backend made by the caller (tests with a manual clock) */
   backendInstance?: GpioBackend;
+  /** wall clock for the weather meter's hour and day (tests); default Date.now */
+  wallNow?: () => number;
 }
 
 /**
  * The `gpio` bus: the board's own input pins. It serves `loop-detector` devices (profiles whose
- * pins include `presence`). Inputs are armed when the gateway attaches its devices (or at the first
+ * pins include `presence`) and weather meter kits (profiles with `rain`/`wind` pins). Inputs are armed when the gateway attaches its devices (or at the first
  * read), so the first interval starts then; each read closes the interval since the previous one.
  */
 export class GpioBus implements BusDriver {
   readonly type = 'gpio';
   private backend: GpioBackend | null = null;
-  private readonly detectors = new Map<string, LoopDetector>();
+  private readonly detectors = new Map<string, GpioDevice>();
   private readonly health_ = new Map<string, DeviceHealth>();
   private lastError: string | undefined;
   private reads = 0;
@@ -67,16 +74,22 @@ export class GpioBus implements BusDriver {
     }
   }
 
-  private async detector(device: DeviceBinding): Promise<LoopDetector> {
+  private async detector(device: DeviceBinding): Promise<GpioDevice> {
     const existing = this.detectors.get(device.id);
     if (existing) return existing;
     if (!this.backend) throw new LangbiangError('BUS_CLOSED', `gpio bus ${this.id} is not open`);
-    if (!device.profile.pins?.includes('presence'))
+    const pins = [...(device.profile.pins ?? []), ...(device.profile.optionalPins ?? [])];
+    let det: GpioDevice;
+    if (pins.includes('presence')) det = await LoopDetector.arm(device, this.backend);
+    else if (pins.includes('rain') || pins.includes('wind'))
+      det = await WeatherMeterDevice.arm(device, this.backend, this.opts.wallNow);
+    else if (pins.includes('entry') && pins.includes('exit'))
+      det = await ParkingCounterDevice.arm(device, this.backend, this.opts.wallNow);
+    else
       throw new LangbiangError(
         'CONFIG_INVALID',
-        `profile ${device.profile.name} is not a loop detector; the gpio bus serves profiles with a presence pin`,
+        `profile ${device.profile.name} is not a loop detector (presence pin), a weather meter (rain/wind pins) or a car park (entry/exit pins)`,
       );
-    const det = await LoopDetector.arm(device, this.backend);
     this.detectors.set(device.id, det);
     return det;
   }
@@ -92,7 +105,7 @@ export class GpioBus implements BusDriver {
         return this.fail(h, points, 'bus_error', describeError(err));
       }
     }
-    let det: LoopDetector;
+    let det: GpioDevice;
     try {
       det = await this.detector(device);
     } catch (err) {
@@ -122,10 +135,17 @@ export class GpioBus implements BusDriver {
     return points.map((p) => ({ point: p.name, value: null, quality, error }));
   }
 
-  async writePoint(device: DeviceBinding, point: PointDef): Promise<void> {
+  async writePoint(device: DeviceBinding, point: PointDef, value: number | boolean): Promise<void> {
+    // a car park's occupancy is a count the gateway keeps: an attendant's count may correct it
+    const det =
+      this.detectors.get(device.id) ?? (this.backend ? await this.detector(device).catch(() => undefined) : undefined);
+    if (det instanceof ParkingCounterDevice) {
+      det.write(point, value);
+      return;
+    }
     throw new LangbiangError(
       'NOT_WRITABLE',
-      `${device.id}.${point.name} is an input: loop detectors cannot be written`,
+      `${device.id}.${point.name} is an input: loop detectors and weather meters cannot be written`,
     );
   }
 

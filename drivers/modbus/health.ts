@@ -28,6 +28,7 @@ interface DeviceState {
   lastOkAt?: number;
   retryAt?: number;
   exceptionOnly: boolean;
+  unsupported: string[];
 }
 
 /**
@@ -46,7 +47,7 @@ export class DeviceHealthTracker {
   private state(device: string): DeviceState {
     let s = this.devices.get(device);
     if (!s) {
-      s = { device, consecutiveFailures: 0, polls: 0, errors: 0, exceptionOnly: false };
+      s = { device, consecutiveFailures: 0, polls: 0, errors: 0, exceptionOnly: false, unsupported: [] };
       this.devices.set(device, s);
     }
     return s;
@@ -90,6 +91,11 @@ export class DeviceHealthTracker {
     return this.snapshot(s);
   }
 
+  /** The points this unit refuses (see DeviceHealth.unsupported); an empty list clears them. */
+  setUnsupported(device: string, points: readonly string[]): void {
+    this.state(device).unsupported = [...points].sort();
+  }
+
   get(device: string): DeviceHealth {
     return this.snapshot(this.state(device));
   }
@@ -112,6 +118,7 @@ export class DeviceHealthTracker {
     if (s.lastError !== undefined) h.lastError = s.lastError;
     if (s.lastOkAt !== undefined) h.lastOkAt = s.lastOkAt;
     if (s.retryAt !== undefined) h.retryAt = s.retryAt;
+    if (s.unsupported.length > 0) h.unsupported = [...s.unsupported];
     return h;
   }
 }

@@ -8,7 +8,9 @@
  * - a block never exceeds the protocol maximum (125 registers, 2000 bits) or the model's own
  *   smaller limit (profile maxReadRegisters);
  * - a multi-register point is never split across two blocks (its halves would come from two
- *   different moments).
+ *   different moments);
+ * - an address the unit has refused (`refused`: it answered "illegal data address" for it) is a
+ *   hole too, whatever the profile says: points on it are left out and no block bridges it.
  */
 import { LangbiangError } from '../../gateway/core/errors.js';
 import { type PointDef, pointWidth, type RegisterFunction } from '../../gateway/core/point.js';
@@ -32,6 +34,8 @@ export interface PlanOptions {
   maxBits?: number;
   /** addresses known to be readable although no listed point covers them; lets a block bridge a gap */
   readable?: (fn: RegisterFunction, address: number) => boolean;
+  /** addresses this unit refuses (learnt from exception 2): never read, never bridged */
+  refused?: (fn: RegisterFunction, address: number) => boolean;
 }
 
 const FUNCTION_ORDER: RegisterFunction[] = ['coil', 'discrete', 'holding', 'input'];
@@ -93,11 +97,17 @@ function splitCluster(fn: RegisterFunction, c: Span, limit: number): Span[] {
   return out;
 }
 
-function gapReadable(fn: RegisterFunction, from: number, to: number, readable: PlanOptions['readable']): boolean {
+function gapReadable(fn: RegisterFunction, from: number, to: number, opts: PlanOptions): boolean {
   if (from >= to) return true;
+  const { readable, refused } = opts;
   if (!readable) return false;
-  for (let a = from; a < to; a++) if (!readable(fn, a)) return false;
+  for (let a = from; a < to; a++) if (!readable(fn, a) || refused?.(fn, a)) return false;
   return true;
+}
+
+function touchesRefused(p: PointDef, refused: NonNullable<PlanOptions['refused']>): boolean {
+  for (let a = p.address; a < p.address + pointWidth(p); a++) if (refused(p.function, a)) return true;
+  return false;
 }
 
 function planFunction(fn: RegisterFunction, points: PointDef[], opts: PlanOptions): ReadBlock[] {
@@ -112,7 +122,7 @@ function planFunction(fn: RegisterFunction, points: PointDef[], opts: PlanOption
   const blocks: ReadBlock[] = [];
   let current: Span | undefined;
   for (const s of spans) {
-    if (current && s.end - current.start <= limit && gapReadable(fn, current.end, s.start, opts.readable)) {
+    if (current && s.end - current.start <= limit && gapReadable(fn, current.end, s.start, opts)) {
       current.end = Math.max(current.end, s.end);
       current.points.push(...s.points);
       continue;
@@ -132,7 +142,9 @@ function planFunction(fn: RegisterFunction, points: PointDef[], opts: PlanOption
  */
 export function planReads(points: readonly PointDef[], opts: PlanOptions = {}): ReadBlock[] {
   const byFunction = new Map<RegisterFunction, PointDef[]>();
+  const refused = opts.refused;
   for (const p of points) {
+    if (refused && touchesRefused(p, refused)) continue;
     const list = byFunction.get(p.function);
     if (list) list.push(p);
     else byFunction.set(p.function, [p]);

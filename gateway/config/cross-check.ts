@@ -1,7 +1,9 @@
 import { realpathSync } from 'node:fs';
 import type { DeviceProfile } from '../core/point.js';
+import { crossCheckAlarms } from './cross-check-alarms.js';
 import { crossCheckCabinets } from './cross-check-cabinets.js';
 import { checkDeviceOptions } from './cross-check-options.js';
+import { crossCheckPublicParking } from './cross-check-parking.js';
 import { closest, didYouMean } from './did-you-mean.js';
 import type { PathSegment, RawProblem } from './problems.js';
 import type { BusConfig, BusType, GatewayConfig } from './schema.js';
@@ -238,6 +240,8 @@ export function crossCheck(config: GatewayConfig, profiles: ReadonlyMap<string, 
   });
 
   crossCheckCabinets(config, profiles, problem);
+  crossCheckAlarms(config, profiles, problem);
+  crossCheckPublicParking(config, profiles, problem);
 
   return { problems, warnings };
 }

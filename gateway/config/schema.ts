@@ -155,6 +155,12 @@ const gatewaySection = z
   })
   .meta({ description: 'Who this gateway is.' });
 
+// Noisy lines (issue 15): how often a request with no usable answer is sent again.
+const modbusRetries = z.number().int().min(0).max(5).default(2).meta({
+  description:
+    'Extra tries of a request that got no usable answer (timeout, garbled frame); reads and state-setting writes only, never a trigger point. 2 keeps a 5 % loss of replies to well under 1 % of polls. A unit that failed its last two polls gets none.',
+});
+
 const modbusRtuBus = z
   .strictObject({
     id: localId('bus'),
@@ -175,6 +181,7 @@ const modbusRtuBus = z
     dataBits: z.literal([7, 8]).default(8),
     timeout: duration('How long to wait for each answer.', 10).prefault('500ms'),
     interFrameDelay: duration('Pause between a reply and the next request (slow devices need 20–50ms).').optional(),
+    retries: modbusRetries,
   })
   .meta({ title: 'Modbus RTU bus', description: 'An RS-485 line driven through a serial port.' });
 
@@ -185,6 +192,7 @@ const modbusTcpBus = z
     host: z.string().min(1).meta({ description: 'Host name or IP address of the Modbus TCP server or RTU gateway.' }),
     port: z.number().int().min(1).max(65535).default(502),
     timeout: duration('How long to wait for each answer.', 10).prefault('1s'),
+    retries: modbusRetries,
   })
   .meta({ title: 'Modbus TCP bus', description: 'A Modbus TCP server (or a TCP-to-RS-485 gateway).' });
 
@@ -476,6 +484,27 @@ const panelSchema = z
         description:
           'Relays the farmer role may switch from the panel (valves, pumps). Technicians may command any writable point.',
       }),
+    // issue 15: the public car-park page
+    publicParking: z
+      .strictObject({
+        enabled: z.boolean().default(false).meta({ description: 'Serve /public/parking without login.' }),
+        carParks: z
+          .array(z.string().min(1))
+          .default([])
+          .meta({ description: 'Devices (parking-counter) whose free spaces are shown; nothing else is.' }),
+        ratePerMinute: z
+          .number()
+          .int()
+          .min(1)
+          .max(600)
+          .default(30)
+          .meta({ description: 'Requests per minute per client address; more get 429.' }),
+      })
+      .prefault({})
+      .meta({
+        description:
+          'A public page for a roadside sign or a phone: the free spaces of these car parks, no login, rate limited. Off by default.',
+      }),
   })
   .meta({ description: 'HTTP server: farmer panel, technician console, API.' });
 
@@ -547,6 +576,66 @@ const logSchema = z
   .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') })
   .meta({ description: 'Logging (JSON lines on stdout).' });
 
+// ── alarms (issue 15): local alarm rules, evaluated in the gateway core, acting offline ──
+const alarmAction = z
+  .strictObject({
+    device: z.string().min(1).meta({ description: 'Device with the output (a siren or warning-light relay).' }),
+    point: z.string().min(1).meta({ description: 'Writable point of that device.' }),
+    value: z.union([z.number(), z.boolean()]).default(1).meta({ description: 'Written when the alarm is raised.' }),
+    clearValue: z.union([z.number(), z.boolean()]).default(0).meta({ description: 'Written when the alarm clears.' }),
+    onFault: z.boolean().default(false).meta({
+      description:
+        'Also write `value` when the sensor goes silent or faulty (a warning light that says "look at me"). Default: a fault leaves the output as it is.',
+    }),
+  })
+  .meta({ description: 'An output switched through the command router.' });
+
+const alarmRule = z
+  .strictObject({
+    id: localId('alarm'),
+    name: z.string().min(1).max(120).optional().meta({ description: 'Shown on the panel banner (Vietnamese first).' }),
+    device: z.string().min(1).meta({ description: 'Device whose point is watched.' }),
+    point: z.string().min(1).meta({ description: 'Numeric point watched.' }),
+    above: z.number().optional().meta({ description: 'Raised when the value is above this.' }),
+    below: z.number().optional().meta({ description: 'Raised when the value is below this.' }),
+    hysteresis: z.number().min(0).default(0).meta({
+      description:
+        'Clears only once the value is back past the threshold by this much (above: value ≤ above − hysteresis), and a rate-of-rise alarm once the rise is under `rise.by` − hysteresis.',
+    }),
+    for: duration('The condition must hold this long before the alarm is raised (a wave is not a flood).').prefault(
+      '0s',
+    ),
+    rise: z
+      .strictObject({
+        by: z.number().positive().meta({ description: 'Raised when the value rose by at least this…' }),
+        within: duration('…within this long (e.g. 10 cm in 10m).', 1000),
+      })
+      .optional()
+      .meta({ description: 'Rate-of-rise condition.' }),
+    silentAfter: duration(
+      'No good reading of the point for this long (silent or faulty sensor) raises a fault alarm; never an all-clear.',
+      1000,
+    ).prefault('2m'),
+    severity: z.enum(['warning', 'critical']).default('critical'),
+    actions: z
+      .array(alarmAction)
+      .default([])
+      .meta({ description: 'Outputs switched when the alarm is raised and cleared.' }),
+  })
+  .superRefine((r, ctx) => {
+    if (r.above === undefined && r.below === undefined && r.rise === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'needs a condition: above, below or rise', path: [] });
+    }
+    if (r.above !== undefined && r.below !== undefined) {
+      ctx.addIssue({ code: 'custom', message: 'give above or below, not both (make two alarms)', path: ['below'] });
+    }
+  })
+  .meta({
+    title: 'Alarm rule',
+    description: 'A local alarm: threshold with hysteresis and minimum duration, rate of rise, silent/faulty sensor.',
+  });
+// ── end of alarms ──
+
 export const gatewayConfigSchema = z.strictObject({
   gateway: gatewaySection,
   buses: z.array(busSchema).default([]).meta({ description: 'Buses the devices are on.' }),
@@ -560,6 +649,19 @@ export const gatewayConfigSchema = z.strictObject({
     .array(cabinetSchema)
     .default([])
     .meta({ description: 'Streetlight cabinets: lamps switched and dimmed on a sunset/sunrise schedule.' }),
+  parkingSigns: z
+    .array(
+      z.strictObject({
+        carPark: z.string().min(1).meta({ description: 'A parking-counter device.' }),
+        device: z.string().min(1).meta({ description: 'The sign, e.g. an rs485-led-display-4digit.' }),
+        point: z.string().min(1).default('display_value').meta({ description: "The sign's writable number point." }),
+      }),
+    )
+    .default([])
+    .meta({ description: "Free-spaces signs: each car park's free spaces written to its sign as they change." }),
+  alarms: z.array(alarmRule).default([]).meta({
+    description: 'Local alarm rules: evaluated on the gateway, act through the command router, work offline.',
+  }),
 });
 
 /** The parsed config: defaults applied, durations in ms, sizes in bytes, paths absolute. */
@@ -569,6 +671,7 @@ export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
 export type GatewaySection = GatewayConfig['gateway'];
 export type BusConfig = GatewayConfig['buses'][number];
 export type BusType = BusConfig['type'];
+export type AlarmRuleConfig = GatewayConfig['alarms'][number];
 export type ModbusRtuBusConfig = Extract<BusConfig, { type: 'modbus-rtu' }>;
 export type ModbusTcpBusConfig = Extract<BusConfig, { type: 'modbus-tcp' }>;
 export type GpioBusConfig = Extract<BusConfig, { type: 'gpio' }>;

@@ -30,6 +30,11 @@ export interface DeviceHealth {
   lastOkAt?: number;
   /** while backed off: when the driver will ask the device again (wall ms) */
   retryAt?: number;
+  /**
+   * Points of the profile this unit refuses (answered "illegal data address"): not read any more
+   * until the device's profile or unit changes. Absent when the unit answers every listed point.
+   */
+  unsupported?: string[];
 }
 
 export interface BusHealth {
@@ -42,6 +47,8 @@ export interface BusHealth {
   reconnects: number;
   queueDepth: number;
   transactions: number;
+  /** requests sent again after no usable answer (Modbus buses with retries) */
+  retries?: number;
   devices: DeviceHealth[];
 }
 

@@ -9,6 +9,8 @@ export interface GatewayEventMap {
   'device-health': [DeviceHealth];
   'bus-state': [{ bus: string; open: boolean; error?: string }];
   'clock-synced': [{ stepMs: number; corrected: number }];
+  /** a local alarm changed (raised, cleared, fault, fault_cleared): the live panel's banner */
+  alarm: [{ id: string; transition: string; state: string; fault: boolean }];
 }
 
 /** A typed EventEmitter: listeners that throw are the listener's problem, not the poll loop's. */

@@ -28,6 +28,16 @@ export interface PointDef {
   /** valid range in engineering units: reads outside get quality out_of_range, writes outside are refused */
   min?: number;
   max?: number;
+  /**
+   * A write that acts each time it is received (a pulse, a counter reset, a "send now" register)
+   * rather than setting a state: never retried after a timeout, since the first may have landed.
+   */
+  trigger?: boolean;
+  /**
+   * An analog input behind a resistor ladder (a wind vane): the raw reading maps to the value of
+   * the nearest step, instead of scale/offset. Firmata analog inputs only.
+   */
+  ladder?: Array<{ raw: number; value: number }>;
   /** poll group name (profiles may poll groups at different intervals) */
   group?: string;
   description?: string;

@@ -13,6 +13,8 @@ export const QUALITIES = [
   'decode_error', // words came back but cannot be a value (NaN, bad string)
   'device_offline', // device backed off after repeated failures; not asked this cycle
   'bus_error', // the port/socket is down
+  // Appended last: codes are list positions and travel on the wire, so older ones never move.
+  'unsupported', // the unit refuses this point's registers (Modbus exception 2): it answers, just not this
 ] as const;
 export type Quality = (typeof QUALITIES)[number];
 

@@ -207,10 +207,13 @@ export function registerDataRoutes(r: Router, deps: Deps): void {
         };
       }),
       commandsAvailable: !!deps.gw.commands,
+      // local alarms that need attention (active or sensor fault): the banner on top of the panel
+      alarms: (deps.gw.alarms?.status() ?? []).filter((a) => a.state === 'active' || a.fault),
     };
   });
 
   r.get('/api/thresholds', 'user', () => deps.settings.list());
+  r.get('/api/alarms', 'user', () => ({ alarms: deps.gw.alarms?.status() ?? [] }), { token: true });
 
   r.post('/api/commands', 'user', async ({ req, res, who }) => {
     const b = objectBody(await readJson(req, 4096));
@@ -265,6 +268,7 @@ export function registerDataRoutes(r: Router, deps: Deps): void {
       ),
     );
     const offHealth = deps.gw.events.on('device-health', (h) => send('health', { device: h.device, state: h.state }));
+    const offAlarm = deps.gw.events.on('alarm', (a) => send('alarm', a));
     const sessionId = who?.session?.id;
     const ping = setInterval(() => {
       if (sessionId && !deps.auth.sessions.get(sessionId)) return done();
@@ -279,6 +283,7 @@ export function registerDataRoutes(r: Router, deps: Deps): void {
       clearInterval(ping);
       offReadings();
       offHealth();
+      offAlarm();
       res.end();
     }
     req.on('close', done);

@@ -8,6 +8,7 @@ import type { DeviceProfile } from '../core/point.js';
 import { History } from '../history/index.js';
 import type { Logger } from '../log.js';
 import { SESSION_COOKIE } from './api-auth.js';
+import { handlePublicParking, PerAddressLimit } from './public-parking.js';
 import { HttpError, parseCookies, redirect, sendJson } from './respond.js';
 import { type Ctx, HANDLED, type Principal, type Router } from './router.js';
 import type { ConfigHost, Deps, HttpCounters, HttpGateway } from './types.js';
@@ -86,6 +87,7 @@ export class HttpServer {
   }
 
   private profilesLoader: typeof import('../../hardware/profiles.js') | null = null;
+  private parkingLimit: PerAddressLimit | undefined;
 
   private readProfiles(): ReadonlyMap<string, DeviceProfile> {
     const dir = this.gw.config.gateway.profilesDir;
@@ -181,6 +183,14 @@ export class HttpServer {
         // 503 when degraded: Docker's HEALTHCHECK (fetch → r.ok) and any HTTP probe see it
         sendJson(res, health.status === 'degraded' ? 503 : 200, health);
         return;
+      }
+      // the public car-park page, when configured: only the free spaces, no login (off by default)
+      if (path.startsWith('/public/')) {
+        this.parkingLimit ??= new PerAddressLimit(this.gw.config.panel.publicParking.ratePerMinute);
+        if (handlePublicParking(req, res, path, this.gw.config, () => this.gw.store.latest(), this.parkingLimit)) {
+          routeLabel = '/public/parking';
+          return;
+        }
       }
 
       const who = this.principal(req);

@@ -28,6 +28,8 @@ export interface HttpGateway {
   readonly sync?: { status(): unknown } | null;
   /** Node-RED, when flows are enabled: the editor at /red/ is proxied to it */
   readonly flows?: EditorSource | null;
+  /** local alarms, when the config has any (the panel's and console's banner) */
+  readonly alarms?: { status(): ReadonlyArray<{ state: string; fault: boolean }> } | null;
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import type { BusDriver, DeviceBinding } from '../core/driver.js';
 import type { PointDef } from '../core/point.js';
-import type { Reading } from '../core/reading.js';
+import type { PointValue, Reading } from '../core/reading.js';
 
 export interface ScheduledDevice {
   binding: DeviceBinding;
@@ -41,6 +41,11 @@ export interface SchedulerOptions {
  */
 export class Scheduler {
   private readonly slots: Slot[];
+  /**
+   * `device\0point` of points whose unit refuses them: the driver says so on every poll (without
+   * touching the bus), the store hears it once, so a refused register costs one reading, not one per poll.
+   */
+  private readonly reportedUnsupported = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = true;
 
@@ -101,6 +106,19 @@ export class Scheduler {
     this.timer = setTimeout(() => this.tick(), wait);
   }
 
+  private onceUnsupported(device: string, values: PointValue[]): PointValue[] {
+    return values.filter((v) => {
+      const k = `${device}\u0000${v.point}`;
+      if (v.quality !== 'unsupported') {
+        this.reportedUnsupported.delete(k);
+        return true;
+      }
+      if (this.reportedUnsupported.has(k)) return false;
+      this.reportedUnsupported.add(k);
+      return true;
+    });
+  }
+
   private async poll(slot: Slot): Promise<void> {
     const { clock } = this.opts;
     const startMono = clock.monoNow();
@@ -110,7 +128,7 @@ export class Scheduler {
       const mono = clock.monoNow();
       const synced = clock.isSynced();
       const units = new Map(slot.points.map((p) => [p.name, p.unit]));
-      const readings: Reading[] = values.map((v) => ({
+      const readings: Reading[] = this.onceUnsupported(slot.binding.id, values).map((v) => ({
         device: slot.binding.id,
         point: v.point,
         value: v.value,

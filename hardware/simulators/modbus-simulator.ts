@@ -34,7 +34,8 @@ const RTU_SILENCE_MS = 20;
  * Modbus devices standing in for the physical world: several unit ids behind one TCP port (as a
  * Modbus TCP gateway serves them) or on one RTU serial line. Each unit follows its profile and a
  * behaviour: normal, dead (never answers), slow (answers late), exception (answers with an
- * exception), drop (of every four requests, one answer garbled and one lost).
+ * exception), drop (of every four requests, one answer garbled and one lost). Beside the behaviour,
+ * a unit may refuse some of its profile's points (exception 2) and lose a fraction of its answers.
  */
 export class ModbusSimulator {
   private readonly units = new Map<number, SimulatedUnit>();
@@ -110,6 +111,13 @@ export class ModbusSimulator {
   private reply(unitId: number, pdu: Buffer): Reply {
     const u = this.units.get(unitId);
     if (!u) return undefined; // nobody at that address: silence, as on a real bus
+    const r = this.behave(u, pdu);
+    // The unit acted (a write is done) but its answer died on a noisy line.
+    if (r && u.loseAnswer()) return undefined;
+    return r;
+  }
+
+  private behave(u: SimulatedUnit, pdu: Buffer): Reply {
     u.stats.requests++;
     const fc = pdu[0] ?? 0;
     switch (u.behaviour) {

@@ -15,6 +15,16 @@ export interface SimUnitSpec {
   slowMs?: number;
   /** 'exception': the exception code answered to everything (default 4, server device failure) */
   exceptionCode?: number;
+  /**
+   * Points of the profile this unit does not have (another firmware or variant): any read touching
+   * their registers is answered with exception 2, as an SDM120 without reactive energy does.
+   */
+  refuse?: string[];
+  /**
+   * Fraction (0..1) of answers lost on the line, at random (seeded by `seed`), whatever the
+   * behaviour: the noisy RS-485 run or cheap converter. The request is counted, the answer never sent.
+   */
+  lossRate?: number;
 }
 
 export interface SimUnitStats {
@@ -27,6 +37,8 @@ export interface SimUnitStats {
   writes: number;
   dropped: number;
   garbled: number;
+  /** answers lost to `lossRate` */
+  lost: number;
 }
 
 const FC_CODES: Record<number, RegisterFunction> = { 1: 'coil', 2: 'discrete', 3: 'holding', 4: 'input' };
@@ -54,7 +66,10 @@ export class SimulatedUnit {
     writes: 0,
     dropped: 0,
     garbled: 0,
+    lost: 0,
   };
+  readonly lossRate: number;
+  private lossState: number;
   /** counts requests while behaviour is 'drop', to drop/garble in a fixed pattern */
   dropCounter = 0;
   private readonly image: Record<RegisterFunction, Map<number, number>> = {
@@ -94,9 +109,20 @@ export class SimulatedUnit {
     this.slowMs = spec.slowMs ?? 2000;
     this.exceptionCode = spec.exceptionCode ?? 4;
     const seed = spec.seed ?? spec.unit;
+    const lossRate = spec.lossRate ?? 0;
+    if (!(lossRate >= 0 && lossRate <= 1)) throw new LangbiangError('USAGE', `lossRate must be 0..1, got ${lossRate}`);
+    this.lossRate = lossRate;
+    this.lossState = (seed * 0x9e3779b1) >>> 0 || 1;
+    const refuse = new Set(spec.refuse ?? []);
+    for (const name of refuse) {
+      if (!spec.profile.points.some((p) => p.name === name)) {
+        throw new LangbiangError('UNKNOWN_POINT', `profile ${spec.profile.name} has no point "${name}" to refuse`);
+      }
+    }
     const start = now();
     for (const p of spec.profile.points) {
       this.points.set(p.name, p);
+      if (refuse.has(p.name)) continue; // not in this variant: its registers are holes
       for (let a = p.address; a < p.address + pointWidth(p); a++) {
         const list = this.owners[p.function].get(a);
         if (list) list.push(p);
@@ -107,6 +133,21 @@ export class SimulatedUnit {
       if (model) this.models.set(p.name, model);
     }
     for (const p of spec.profile.points) this.store(p, this.models.get(p.name)?.(start) ?? restingValue(p));
+  }
+
+  /** Should the answer to this request be lost on the line? (xorshift32: repeatable for a seed) */
+  loseAnswer(): boolean {
+    if (this.lossRate <= 0) return false;
+    let x = this.lossState;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    this.lossState = x;
+    if (x / 0x100000000 >= this.lossRate) return false;
+    this.stats.lost++;
+    return true;
   }
 
   private point(name: string): PointDef {

@@ -108,6 +108,23 @@ export function modelFor(
   if (name === 'phosphorus') return m((t) => 22 + wobble(seed, t, 40 * 60_000, 1));
   if (name === 'potassium') return m((t) => 80 + wobble(seed, t, 40 * 60_000, 3));
 
+  // a street drain: a few centimetres of water, and a cloudburst every quarter of an hour (the
+  // demo's flood alarm): 3 minutes rising to about 42 cm, a minute up there, 3 minutes receding
+  if (name === 'water_level') return m((t) => cloudburst(t, seed) + wobble(seed, t, 20 * 60_000, 1.5));
+  if (name === 'decimal_places') return m(() => 1);
+  if (name === 'range_zero') return m(() => 0);
+  if (name === 'range_full') return m(() => 500);
+
+  // Đà Lạt air: clean mountain air most of the day, a little more dust at the morning traffic
+  if (name === 'pm25') return m((t) => 14 + wobble(seed, t, 45 * 60_000, 4));
+  if (name === 'pm10') return m((t) => 24 + wobble(seed + 1, t, 45 * 60_000, 6));
+  if (name === 'pm1') return m((t) => 9 + wobble(seed + 2, t, 45 * 60_000, 3));
+  // a light north-easterly breeze (the dry-season monsoon); the sector follows the degrees
+  const windFrom = (t: number) => (((45 + wobble(seed, t, 7 * 60_000, 30)) % 360) + 360) % 360;
+  if (name === 'wind_speed') return m((t) => 2.5 + wobble(seed, t, 3 * 60_000, 1.5));
+  if (name === 'wind_direction') return m((t) => Math.round(windFrom(t)));
+  if (name === 'wind_sector') return m((t) => Math.round(windFrom(t) / 45) % 8);
+
   const ph = phaseOf(name);
   if (name.startsWith('voltage')) return m((t) => voltage(t, ph));
   if (name.startsWith('current')) return m((t) => sum(ph, (p) => current(t, p)));
@@ -122,4 +139,15 @@ export function modelFor(
   if (name === 'import_energy') return m((t) => importKwh(t));
   if (name === 'total_energy' || name.endsWith('_energy')) return m((t) => importKwh(t) + 12.5 + seed);
   return undefined;
+}
+
+/** Water in a street drain over a 15-minute cycle: dry for 8 minutes, then a cloudburst's flood. */
+export function cloudburst(wallMs: number, seed: number): number {
+  const minute = (((wallMs / 60_000 + seed * 3) % 15) + 15) % 15;
+  const dry = 8;
+  const flood = 42;
+  if (minute < 8) return dry;
+  if (minute < 11) return dry + ((flood - dry) * (minute - 8)) / 3;
+  if (minute < 12) return flood;
+  return flood - ((flood - dry) * (minute - 12)) / 3;
 }

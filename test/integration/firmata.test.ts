@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ladderValue } from '../../drivers/firmata/bus.js';
 import { FirmataBus } from '../../drivers/firmata/index.js';
 import type { DeviceBinding } from '../../gateway/core/driver.js';
 import type { PointValue } from '../../gateway/core/reading.js';
@@ -85,6 +86,34 @@ describe('Firmata driver (johnny-five over serialport 13) against the emulator o
     expect(Object.keys(values).sort()).toEqual(['relay_1', 'soil_1', 'soil_2', 'switch_1']);
     emu.setDigitalInput(4, 1);
     await until('switch_1 = 1', async () => byName(await bus.readPoints(device, points)).switch_1?.value === 1);
+  });
+
+  it('a wind vane (resistor ladder on A3) reads as one of 16 directions, resistor tolerance included', async () => {
+    const vane = loadProfile('sparkfun-sen-15901-vane');
+    const dev: DeviceBinding = { id: 'vane-1', profile: vane, pins: { wind_direction: 3 } };
+    const read = async () => (await bus.readPoints(dev, vane.points))[0];
+    // 16 kOhm (225°) and 14.12 kOhm (247.5°) are the closest pair of the ladder: 630 and 599
+    for (const [raw, deg] of [
+      [610, 247.5],
+      [622, 225],
+      [780, 0],
+      [70, 112.5],
+      [950, 270],
+    ] as const) {
+      emu.setAnalog(3, raw);
+      const v = await until(`A3 = ${raw} read as ${deg}°`, async () => {
+        const r = await read();
+        return r?.value === deg ? r : undefined;
+      });
+      expect(v).toMatchObject({ quality: 'good' });
+    }
+    // every step of the ladder, 2 % off its nominal reading, still gives its own direction
+    const steps = vane.points[0]?.ladder ?? [];
+    expect(steps).toHaveLength(16);
+    for (const s of steps) {
+      expect(ladderValue(steps, Math.round(s.raw * 1.02))).toBe(s.value);
+      expect(ladderValue(steps, Math.round(s.raw * 0.98))).toBe(s.value);
+    }
   });
 
   it('writes a relay: the emulator records the write, and the read-back comes from PIN_STATE_QUERY', async () => {

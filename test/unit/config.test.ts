@@ -143,7 +143,7 @@ const broken: BrokenCase[] = [
   {
     name: 'unknown key, nothing close',
     yaml: `${GW}panel: { colour: green }\n`,
-    expect: 'panel.colour: unknown key (expected one of port, host, irrigation)',
+    expect: 'panel.colour: unknown key (expected one of port, host, irrigation, publicParking)',
   },
   {
     name: 'irrigation relay that is not writable',
@@ -430,6 +430,7 @@ describe('valid configs', () => {
       dataBits: 8,
       timeout: 500,
       interFrameDelay: 20,
+      retries: 2,
     });
     expect(c.buses[1]).toMatchObject({ baudRate: 9600, timeout: 300 });
     expect(c.devices).toHaveLength(6);
@@ -460,7 +461,12 @@ describe('valid configs', () => {
       backlogRate: 2000,
     });
     expect(c.sync?.tls?.key).toBe('/etc/langbiang/tls/dl-gw-0001.key');
-    expect(c.panel).toEqual({ port: 8080, host: '0.0.0.0', irrigation: [] });
+    expect(c.panel).toEqual({
+      port: 8080,
+      host: '0.0.0.0',
+      irrigation: [],
+      publicParking: { enabled: false, carParks: [], ratePerMinute: 30 },
+    });
     expect(c.flows).toMatchObject({
       enabled: true,
       maxHeap: 192 * 1024 * 1024,
@@ -509,7 +515,12 @@ describe('valid configs', () => {
         batchMaxReadings: 500,
         batchMaxDelay: 1000,
       },
-      panel: { port: 8080, host: '0.0.0.0', irrigation: [] },
+      panel: {
+        port: 8080,
+        host: '0.0.0.0',
+        irrigation: [],
+        publicParking: { enabled: false, carParks: [], ratePerMinute: 30 },
+      },
       flows: {
         enabled: false,
         maxHeap: 192 * 1024 * 1024,
@@ -525,6 +536,8 @@ describe('valid configs', () => {
       },
       log: { level: 'info' },
       cabinets: [],
+      parkingSigns: [],
+      alarms: [],
     });
   });
 
@@ -541,8 +554,16 @@ describe('valid configs', () => {
       stopBits: 1,
       dataBits: 8,
       timeout: 250,
+      retries: 2,
     });
-    expect(c.buses[1]).toEqual({ id: 'b', type: 'modbus-tcp', host: '127.0.0.1', port: 502, timeout: 1000 });
+    expect(c.buses[1]).toEqual({
+      id: 'b',
+      type: 'modbus-tcp',
+      host: '127.0.0.1',
+      port: 502,
+      timeout: 1000,
+      retries: 2,
+    });
   });
 
   it('resolves relative paths against the base directory', () => {
@@ -650,7 +671,14 @@ describe('demo config', () => {
     expect(c.gateway.id).toBe('dl-demo-0001');
     expect(c.gateway.name).toBe('Nhà kính demo');
     expect(c.gateway.dataDir).toBe(join(tmp, '.data/demo'));
-    expect(c.buses[0]).toEqual({ id: 'demo-tcp', type: 'modbus-tcp', host: '127.0.0.1', port: 15502, timeout: 1000 });
+    expect(c.buses[0]).toEqual({
+      id: 'demo-tcp',
+      type: 'modbus-tcp',
+      host: '127.0.0.1',
+      port: 15502,
+      timeout: 1000,
+      retries: 2,
+    });
     // the loop detectors run on a simulated gpio bus: the demo never touches /sys/class/gpio
     expect(c.buses.find((b) => b.type === 'gpio')).toMatchObject({ id: 'road', backend: 'simulated' });
     expect(
@@ -824,6 +852,8 @@ describe('JSON Schema', () => {
       'flows',
       'log',
       'cabinets',
+      'parkingSigns',
+      'alarms',
     ]);
     expect(schema.required).toEqual(['gateway']);
     expect(schema.additionalProperties).toBe(false);

@@ -230,6 +230,20 @@ describe('merging rules', () => {
     expect(summary(planReads(points, { readable: (_fn, a) => a !== 3 }))).toEqual(['holding 0+1', 'holding 5+1']);
   });
 
+  it('refused() addresses are holes: their points are left out and no block bridges them', () => {
+    const points = [pt('a', 'input', 0), pt('b', 'input', 1, 'u32'), pt('c', 'input', 3), pt('d', 'input', 4)];
+    expect(summary(planReads(points))).toEqual(['input 0+5']);
+    const refused = (_fn: string, a: number) => a === 2;
+    const blocks = planReads(points, { refused });
+    expect(summary(blocks)).toEqual(['input 0+1', 'input 3+2']);
+    expect(blocks.flatMap((b) => b.points.map((p) => p.name))).toEqual(['a', 'c', 'd']);
+    // even where the caller says a gap is readable, a refused address is not
+    expect(summary(planReads([pt('a', 'input', 0), pt('d', 'input', 4)], { readable: () => true, refused }))).toEqual([
+      'input 0+1',
+      'input 4+1',
+    ]);
+  });
+
   it('an empty list plans no reads', () => {
     expect(planReads([])).toEqual([]);
   });

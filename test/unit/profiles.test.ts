@@ -57,6 +57,15 @@ const REQUIRED: Record<string, Record<string, string | undefined>> = {
   'comwintop-cwt-soil': SOIL,
   'jxct-jxbs-3001': SOIL,
   'xy-md02': { temperature: '°C', humidity: '%RH' },
+  // issue 15: the environment station
+  'rs485-level-transmitter': { water_level: 'cm' },
+  'deltaohm-pmsense': { pm25: 'µg/m³', pm10: 'µg/m³' },
+  'renke-rs-fs-n01': { wind_speed: 'm/s' },
+  'renke-rs-fx-n01': { wind_direction: '°' },
+  'sparkfun-sen-15901-vane': { wind_direction: '°' },
+  'parking-counter': { occupancy: 'veh', free_spaces: 'veh' },
+  'rs485-led-display-4digit': { display_value: undefined },
+  'sparkfun-sen-15901': { precipitation: 'mm', rain_today: 'mm', wind_speed: 'km/h', wind_gust: 'km/h' },
   'eastron-sdm120': { voltage: 'V', current: 'A', ...METER_TOTALS },
   'eastron-sdm630': {
     ...Object.fromEntries(

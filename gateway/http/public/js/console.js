@@ -20,6 +20,27 @@ function table(el, head, rows) {
   );
 }
 
+/** Local alarms that need attention, on top of the console (the same ones as the panel's banner). */
+async function loadAlarms() {
+  const { alarms } = await api('/api/alarms');
+  const list = alarms.filter((a) => a.state === 'active' || a.fault);
+  const box = document.getElementById('alarm-banner');
+  box.classList.toggle('hidden', list.length === 0);
+  box.replaceChildren(
+    ...list.map((a) =>
+      h(
+        'p',
+        { class: `alarm ${a.state === 'active' ? a.severity : 'fault'}`, dataset: { alarm: a.id } },
+        h('strong', {}, `${a.state === 'active' ? 'ALARM' : 'SENSOR FAULT'} ${a.id}`),
+        ` ${a.name ? `(${a.name}) ` : ''}${a.device}.${a.point}`,
+        typeof a.value === 'number' ? ` = ${a.value}` : '',
+        a.since ? ` since ${when(a.since)}` : '',
+        a.fault ? ` · no good reading since ${when(a.valueAt ?? a.faultSince)}` : '',
+      ),
+    ),
+  );
+}
+
 async function loadDevices() {
   const [buses, devs, health] = await Promise.all([
     api('/api/buses'),
@@ -75,6 +96,10 @@ async function loadDevices() {
             { class: `badge ${d.health?.state ?? 'offline'}` },
             d.enabled ? (d.health?.state ?? 'not polled') : 'disabled',
           ),
+          // registers the unit refuses (exception 2): read no more, not a connection problem
+          d.health?.unsupported?.length
+            ? h('div', { class: 'muted unsupported' }, `unsupported: ${d.health.unsupported.join(', ')}`)
+            : null,
         ),
         h('td', {}, d.health?.polls ?? ''),
         h('td', {}, d.health?.errors ?? ''),
@@ -527,11 +552,12 @@ async function main() {
   wire();
   await session();
   await Promise.all(
-    [loadDevices(), loadConfig(), loadThresholds(), loadSync(), loadUsers(), loadLogs()].map((p) =>
+    [loadAlarms(), loadDevices(), loadConfig(), loadThresholds(), loadSync(), loadUsers(), loadLogs()].map((p) =>
       p.catch((e) => toast(errText(e))),
     ),
   );
   setInterval(() => {
+    loadAlarms().catch(() => {});
     loadDevices().catch(() => {});
     loadSync().catch(() => {});
   }, 10_000);

@@ -19,9 +19,15 @@ let renderQueued = false;
 
 const key = (d, p) => `${d}\u0000${p}`;
 
+// Qualities that mean the device did not answer. Any other non-good quality comes from a device
+// that answered (a refused register, a value out of range): never shown as a lost connection.
+const NO_ANSWER = new Set(['timeout', 'crc_error', 'device_offline', 'bus_error']);
+
 function pointState(dev, l) {
   if (!l || l.ts === null || l.ts === undefined) return 'nodata';
-  if (dev.state === 'offline' || dev.state === 'bus_error' || (l.quality && l.quality !== 'good')) return 'offline';
+  if (l.quality === 'unsupported') return 'unsupported';
+  if (dev.state === 'offline' || dev.state === 'bus_error' || NO_ANSWER.has(l.quality)) return 'offline';
+  if (l.quality && l.quality !== 'good') return 'error';
   if (Date.now() - l.ts > Math.max(3 * (dev.intervalMs ?? 30_000), STALE_MIN_MS)) return 'stale';
   return 'ok';
 }
@@ -54,11 +60,15 @@ function deviceCard(dev) {
     const status =
       st === 'nodata'
         ? t('state.nodata')
-        : st === 'offline'
-          ? `${t('state.offline')} · ${formatAge(Date.now() - l.ts)}`
-          : st === 'stale'
-            ? `${t('state.stale')} · ${formatAge(Date.now() - l.ts)}`
-            : formatAge(Date.now() - l.ts);
+        : st === 'unsupported'
+          ? t('state.unsupported')
+          : st === 'error'
+            ? `${t('state.error')} · ${formatAge(Date.now() - l.ts)}`
+            : st === 'offline'
+              ? `${t('state.offline')} · ${formatAge(Date.now() - l.ts)}`
+              : st === 'stale'
+                ? `${t('state.stale')} · ${formatAge(Date.now() - l.ts)}`
+                : formatAge(Date.now() - l.ts);
     return h(
       'li',
       {
@@ -72,7 +82,7 @@ function deviceCard(dev) {
       h(
         'span',
         { class: 'val' },
-        st === 'nodata' ? '–' : fmtValue(l.value),
+        st === 'nodata' || st === 'unsupported' ? '–' : fmtValue(l.value),
         p.unit ? h('span', { class: 'unit' }, p.unit) : null,
       ),
       h('span', { class: 'age' }, status),
@@ -173,10 +183,31 @@ function confirmSwitch(r, turnOn) {
   dlg.showModal();
 }
 
+function alarmBanner() {
+  const box = document.getElementById('alarm-banner');
+  const list = panel.alarms ?? [];
+  box.classList.toggle('hidden', list.length === 0);
+  box.replaceChildren(
+    ...list.map((a) =>
+      h(
+        'p',
+        { class: `alarm ${a.state === 'active' ? a.severity : 'fault'}`, dataset: { alarm: a.id } },
+        h('strong', {}, `${a.state === 'active' ? t('alarm.active') : t('alarm.fault')}: ${a.name ?? a.id}`),
+        a.state === 'active' && typeof a.value === 'number'
+          ? ` · ${formatNumber(a.value, 1)} · ${t('alarm.since', { t: formatDateTime(a.since) })}`
+          : a.fault
+            ? ` · ${t('alarm.sensorSilent', { device: a.device })}`
+            : '',
+      ),
+    ),
+  );
+}
+
 function render() {
   renderQueued = false;
   if (!panel) return;
   document.getElementById('title').textContent = panel.gateway.name;
+  alarmBanner();
   const irr = document.getElementById('irrigation');
   document.getElementById('irrigation-section').classList.toggle('hidden', panel.irrigation.length === 0);
   irr.replaceChildren(...panel.irrigation.map(relayCard));
@@ -240,6 +271,8 @@ function live() {
       latest.set(key(device, point), { value, quality, ts });
     queueRender();
   });
+  // an alarm raised or cleared: fetch the banner at once rather than at the next refresh
+  es.addEventListener('alarm', () => loadPanel());
   es.addEventListener('health', (e) => {
     const hl = JSON.parse(e.data);
     for (const z of panel?.zones ?? []) for (const d of z.devices) if (d.id === hl.device) d.state = hl.state;
