@@ -4,8 +4,8 @@ import type { NorthboundDevice } from '../cloud-sync/northbound/agent.js';
 import type { NorthboundFormat, NorthboundMessage } from '../cloud-sync/northbound/link.js';
 import { SparkplugFormat } from '../cloud-sync/northbound/sparkplug/format.js';
 import { ThingsBoardFormat } from '../cloud-sync/northbound/thingsboard/format.js';
-import { encodeTelemetry, NATIVE_VERSION } from '../cloud-sync/protocol/native.js';
 import { ACK_VERSION, encodeAck } from '../cloud-sync/protocol/ack.js';
+import { encodeTelemetry, NATIVE_VERSION } from '../cloud-sync/protocol/native.js';
 import { encodeStatus, STATUS_VERSION } from '../cloud-sync/protocol/status.js';
 import { topicsFor } from '../cloud-sync/protocol/topics.js';
 import type { WireReading } from '../cloud-sync/protocol/types.js';
@@ -57,7 +57,9 @@ function thingsboardPayload(polls: Poll[]): string {
   for (const p of polls) {
     const values: Record<string, number | string | null> = {};
     for (const r of p.readings) values[r.point] = r.value;
-    (doc[p.device.id] ??= []).push({ ts: p.t, values });
+    const list = doc[p.device.id] ?? [];
+    list.push({ ts: p.t, values });
+    doc[p.device.id] = list;
   }
   return JSON.stringify(doc);
 }
@@ -167,7 +169,14 @@ function thingsboardConnect(): number {
  * Every link reconnects once an hour (more often than a steady link does), and each tally counts
  * every byte of its connection both ways.
  */
-function daySite(site: Site, durationMs: number): SiteFigures {
+function daySite(
+  site: Site,
+  durationMs: number,
+  opts: { statusIntervalMs: number; cityAck: boolean } = {
+    statusIntervalMs: SYNC_DEFAULTS.statusIntervalMs,
+    cityAck: true,
+  },
+): SiteFigures {
   const topics = topicsFor(site.gatewayId);
   const epoch = '5f0c7d1e9a2b4c6d8e0f1a2b3c4d5e6f';
   const start = Date.UTC(2026, 2, 1, 17, 0, 0); // local midnight in Đà Lạt
@@ -253,7 +262,7 @@ function daySite(site: Site, durationMs: number): SiteFigures {
         const bytes = status(nextStatus, 'online');
         for (const link of [native, unknownNames])
           link.publish(nextStatus, publishBytes(topics.status, bytes, true, a), bytes, 'status');
-        nextStatus += SYNC_DEFAULTS.statusIntervalMs;
+        nextStatus += opts.statusIntervalMs;
       }
     }
   };
@@ -289,7 +298,8 @@ function daySite(site: Site, durationMs: number): SiteFigures {
       events: 0,
       ts: t,
     }).length;
-    for (const link of [native, unknownNames]) link.receive(t + ACK_DELAY_MS, publishBytes(topics.ack, ack, true));
+    if (opts.cityAck)
+      for (const link of [native, unknownNames]) link.receive(t + ACK_DELAY_MS, publishBytes(topics.ack, ack, true));
     // ThingsBoard JSON, the same batch in one message
     const tb = Buffer.byteLength(thingsboardPayload(batchPolls));
     tbBatched.publish(t, publishBytes(TB_TOPIC, tb, false), tb);
@@ -363,6 +373,9 @@ export default async function run(ctx: BenchContext): Promise<BenchResult> {
       (Object.keys(sites[0]![k]) as TallyKey[]).map((key) => [key, round(sum((s) => s[k][key]) / readings, 2)]),
     );
   const batchedTarget = '≤ 4 B and ≤ 0.2×';
+  // what the link's own messages cost: the same day with the status every 10 minutes, and without the city's acks
+  const variant = (o: { statusIntervalMs: number; cityAck: boolean }) =>
+    round(realisticSites().reduce((a, s) => a + daySite(s, duration, o).nativeBytes, 0) / readings, 2);
   return {
     keys: {
       wire_bytes_per_reading: round(ours, 2),
@@ -423,6 +436,11 @@ export default async function run(ctx: BenchContext): Promise<BenchResult> {
         'every MQTT packet of the connection both ways, sizes from the MQTT 3.1.1/5.0 specifications: PUBLISH (native: MQTT 5 with topic aliases, reset at each reconnect; ThingsBoard: MQTT 3.1.1), PUBACK both ways, PINGREQ/PINGRESP after each keep-alive (30 s) without a broker acknowledgement, CONNECT/CONNACK/SUBSCRIBE/SUBACK at a reconnect every hour; native also its retained status every 60 s and the city ack (one per batch, full topic, QoS 1). TCP/IP and TLS not counted on either side. The thingsboard/sparkplug format lines count PUBLISH packets and their session announcements only',
       nativeBreakdownPerReading: breakdown('native'),
       thingsboardBatchedBreakdownPerReading: breakdown('tbBatched'),
+      whatIf: {
+        statusEvery10Min: variant({ statusIntervalMs: 600_000, cityAck: true }),
+        statusEvery10MinNoCityAck: variant({ statusIntervalMs: 600_000, cityAck: false }),
+        note: 'the same day, every byte, with the status every 10 minutes instead of every minute, and also without the end-to-end acks (sync.confirm off)',
+      },
       unknownNamesBytesPerReading: round(sum((s) => s.nativeBytesUnknownNames) / readings, 2),
       unknownNamesNote:
         'the same day with every point renamed so the preset dictionary knows none of them: what custom profiles cost',
