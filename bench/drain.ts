@@ -1,5 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SyncAgent } from '../cloud-sync/agent.js';
 import { SYNC_DEFAULTS } from '../cloud-sync/defaults.js';
