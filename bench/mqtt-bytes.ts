@@ -54,11 +54,14 @@ export function connackBytes(mqtt5: boolean): number {
   return mqtt5 ? packet(1 + 1 + 1 + 3 + 3) : 4;
 }
 
-/** One SUBSCRIBE of one topic and its SUBACK (one reason code). */
+/** A SUBACK of one topic: packet id, [properties], one reason code. */
+export function subackBytes(mqtt5: boolean): number {
+  return packet(2 + (mqtt5 ? 1 : 0) + 1);
+}
+
+/** One SUBSCRIBE of one topic and its SUBACK. */
 export function subscribeBytes(topic: string, mqtt5: boolean): number {
-  const sub = packet(2 + (mqtt5 ? 1 : 0) + field(topic) + 1);
-  const suback = packet(2 + (mqtt5 ? 1 : 0) + 1);
-  return sub + suback;
+  return packet(2 + (mqtt5 ? 1 : 0) + field(topic) + 1) + subackBytes(mqtt5);
 }
 
 /** A QoS 1 PUBLISH (topic or alias, packet id, MQTT 5 properties). */
