@@ -124,6 +124,9 @@ interface SiteFigures {
   native: Record<TallyKey, number>;
   nativeBytes: number;
   nativePayload: number;
+  /** the payloads with every value null, and also every ts the batch's first: what values and ts cost */
+  payloadWithoutValues: number;
+  payloadWithoutValuesOrTs: number;
   /** the same link with point names outside the preset dictionary (custom profiles) */
   nativeBytesUnknownNames: number;
   /** ThingsBoard gateway JSON batched like ours: every byte of its link */
@@ -209,6 +212,8 @@ function daySite(
   let messages = 0;
   let readings = 0;
   let tbMessages = 0;
+  let payloadWithoutValues = 0;
+  let payloadWithoutValuesOrTs = 0;
 
   // the status the agent publishes (retained, QoS 1) on connecting and every statusIntervalMs
   let seq = 1;
@@ -285,6 +290,13 @@ function daySite(
       ...envelope,
       readings: batch.map((r) => ({ ...r, point: unknownName(r.point) })),
     }).length;
+    // where the payload goes: the same batch without values (all null), and also with one timestamp
+    const noValues = batch.map((r) => ({ ...r, value: null }));
+    payloadWithoutValues += encodeTelemetry({ ...envelope, readings: noValues }).length;
+    payloadWithoutValuesOrTs += encodeTelemetry({
+      ...envelope,
+      readings: noValues.map((r) => ({ ...r, ts: batch[0]!.ts })),
+    }).length;
     const a = alias(topics.telemetry);
     messages++;
     native.publish(t, publishBytes(topics.telemetry, payload, true, a), payload);
@@ -346,6 +358,8 @@ function daySite(
     native: { ...native.bytes },
     nativeBytes: native.total(),
     nativePayload: native.bytes.payload,
+    payloadWithoutValues,
+    payloadWithoutValuesOrTs,
     nativeBytesUnknownNames: unknownNames.total(),
     tbBatched: { ...tbBatched.bytes },
     tbBatchedBytes: tbBatched.total(),
@@ -435,6 +449,13 @@ export default async function run(ctx: BenchContext): Promise<BenchResult> {
       accounting:
         'every MQTT packet of the connection both ways, sizes from the MQTT 3.1.1/5.0 specifications: PUBLISH (native: MQTT 5 with topic aliases, reset at each reconnect; ThingsBoard: MQTT 3.1.1), PUBACK both ways, PINGREQ/PINGRESP after each keep-alive (30 s) without a broker acknowledgement, CONNECT/CONNACK/SUBSCRIBE/SUBACK at a reconnect every hour; native also its retained status every 60 s and the city ack (one per batch, full topic, QoS 1). TCP/IP and TLS not counted on either side. The thingsboard/sparkplug format lines count PUBLISH packets and their session announcements only',
       nativeBreakdownPerReading: breakdown('native'),
+      payloadPartsPerReading: {
+        values: round(sum((s) => s.nativePayload - s.payloadWithoutValues) / readings, 2),
+        timestamps: round(sum((s) => s.payloadWithoutValues - s.payloadWithoutValuesOrTs) / readings, 2),
+        headerNamesSeriesTags: round(sum((s) => s.payloadWithoutValuesOrTs) / readings, 2),
+        readingsPerMessage: round(readings / sum((s) => s.messages), 1),
+        note: 'the payload measured again with every value null (values), then also every timestamp equal (timestamps): what is left is the header, the name table, the series column and the tags',
+      },
       thingsboardBatchedBreakdownPerReading: breakdown('tbBatched'),
       whatIf: {
         statusEvery10Min: variant({ statusIntervalMs: 600_000, cityAck: true }),
