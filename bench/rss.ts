@@ -3,7 +3,7 @@ import { type BenchContext, type BenchResult, round, rssMb, sleep } from './comm
 import { startProc } from './procs.js';
 import { fiveHundredPoints, startShipped } from './shipped.js';
 
-/** flat: the second half of the run grows by less than this (DESIGN "Targets") */
+/** flat: the second half of the run grows by less than this (docs/performance.md, "Targets") */
 const FLAT_MB_PER_H = 1;
 /** a slope is judged only over a run this long; a short run reports it */
 const JUDGED_S = 1800;
