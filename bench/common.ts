@@ -1,6 +1,6 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /**
  * One SQLite row per reading: the store's layout before schema v3 (it now packs a commit into one
@@ -36,7 +36,7 @@ export interface BenchResult {
 
 export interface BenchContext {
   quick: boolean;
-  /** a scratch directory on the disk being measured (not tmpfs): removed after the benchmark */
+  /** a scratch directory under the checkout (SCRATCH_ROOT): removed after the benchmark */
   scratch: string;
 }
 
@@ -58,8 +58,32 @@ export function rssMb(pid: number | 'self' = 'self'): number {
   return Number(m[1]) / 1024;
 }
 
+/**
+ * Where benchmarks write: `.bench-scratch/` in the checkout (dist/bench → ../../), on the disk the
+ * repository lives on, not the system's temporary directory (often tmpfs, which never writes to a
+ * device). Overridable with LANGBIANG_BENCH_DIR.
+ */
+export const SCRATCH_ROOT =
+  process.env.LANGBIANG_BENCH_DIR ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.bench-scratch');
+
+/** statfs f_type of the memory file systems: tmpfs and ramfs */
+const MEMORY_FS = new Map([
+  [0x01021994, 'tmpfs'],
+  [0x858458f6, 'ramfs'],
+]);
+
+/** Refuses a directory on a memory file system: bytes written there never reach a disk. */
+export function assertRealDisk(dir: string): void {
+  const kind = MEMORY_FS.get(statfsSync(dir).type);
+  if (kind)
+    throw new Error(
+      `${dir} is on ${kind}: disk figures need a real file system (set LANGBIANG_BENCH_DIR to a directory on the device being measured)`,
+    );
+}
+
 export function scratchDir(prefix: string): { dir: string; remove(): void } {
-  const dir = mkdtempSync(join(tmpdir(), `langbiang-bench-${prefix}-`));
+  mkdirSync(SCRATCH_ROOT, { recursive: true });
+  const dir = mkdtempSync(join(SCRATCH_ROOT, `${prefix}-`));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

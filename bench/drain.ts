@@ -1,44 +1,11 @@
-import { existsSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SyncAgent } from '../cloud-sync/agent.js';
 import { SYNC_DEFAULTS } from '../cloud-sync/defaults.js';
 import type { Reading } from '../gateway/core/reading.js';
 import { Store, SYNC_CURSOR } from '../gateway/store/index.js';
 import { type BenchContext, type BenchResult, round, sleep } from './common.js';
-import { BIN, freePort, type Proc, startProc } from './procs.js';
-
-function mosquittoBinary(): string {
-  for (const p of ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/usr/bin/mosquitto'])
-    if (existsSync(p)) return p;
-  throw new Error('mosquitto is not installed: the drain benchmark needs the Debian package `mosquitto`');
-}
-
-/** A local Mosquitto 2 on a free loopback port, no persistence (the broker's disk is not what we measure). */
-export async function startMosquitto(dir: string): Promise<{ url: string; proc: Proc }> {
-  const port = await freePort();
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(
-    conf,
-    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nlog_dest stderr\nlog_type error\n`,
-  );
-  const proc = startProc(mosquittoBinary(), ['-c', conf]);
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) break;
-    if (Date.now() > deadline || proc.child.exitCode !== null)
-      throw new Error(`mosquitto did not start: ${proc.output()}`);
-    await sleep(50);
-  }
-  return { url: `mqtt://127.0.0.1:${port}`, proc };
-}
+import { BIN, freePort, type Proc, startMosquitto, startProc } from './procs.js';
 
 /** n readings committed to a fresh store (setup, not measured): 15 points of 40 devices. */
 function fill(store: Store, n: number): void {

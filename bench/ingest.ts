@@ -1,7 +1,8 @@
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Reading } from '../gateway/core/reading.js';
-import { STORE_FILE, Store } from '../gateway/store/index.js';
+import { qualityCode, type Reading } from '../gateway/core/reading.js';
+import { Store } from '../gateway/store/index.js';
 import { type BenchContext, type BenchResult, PER_READING_TABLE, round } from './common.js';
 import { realisticSites } from './dataset.js';
 
@@ -46,37 +47,45 @@ function storeIngest(dir: string, readings: Reading[], synchronous: 'full' | 'no
 }
 
 /**
- * The bare loop: one row per reading (PER_READING_TABLE), the store's pragmas, the same readings
- * (series/boot ids already known, values already numbers), one prepared INSERT, one transaction
- * per BATCH rows. What a plain SQLite insert loop costs.
+ * The store's logical operation done plainly, as someone who knows SQLite would write it: its own
+ * database file at SQLite's default page size (4096), WAL, one row per reading in a `readings`
+ * table beside a `series` table, one prepared INSERT, one transaction per BATCH readings. Inside
+ * the timed loop it does what `Store.append` does per reading: find the series id of (device,
+ * point) in a Map (adding a `series` row the first time), turn the quality into its code, insert
+ * seq, series, ts, mono, value, quality, flags and boot.
  */
-function bareIngest(dir: string, readings: Reading[], synchronous: 'full' | 'normal'): number {
-  Store.open({ dataDir: dir }).close();
-  const db = new Database(join(dir, STORE_FILE));
+function plainIngest(dir: string, readings: Reading[], synchronous: 'full' | 'normal'): number {
+  mkdirSync(dir, { recursive: true });
+  const db = new Database(join(dir, 'plain.db'));
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+  db.exec(
+    'CREATE TABLE series (id INTEGER PRIMARY KEY, device TEXT NOT NULL, point TEXT NOT NULL, unit TEXT, UNIQUE (device, point))',
+  );
   db.exec(PER_READING_TABLE);
-  const ids = new Map<string, number>();
-  const rows = readings.map((r, k) => {
-    const key = `${r.device}\u0000${r.point}`;
-    let id = ids.get(key);
-    if (id === undefined) {
-      id = ids.size + 1;
-      ids.set(key, id);
-    }
-    return [k + 1, id, r.ts, r.mono, r.value as number | null, 0, 0, 1] as const;
-  });
+  const addSeries = db.prepare('INSERT INTO series (device, point, unit) VALUES (?, ?, ?)');
   const insert = db.prepare(
     'INSERT INTO readings (seq, series, ts, mono, value, quality, flags, boot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
   );
-  const tx = db.transaction((from: number, to: number) => {
-    for (let i = from; i < to; i++) insert.run(...rows[i]!);
+  const ids = new Map<string, number>();
+  let seq = 0;
+  const tx = db.transaction((rs: Reading[]) => {
+    for (const r of rs) {
+      const key = `${r.device}\u0000${r.point}`;
+      let id = ids.get(key);
+      if (id === undefined) {
+        id = Number(addSeries.run(r.device, r.point, r.unit ?? null).lastInsertRowid);
+        ids.set(key, id);
+      }
+      const value = typeof r.value === 'number' ? r.value : null;
+      insert.run(++seq, id, r.ts, r.mono, value, qualityCode(r.quality), r.synced ? 0 : 1, 1);
+    }
   });
   const t0 = performance.now();
-  for (let i = 0; i < rows.length; i += BATCH) tx.immediate(i, Math.min(rows.length, i + BATCH));
+  for (let i = 0; i < readings.length; i += BATCH) tx.immediate(readings.slice(i, i + BATCH));
   const ms = performance.now() - t0;
   db.close();
-  return (rows.length / ms) * 1000;
+  return (readings.length / ms) * 1000;
 }
 
 /** Best of a few alternating runs: the machine is shared, the best run is the least disturbed. */
@@ -94,24 +103,25 @@ export default async function run(ctx: BenchContext): Promise<BenchResult> {
   let storeNormal = 0;
   let bareNormal = 0;
   for (let i = 0; i < runs; i++) {
-    bareNormal = Math.max(bareNormal, bareIngest(dir('bare', i), readings, 'normal'));
+    bareNormal = Math.max(bareNormal, plainIngest(dir('bare', i), readings, 'normal'));
     storeNormal = Math.max(storeNormal, storeIngest(dir('store', i), readings, 'normal'));
   }
   const storeFull = best((i) => storeIngest(dir('store-full', i), readings, 'full'), 1);
-  const bareFull = best((i) => bareIngest(dir('bare-full', i), readings, 'full'), 1);
+  const bareFull = best((i) => plainIngest(dir('bare-full', i), readings, 'full'), 1);
   const ratio = storeNormal / bareNormal;
   return {
     keys: {
       ingest_readings_per_s: Math.round(storeNormal),
       ingest_bare_readings_per_s: Math.round(bareNormal),
       ingest_ratio_vs_bare: round(ratio, 3),
+      ingest_store_overhead: round(bareNormal / storeNormal, 3),
     },
     rows: [
       {
         metric: 'store ingest (append + commit, 500/commit)',
         ours: Math.round(storeNormal),
         unit: 'readings/s',
-        versus: 'bare better-sqlite3 batched INSERT loop',
+        versus: 'the same readings done plainly: one row each, 4 KiB pages, 500 per transaction',
         theirs: Math.round(bareNormal),
         ratio: round(ratio, 2),
         target: '≥ 0.7×',
@@ -121,7 +131,7 @@ export default async function run(ctx: BenchContext): Promise<BenchResult> {
     details: {
       readings: n,
       runs,
-      note: 'synchronous=normal for both, so the figure is the code path, not the fsync; with full (the default) both wait on the disk',
+      note: "synchronous=normal for both, so the figure is the code path, not the fsync; with full (the default) both wait on the disk. ingest_store_overhead is the store's time per reading over the plain loop's (below 1: the store is faster)",
       full: { store: Math.round(storeFull), bare: Math.round(bareFull), ratio: round(storeFull / bareFull, 3) },
     },
   };

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,8 +92,17 @@ export interface BenchBus {
   devices: { id: string; profile: string; unit: number; interval: string; points?: string[] }[];
 }
 
-/** Writes a gateway config (HTTP on, Node-RED off, no sync) and the matching simulator config. */
-export function writeConfigs(dir: string, dataDir: string, httpPort: number, buses: BenchBus[]): SiteConfig {
+/**
+ * Writes a gateway config (HTTP on, Node-RED off; sync to `syncUrl` with every other sync setting
+ * at its default, or no sync) and the matching simulator config.
+ */
+export function writeConfigs(
+  dir: string,
+  dataDir: string,
+  httpPort: number,
+  buses: BenchBus[],
+  syncUrl?: string,
+): SiteConfig {
   const render = (side: 'a' | 'b') => {
     const lines = [
       `gateway: { id: dl-bench-0001, name: "bench", dataDir: ${JSON.stringify(dataDir)}, assumeClockSynced: true }`,
@@ -114,6 +123,7 @@ export function writeConfigs(dir: string, dataDir: string, httpPort: number, bus
           `  - { id: ${d.id}, profile: ${d.profile}, bus: ${b.id}, unit: ${d.unit}, interval: ${d.interval}${d.points ? `, points: [${d.points.join(', ')}]` : ''} }`,
         );
     lines.push(`panel: { port: ${httpPort}, host: 127.0.0.1 }`, 'flows: { enabled: false }', 'log: { level: info }');
+    if (side === 'a' && syncUrl) lines.push(`sync: { url: ${JSON.stringify(syncUrl)} }`);
     return `${lines.join('\n')}\n`;
   };
   const gateway = join(dir, 'gateway.yaml');
@@ -128,4 +138,75 @@ export async function startSimulators(config: string): Promise<Proc> {
   const p = startProc(process.execPath, [BIN, 'simulate', '--config', config]);
   await p.waitFor('simulators ready', 20_000);
   return p;
+}
+
+function mosquittoBinary(): string {
+  for (const p of ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/usr/bin/mosquitto'])
+    if (existsSync(p)) return p;
+  throw new Error('mosquitto is not installed: the benchmark needs the Debian package `mosquitto`');
+}
+
+/** A local Mosquitto 2 on a free loopback port, no persistence (the broker's disk is not what we measure). */
+export async function startMosquitto(dir: string): Promise<{ url: string; proc: Proc }> {
+  const port = await freePort();
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(
+    conf,
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nlog_dest stderr\nlog_type error\n`,
+  );
+  const proc = startProc(mosquittoBinary(), ['-c', conf]);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) break;
+    if (Date.now() > deadline || proc.child.exitCode !== null)
+      throw new Error(`mosquitto did not start: ${proc.output()}`);
+    await sleep(50);
+  }
+  return { url: `mqtt://127.0.0.1:${port}`, proc };
+}
+
+/** `langbiang receiver` (SQLite, acknowledging what it commits) in its own process; resolves once subscribed. */
+export async function startReceiver(url: string, db: string): Promise<Proc> {
+  const p = startProc(process.execPath, [
+    BIN,
+    'receiver',
+    '--broker',
+    url,
+    '--db',
+    db,
+    '--client-id',
+    'bench-city',
+    '--stats-interval',
+    '0',
+  ]);
+  await p.waitFor('receiver subscribed', 20_000);
+  return p;
+}
+
+/** the compiled CLI's entry, for running `start` without the launcher's V8 flags */
+const MAIN = new URL('../gateway/cli/main.js', import.meta.url).href;
+
+/**
+ * `langbiang start --config FILE` as shipped (bin/langbiang.js, its V8 flags), or with V8's
+ * defaults (`flags: 'default'`: the same CLI imported by a bare node, no flags set).
+ */
+export function startGateway(config: string, flags: 'shipped' | 'default' = 'shipped'): Proc {
+  if (flags === 'shipped') return startProc(process.execPath, [BIN, 'start', '--config', config]);
+  const code = `import(${JSON.stringify(MAIN)}).then((m) => m.main(process.argv.slice(1)))`;
+  return startProc(process.execPath, ['-e', code, 'start', '--config', config]);
+}
+
+/** CPU seconds (user + system) a process has used, from /proc/PID/stat (clock ticks of 1/100 s on Linux). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // the command name may hold spaces: fields count from the closing parenthesis
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }

@@ -1,9 +1,8 @@
 import { cpus } from 'node:os';
 import { type BenchContext, type BenchResult, type BenchRow, round, sleep } from './common.js';
-import { startMosquitto } from './drain.js';
 import { startLoad } from './load-gen.js';
 import { descendants, procStat, startBenchPostgres } from './postgres.js';
-import { BIN, type Proc, startProc } from './procs.js';
+import { BIN, type Proc, startMosquitto, startProc } from './procs.js';
 
 /**
  * Receivers that scale out: simulated gateways (load-gen.ts, hundreds of MQTT connections

@@ -11,7 +11,7 @@ import type { BenchResult, BenchRow } from './common.js';
  * and writes bench/results/latest.json. Never fails on speed: only a benchmark that crashes makes
  * the exit code non-zero.
  */
-const BENCHMARKS = ['modbus-tx', 'wire', 'ingest', 'disk', 'start', 'drain', 'rss', 'receiver-scale'] as const;
+const BENCHMARKS = ['modbus-tx', 'wire', 'ingest', 'disk', 'start', 'drain', 'cpu', 'rss', 'receiver-scale'] as const;
 const here = dirname(fileURLToPath(import.meta.url));
 /** the source tree's bench/results (dist/bench/run.js → ../../bench/results) */
 const RESULTS_DIR = join(here, '..', '..', 'bench', 'results');
