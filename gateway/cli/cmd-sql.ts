@@ -37,7 +37,7 @@ function render(columns: string[], rows: unknown[][], format: 'table' | 'csv' | 
       const s = v === null || v === undefined ? '' : String(v);
       return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
     };
-    return [columns.join(','), ...rows.map((r) => r.map(cell).join(','))].join('\n') + '\n';
+    return `${[columns.join(','), ...rows.map((r) => r.map(cell).join(','))].join('\n')}\n`;
   }
   const table = formatTable(
     columns,
