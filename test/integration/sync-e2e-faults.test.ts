@@ -10,6 +10,7 @@ import { type RunningCli, runCli, startCli, waitUntil } from '../helpers/cli.js'
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
 import { type Postgres, startPostgres } from '../helpers/postgres.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 /**
  * Exactly once to the city whatever the broker does. A broker without persistence that is killed
@@ -39,18 +40,6 @@ afterAll(async () => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Reproducible "random" moments: a failing run can be replayed with its seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** 1,2,3,7,8 → [[1,3],[7,8]]: a readable list of what is missing. */
 function missingRanges(seqs: number[]): [number, number][] {
@@ -106,7 +95,7 @@ function startReceiver(db: string, clientId: string): RunningCli {
 
 async function runScenario(s: Scenario): Promise<void> {
   const seed = Number(process.env.LANGBIANG_FAULT_SEED ?? Date.now() % 100_000);
-  const rnd = mulberry32(seed);
+  const rnd = seededRandom(seed);
   const log: string[] = [`seed ${seed}`];
   const sim = await ModbusSimulator.tcp({
     units: [

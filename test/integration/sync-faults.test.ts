@@ -15,6 +15,7 @@ import { ModbusSimulator } from '../../hardware/simulators/index.js';
 import { type RunningCli, runCli, startCli, waitUntil } from '../helpers/cli.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
@@ -41,18 +42,6 @@ afterAll(async () => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Reproducible "random" moments: a failing run can be replayed with its seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface GatewaySetup {
   id: string;
@@ -150,7 +139,7 @@ async function allReadings(store: ReceiverStore): Promise<ReceivedReading[]> {
 describe('sync under faults (real gateway processes, Mosquitto, a TCP proxy, the reference receiver)', () => {
   it('kill -9 at random moments, broker restarts, dropped and stalled links: the receiver holds exactly what the gateway stored', async () => {
     const seed = Number(process.env.LANGBIANG_FAULT_SEED ?? Date.now() % 100_000);
-    const rnd = mulberry32(seed);
+    const rnd = seededRandom(seed);
     const sim = await ModbusSimulator.tcp({
       units: [
         { unit: 1, profile: loadProfile('eastron-sdm120') },

@@ -10,6 +10,7 @@ import {
 import { LangbiangError } from '../../gateway/core/errors.js';
 import { type PointDef, pointWidth, type RegisterFunction, type ValueType } from '../../gateway/core/point.js';
 import { loadProfile, loadProfiles } from '../../hardware/profiles.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 function pt(
   name: string,
@@ -75,16 +76,6 @@ function bruteForceOptimum(points: PointDef[], max: number): number {
     }
   }
   return best[sorted.length] as number;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('shipped profiles with holes', () => {
@@ -249,7 +240,7 @@ describe('merging rules', () => {
   });
 
   it('matches the brute-force optimum on random layouts with holes', () => {
-    const rand = mulberry32(42);
+    const rand = seededRandom(42);
     const types: ValueType[] = ['u16', 'u32', 'f32', 'f64'];
     for (let round = 0; round < 200; round++) {
       const points: PointDef[] = [];
