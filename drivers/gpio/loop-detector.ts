@@ -2,7 +2,8 @@ import type { DeviceBinding } from '../../gateway/core/driver.js';
 import { LangbiangError } from '../../gateway/core/errors.js';
 import type { PointDef } from '../../gateway/core/point.js';
 import type { PointValue } from '../../gateway/core/reading.js';
-import type { GpioBackend, WatchedInput } from './backend.js';
+import { ArmedInputs, type InputWiring } from './armed-inputs.js';
+import type { GpioBackend } from './backend.js';
 import { TrafficMeter } from './traffic-meter.js';
 
 /** Default bounce filter: relay and opto contacts settle within a few ms; a real gap between two cars is hundreds. */
@@ -56,7 +57,7 @@ export function loopDetectorSettings(device: DeviceBinding): LoopDetectorSetting
  * and hands out the TrafficFlowObserved measures of each interval between reads.
  */
 export class LoopDetector {
-  private inputs: WatchedInput[] = [];
+  private inputs: ArmedInputs | null = null;
   private meter!: TrafficMeter;
 
   private constructor(
@@ -77,18 +78,9 @@ export class LoopDetector {
       start: backend.now(),
       ...(s.loopDistance !== undefined ? { loopDistance: s.loopDistance } : {}),
     });
-    try {
-      det.inputs.push(
-        await backend.watch(s.presence, (e) => det.meter.edgeA(e.level, e.t), { activeLow: s.activeLow }),
-      );
-      if (s.presenceB !== undefined)
-        det.inputs.push(
-          await backend.watch(s.presenceB, (e) => det.meter.edgeB(e.level, e.t), { activeLow: s.activeLow }),
-        );
-    } catch (err) {
-      await det.close();
-      throw err;
-    }
+    const wiring: InputWiring[] = [{ pin: s.presence, onEdge: (level, t) => det.meter.edgeA(level, t) }];
+    if (s.presenceB !== undefined) wiring.push({ pin: s.presenceB, onEdge: (level, t) => det.meter.edgeB(level, t) });
+    det.inputs = await ArmedInputs.arm(backend, wiring, s.activeLow);
     return det;
   }
 
@@ -119,8 +111,6 @@ export class LoopDetector {
   }
 
   async close(): Promise<void> {
-    const inputs = this.inputs;
-    this.inputs = [];
-    await Promise.allSettled(inputs.map((i) => i.close()));
+    await this.inputs?.close();
   }
 }

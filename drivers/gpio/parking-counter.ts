@@ -2,7 +2,8 @@ import type { DeviceBinding } from '../../gateway/core/driver.js';
 import { LangbiangError } from '../../gateway/core/errors.js';
 import type { PointDef } from '../../gateway/core/point.js';
 import type { PointValue } from '../../gateway/core/reading.js';
-import type { GpioBackend, WatchedInput } from './backend.js';
+import { ArmedInputs } from './armed-inputs.js';
+import type { GpioBackend } from './backend.js';
 import { PulseInput } from './pulse-input.js';
 
 /** Loops and light barriers: a car takes hundreds of ms to pass, contact bounce a few. */
@@ -180,7 +181,7 @@ export class ParkingCount {
 
 /** One car park on a GPIO backend: entry and exit inputs feeding a ParkingCount. */
 export class ParkingCounterDevice {
-  private inputs: WatchedInput[] = [];
+  private inputs: ArmedInputs | null = null;
 
   private constructor(
     readonly count: ParkingCount,
@@ -196,17 +197,14 @@ export class ParkingCounterDevice {
     const s = parkingSettings(device);
     const dev = new ParkingCounterDevice(new ParkingCount(s, backend.now(), wallNow()), backend, wallNow);
     if (s.restore) dev.count.restore(s.restore.value, s.restore.at, wallNow());
-    try {
-      dev.inputs.push(
-        await backend.watch(s.entry, (e) => dev.count.entry.edge(e.level, e.t), { activeLow: s.activeLow }),
-      );
-      dev.inputs.push(
-        await backend.watch(s.exit, (e) => dev.count.exit.edge(e.level, e.t), { activeLow: s.activeLow }),
-      );
-    } catch (err) {
-      await dev.close();
-      throw err;
-    }
+    dev.inputs = await ArmedInputs.arm(
+      backend,
+      [
+        { pin: s.entry, onEdge: (level, t) => dev.count.entry.edge(level, t) },
+        { pin: s.exit, onEdge: (level, t) => dev.count.exit.edge(level, t) },
+      ],
+      s.activeLow,
+    );
     return dev;
   }
 
@@ -236,8 +234,6 @@ export class ParkingCounterDevice {
   }
 
   async close(): Promise<void> {
-    const inputs = this.inputs;
-    this.inputs = [];
-    await Promise.allSettled(inputs.map((i) => i.close()));
+    await this.inputs?.close();
   }
 }

@@ -2,7 +2,8 @@ import type { DeviceBinding } from '../../gateway/core/driver.js';
 import { LangbiangError } from '../../gateway/core/errors.js';
 import type { PointDef } from '../../gateway/core/point.js';
 import type { PointValue } from '../../gateway/core/reading.js';
-import type { GpioBackend, WatchedInput } from './backend.js';
+import { ArmedInputs, type InputWiring } from './armed-inputs.js';
+import type { GpioBackend } from './backend.js';
 import { PulseInput } from './pulse-input.js';
 
 /**
@@ -177,7 +178,7 @@ const POINTS: Record<string, keyof WeatherFigures> = {
 
 /** One weather meter kit on a GPIO backend: armed inputs feeding a WeatherMeter. */
 export class WeatherMeterDevice {
-  private inputs: WatchedInput[] = [];
+  private inputs: ArmedInputs | null = null;
 
   private constructor(
     readonly meter: WeatherMeter,
@@ -192,18 +193,14 @@ export class WeatherMeterDevice {
   ): Promise<WeatherMeterDevice> {
     const s = weatherMeterSettings(device);
     const dev = new WeatherMeterDevice(new WeatherMeter(s, backend.now()), backend, wallNow);
-    try {
-      for (const [pin, input] of [
-        [s.rain, dev.meter.rain],
-        [s.wind, dev.meter.wind],
-      ] as const) {
-        if (pin === undefined || !input) continue;
-        dev.inputs.push(await backend.watch(pin, (e) => input.edge(e.level, e.t), { activeLow: s.activeLow }));
-      }
-    } catch (err) {
-      await dev.close();
-      throw err;
+    const wiring: InputWiring[] = [];
+    for (const [pin, input] of [
+      [s.rain, dev.meter.rain],
+      [s.wind, dev.meter.wind],
+    ] as const) {
+      if (pin !== undefined && input) wiring.push({ pin, onEdge: (level, t) => input.edge(level, t) });
     }
+    dev.inputs = await ArmedInputs.arm(backend, wiring, s.activeLow);
     return dev;
   }
 
@@ -233,8 +230,6 @@ export class WeatherMeterDevice {
   }
 
   async close(): Promise<void> {
-    const inputs = this.inputs;
-    this.inputs = [];
-    await Promise.allSettled(inputs.map((i) => i.close()));
+    await this.inputs?.close();
   }
 }
