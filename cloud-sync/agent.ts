@@ -158,7 +158,7 @@ export class SyncAgent {
     if (!(SYNC_FORMATS as readonly string[]).includes(format)) {
       throw new LangbiangError(
         'CONFIG_INVALID',
-        `sync.format: "${format}" is not supported yet; this release speaks only "native" (see docs/protocol.md)`,
+        `sync.format: "${format}" is not the native format; the gateway builds ThingsBoard and Sparkplug links itself (docs/northbound.md)`,
       );
     }
     if (!opts.gatewayId) throw new LangbiangError('CONFIG_INVALID', 'sync: gateway id is missing');

@@ -4,8 +4,8 @@ import { describeError } from '../gateway/core/errors.js';
 import type { Outbox } from '../gateway/core/outbox.js';
 import { verifySigned } from '../gateway/core/signed.js';
 import type { SyncLogger } from './log.js';
+import { LogLimiter } from './log-limiter.js';
 import { ACK_SIGNATURE_LIFETIME_MS, type AckMessage, ackFromObject, decodeAck, MAX_ACK_BYTES } from './protocol/ack.js';
-import { LogLimiter } from './receiver/log-limiter.js';
 
 /**
  * How the gateway knows what the city holds:

@@ -24,6 +24,8 @@ export class EventPump {
   lastAckAt: number | null = null;
   lastProgress = 0;
   private highestSent: number;
+  /** bumped by a rewind: the PUBACK of a batch sent before it no longer moves the cursor */
+  private generation = 0;
 
   constructor(private readonly o: EventPumpOptions) {
     this.cursorId = o.outbox.getCursor(o.cursorName);
@@ -58,8 +60,6 @@ export class EventPump {
     this.inflight = false;
     this.generation++;
   }
-
-  private generation = 0;
 
   /** Publishes the next batch if none is out; `confirmed` is the confirmed events cursor. */
   pump(

@@ -246,35 +246,41 @@ export class TelemetryPump {
     return n;
   }
 
-  /** Readings after `after` up to `maxSeq`, as columns; through readAfter when the outbox has no column read. */
   private readColumns(after: number, limit: number, maxSeq: number): ReadingColumns {
-    const outbox = this.o.outbox;
-    if (outbox.readColumnsAfter) return outbox.readColumnsAfter(after, limit, maxSeq);
-    const rows = outbox.readAfter(after, limit).filter((r) => r.seq <= maxSeq);
-    const names = new Map<number, { device: string; point: string; unit: string | null }>();
-    const keys = new Map<string, number>();
-    const series = rows.map((r) => {
-      const key = `${r.device}\u0000${r.point}\u0000${r.unit ?? ''}`;
-      let id = keys.get(key);
-      if (id === undefined) {
-        id = keys.size;
-        keys.set(key, id);
-        names.set(id, { device: r.device, point: r.point, unit: r.unit ? r.unit : null });
-      }
-      return id;
-    });
-    return {
-      count: rows.length,
-      seqs: rows.map((r) => r.seq),
-      series,
-      names: (id) => names.get(id)!,
-      ts: rows.map((r) => r.ts),
-      quality: rows.map((r) => qualityCode(r.quality)),
-      values: rows.map((r) => r.value),
-    };
+    return readColumnsOf(this.o.outbox, after, limit, maxSeq);
   }
 
   private ackLocally(first: number, last: number): void {
     if (this.tracker.ack(first, last)) this.o.outbox.setCursor(this.o.cursorName, this.tracker.cursor);
   }
+}
+
+/**
+ * Readings after `after` up to `maxSeq`, as columns: the store's column read, or through readAfter
+ * for an outbox without it. Every northbound format reads the outbox through this.
+ */
+export function readColumnsOf(outbox: Outbox, after: number, limit: number, maxSeq: number): ReadingColumns {
+  if (outbox.readColumnsAfter) return outbox.readColumnsAfter(after, limit, maxSeq);
+  const rows = outbox.readAfter(after, limit).filter((r) => r.seq <= maxSeq);
+  const names = new Map<number, { device: string; point: string; unit: string | null }>();
+  const keys = new Map<string, number>();
+  const series = rows.map((r) => {
+    const key = `${r.device}\u0000${r.point}\u0000${r.unit ?? ''}`;
+    let id = keys.get(key);
+    if (id === undefined) {
+      id = keys.size;
+      keys.set(key, id);
+      names.set(id, { device: r.device, point: r.point, unit: r.unit ? r.unit : null });
+    }
+    return id;
+  });
+  return {
+    count: rows.length,
+    seqs: rows.map((r) => r.seq),
+    series,
+    names: (id) => names.get(id)!,
+    ts: rows.map((r) => r.ts),
+    quality: rows.map((r) => qualityCode(r.quality)),
+    values: rows.map((r) => r.value),
+  };
 }

@@ -2,12 +2,13 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Clock } from '../../gateway/core/clock.js';
 import { describeError, LangbiangError } from '../../gateway/core/errors.js';
 import type { EventOutbox, GatewayEventRecord, Outbox, ReadingColumns } from '../../gateway/core/outbox.js';
-import { qualityCode } from '../../gateway/core/reading.js';
 import { AckTracker } from '../ack-tracker.js';
 import { type BrokerSettings, clientOptions, redactUrl } from '../connection.js';
 import { SYNC_DEFAULTS } from '../defaults.js';
+import { withTimeout } from '../link.js';
 import { type SyncLogger, silentLogger } from '../log.js';
 import { backoffDelay, TokenBucket } from '../pacing.js';
+import { readColumnsOf } from '../telemetry-pump.js';
 import type { NorthboundAgent, SyncStatus } from './agent.js';
 
 /** One MQTT message a format wants published (always QoS 1: the cursor moves on PUBACK). */
@@ -457,9 +458,7 @@ export class NorthboundLink implements NorthboundAgent {
       return 0;
     }
     const hi = Math.min(to, this.tracker.nextAckedAfter(from) - 1);
-    const cols = this.o.outbox.readColumnsAfter
-      ? this.o.outbox.readColumnsAfter(from - 1, maxCount, hi)
-      : columnsOf(this.o.outbox, from - 1, maxCount, hi);
+    const cols = readColumnsOf(this.o.outbox, from - 1, maxCount, hi);
     if (cols.count === 0) {
       // seqs with no reading (dropped by a cap): a gap event accounts for them
       this.ackLocally(from, hi);
@@ -550,46 +549,4 @@ export class NorthboundLink implements NorthboundAgent {
       });
     }
   }
-}
-
-/** Readings as columns through readAfter, for an outbox without the column read. */
-function columnsOf(outbox: Outbox, after: number, limit: number, maxSeq: number): ReadingColumns {
-  const rows = outbox.readAfter(after, limit).filter((r) => r.seq <= maxSeq);
-  const names = new Map<number, { device: string; point: string; unit: string | null }>();
-  const keys = new Map<string, number>();
-  const series = rows.map((r) => {
-    const key = `${r.device}\u0000${r.point}`;
-    let id = keys.get(key);
-    if (id === undefined) {
-      id = keys.size;
-      keys.set(key, id);
-      names.set(id, { device: r.device, point: r.point, unit: r.unit ?? null });
-    }
-    return id;
-  });
-  return {
-    count: rows.length,
-    seqs: rows.map((r) => r.seq),
-    series,
-    names: (id) => names.get(id)!,
-    ts: rows.map((r) => r.ts),
-    quality: rows.map((r) => qualityCode(r.quality)),
-    values: rows.map((r) => r.value),
-  };
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(undefined), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      () => {
-        clearTimeout(t);
-        resolve(undefined);
-      },
-    );
-  });
 }

@@ -3,12 +3,12 @@ import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import { describeError, LangbiangError } from '../../gateway/core/errors.js';
 import type { Logger } from '../../gateway/core/log.js';
 import { signMessage } from '../../gateway/core/signed.js';
+import { LogLimiter } from '../log-limiter.js';
 import { ACK_SIGNATURE_LIFETIME_MS, ACK_VERSION, type AckMessage, encodeAck } from '../protocol/ack.js';
 import { decodeEvents } from '../protocol/events.js';
 import { decodeTelemetry } from '../protocol/native.js';
 import { decodeStatus } from '../protocol/status.js';
 import { parseTopic, TOPIC_ROOT, topicsFor } from '../protocol/topics.js';
-import { LogLimiter } from './log-limiter.js';
 import { type ReceiverStore, redactUrl } from './store.js';
 import { eventsProblem, telemetryProblem } from './validate.js';
 

@@ -310,7 +310,7 @@ describe('sync agent → Mosquitto → a plain subscriber', () => {
   it('refuses a format other than native, naming the config key', () => {
     const store = openStore();
     expect(() => new SyncAgent({ gatewayId: GW, outbox: store, url: broker.url, format: 'sparkplug' })).toThrow(
-      /sync\.format: "sparkplug" is not supported yet/,
+      /sync\.format: "sparkplug" is not the native format/,
     );
   });
 });

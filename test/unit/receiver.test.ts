@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { LogLimiter } from '../../cloud-sync/log-limiter.js';
 import type { TelemetryBatch } from '../../cloud-sync/protocol/types.js';
-import { LogLimiter } from '../../cloud-sync/receiver/log-limiter.js';
 import { parseStoreUrl, redactUrl } from '../../cloud-sync/receiver/store.js';
 import { eventsProblem, telemetryProblem } from '../../cloud-sync/receiver/validate.js';
 

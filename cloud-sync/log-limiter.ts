@@ -1,6 +1,6 @@
 /**
  * Lets through at most `perWindow` log lines per window and counts the rest, so a gateway that
- * sends garbage ten times a second cannot fill the receiver's disk with the same warning.
+ * (or a stranger on the broker) sends garbage ten times a second cannot fill a disk with the same warning.
  */
 export class LogLimiter {
   private windowStart = 0;
