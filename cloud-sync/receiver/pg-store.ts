@@ -315,17 +315,23 @@ export class PgReceiverStore implements ReceiverStore {
       );
       return r.rows[0] ? Number(r.rows[0].upto) : 0;
     }
-    await c.query(
-      `INSERT INTO langbiang_watermarks (gateway, epoch, stream, upto, settled, updated_at) VALUES ($1, $2, $3, 0, 0, $4)
-       ON CONFLICT DO NOTHING`,
-      [...key, now],
-    );
-    const row = (
-      await c.query<{ upto: string; settled: string }>(
-        'SELECT upto, settled FROM langbiang_watermarks WHERE gateway = $1 AND epoch = $2 AND stream = $3 FOR UPDATE',
-        key,
-      )
-    ).rows[0]!;
+    // Lock the row; made once per (gateway, epoch, stream), so the common path is one query.
+    const lockRow = async () =>
+      (
+        await c.query<{ upto: string; settled: string }>(
+          'SELECT upto, settled FROM langbiang_watermarks WHERE gateway = $1 AND epoch = $2 AND stream = $3 FOR UPDATE',
+          key,
+        )
+      ).rows[0];
+    let row = await lockRow();
+    if (!row) {
+      await c.query(
+        `INSERT INTO langbiang_watermarks (gateway, epoch, stream, upto, settled, updated_at) VALUES ($1, $2, $3, 0, 0, $4)
+         ON CONFLICT DO NOTHING`,
+        [...key, now],
+      );
+      row = (await lockRow())!;
+    }
     const above = (
       await c.query<{ first: string; last: string }>(
         'SELECT first, last FROM langbiang_coverage WHERE gateway = $1 AND epoch = $2 AND stream = $3 ORDER BY first',
@@ -338,7 +344,9 @@ export class PgReceiverStore implements ReceiverStore {
       'UPDATE langbiang_watermarks SET upto = $4, settled = $5, updated_at = $6 WHERE gateway = $1 AND epoch = $2 AND stream = $3',
       [...key, next.upto, next.settled, now],
     );
-    await c.query('DELETE FROM langbiang_coverage WHERE gateway = $1 AND epoch = $2 AND stream = $3', key);
+    // In order (the usual case) nothing waits above the watermark before or after: no range to rewrite.
+    if (above.length > 0)
+      await c.query('DELETE FROM langbiang_coverage WHERE gateway = $1 AND epoch = $2 AND stream = $3', key);
     if (next.above.length > 0) {
       await c.query(
         `INSERT INTO langbiang_coverage (gateway, epoch, stream, first, last)

@@ -274,7 +274,7 @@ export class SqliteReceiverStore implements ReceiverStore {
     const next = nextWatermark({ upto: row?.upto ?? 0, settled: row?.settled ?? 0, above }, added, settled);
     if (!next.changed && row) return next.upto;
     s.putMark.run(gateway, epoch, stream, next.upto, next.settled, now);
-    s.clearCoverage.run(gateway, epoch, stream);
+    if (above.length > 0) s.clearCoverage.run(gateway, epoch, stream);
     for (const [first, last] of next.above) s.putCoverage.run(gateway, epoch, stream, first, last);
     return next.upto;
   }
