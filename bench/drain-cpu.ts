@@ -1,8 +1,7 @@
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Store } from '../gateway/store/index.js';
 import { scratchDir } from './common.js';
-import { fill, type ShippedDrainOptions, shippedConfirmedDrain } from './drain.js';
+import { fillWithHistory, type ShippedDrainOptions, shippedConfirmedDrain } from './drain.js';
 import { startMosquitto } from './procs.js';
 
 /**
@@ -25,9 +24,7 @@ async function main(): Promise<void> {
   const sc = scratchDir('drain-cpu');
   const scratch = sc.dir;
   const filled = join(scratch, 'filled');
-  const store = Store.open({ dataDir: filled, synchronous: 'normal', batchMaxReadings: 10_000 });
-  fill(store, n);
-  store.close();
+  await fillWithHistory(filled, n);
   const broker = await startMosquitto(scratch);
   try {
     for (let i = 0; i < runs; i++) {
