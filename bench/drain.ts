@@ -8,7 +8,7 @@ import type { Reading } from '../gateway/core/reading.js';
 import { History } from '../gateway/history/index.js';
 import { Store, SYNC_CURSOR } from '../gateway/store/index.js';
 import { type BenchContext, type BenchResult, round, sleep } from './common.js';
-import { BIN, cpuSeconds, freePort, type Proc, startMosquitto, startProc } from './procs.js';
+import { BIN, cpuSeconds, freePort, type Proc, startGateway, startMosquitto, startProc } from './procs.js';
 
 /**
  * n readings committed to a fresh store (setup, not measured): 15 points of 40 devices, 600
@@ -110,17 +110,6 @@ export interface ShippedDrainResult {
   cpu: { gateway: number; receiver: number; broker: number };
 }
 
-/** the compiled CLI's entry, for `start` with chosen V8 flags instead of the launcher's */
-const MAIN = new URL('../gateway/cli/main.js', import.meta.url).href;
-
-function gatewayArgs(o: ShippedDrainOptions, config: string): string[] {
-  const node = o.gatewayNodeArgs ?? [];
-  if ((o.gatewayFlags ?? 'shipped') === 'shipped') return [...node, BIN, 'start', '--config', config];
-  // bin/langbiang.js's flags for `start` without --no-opt --no-maglev
-  const code = `import(${JSON.stringify(MAIN)}).then((m) => m.main(process.argv.slice(1)))`;
-  return [...node, '--semi-space-growth-factor=1', '--optimize-for-size', '-e', code, 'start', '--config', config];
-}
-
 async function stopProc(p: Proc, graceful: boolean): Promise<void> {
   if (!graceful || p.child.exitCode !== null) return p.kill();
   const exited = new Promise<void>((r) => p.child.once('exit', () => r()));
@@ -182,7 +171,7 @@ export async function shippedConfirmedDrain(
   let gw: Proc | null = null;
   try {
     await receiver.waitFor('receiver subscribed', 20_000);
-    gw = startProc(process.execPath, gatewayArgs(o, config));
+    gw = startGateway(config, o.gatewayFlags ?? 'shipped', o.gatewayNodeArgs);
     await gw.waitFor('connected to the broker', 30_000);
     const t0 = performance.now();
     const cpu0 = {
