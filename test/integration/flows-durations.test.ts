@@ -90,6 +90,15 @@ describe('duration fields of the langbiang nodes in Node-RED', () => {
   const seen = (prefix: string): Seen[] =>
     lines.flatMap((l) => (l.startsWith(`${prefix} {`) ? [JSON.parse(l.slice(prefix.length + 1)) as Seen] : []));
 
+  /** The node's status is red with `want`, and a catch node got the same error. */
+  async function expectRedWith(id: string, want: string): Promise<void> {
+    const status = await waitUntil(() => seen('STATUS').find((s) => s.id === id), 15_000, `the status of ${id}`);
+    expect(status).toEqual({ id, fill: 'red', text: want });
+    const caught = await waitUntil(() => seen('CATCH').find((s) => s.id === id), 15_000, `the error of ${id}`);
+    // Node-RED hands a catch node the error as text, with its name
+    expect(caught.message).toBe(`Error: ${want}`);
+  }
+
   beforeAll(async () => {
     dataDir = join(mkdtempSync(join(tmpdir(), 'lb-flows-durations-')), 'data');
     Store.open({ dataDir, clock: new SystemClock({ assumeSynced: true }) }).close();
@@ -137,19 +146,7 @@ describe('duration fields of the langbiang nodes in Node-RED', () => {
 
   it('turns a node with a bad duration red, naming the field and the value, and never runs it on a default', async () => {
     const want = 'Dry for: "10 minutes" is not a duration (use e.g. 500ms, 30s, 5m, 2h, 90d)';
-    const status = await waitUntil(
-      () => seen('STATUS').find((s) => s.id === 'd000000000000003'),
-      15_000,
-      'the status of the misconfigured irrigation node',
-    );
-    expect(status).toEqual({ id: 'd000000000000003', fill: 'red', text: want });
-    const caught = await waitUntil(
-      () => seen('CATCH').find((s) => s.id === 'd000000000000003'),
-      15_000,
-      'the error of the misconfigured irrigation node',
-    );
-    // Node-RED hands a catch node the error as text, with its name
-    expect(caught.message).toBe(`Error: ${want}`);
+    await expectRedWith('d000000000000003', want);
     // logged when the flow started, as every node error is
     expect(lines).toContain(want);
     // it sends nothing, not even the start-up "close" the running one sent
@@ -163,18 +160,6 @@ describe('duration fields of the langbiang nodes in Node-RED', () => {
 
   it('fails a history query with a bad range instead of querying a guessed one', async () => {
     const want = 'range: "an hour" is not a duration (use e.g. 500ms, 30s, 5m, 2h, 90d)';
-    const status = await waitUntil(
-      () => seen('STATUS').find((s) => s.id === 'd000000000000004'),
-      15_000,
-      'the status of the history node',
-    );
-    expect(status).toEqual({ id: 'd000000000000004', fill: 'red', text: want });
-    const caught = await waitUntil(
-      () => seen('CATCH').find((s) => s.id === 'd000000000000004'),
-      15_000,
-      'the error of the history node',
-    );
-    // Node-RED hands a catch node the error as text, with its name
-    expect(caught.message).toBe(`Error: ${want}`);
+    await expectRedWith('d000000000000004', want);
   });
 });
