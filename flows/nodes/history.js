@@ -12,14 +12,14 @@ module.exports = async (RED) => {
       if (!bridge) return done(new Error('not running on a Langbiang gateway'));
       let query;
       try {
-        const to = toMs(msg.to) ?? Date.now();
-        const from = toMs(msg.from) ?? to - duration('range', msg.range ?? config.range, '1h');
+        const to = toMs('to', msg.to) ?? Date.now();
+        const from = toMs('from', msg.from) ?? to - duration('range', msg.range ?? config.range, '1h');
         query = {
           device: msg.device || config.device || undefined,
           point: msg.point || config.point || undefined,
           from,
           to,
-          limit: num(msg.limit ?? config.limit, 1000),
+          limit: num('limit', msg.limit ?? config.limit, 1000),
           order: config.order === 'desc' ? 'desc' : 'asc',
         };
       } catch (err) {
@@ -53,10 +53,11 @@ module.exports = async (RED) => {
   RED.nodes.registerType('langbiang history', LangbiangHistory);
 };
 
-/** ms since epoch from a number, a Date or an ISO string; undefined when absent or unreadable */
-function toMs(v) {
+/** ms since epoch from a number, a Date or an ISO string; undefined when absent; an error naming it when unreadable */
+function toMs(label, v) {
   if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v === 'number') return v;
-  const t = new Date(v).getTime();
-  return Number.isFinite(t) ? t : undefined;
+  const t = typeof v === 'number' ? v : new Date(v).getTime();
+  if (!Number.isFinite(t))
+    throw new Error(`${label}: ${JSON.stringify(String(v).slice(0, 40))} is not a time (ms since epoch or ISO 8601)`);
+  return t;
 }

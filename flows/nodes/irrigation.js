@@ -10,11 +10,11 @@ module.exports = async (RED) => {
     RED.nodes.createNode(this, config);
     let ctl;
     try {
-      const threshold = num(config.threshold, 30);
+      const threshold = num('Dry below', config.threshold, 30);
       ctl = new IrrigationController(
         {
           threshold,
-          recoverAt: threshold + num(config.hysteresis, 5),
+          recoverAt: threshold + num('Close at +', config.hysteresis, 5),
           dryForMs: duration('Dry for', config.dryFor, '10m'),
           maxOpenMs: duration('Max open', config.maxOpen, '15m'),
           budgetMs: duration('Max per window', config.budget, '20m'),

@@ -63,6 +63,13 @@ const FLOWS = [
   { ...report('SENT', "{ id: 'd000000000000002', payload: msg.payload, reason: msg.reason }"), id: 'SENT000000000002' },
   { ...report('SENT', "{ id: 'd000000000000003', payload: msg.payload, reason: msg.reason }"), id: 'SENT000000000003' },
   node('d000000000000004', 'langbiang history', { device: 'soil-a1', point: 'moisture', range: 'an hour' }, [[]]),
+  node(
+    'd000000000000007',
+    'inject',
+    { props: [{ p: 'from', v: 'last tuesday', vt: 'str' }], once: true, onceDelay: 0.5, repeat: '' },
+    [['d000000000000008']],
+  ),
+  node('d000000000000008', 'langbiang history', { device: 'soil-a1', point: 'moisture', range: '1h' }, [[]]),
   node('d000000000000005', 'status', { scope: null }, [['STATUS0000000000']]),
   {
     ...report('STATUS', '{ id: msg.status.source.id, fill: msg.status.fill, text: msg.status.text }'),
@@ -161,5 +168,7 @@ describe('duration fields of the langbiang nodes in Node-RED', () => {
   it('fails a history query with a bad range instead of querying a guessed one', async () => {
     const want = 'range: "an hour" is not a duration (use e.g. 500ms, 30s, 5m, 2h, 90d)';
     await expectRedWith('d000000000000004', want);
+    // and an unreadable msg.from is not replaced by "to - range" either
+    await expectRedWith('d000000000000008', 'from: "last tuesday" is not a time (ms since epoch or ISO 8601)');
   });
 });

@@ -137,3 +137,18 @@ describe('every call site reads the same table', () => {
     expect(() => parseTimeExpr('sunset+7h')).toThrow(/must be within 6h/);
   });
 });
+
+describe("the nodes' number fields", () => {
+  const { num } = require('../../flows/nodes/lib/gateway.js') as {
+    num: (label: string, value: unknown, dflt: number) => number;
+  };
+
+  it('read numbers, take the default only when empty, and refuse the rest naming the field', () => {
+    expect(num('Dry below', '25', 30)).toBe(25);
+    expect(num('Dry below', ' 2.5 ', 30)).toBe(2.5);
+    expect(num('Dry below', 40, 30)).toBe(40);
+    for (const empty of ['', '  ', undefined, null]) expect(num('Dry below', empty, 30)).toBe(30);
+    for (const bad of ['thirty', '30%', true, Number.NaN])
+      expect(() => num('Dry below', bad, 30)).toThrow(/^Dry below: ".*" is not a number$/);
+  });
+});

@@ -18,11 +18,17 @@ function list(text) {
     .filter(Boolean);
 }
 
-/** A number from a node property that may have been an ${ENV} placeholder. */
-function num(value, fallback) {
-  if (value === '' || value === undefined || value === null) return fallback;
-  const n = Number(value);
-  return Number.isFinite(n) ? n : fallback;
+/**
+ * A number from a node property that may have been an ${ENV} placeholder. Empty means the
+ * default; anything that is not a number throws naming the field (like a bad duration, it is never
+ * replaced by the default).
+ */
+function num(label, value, defaultValue) {
+  if (value === undefined || value === null || String(value).trim() === '') return defaultValue;
+  const n = Number(typeof value === 'string' ? value.trim() : value);
+  if (typeof value === 'boolean' || !Number.isFinite(n))
+    throw new Error(`${label}: ${JSON.stringify(String(value).slice(0, 40))} is not a number`);
+  return n;
 }
 
 let core = null;
