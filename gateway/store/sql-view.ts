@@ -53,7 +53,9 @@ export function openSqlView(store: Store): Database.Database {
       }
     },
   });
-  // belt and braces: whatever a query says, this connection writes nothing (INSERT … RETURNING reads too)
+  // belt and braces: whatever a query says, this connection writes nothing (INSERT … RETURNING reads
+  // too). A flag PRAGMA acts when prepared, so `PRAGMA query_only = OFF` would clear it — but that
+  // statement is refused, and each view runs one statement (the CLI's, or one console query's).
   db.pragma('query_only = ON');
   return db;
 }
