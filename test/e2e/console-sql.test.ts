@@ -97,6 +97,18 @@ panel: { port: ${httpPort}, host: 127.0.0.1 }
     expect(lines[0]).toBe('device,point,n');
     expect(lines.slice(1)).toEqual(shown.map((r) => r.join(',')));
 
+    // more rows than the gateway returns: the first 1000, and it says so
+    await page.fill(
+      '#sql-text',
+      'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000) SELECT x FROM c',
+    );
+    await page.click('#sql-run');
+    await page.waitForFunction(() => document.querySelectorAll('#sql-result tbody tr').length === 1000);
+    expect(await page.textContent('#sql-status')).toMatch(/^1000 rows shown; truncated: the query has more/);
+    await page.fill('#sql-text', GROUP_BY);
+    await page.click('#sql-run');
+    await page.waitForFunction((n) => document.querySelectorAll('#sql-result tbody tr').length === n, want.length);
+
     // a wrong query: the gateway's one sentence, in red, and the last result stays
     await page.fill('#sql-text', 'CREATE TABLE notes(x)');
     await page.click('#sql-run');
