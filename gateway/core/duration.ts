@@ -35,7 +35,7 @@ const UNIT = '(?:ms|min|s|m|h|d|w)';
 export const DURATION_PATTERN = String.raw`^\s*(?:${NUMBER}|(?:${NUMBER}\s*${UNIT}\s*)+)$`;
 
 const PART = new RegExp(String.raw`(${NUMBER})\s*(ms|min|s|m|h|d|w)`, 'y');
-const BARE = new RegExp(String.raw`^${NUMBER}$`);
+const BARE = new RegExp(`^${NUMBER}$`);
 
 /**
  * No duration is longer than this. Longer input is refused before any regex sees it, so parsing
