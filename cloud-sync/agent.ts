@@ -199,7 +199,7 @@ export class SyncAgent {
     this.topics = topicsFor(opts.gatewayId);
     this.statusPacer = new StatusPacer({
       busyIntervalMs: this.o.statusIntervalMs,
-      heartbeatMs: Math.max(this.o.statusIntervalMs, this.o.statusHeartbeatMs),
+      heartbeatMs: this.o.statusHeartbeatMs,
       // a live reading waits up to batchMaxDelay for its batch, then a round trip: beyond twice that it is late
       sendLateMs: Math.max(60_000, 2 * this.o.batchMaxDelayMs),
       // a reading unconfirmed this long is about to be sent again (confirmTimeout after its delivery)
@@ -527,7 +527,8 @@ export class SyncAgent {
   private publishStatus(always: boolean): void {
     if (!this.link.up) return;
     const now = this.clock.monoNow();
-    this.nextStatusCheckAt = now + Math.min(SYNC_DEFAULTS.statusCheckMs, this.o.statusIntervalMs);
+    this.nextStatusCheckAt =
+      now + Math.min(SYNC_DEFAULTS.statusCheckMs, this.o.statusIntervalMs, this.o.statusHeartbeatMs);
     const msg = this.statusMessage('online');
     const resends = this.confirmation.status().resends;
     if (!always && !this.statusPacer.due(now, msg, resends)) return;
