@@ -7,7 +7,7 @@ import { COMPACT_ACK_VERSION, decodeAck } from '../../cloud-sync/protocol/ack.js
 import { encodeEvents } from '../../cloud-sync/protocol/events.js';
 import { encodeColumns } from '../../cloud-sync/protocol/native.js';
 import { openReceiverStore, Receiver } from '../../cloud-sync/receiver/index.js';
-import { waitUntil } from '../helpers/cli.js';
+import { runCli, waitUntil } from '../helpers/cli.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 
 /**
@@ -136,6 +136,18 @@ describe('receiver ack pacing', () => {
       expect(decodeAck(t.acks[1]!.payload, 'gw-stop').seq).toBe(10);
     } finally {
       await t.close();
+    }
+  });
+
+  it('langbiang receiver refuses an --ack-pace beyond the protocol minute, or not a number, in one sentence', async () => {
+    for (const [pace, want] of [
+      ['90', /--ack-pace must be at most 60 seconds/],
+      ['soon', /--ack-pace must be a whole number/],
+    ] as const) {
+      const r = await runCli(['receiver', '--broker', broker.url, '--db', join(dir, 'cli.db'), '--ack-pace', pace]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(want);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
     }
   });
 });
