@@ -183,10 +183,23 @@ interface LinkChatter {
   /** the city's end-to-end acks: off (sync.confirm: false), one per batch, or paced */
   cityAck: 'none' | 'every-batch' | 'paced';
   compactAck: boolean;
+  /** the receiver's ack pace (ms) */
+  ackPaceMs: number;
+  /** sync.batchMaxDelay (ms) */
+  batchMaxDelayMs: number;
+  /** sync.confirmTimeout (ms): the gateway asks for a prompt ack at half of it */
+  confirmTimeoutMs: number;
 }
-const SHIPPED: LinkChatter = { statusEveryMs: SYNC_DEFAULTS.statusHeartbeatMs, cityAck: 'paced', compactAck: true };
+const SHIPPED: LinkChatter = {
+  statusEveryMs: SYNC_DEFAULTS.statusHeartbeatMs,
+  cityAck: 'paced',
+  compactAck: true,
+  ackPaceMs: ACK_PACE_MS,
+  batchMaxDelayMs: SYNC_DEFAULTS.batchMaxDelayMs,
+  confirmTimeoutMs: SYNC_DEFAULTS.confirmTimeoutMs,
+};
 /** the link before issue 13: status every 60 s, a JSON ack of every batch */
-const BEFORE: LinkChatter = { statusEveryMs: 60_000, cityAck: 'every-batch', compactAck: false };
+const BEFORE: LinkChatter = { ...SHIPPED, statusEveryMs: 60_000, cityAck: 'every-batch', compactAck: false };
 
 function daySite(site: Site, durationMs: number, opts: LinkChatter = SHIPPED): SiteFigures {
   const topics = topicsFor(site.gatewayId);
@@ -300,7 +313,7 @@ function daySite(site: Site, durationMs: number, opts: LinkChatter = SHIPPED): S
     lagSince = null;
   };
   const flushPendingAck = (t: number) => {
-    if (ackPending && lastAckAt + ACK_PACE_MS <= t) sendAck(lastAckAt + ACK_PACE_MS);
+    if (ackPending && lastAckAt + opts.ackPaceMs <= t) sendAck(lastAckAt + opts.ackPaceMs);
   };
 
   let batch: WireReading[] = [];
@@ -340,8 +353,8 @@ function daySite(site: Site, durationMs: number, opts: LinkChatter = SHIPPED): S
     ackSeq = envelope.lastSeq;
     if (opts.cityAck === 'every-batch') sendAck(commit);
     else if (opts.cityAck === 'paced') {
-      const prompt = lagSince !== null && t - lagSince >= SYNC_DEFAULTS.confirmTimeoutMs / 2;
-      if (prompt || commit - lastAckAt >= ACK_PACE_MS) sendAck(commit);
+      const prompt = lagSince !== null && t - lagSince >= opts.confirmTimeoutMs / 2;
+      if (prompt || commit - lastAckAt >= opts.ackPaceMs) sendAck(commit);
       else {
         ackPending = true;
         if (lagSince === null) lagSince = t;
@@ -362,7 +375,7 @@ function daySite(site: Site, durationMs: number, opts: LinkChatter = SHIPPED): S
     batchPolls = [];
   };
   for (const p of pollsOf(site, start, durationMs)) {
-    if (batch.length > 0 && p.t - opened >= SYNC_DEFAULTS.batchMaxDelayMs) send(opened + SYNC_DEFAULTS.batchMaxDelayMs);
+    if (batch.length > 0 && p.t - opened >= opts.batchMaxDelayMs) send(opened + opts.batchMaxDelayMs);
     flushPendingAck(p.t);
     advance(p.t);
     if (batch.length === 0) opened = p.t;
@@ -385,7 +398,7 @@ function daySite(site: Site, durationMs: number, opts: LinkChatter = SHIPPED): S
     const tb = Buffer.byteLength(thingsboardPayload([p]));
     tbPerPoll.publish(p.t, publishBytes(TB_TOPIC, tb, false), tb);
   }
-  send(opened + SYNC_DEFAULTS.batchMaxDelayMs);
+  send(opened + opts.batchMaxDelayMs);
   flushPendingAck(start + durationMs);
   advance(start + durationMs);
   return {
@@ -499,7 +512,9 @@ export default async function run(ctx: BenchContext): Promise<BenchResult> {
         jsonAcksPaced: variant({ ...SHIPPED, compactAck: false }),
         statusOnConnectOnly: variant({ ...SHIPPED, statusEveryMs: Number.POSITIVE_INFINITY }),
         noCityAck: variant({ ...SHIPPED, cityAck: 'none' }),
-        note: 'the same day, every byte: the link as it was before (status every 60 s, a JSON ack of every batch); the acks paced but JSON; no status but the one on connecting; no end-to-end acks at all (sync.confirm off)',
+        ackPace90sConfirmTimeout3m: variant({ ...SHIPPED, ackPaceMs: 90_000, confirmTimeoutMs: 180_000 }),
+        batchMaxDelay60s: variant({ ...SHIPPED, batchMaxDelayMs: 60_000 }),
+        note: 'the same day, every byte: the link as it was before (status every 60 s, a JSON ack of every batch); the acks paced but JSON; no status but the one on connecting; no end-to-end acks at all (sync.confirm off); acks every 90 s with a 3-minute confirmTimeout; 60 s batches',
       },
       unknownNamesBytesPerReading: round(sum((s) => s.nativeBytesUnknownNames) / readings, 2),
       unknownNamesNote:
