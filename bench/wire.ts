@@ -266,6 +266,7 @@ function daySite(site: Site, durationMs: number, opts: LinkChatter = SHIPPED): S
     return 'first' as const;
   };
   let nextConnect = start;
+  let promptNext = false;
   let nextStatus = Number.POSITIVE_INFINITY;
   /** reconnects and status messages due up to t, in time order */
   const advance = (t: number) => {
@@ -275,6 +276,8 @@ function daySite(site: Site, durationMs: number, opts: LinkChatter = SHIPPED): S
       for (const link of [native, unknownNames, tbBatched, tbPerPoll]) link.at(due);
       if (due === nextConnect) {
         aliased.clear();
+        // what was stored before a reconnect goes as backlog, which asks for a prompt ack
+        promptNext = true;
         const lwt = status(due, 'offline');
         for (const link of [native, unknownNames]) link.connect(due, nativeConnect(site.gatewayId, lwt), 0);
         for (const link of [tbBatched, tbPerPoll]) link.connect(due, thingsboardConnect(), 0);
@@ -353,7 +356,8 @@ function daySite(site: Site, durationMs: number, opts: LinkChatter = SHIPPED): S
     ackSeq = envelope.lastSeq;
     if (opts.cityAck === 'every-batch') sendAck(commit);
     else if (opts.cityAck === 'paced') {
-      const prompt = lagSince !== null && t - lagSince >= opts.confirmTimeoutMs / 2;
+      const prompt = promptNext || (lagSince !== null && t - lagSince >= opts.confirmTimeoutMs / 2);
+      promptNext = false;
       if (prompt || commit - lastAckAt >= opts.ackPaceMs) sendAck(commit);
       else {
         ackPending = true;

@@ -476,13 +476,23 @@ export class Receiver {
         ({ ack: a, compact }) =>
           new Promise<void>((resolve) => {
             c.publish(topicsFor(a.gateway).ack, this.ackPayload(a, compact), { qos: 1 }, (err) => {
-              if (err) this.log.warn({ gateway: a.gateway, err: describeError(err) }, 'ack publish failed');
-              else this.s.acksPublished++;
+              if (err) {
+                this.log.warn({ gateway: a.gateway, err: describeError(err) }, 'ack publish failed');
+                this.requeueAck(a);
+              } else this.s.acksPublished++;
               resolve();
             });
           }),
       ),
     ).then(() => {});
+  }
+
+  /** An ack that did not go is due again at once (unless a newer one already waits). */
+  private requeueAck(a: AckMessage): void {
+    const key = `${a.gateway}\u0000${a.epoch}`;
+    const peer = this.ackPeers.get(key);
+    if (peer) peer.sentAt = Number.NEGATIVE_INFINITY;
+    if (!this.pendingAcks.has(key)) this.pendingAcks.set(key, { ack: a, prompt: true });
   }
 
   /** Signed acks stay JSON (the signed envelope); unsigned ones are compact for a gateway that reads them. */
