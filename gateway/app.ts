@@ -375,6 +375,7 @@ export class Gateway {
       confirm: sync.confirm,
       confirmTimeoutMs: sync.confirmTimeout,
       confirmStartupWindowMs: sync.confirmStartupWindow,
+      statusHeartbeatMs: sync.statusHeartbeat,
       cursorName: SYNC_CURSOR,
       eventsCursorName: EVENTS_CURSOR,
       confirmedCursorName: CONFIRMED_CURSOR,
