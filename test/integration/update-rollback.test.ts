@@ -174,7 +174,8 @@ describe('updates: confirm a good release, roll back bad ones, refuse bad bundle
       dataDir,
       config,
       notify,
-      watchdogMs: 2_000,
+      // short enough for a quick test, long enough that a busy 2-core machine never misses one by accident
+      watchdogMs: 6_000,
       startTimeoutMs: 20_000,
       restartMs: 300,
     });
@@ -291,6 +292,7 @@ describe('updates: confirm a good release, roll back bad ones, refuse bad bundle
         .slice(before)
         .filter((r) => r.release === '1.2.0')
         .map((r) => r.result),
+      s.describe(),
     ).toEqual(['exit-code', 'exit-code', 'exit-code']);
 
     // 3. A release that hangs: it says READY, then never pings the watchdog; killed, three times.
@@ -311,6 +313,7 @@ describe('updates: confirm a good release, roll back bad ones, refuse bad bundle
         .slice(before)
         .filter((r) => r.release === '1.3.0')
         .map((r) => r.result),
+      s.describe(),
     ).toEqual(['watchdog', 'watchdog', 'watchdog']);
 
     // 4. A release that starts but never becomes healthy: its Modbus connections go nowhere.
@@ -358,7 +361,7 @@ describe('updates: confirm a good release, roll back bad ones, refuse bad bundle
         `refused ${code}`,
       );
     }
-    expect(s.running?.pid).toBe(pid);
+    expect(s.running?.pid, s.describe()).toBe(pid);
     expect(statSafe(join(installRoot, 'releases', '1.5.0'))).toBeNull();
     expect(statSafe(join(installRoot, 'releases', '1.6.0'))).toBeNull();
     expect((await health()).update.last).toMatchObject({ outcome: 'refused', reason: 'UPDATE_DOWNGRADE' });
