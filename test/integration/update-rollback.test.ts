@@ -365,9 +365,21 @@ describe('updates: confirm a good release, roll back bad ones, refuse bad bundle
     expect(statSafe(join(installRoot, 'releases', '1.5.0'))).toBeNull();
     expect(statSafe(join(installRoot, 'releases', '1.6.0'))).toBeNull();
     expect((await health()).update.last).toMatchObject({ outcome: 'refused', reason: 'UPDATE_DOWNGRADE' });
-    // the status a technician reads
+    // the status a technician reads, and the one the city sees (retained)
     const st = await runCli(['update', 'status', '--data-dir', dataDir, '--install-root', installRoot]);
     expect(st.stdout).toContain('software 1.1.0, previous 1.0.0');
+    const status = await runCli(['status', '--url', `http://127.0.0.1:${port}`]);
+    expect(status.stdout).toMatch(
+      /software 1\.1\.0, previous 1\.0\.0\nlast update: 1\.0\.5 refused \(UPDATE_DOWNGRADE\)/,
+    );
+    const mqtt = (await import('mqtt')).default;
+    const city = await mqtt.connectAsync(broker.url);
+    const retained = new Promise<{ version: string; update?: { previous: string | null } }>((resolve) =>
+      city.on('message', (_t, p) => resolve(JSON.parse(p.toString()))),
+    );
+    await city.subscribeAsync('langbiang/v1/upd-gw/status');
+    expect(await retained).toMatchObject({ version: '1.1.0', update: { previous: '1.0.0' } });
+    await city.endAsync();
 
     // 6. Every reading exactly once at the city: polling off, the city catches up, exports compared.
     await s.stop();
