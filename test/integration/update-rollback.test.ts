@@ -68,7 +68,8 @@ afterAll(async () => {
   await bounded('simulator', sim?.close());
   await bounded('broker', broker?.close());
   notify?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  // rm(1) takes the releases' hard-linked node_modules trees several times faster than rmSync
+  if (dir) spawnSync('rm', ['-rf', dir]);
 }, 40_000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
