@@ -411,6 +411,33 @@ describe('install side by side', () => {
   });
 });
 
+describe('langbiang update apply: the restart step', () => {
+  it('runs the restart command after the switch, and says so when it fails (the release stays installed)', async () => {
+    const gw = gateway();
+    const { runUpdateApply } = await import('../../gateway/cli/cmd-update.js');
+    const marker = join(dir, 'restarted');
+    const base = { dataDir: gw.dataDir, installRoot: gw.installRoot, url: 'http://127.0.0.1:9' };
+    await runUpdateApply({
+      ...base,
+      file: pack('1.1.0'),
+      restartCommand: ['sh', '-c', `readlink ${gw.installRoot}/current > ${marker}`],
+    });
+    // the command ran after `current` was switched
+    expect(readFileSync(marker, 'utf8').trim()).toBe('releases/1.1.0');
+    // (the pending 1.1.0 is confirmed or rolled back before another install; pretend it was confirmed)
+    writeFileSync(
+      join(gw.dataDir, 'update/state.json'),
+      JSON.stringify({ v: 1, confirmed: '1.1.0', previous: '1.0.0' }),
+    );
+    const err = await refusal(runUpdateApply({ ...base, file: pack('1.2.0'), restartCommand: ['false'] }));
+    expect(err).toMatchObject({
+      code: 'UPDATE_FAILED',
+      message: expect.stringMatching(/1\.2\.0 is installed but "false" failed \(exit 1\); restart the gateway by hand/),
+    });
+    expect(readlinkSync(join(gw.installRoot, 'current'))).toBe('releases/1.2.0');
+  });
+});
+
 describe('store read versions', () => {
   it('a release opens a newer store whose read version it knows, and refuses one it does not', () => {
     const dataDir = join(dir, 'store');
