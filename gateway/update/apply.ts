@@ -1,8 +1,8 @@
-import { lchownSync, lstatSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lchownSync, lstatSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeError, isLangbiangError, LangbiangError } from '../core/errors.js';
 import { installRelease } from './install.js';
-import { switchCurrent } from './layout.js';
+import { releaseDir, switchCurrent } from './layout.js';
 import { readState, recordUpdateEvent, updateDir, writeState } from './state.js';
 import type { BundleSummary, HealthBaseline, UpdateContext } from './types.js';
 import { runningVersionOf, verifyBundleFile } from './verify.js';
@@ -32,7 +32,11 @@ export async function applyUpdate(
     version = v.manifest.version;
     const baseline = await baselineOf(ctx);
     await installRelease(bundlePath, v, ctx.installRoot);
-    const previous = v.running === version ? null : v.running;
+    // the release to go back to: the running one, if it is installed here (a first install has none)
+    const previous =
+      v.running !== version && existsSync(join(releaseDir(ctx.installRoot, v.running), 'bin', 'langbiang.js'))
+        ? v.running
+        : null;
     const at = new Date(now()).toISOString();
     const state = readState(ctx.dataDir);
     state.pending = {

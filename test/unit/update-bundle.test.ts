@@ -386,12 +386,13 @@ describe('install side by side', () => {
     });
   });
 
-  it('installs a full bundle (production node_modules included, other machines’ prebuilds left out)', async () => {
+  it('installs a full bundle on a gateway with no release yet (production node_modules in, other machines’ prebuilds out)', async () => {
     const gw = gateway();
-    rmSync(join(gw.installRoot, 'releases/1.0.0/node_modules'), { recursive: true });
+    const fresh = { ...gw, installRoot: join(dir, 'fresh'), running: undefined };
     const file = pack('1.1.0', { reuse: false });
-    await applyUpdate(file, gw);
-    const rel = join(gw.installRoot, 'releases/1.1.0');
+    expect(await applyUpdate(file, fresh)).toEqual({ version: '1.1.0', previous: null });
+    const rel = join(fresh.installRoot, 'releases/1.1.0');
+    expect(readlinkSync(join(fresh.installRoot, 'current'))).toBe('releases/1.1.0');
     expect(readFileSync(join(rel, 'node_modules/tiny/build/Release/tiny.node')).equals(readFileSync(X64_NODE))).toBe(
       true,
     );
