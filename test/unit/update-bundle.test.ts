@@ -412,6 +412,25 @@ describe('install side by side', () => {
   });
 });
 
+describe('one install at a time', () => {
+  it('refuses while another live installer holds the lock, and takes over the lock of a dead one', async () => {
+    const gw = gateway();
+    const file = pack('1.1.0');
+    mkdirSync(join(gw.dataDir, 'update'), { recursive: true });
+    const lock = join(gw.dataDir, 'update/install.lock');
+    writeFileSync(lock, String(process.ppid)); // a live process that is not us
+    expect(await refusal(applyUpdate(file, gw))).toMatchObject({
+      code: 'UPDATE_FAILED',
+      message: `another update is being installed (process ${process.ppid}); try again when it is done`,
+    });
+    expect(readFileSync(lock, 'utf8')).toBe(String(process.ppid)); // not ours to remove
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    writeFileSync(lock, dead.stdout);
+    expect(await applyUpdate(file, gw)).toEqual({ version: '1.1.0', previous: '1.0.0' });
+    expect(existsSync(lock)).toBe(false);
+  });
+});
+
 describe('langbiang update apply: the restart step', () => {
   it('runs the restart command after the switch, and says so when it fails (the release stays installed)', async () => {
     const gw = gateway();
