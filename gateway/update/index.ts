@@ -6,6 +6,7 @@
  */
 export { applyUpdate, verifyBundle } from './apply.js';
 export { baselineFromHealth, missingHealth } from './confirm.js';
+export { installRootOf, packageVersion } from './layout.js';
 export { requestUpdateRestart } from './restart.js';
 export { readUpdateStatus } from './status.js';
 export {
