@@ -1,4 +1,5 @@
 import { ApiError, api, h, logout, session, toast } from './api.js';
+import { wireSqlBox } from './sql-box.js';
 
 let devices = [];
 let thresholds = [];
@@ -533,6 +534,7 @@ async function loadLogs() {
 
 function wire() {
   document.getElementById('logout').addEventListener('click', logout);
+  wireSqlBox();
   document.getElementById('refresh').addEventListener('click', () => loadDevices().catch((e) => toast(errText(e))));
   document.getElementById('cmd-device').addEventListener('change', fillPoints);
   document.getElementById('command-form').addEventListener('submit', sendCommand);
