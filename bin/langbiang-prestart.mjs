@@ -94,6 +94,11 @@ function main() {
     target = null;
   }
   if (target !== pendingTarget) {
+    if (p.previous && target === join('releases', p.previous)) {
+      // a technician pointed current back by hand: that is a rollback too, and nothing is pending
+      rolledBack(state, p, 'manual', Number.isInteger(p.attempts) ? p.attempts : 0, stateFile, dataDir);
+      return;
+    }
     say(`a release is pending (${p.version}) but current points at ${target ?? 'nothing'}; not counting`);
     return;
   }
@@ -116,12 +121,15 @@ function main() {
   rmSync(tmp, { force: true });
   symlinkSync(join('releases', p.previous), tmp);
   renameSync(tmp, link);
+  rolledBack(state, p, reason, started, stateFile, dataDir);
+}
+
+/** Writes the outcome, and the event the previous release records when it starts (update/events.jsonl). */
+function rolledBack(state, p, reason, attempts, stateFile, dataDir) {
   const at = new Date().toISOString();
-  const attempts = started;
   state.last = { outcome: 'rolled-back', version: p.version, previous: p.previous, reason, at };
   delete state.pending;
   writeJson(stateFile, state);
-  // the event for the city, recorded by the previous release when it starts (update/events.jsonl)
   const event = {
     outcome: 'rolled-back',
     version: p.version,

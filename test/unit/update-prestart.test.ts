@@ -151,15 +151,26 @@ describe('the pre-start check (boot counter)', () => {
     expect(state().pending.failure).toBeUndefined();
   });
 
-  it('keeps the new release when there is nothing to go back to, and does not count when current moved', () => {
+  it('keeps the new release when there is nothing to go back to, and does not count when current moved elsewhere', () => {
     pending({ previous: null, maxAttempts: 1 });
     run();
     expect(run()).toMatch(/no previous release to go back to/);
     expect(current()).toBe('releases/1.1.0');
+    mkdirSync(join(installRoot, 'releases', '0.9.0'));
     pending();
     rmSync(join(installRoot, 'current'));
-    symlinkSync('releases/1.0.0', join(installRoot, 'current'));
+    symlinkSync('releases/0.9.0', join(installRoot, 'current'));
     expect(run()).toMatch(/not counting/);
     expect(state().pending.attempts).toBe(0);
+  });
+
+  it('a technician who points current back at the previous release by hand has rolled back: nothing stays pending', () => {
+    pending({ attempts: 1 });
+    rmSync(join(installRoot, 'current'));
+    symlinkSync('releases/1.0.0', join(installRoot, 'current'));
+    run();
+    expect(state().pending).toBeUndefined();
+    expect(state().last).toMatchObject({ outcome: 'rolled-back', version: '1.1.0', reason: 'manual' });
+    expect(events()[0]).toMatchObject({ outcome: 'rolled-back', reason: 'manual', running: '1.0.0', attempts: 1 });
   });
 });
