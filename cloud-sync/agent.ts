@@ -33,6 +33,8 @@ export interface SyncAgentOptions {
   log?: SyncLogger;
   /** software version, shown in `status` */
   version?: string;
+  /** the update state shown in `status` (previous release, last update's outcome) */
+  updateStatus?: () => StatusMessage['update'];
 
   url: string;
   clientId?: string;
@@ -172,6 +174,7 @@ export class SyncAgent {
       outbox: opts.outbox,
       commandTrust: opts.commandTrust ?? { keys: new Map() },
       version: opts.version ?? '0.0.0',
+      updateStatus: opts.updateStatus ?? (() => undefined),
       url: opts.url,
       format,
       batchMaxReadings: opts.batchMaxReadings ?? SYNC_DEFAULTS.batchMaxReadings,
@@ -519,6 +522,12 @@ export class SyncAgent {
       msg.oldestUnconfirmedAgeS = s.oldestUnconfirmedAgeS;
       msg.lastConfirmAt = s.lastConfirmAt;
       msg.confirm = s.confirmMode;
+      try {
+        const update = this.o.updateStatus?.();
+        if (update) msg.update = update;
+      } catch {
+        // the status goes out without it
+      }
     }
     return msg;
   }

@@ -27,6 +27,8 @@ import { RefusalBudget } from './refusals.js';
 import { pollSlotsFor } from './scheduler/poll-slots.js';
 import { type ScheduledDevice, Scheduler } from './scheduler/scheduler.js';
 import { Store } from './store/index.js';
+import { packageVersion } from './update/layout.js';
+import { ownUpdateStatus } from './update/status.js';
 
 export interface GatewayOptions {
   log: Logger;
@@ -42,7 +44,8 @@ export interface GatewayOptions {
   onRemoteConfig?: (payload: Buffer) => void;
 }
 
-const VERSION = '0.1.0';
+/** the running release's version: its package.json, which `langbiang release pack` stamps */
+const VERSION = packageVersion();
 const BUS_OPEN_GRACE_MS = 1500;
 
 /**
@@ -362,6 +365,15 @@ export class Gateway {
       clock: this.clock,
       log: this.opts.log.child({ part: 'sync' }),
       version: VERSION,
+      updateStatus: () => {
+        const u = this.updateStatus();
+        if ('error' in u) return undefined;
+        return {
+          previous: u.previous,
+          ...(u.pending ? { pending: u.pending } : {}),
+          ...(u.last ? { last: u.last } : {}),
+        };
+      },
       url: sync.url,
       clientId: sync.clientId,
       tls: sync.tls,
@@ -465,7 +477,17 @@ export class Gateway {
       clockSynced: this.clock.isSynced(),
       ...(this.flows ? { flows: this.flows.status() } : {}),
       ...(this.sync ? { sync: syncHealth(this.sync) } : {}),
+      update: this.updateStatus(),
     };
+  }
+
+  /** Running and previous release, a release waiting for confirmation, the last update's outcome. */
+  updateStatus(): ReturnType<typeof ownUpdateStatus> | { running: string; error: string } {
+    try {
+      return ownUpdateStatus(this.config.gateway.dataDir);
+    } catch (err) {
+      return { running: VERSION, error: describeError(err) };
+    }
   }
 
   /** Every configured bus (open or not) with every enabled device on it (gateway/health.ts). */

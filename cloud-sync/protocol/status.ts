@@ -24,6 +24,12 @@ export interface StatusMessage {
   lastConfirmAt?: number | null;
   /** how delivery is confirmed: `city` (end-to-end acks) or `broker` (PUBACK only) */
   confirm?: 'city' | 'broker';
+  /** the software update state: the release kept to go back to, one waiting for confirmation, the last update's outcome */
+  update?: {
+    previous: string | null;
+    pending?: { version: string; attempts: number };
+    last?: { outcome: string; version: string; at: string; reason?: string };
+  };
   /** set on the LWT and on a clean stop */
   reason?: 'lwt' | 'shutdown';
 }

@@ -24,7 +24,7 @@ export async function runStart(o: {
   // (systemd or a test may stop it at any moment); until then the default handlers are replaced.
   let stopping = false;
   let stopRequested: string | null = null;
-  let stop: ((signal: string) => Promise<void>) | null = null;
+  let stop: ((signal: string, exitCode?: number) => Promise<void>) | null = null;
   const onSignal = (signal: string) => {
     if (stop) void stop(signal);
     else stopRequested = signal;
@@ -94,12 +94,27 @@ export async function runStart(o: {
   if (watchdog)
     log.info({ watchdogMs: watchdog.intervalMs === null ? null : watchdog.intervalMs * 2 }, 'systemd notified: ready');
   const stopHealthLog = logHealth(gateway, log, (text) => watchdog?.status(text));
-  stop = async (signal: string) => {
+  // A release installed and not yet confirmed confirms itself here once healthy, or stops (exit 1)
+  // so the pre-start check rolls it back; `update` events left by other processes are recorded.
+  const { superviseUpdates } = await import('../update/confirm.js');
+  const { setUpdateRestartHandler } = await import('../update/restart.js');
+  // an update installed from inside the gateway (city, console) restarts it into the new release
+  setUpdateRestartHandler((reason, exitCode) => void stop?.(reason, exitCode));
+  const updates = superviseUpdates({
+    dataDir: config.gateway.dataDir,
+    log: log.child({ part: 'update' }),
+    events: () => gateway.current.store,
+    health: () => gateway.current.health(),
+    confirmWindowMs: config.update.confirmWindow,
+    onUnhealthy: () => void stop?.('not healthy in the confirmation window', 1),
+  });
+  stop = async (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
     clearInterval(summary);
     stopHealthLog();
+    updates.stop();
     watchdog?.stopping();
     try {
       await gateway.stop();
@@ -108,7 +123,7 @@ export async function runStart(o: {
     }
     simulator?.kill('SIGTERM');
     log.flush?.();
-    process.exit(0);
+    process.exit(exitCode);
   };
   if (stopRequested) void stop(stopRequested);
   simulator?.on('exit', (code) => {

@@ -45,6 +45,14 @@ export type ErrorCode =
   // provisioning and remote config
   | 'BUNDLE_INVALID'
   | 'REMOTE_CONFIG_REFUSED'
+  // release bundles and updates (gateway/update)
+  | 'UPDATE_BAD_SIGNATURE'
+  | 'UPDATE_NO_KEY'
+  | 'UPDATE_CORRUPT'
+  | 'UPDATE_DOWNGRADE'
+  | 'UPDATE_INCOMPATIBLE'
+  | 'UPDATE_WRONG_ARCH'
+  | 'UPDATE_FAILED'
   // the receiver's NGSI-LD output: the context broker cannot take a batch now (retried)
   | 'NGSI_LD_UNAVAILABLE'
   // cli / usage

@@ -36,7 +36,7 @@ export interface ReadingColumns {
 }
 
 /** Events that are themselves synced to the city: gaps, command audit, alarms, config changes. */
-export type GatewayEventKind = 'gap' | 'command' | 'alarm' | 'config' | 'flows' | 'clock' | 'refused';
+export type GatewayEventKind = 'gap' | 'command' | 'alarm' | 'config' | 'flows' | 'clock' | 'refused' | 'update';
 
 export interface GatewayEventRecord {
   /** event id, increasing, never reused (the events cursor moves over it) */

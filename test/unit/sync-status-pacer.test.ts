@@ -24,6 +24,26 @@ const pacer = () =>
   new StatusPacer({ busyIntervalMs: 60_000, heartbeatMs: 900_000, sendLateMs: 60_000, confirmLateMs: 150_000 });
 
 describe('StatusPacer', () => {
+  it("an update's outcome goes at once: a release pending, then confirmed, refused or rolled back", () => {
+    const p = pacer();
+    const last = (outcome: string, at: string) => ({ previous: '0.0.9', last: { outcome, version: '0.1.1', at } });
+    const steps: StatusMessage['update'][] = [
+      { previous: '0.0.9', pending: { version: '0.1.1', attempts: 1 } },
+      last('confirmed', '2026-12-06T10:00:00Z'),
+      last('refused', '2026-12-06T11:00:00Z'),
+      last('refused', '2026-12-06T12:00:00Z'),
+    ];
+    p.published(0, base, 0);
+    let t = 1000;
+    for (const update of steps) {
+      const s = { ...base, update };
+      expect(p.due(t, s, 0), JSON.stringify(update)).toBe(true);
+      p.published(t, s, 0);
+      expect(p.due(t + 1000, s, 0)).toBe(false);
+      t += 2000;
+    }
+  });
+
   it('live operation: counters that move with every batch do not make a status; the heartbeat does', () => {
     const p = pacer();
     expect(p.due(0, base, 0)).toBe(true);
