@@ -10,7 +10,7 @@ import { type CommandTrust, Downlink } from './downlink.js';
 import { EventPump } from './event-pump.js';
 import { MqttLink } from './link.js';
 import { type SyncLogger, silentLogger } from './log.js';
-import { encodeStatus, STATUS_VERSION, type StatusMessage } from './protocol/status.js';
+import { encodeStatus, STATUS_VERSION, type StatusMessage, type StatusUpdate } from './protocol/status.js';
 import { type GatewayTopics, topicsFor } from './protocol/topics.js';
 import { TelemetryPump } from './telemetry-pump.js';
 
@@ -26,12 +26,19 @@ export interface SyncAgentOptions {
   commands?: CommandExecutor;
   /** where the city's `config` messages go (gateway/remote-config); without one the topic is not subscribed */
   onConfig?: (payload: Buffer) => void;
+  /**
+   * where the city's `update` orders go, as received (gateway/update verifies the signature and
+   * does the rest); without one the topic is not subscribed
+   */
+  onUpdate?: (payload: Buffer) => void;
   /** the city's Ed25519 keys pinned on this gateway; without them every `cmd` is refused */
   commandTrust?: CommandTrust;
   clock?: Pick<Clock, 'wallNow' | 'monoNow'>;
   log?: SyncLogger;
   /** software version, shown in `status` */
   version?: string;
+  /** the releases and the last update's outcome, shown in `status` (gateway/update); read at each status */
+  updateStatus?: () => StatusUpdate | null;
 
   url: string;
   clientId?: string;
@@ -122,7 +129,18 @@ const STOP_GRACE_MS = 2000;
 type Settings = Required<
   Omit<
     SyncAgentOptions,
-    'events' | 'commands' | 'clock' | 'log' | 'tls' | 'username' | 'passwordFile' | 'clientId' | 'onConfig' | 'ackKeys'
+    | 'events'
+    | 'commands'
+    | 'clock'
+    | 'log'
+    | 'tls'
+    | 'username'
+    | 'passwordFile'
+    | 'clientId'
+    | 'onConfig'
+    | 'onUpdate'
+    | 'updateStatus'
+    | 'ackKeys'
   >
 >;
 
@@ -205,6 +223,7 @@ export class SyncAgent {
     if (opts.passwordFile) broker.passwordFile = opts.passwordFile;
     const subscriptions = [this.topics.cmd];
     if (opts.onConfig) subscriptions.push(this.topics.config);
+    if (opts.onUpdate) subscriptions.push(this.topics.update);
     if (this.o.confirm) subscriptions.push(this.topics.ack);
     this.link = new MqttLink({
       broker,
@@ -399,6 +418,12 @@ export class SyncAgent {
       } catch (err) {
         this.log.error({ err: describeError(err) }, 'config message handling failed');
       }
+    } else if (topic === this.topics.update && this.opts.onUpdate) {
+      try {
+        this.opts.onUpdate(payload);
+      } catch (err) {
+        this.log.error({ err: describeError(err) }, 'update order handling failed');
+      }
     }
   }
 
@@ -503,6 +528,12 @@ export class SyncAgent {
       msg.oldestUnconfirmedAgeS = s.oldestUnconfirmedAgeS;
       msg.lastConfirmAt = s.lastConfirmAt;
       msg.confirm = s.confirmMode;
+    }
+    try {
+      const update = this.opts.updateStatus?.();
+      if (update) msg.update = update;
+    } catch (err) {
+      this.log.warn({ err: describeError(err) }, 'update status not read');
     }
     return msg;
   }

@@ -27,6 +27,9 @@ import { RefusalBudget } from './refusals.js';
 import { pollSlotsFor } from './scheduler/poll-slots.js';
 import { type ScheduledDevice, Scheduler } from './scheduler/scheduler.js';
 import { Store } from './store/index.js';
+import type { UpdateInstaller } from './update/installer.js';
+import type { UpdateMedia } from './update/media.js';
+import type { RemoteUpdater } from './update/remote.js';
 
 export interface GatewayOptions {
   log: Logger;
@@ -40,6 +43,11 @@ export interface GatewayOptions {
   configHost?: ConfigHost | null;
   /** where the city's `config` messages go (gateway/remote-config); without one the topic is not subscribed */
   onRemoteConfig?: (payload: Buffer) => void;
+  /**
+   * A new release was installed (city order, console upload, USB stick): stop gracefully — store
+   * flushed, sync cursors committed — and exit with this code, so systemd starts the new release.
+   */
+  onUpdateInstalled?: (exitCode: number) => void;
 }
 
 const VERSION = '0.1.0';
@@ -65,6 +73,10 @@ export class Gateway {
   flows: FlowsSupervisor | null = null;
   /** events about commands refused before they were read: a flood from the broker is capped */
   private readonly refusals = new RefusalBudget();
+  /** Updates from the city, the console and a USB stick, one at a time (gateway/update). */
+  updates: RemoteUpdater | null = null;
+  private updateMedia: UpdateMedia | null = null;
+  private installer: UpdateInstaller | null = null;
   /** MQTT sync to the city (null unless the config has a `sync` section). */
   sync: NorthboundAgent | null = null;
   /** the profiles the devices are polled with (the HTTP API shows their points) */
@@ -282,6 +294,7 @@ export class Gateway {
       });
     }
 
+    await this.startUpdates();
     if (config.sync) await this.startSync(config.sync);
 
     if (opts.http !== false) {
@@ -380,7 +393,9 @@ export class Gateway {
       confirmedCursorName: CONFIRMED_CURSOR,
       eventsConfirmedCursorName: EVENTS_CONFIRMED_CURSOR,
       onConfig: sync.remoteConfig.enabled ? this.opts.onRemoteConfig : undefined,
+      onUpdate: sync.remoteUpdate.enabled && this.updates ? (p) => this.updates?.handleMessage(p) : undefined,
       ackKeys: this.loadAckKeys(),
+      updateStatus: () => this.installer?.status() ?? null,
       commandTrust: {
         keys: controlKeys,
         onRefused: (r) => {
@@ -393,6 +408,59 @@ export class Gateway {
     this.wakeSyncOnCommit(agent);
     await agent.start();
     this.sync = agent;
+  }
+
+  /**
+   * The one place updates come in past their transport (gateway/update/remote.ts): the city's
+   * signed orders, the console's upload, a bundle on the boot partition or a USB stick. The
+   * installer itself (release-key check, side-by-side install) is loaded when an update comes.
+   */
+  private async startUpdates(): Promise<void> {
+    const { RemoteUpdater } = await import('./update/remote.js');
+    const { loadInstaller } = await import('./update/installer.js');
+    const dataDir = resolve(this.config.gateway.dataDir);
+    const log = this.opts.log.child({ part: 'update' });
+    let installer: ReturnType<typeof loadInstaller> | null = null;
+    // the retained status names the releases: read once the installer is loaded (below, with sync)
+    if (this.config.sync)
+      loadInstaller({ dataDir, log })
+        .then((i) => {
+          this.installer = i;
+        })
+        .catch((err) => log.debug({ err: describeError(err) }, 'release installer not available'));
+    const sync = this.config.sync;
+    this.updates = new RemoteUpdater({
+      gatewayId: this.config.gateway.id,
+      dataDir,
+      keys: () => loadControlKeys(dataDir).keys,
+      installer: () => {
+        installer ??= loadInstaller({ dataDir, log });
+        // a failed load is tried again at the next update
+        installer.catch(() => {
+          installer = null;
+        });
+        return installer;
+      },
+      events: this.store,
+      log,
+      allowHttp: sync?.remoteUpdate.allowHttp ?? false,
+      maxBytesPerSec: sync?.remoteUpdate.maxBandwidth,
+      storeHeadroom: () => Math.max(0, this.config.storage.maxBytes - this.store.stats().bytes),
+      onInstalled: ({ exitCode }) => {
+        // after the answer that reported it (the console) has gone out
+        setTimeout(() => this.opts.onUpdateInstalled?.(exitCode), 300).unref();
+      },
+    });
+    this.updates.resumeAtStart();
+    const updates = this.updates;
+    const { UpdateMedia } = await import('./update/media.js');
+    this.updateMedia = new UpdateMedia({
+      dataDir,
+      log,
+      busy: () => updates.status().busy,
+      install: (file) => updates.installLocal(file, 'usb', 'usb'),
+    });
+    this.updateMedia.start();
   }
 
   /**
@@ -475,6 +543,9 @@ export class Gateway {
     // before the buses close: the fail-safe writes go out on them
     await this.flows?.stop();
     await this.scheduler?.stop();
+    // a download in progress stops; its .part file is resumed at the next start
+    this.updates?.stop();
+    this.updateMedia?.stop();
     // before the store closes: the agent reads it while it sends what is pending
     await this.sync?.stop();
     await this.http?.close();

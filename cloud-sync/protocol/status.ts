@@ -26,6 +26,20 @@ export interface StatusMessage {
   confirm?: 'city' | 'broker';
   /** set on the LWT and on a clean stop */
   reason?: 'lwt' | 'shutdown';
+  /** the releases on this gateway and the last update's outcome (docs/protocol.md, "Status") */
+  update?: StatusUpdate;
+}
+
+/**
+ * What a gateway says of its releases. `confirmed` is true once the running release has passed
+ * its health window (or was never on probation): a city roll-out counts a gateway as updated when
+ * its retained status names the new version with `confirmed: true`.
+ */
+export interface StatusUpdate {
+  running: string;
+  previous: string | null;
+  confirmed: boolean;
+  last?: { outcome: string; version: string; at: string; reason?: string };
 }
 
 export const STATUS_VERSION = 1;

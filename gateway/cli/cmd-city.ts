@@ -47,7 +47,7 @@ export interface BrokerCliOptions {
   clientKey?: string;
 }
 
-interface SignCliOptions extends BrokerCliOptions {
+export interface SignCliOptions extends BrokerCliOptions {
   gateway: string;
   key: string;
   keyName?: string;
@@ -158,7 +158,7 @@ function sign(
   });
 }
 
-function readSigningKey(o: SignCliOptions): { key: KeyObject; keyName: string } {
+export function readSigningKey(o: SignCliOptions): { key: KeyObject; keyName: string } {
   let key: KeyObject;
   try {
     key = parsePrivateKey(readFileSync(o.key, 'utf8'));
@@ -188,7 +188,7 @@ function wholeNumber(name: string, v: string): number {
   return n;
 }
 
-function duration(name: string, v: string): number {
+export function duration(name: string, v: string): number {
   try {
     const ms = parseDuration(v);
     if (ms <= 0) throw new Error('zero');
@@ -225,7 +225,7 @@ async function readStdinLine(): Promise<string> {
 
 type MqttClient = import('mqtt').MqttClient;
 
-async function withBroker<T>(o: BrokerCliOptions, fn: (client: MqttClient) => Promise<T>): Promise<T> {
+export async function withBroker<T>(o: BrokerCliOptions, fn: (client: MqttClient) => Promise<T>): Promise<T> {
   const url = o.broker as string;
   if (!/^(mqtts?|wss?):\/\//i.test(url))
     throw new LangbiangError(

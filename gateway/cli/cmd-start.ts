@@ -24,7 +24,7 @@ export async function runStart(o: {
   // (systemd or a test may stop it at any moment); until then the default handlers are replaced.
   let stopping = false;
   let stopRequested: string | null = null;
-  let stop: ((signal: string) => Promise<void>) | null = null;
+  let stop: ((signal: string, exitCode?: number) => Promise<void>) | null = null;
   const onSignal = (signal: string) => {
     if (stop) void stop(signal);
     else stopRequested = signal;
@@ -80,7 +80,14 @@ export async function runStart(o: {
   const { GatewayHost } = await import('../host.js');
   let gateway: Awaited<ReturnType<typeof GatewayHost.start>>;
   try {
-    gateway = await GatewayHost.start(config, demo ? null : file, { log, profiles });
+    gateway = await GatewayHost.start(config, demo ? null : file, {
+      log,
+      profiles,
+      // a new release is installed: the same clean stop as SIGTERM, then the installer's exit code
+      onUpdateInstalled: (exitCode) => {
+        if (stop) void stop('update installed', exitCode);
+      },
+    });
   } catch (err) {
     simulator?.kill('SIGTERM');
     throw err;
@@ -98,7 +105,7 @@ export async function runStart(o: {
     log,
     (text) => watchdog?.status(text),
   );
-  stop = async (signal: string) => {
+  stop = async (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
@@ -112,7 +119,7 @@ export async function runStart(o: {
     }
     simulator?.kill('SIGTERM');
     log.flush?.();
-    process.exit(0);
+    process.exit(exitCode);
   };
   if (stopRequested) void stop(stopRequested);
   simulator?.on('exit', (code) => {

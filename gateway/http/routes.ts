@@ -1,6 +1,7 @@
 import { registerAdminRoutes } from './api-admin.js';
 import { registerAuthRoutes } from './api-auth.js';
 import { registerDataRoutes } from './api-data.js';
+import { registerUpdateRoutes } from './api-update.js';
 import { Metrics } from './metrics.js';
 import { PanelSettings } from './panel-settings.js';
 import { SECURITY_HEADERS } from './respond.js';
@@ -21,6 +22,7 @@ export function buildRoutes(base: Omit<Deps, 'settings' | 'statics'>, dataDir: s
   registerAuthRoutes(router, deps);
   registerDataRoutes(router, deps);
   registerAdminRoutes(router, deps);
+  registerUpdateRoutes(router, deps);
   router.get(
     '/metrics',
     'technician',
