@@ -186,7 +186,8 @@ export class RemoteUpdater {
     this.o
       .installer()
       .then((installer) => {
-        if (abort.signal.aborted) return;
+        if (abort.signal.aborted)
+          return this.stopped ? undefined : refuse('a newer order came before this one started', order.version);
         // not a release install (a development checkout): the installer's own checks decide
         const running = installer.runningVersion();
         if (running !== null && compareVersions(order.version, running) <= 0) {
