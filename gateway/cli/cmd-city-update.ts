@@ -210,7 +210,8 @@ export async function runCityUpdate(o: CityUpdateOptions): Promise<RolloutSummar
         );
       for (const id of fresh) await sendTo(id, stage);
       save(stateFile, state);
-      // wait for every gateway of the stage, or for the failures to pass the budget
+      // wait for every gateway of the stage to confirm, fail or time out
+      let warned = false;
       for (;;) {
         const now = Date.now();
         for (const id of members) {
@@ -223,8 +224,13 @@ export async function runCityUpdate(o: CityUpdateOptions): Promise<RolloutSummar
             save(stateFile, state);
           }
         }
-        if (overBudget()) break;
+        // over the budget nothing more is sent, but the gateways already ordered are heard out
         if (members.every((id) => state.gateways[id]!.outcome !== 'pending')) break;
+        if (overBudget() && !warned) {
+          warned = true;
+          const waiting = members.filter((id) => state.gateways[id]!.outcome === 'pending').length;
+          say(`failures over the budget: nothing more will be sent; waiting for the ${waiting} gateway(s) already ordered`);
+        }
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, 1000);
           wake = () => {
