@@ -1,5 +1,5 @@
 import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { describeError } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import { writeFileAtomic } from '../provision/files.js';
@@ -17,6 +17,7 @@ import { UPDATE_DIR } from './remote.js';
  */
 export const UPDATE_MEDIA_DIRS = ['/boot/firmware', '/boot', '/media', '/mnt'];
 export const MEDIA_SCAN_MS = 30_000;
+const MOUNT_FOLDERS = new Set(['media', 'mnt']);
 const BUNDLE_NAME = /^langbiang-[A-Za-z0-9._+-]{1,120}\.lbr$/;
 const MAX_REMEMBERED = 50;
 
@@ -65,7 +66,9 @@ export function findMediaBundles(dirs: string[]): string[] {
       else if (st.isDirectory() && depth > 0 && !name.startsWith('.')) visit(path, depth - 1);
     }
   };
-  for (const dir of dirs) visit(dir, dir === '/boot' || dir === '/boot/firmware' ? 0 : 2);
+  // a mount folder holds sticks one or two levels down; anywhere else (a boot partition, a stick given
+  // by path) only the top is looked at
+  for (const dir of dirs) visit(dir, MOUNT_FOLDERS.has(basename(dir)) ? 2 : 0);
   return found;
 }
 
