@@ -10,7 +10,7 @@ import { type CommandTrust, Downlink } from './downlink.js';
 import { EventPump } from './event-pump.js';
 import { MqttLink } from './link.js';
 import { type SyncLogger, silentLogger } from './log.js';
-import { encodeStatus, STATUS_VERSION, type StatusMessage, type StatusUpdate } from './protocol/status.js';
+import { encodeStatus, STATUS_VERSION, type StatusMessage } from './protocol/status.js';
 import { type GatewayTopics, topicsFor } from './protocol/topics.js';
 import { TelemetryPump } from './telemetry-pump.js';
 
@@ -37,8 +37,8 @@ export interface SyncAgentOptions {
   log?: SyncLogger;
   /** software version, shown in `status` */
   version?: string;
-  /** the releases and the last update's outcome, shown in `status` (gateway/update); read at each status */
-  updateStatus?: () => StatusUpdate | null;
+  /** the update state shown in `status` (previous release, last update's outcome) */
+  updateStatus?: () => StatusMessage['update'];
 
   url: string;
   clientId?: string;
@@ -139,7 +139,6 @@ type Settings = Required<
     | 'clientId'
     | 'onConfig'
     | 'onUpdate'
-    | 'updateStatus'
     | 'ackKeys'
   >
 >;
@@ -185,6 +184,7 @@ export class SyncAgent {
       outbox: opts.outbox,
       commandTrust: opts.commandTrust ?? { keys: new Map() },
       version: opts.version ?? '0.0.0',
+      updateStatus: opts.updateStatus ?? (() => undefined),
       url: opts.url,
       format,
       batchMaxReadings: opts.batchMaxReadings ?? SYNC_DEFAULTS.batchMaxReadings,
@@ -528,12 +528,12 @@ export class SyncAgent {
       msg.oldestUnconfirmedAgeS = s.oldestUnconfirmedAgeS;
       msg.lastConfirmAt = s.lastConfirmAt;
       msg.confirm = s.confirmMode;
-    }
-    try {
-      const update = this.opts.updateStatus?.();
-      if (update) msg.update = update;
-    } catch (err) {
-      this.log.warn({ err: describeError(err) }, 'update status not read');
+      try {
+        const update = this.o.updateStatus?.();
+        if (update) msg.update = update;
+      } catch {
+        // the status goes out without it
+      }
     }
     return msg;
   }

@@ -27,9 +27,11 @@ import { RefusalBudget } from './refusals.js';
 import { pollSlotsFor } from './scheduler/poll-slots.js';
 import { type ScheduledDevice, Scheduler } from './scheduler/scheduler.js';
 import { Store } from './store/index.js';
-import type { UpdateInstaller } from './update/installer.js';
+import type { HealthLike } from './update/confirm.js';
+import { packageVersion } from './update/layout.js';
 import type { UpdateMedia } from './update/media.js';
 import type { RemoteUpdater } from './update/remote.js';
+import { ownUpdateStatus } from './update/status.js';
 
 export interface GatewayOptions {
   log: Logger;
@@ -50,7 +52,8 @@ export interface GatewayOptions {
   onUpdateInstalled?: (exitCode: number) => void;
 }
 
-const VERSION = '0.1.0';
+/** the running release's version: its package.json, which `langbiang release pack` stamps */
+const VERSION = packageVersion();
 const BUS_OPEN_GRACE_MS = 1500;
 
 /**
@@ -76,7 +79,6 @@ export class Gateway {
   /** Updates from the city, the console and a USB stick, one at a time (gateway/update). */
   updates: RemoteUpdater | null = null;
   private updateMedia: UpdateMedia | null = null;
-  private installer: UpdateInstaller | null = null;
   /** MQTT sync to the city (null unless the config has a `sync` section). */
   sync: NorthboundAgent | null = null;
   /** the profiles the devices are polled with (the HTTP API shows their points) */
@@ -375,6 +377,15 @@ export class Gateway {
       clock: this.clock,
       log: this.opts.log.child({ part: 'sync' }),
       version: VERSION,
+      updateStatus: () => {
+        const u = this.updateStatus();
+        if ('error' in u) return undefined;
+        return {
+          previous: u.previous,
+          ...(u.pending ? { pending: u.pending } : {}),
+          ...(u.last ? { last: u.last } : {}),
+        };
+      },
       url: sync.url,
       clientId: sync.clientId,
       tls: sync.tls,
@@ -395,7 +406,6 @@ export class Gateway {
       onConfig: sync.remoteConfig.enabled ? this.opts.onRemoteConfig : undefined,
       onUpdate: sync.remoteUpdate.enabled && this.updates ? (p) => this.updates?.handleMessage(p) : undefined,
       ackKeys: this.loadAckKeys(),
-      updateStatus: () => this.installer?.status() ?? null,
       commandTrust: {
         keys: controlKeys,
         onRefused: (r) => {
@@ -421,20 +431,21 @@ export class Gateway {
     const dataDir = resolve(this.config.gateway.dataDir);
     const log = this.opts.log.child({ part: 'update' });
     let installer: ReturnType<typeof loadInstaller> | null = null;
-    // the retained status names the releases: read once the installer is loaded (below, with sync)
-    if (this.config.sync)
-      loadInstaller({ dataDir, log })
-        .then((i) => {
-          this.installer = i;
-        })
-        .catch((err) => log.debug({ err: describeError(err) }, 'release installer not available'));
     const sync = this.config.sync;
     this.updates = new RemoteUpdater({
       gatewayId: this.config.gateway.id,
       dataDir,
       keys: () => loadControlKeys(dataDir).keys,
       installer: () => {
-        installer ??= loadInstaller({ dataDir, log });
+        installer ??= import('./update/confirm.js').then(({ baselineFromHealth }) =>
+          loadInstaller({
+            dataDir,
+            log,
+            events: this.store,
+            // what is healthy under this release now is what the new one must match
+            context: { baseline: () => baselineFromHealth(this.health() as HealthLike) },
+          }),
+        );
         // a failed load is tried again at the next update
         installer.catch(() => {
           installer = null;
@@ -527,7 +538,17 @@ export class Gateway {
       clockSynced: this.clock.isSynced(),
       ...(this.flows ? { flows: this.flows.status() } : {}),
       ...(this.sync ? { sync: syncHealth(this.sync) } : {}),
+      update: this.updateStatus(),
     };
+  }
+
+  /** Running and previous release, a release waiting for confirmation, the last update's outcome. */
+  updateStatus(): ReturnType<typeof ownUpdateStatus> | { running: string; error: string } {
+    try {
+      return ownUpdateStatus(this.config.gateway.dataDir);
+    } catch (err) {
+      return { running: VERSION, error: describeError(err) };
+    }
   }
 
   /** Every configured bus (open or not) with every enabled device on it (gateway/health.ts). */

@@ -33,6 +33,22 @@ export function ackKeysDir(dataDir: string): string {
   return join(dataDir, ACK_KEYS_DIR);
 }
 
+/**
+ * The city's release keys (`<dataDir>/trust/release/NAME.pem`): a release bundle installs only when
+ * its manifest is signed by one (gateway/update). A role of its own: a key that may send a config
+ * or a command cannot replace the gateway's software, and the other way round. Like the others,
+ * pinned by provisioning or by a technician on site, never by a config.
+ */
+export const RELEASE_KEYS_DIR = join('trust', 'release');
+
+export function releaseKeysDir(dataDir: string): string {
+  return join(dataDir, RELEASE_KEYS_DIR);
+}
+
+export function loadReleaseKeys(dataDir: string): ControlKeys {
+  return loadPinnedKeys(releaseKeysDir(dataDir));
+}
+
 export function loadControlKeys(dataDir: string): ControlKeys {
   return loadPinnedKeys(controlKeysDir(dataDir));
 }

@@ -24,22 +24,14 @@ export interface StatusMessage {
   lastConfirmAt?: number | null;
   /** how delivery is confirmed: `city` (end-to-end acks) or `broker` (PUBACK only) */
   confirm?: 'city' | 'broker';
+  /** the software update state: the release kept to go back to, one waiting for confirmation, the last update's outcome */
+  update?: {
+    previous: string | null;
+    pending?: { version: string; attempts: number };
+    last?: { outcome: string; version: string; at: string; reason?: string };
+  };
   /** set on the LWT and on a clean stop */
   reason?: 'lwt' | 'shutdown';
-  /** the releases on this gateway and the last update's outcome (docs/protocol.md, "Status") */
-  update?: StatusUpdate;
-}
-
-/**
- * What a gateway says of its releases. `confirmed` is true once the running release has passed
- * its health window (or was never on probation): a city roll-out counts a gateway as updated when
- * its retained status names the new version with `confirmed: true`.
- */
-export interface StatusUpdate {
-  running: string;
-  previous: string | null;
-  confirmed: boolean;
-  last?: { outcome: string; version: string; at: string; reason?: string };
 }
 
 export const STATUS_VERSION = 1;

@@ -229,7 +229,9 @@ export async function runCityUpdate(o: CityUpdateOptions): Promise<RolloutSummar
         if (overBudget() && !warned) {
           warned = true;
           const waiting = members.filter((id) => state.gateways[id]!.outcome === 'pending').length;
-          say(`failures over the budget: nothing more will be sent; waiting for the ${waiting} gateway(s) already ordered`);
+          say(
+            `failures over the budget: nothing more will be sent; waiting for the ${waiting} gateway(s) already ordered`,
+          );
         }
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, 1000);

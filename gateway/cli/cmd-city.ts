@@ -17,6 +17,8 @@ import { MAX_CONFIG_LIFETIME_MS } from '../remote-config/envelope.js';
 export interface KeygenOptions {
   name: string;
   out?: string;
+  /** control (configs, commands) or release (software bundles): where the public key is pinned */
+  role?: 'control' | 'release';
 }
 
 export function runKeygen(o: KeygenOptions): void {
@@ -31,8 +33,9 @@ export function runKeygen(o: KeygenOptions): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeFileSync(priv, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
   writeFileSync(pub, publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o644, flag: 'wx' });
+  const pinDir = o.role === 'release' ? 'release' : 'control';
   process.stdout.write(
-    `private key ${priv} (keep it offline; mode 0600)\npublic key  ${pub} (pin it on gateways as <dataDir>/trust/control/${o.name}.pem)\n`,
+    `private key ${priv} (keep it offline; mode 0600)\npublic key  ${pub} (pin it on gateways as <dataDir>/trust/${pinDir}/${o.name}.pem)\n`,
   );
 }
 

@@ -105,12 +105,24 @@ export async function runStart(o: {
     log,
     (text) => watchdog?.status(text),
   );
+  // A release installed and not yet confirmed confirms itself here once healthy, or stops (exit 1)
+  // so the pre-start check rolls it back; `update` events left by other processes are recorded.
+  const { superviseUpdates } = await import('../update/confirm.js');
+  const updates = superviseUpdates({
+    dataDir: config.gateway.dataDir,
+    log: log.child({ part: 'update' }),
+    events: () => gateway.current.store,
+    health: () => gateway.current.health(),
+    confirmWindowMs: config.update.confirmWindow,
+    onUnhealthy: () => void stop?.('not healthy in the confirmation window', 1),
+  });
   stop = async (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
     clearInterval(summary);
     clearInterval(healthWatch);
+    updates.stop();
     watchdog?.stopping();
     try {
       await gateway.stop();

@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { describeError, LangbiangError } from '../core/errors.js';
+import { packageVersion } from '../update/layout.js';
 
 /**
  * `langbiang` — the technician's CLI (DESIGN.md "CLI"). Every command lazy-loads what it needs, so
@@ -10,7 +11,7 @@ export async function main(argv: string[]): Promise<void> {
   const verbose = argv.includes('--verbose') || argv.includes('-v');
   const program = new Command('langbiang')
     .description('Langbiang Edge gateway: poll field devices, store every reading, sync to the city')
-    .version('0.1.0')
+    .version(packageVersion())
     .option('-v, --verbose', 'more detail in errors and logs')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
@@ -248,7 +249,10 @@ export async function main(argv: string[]): Promise<void> {
     .description('make an Ed25519 signing key pair: NAME.key (private, 0600) and NAME.pem (public, to pin on gateways)')
     .argument('<name>', 'key name (the audit actor of what it signs)')
     .option('--out <dir>', 'where to write the two files', '.')
-    .action(async (name, o) => (await import('./cmd-city.js')).runKeygen({ name, out: o.out }));
+    .option('--release', 'a release key: signs software bundles (pinned as trust/release/NAME.pem), nothing else')
+    .action(async (name, o) =>
+      (await import('./cmd-city.js')).runKeygen({ name, out: o.out, role: o.release ? 'release' : 'control' }),
+    );
   brokerOptions(
     city
       .command('config')
@@ -299,6 +303,49 @@ export async function main(argv: string[]): Promise<void> {
   ).action(async (o) => {
     await (await import('./cmd-city-update.js')).runCityUpdate(o);
   });
+
+  const release = program.command('release').description('software releases: signed bundles for the gateways');
+  release
+    .command('pack')
+    .description(
+      "a signed release bundle of this checkout's build for one architecture (langbiang-VERSION-linux-ARCH.lbr)",
+    )
+    .option('--key <file>', 'the release private key (NAME.key from `langbiang city keygen --release NAME`)')
+    .option('--key-name <name>', 'key name (default: the key file name)')
+    .option('--out <dir>', 'where to write the bundle', '.')
+    // not --version: that is the program's own option, which commander takes before any subcommand's
+    .option('--release-version <version>', "the release's version (default: package.json's)")
+    .option('--arch <arch>', 'x64, arm64 or armv7 (default: this machine; native modules must match)')
+    .option(
+      '--reuse-modules',
+      "leave node_modules out: gateways reuse their installed release's (same package-lock.json)",
+    )
+    .action(async (o) => (await import('./cmd-release.js')).runReleasePack({ ...o, version: o.releaseVersion }));
+
+  const update = program.command('update').description('update the gateway software from a release bundle');
+  update
+    .command('apply')
+    .description('verify a release bundle, install it beside the running release, switch to it and restart')
+    .argument('<file>', 'the bundle (.lbr)')
+    .option('-c, --config <file>', 'gateway config (finds the data directory; default /etc/langbiang/config.yaml)')
+    .option('--data-dir <dir>', "the gateway's data directory")
+    .option('--install-root <dir>', 'where releases/ and current are (default: where this langbiang runs from)')
+    .option('--allow-downgrade', 'restore the confirmed previous release (older than the running one)')
+    .option('--no-restart', 'do not restart the service; say how to')
+    .option(
+      '--url <url>',
+      "the running gateway's address (its health is what the new release must match)",
+      'http://127.0.0.1:8080',
+    )
+    .action(async (file, o) => (await import('./cmd-update.js')).runUpdateApply({ ...o, file }));
+  update
+    .command('status')
+    .description('the running release, the previous one, a release waiting for confirmation, the last update')
+    .option('-c, --config <file>', 'gateway config (finds the data directory)')
+    .option('--data-dir <dir>', "the gateway's data directory")
+    .option('--install-root <dir>', 'where releases/ and current are')
+    .option('--json', 'print JSON')
+    .action(async (o) => (await import('./cmd-update.js')).runUpdateStatus(o));
 
   const user = program.command('user').description('local users of the panel and console');
   user

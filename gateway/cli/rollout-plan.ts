@@ -119,19 +119,20 @@ export type Signal = { outcome: 'confirmed' } | { outcome: 'failed'; reason: str
 const FAILED_STATES = new Set(['failed', 'refused', 'rolled_back', 'rolled-back', 'rollback']);
 
 /**
- * A gateway's retained status: the new version, running and confirmed, is the one authoritative
- * "done"; a last outcome that names the version as rolled back or failed is a failure.
+ * A gateway's retained status: `online`, the new version running (`version`) and no confirmation
+ * pending for it (`update.pending`) is the one authoritative "done"; a last outcome that names the
+ * version as rolled back or refused is a failure.
  */
 export function statusSignal(status: unknown, version: string): Signal | null {
   if (status === null || typeof status !== 'object') return null;
   const s = status as {
     state?: unknown;
-    update?: { running?: unknown; confirmed?: unknown; last?: Record<string, unknown> };
+    version?: unknown;
+    update?: { pending?: { version?: unknown }; last?: Record<string, unknown> };
   };
-  const u = s.update;
-  if (!u || typeof u !== 'object') return null;
-  if (s.state === 'online' && u.running === version && u.confirmed === true) return { outcome: 'confirmed' };
-  const last = u.last;
+  const u = s.update && typeof s.update === 'object' ? s.update : undefined;
+  if (s.state === 'online' && s.version === version && u?.pending?.version !== version) return { outcome: 'confirmed' };
+  const last = u?.last;
   if (last && last.version === version && typeof last.outcome === 'string' && FAILED_STATES.has(last.outcome))
     return { outcome: 'failed', reason: `${last.outcome}${typeof last.reason === 'string' ? `: ${last.reason}` : ''}` };
   return null;

@@ -589,6 +589,15 @@ const flowsSchema = z
   })
   .meta({ description: 'Node-RED flows.' });
 
+const updateSchema = z
+  .strictObject({
+    confirmWindow: duration(
+      'A newly installed release must become healthy (store, buses, the devices that answered before, the city link if it was up) within this long after it starts, or it stops and the previous release is started again.',
+      1000,
+    ).prefault('5m'),
+  })
+  .meta({ description: 'Updates of the gateway software (docs/operations.md, "Updating gateways").' });
+
 const logSchema = z
   .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') })
   .meta({ description: 'Logging (JSON lines on stdout).' });
@@ -662,6 +671,7 @@ export const gatewayConfigSchema = z.strictObject({
   panel: panelSchema.prefault({}),
   flows: flowsSchema.prefault({}),
   log: logSchema.prefault({}),
+  update: updateSchema.prefault({}),
   cabinets: z
     .array(cabinetSchema)
     .default([])
@@ -699,4 +709,5 @@ export type SyncConfig = NonNullable<GatewayConfig['sync']>;
 export type PanelConfig = GatewayConfig['panel'];
 export type FlowsConfig = GatewayConfig['flows'];
 export type LogConfig = GatewayConfig['log'];
+export type UpdateConfig = GatewayConfig['update'];
 export type { CabinetConfig, ScheduleConfig } from './cabinet-schema.js';

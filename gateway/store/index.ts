@@ -1,5 +1,12 @@
 export { ControlTables } from './control-tables.js';
-export { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+export {
+  MIGRATIONS,
+  READ_VERSION,
+  readVersionOf,
+  SCHEMA_VERSION,
+  type StoreVersions,
+  storeVersions,
+} from './schema.js';
 export {
   CONFIRMED_CURSOR,
   type CorrectionOptions,

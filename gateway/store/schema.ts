@@ -119,33 +119,77 @@ export const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
 const V3_ROW_READINGS = 500;
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * The migrations after which a store stays readable by a release that knows only the version
+ * before (they only add: a table, a column with a default, rows older code ignores). A release
+ * rolled back after such a migration still opens the store, and keeps every reading the newer one
+ * stored. A migration that is not listed here makes every older release refuse the store, so an
+ * update that brings one is refused as long as the release it replaces could not read it
+ * (docs/operations.md, "Updating gateways": a breaking change ships as a reader release first).
+ */
+const BACKWARD_READABLE: ReadonlySet<number> = new Set<number>([]);
+
+/** The lowest schema version a release must know to read a store written at `version`. */
+export function readVersionOf(version: number): number {
+  for (let v = version; v >= 1; v--) if (!BACKWARD_READABLE.has(v)) return v;
+  return 0;
+}
+
+/** What this release writes: stores that releases of schema READ_VERSION and newer can read. */
+export const READ_VERSION = readVersionOf(SCHEMA_VERSION);
 /** 'LbE1': marks a file as a Langbiang store so a stray SQLite file is not mistaken for one. */
 export const APPLICATION_ID = 0x4c624531;
 
-/** Brings the schema up to date in one transaction; returns the version found before. */
+/** A store's versions: the schema it has, and the lowest schema a reader must know. */
+export interface StoreVersions {
+  version: number;
+  readVersion: number;
+}
+
+/** Read from an open database; a store written before read versions were recorded needs its own version. */
+export function storeVersions(db: Database.Database): StoreVersions {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  let readVersion = version;
+  try {
+    const row = db.prepare("SELECT value FROM meta WHERE key = 'read_version'").get() as { value: string } | undefined;
+    const n = row ? Number(row.value) : Number.NaN;
+    if (Number.isSafeInteger(n) && n >= 0 && n <= version) readVersion = n;
+  } catch {
+    // no meta table yet: a new or very old store
+  }
+  return { version, readVersion };
+}
+
+/**
+ * Brings the schema up to date in one transaction; returns the version found before. A store of a
+ * newer release that this one can read (its read version is not above ours) is used as it is.
+ */
 export function migrate(db: Database.Database, file: string): number {
-  const found = db.pragma('user_version', { simple: true }) as number;
+  const found = storeVersions(db);
   checkVersion(found, file);
   const appId = db.pragma('application_id', { simple: true }) as number;
   if (appId !== 0 && appId !== APPLICATION_ID) {
     throw new LangbiangError('STORE_FAILED', `${file} is an SQLite database of another program, not a Langbiang store`);
   }
-  if (found === SCHEMA_VERSION) return found;
+  if (found.version >= SCHEMA_VERSION) return found.version;
   db.transaction(() => {
-    for (let v = found; v < SCHEMA_VERSION; v++) MIGRATIONS[v]!(db);
+    for (let v = found.version; v < SCHEMA_VERSION; v++) MIGRATIONS[v]!(db);
     db.pragma(`application_id = ${APPLICATION_ID}`);
-    db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
+    const setMeta = db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
+    setMeta.run('schema_version', String(SCHEMA_VERSION));
+    setMeta.run('read_version', String(READ_VERSION));
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();
-  return found;
+  return found.version;
 }
 
-export function checkVersion(found: number, file: string): void {
-  if (found > SCHEMA_VERSION) {
+export function checkVersion(found: StoreVersions, file: string): void {
+  if (found.version > SCHEMA_VERSION && found.readVersion > SCHEMA_VERSION) {
     throw new LangbiangError(
       'STORE_SCHEMA_TOO_NEW',
-      `${file} has store schema version ${found}, newer than this release understands (${SCHEMA_VERSION}); upgrade the gateway software`,
-      { found, supported: SCHEMA_VERSION },
+      `${file} has store schema version ${found.version}, newer than this release understands (${SCHEMA_VERSION}); upgrade the gateway software`,
+      { found: found.version, readVersion: found.readVersion, supported: SCHEMA_VERSION },
     );
   }
 }

@@ -27,7 +27,7 @@ import {
 import { type PendingReading, pendingToStored, toPending } from './pending.js';
 import { ReadingQueries } from './queries.js';
 import { Retention } from './retention.js';
-import { checkVersion, migrate, SCHEMA_VERSION } from './schema.js';
+import { checkVersion, migrate, SCHEMA_VERSION, storeVersions } from './schema.js';
 import { SeriesDictionary } from './series-dictionary.js';
 import { TimestampIndex } from './timestamp-index.js';
 
@@ -155,8 +155,9 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     }
     try {
       if (readonly) {
-        const version = db.pragma('user_version', { simple: true }) as number;
-        checkVersion(version, file);
+        const found = storeVersions(db);
+        checkVersion(found, file);
+        const version = found.version;
         if (version < SCHEMA_VERSION) {
           throw new LangbiangError(
             'STORE_FAILED',

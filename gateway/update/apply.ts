@@ -1,5 +1,14 @@
-import { LangbiangError } from '../core/errors.js';
-import type { BundleSummary, UpdateContext } from './types.js';
+import { lchownSync, lstatSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeError, isLangbiangError, LangbiangError } from '../core/errors.js';
+import { installRelease } from './install.js';
+import { switchCurrent } from './layout.js';
+import { readState, recordUpdateEvent, updateDir, writeState } from './state.js';
+import type { BundleSummary, HealthBaseline, UpdateContext } from './types.js';
+import { runningVersionOf, verifyBundleFile } from './verify.js';
+
+/** Starts a new release may take (crash loop, watchdog kills) before the pre-start check rolls it back. */
+export const DEFAULT_MAX_ATTEMPTS = 3;
 
 /** Verify (signature with pinned release keys in DATA_DIR/trust/release/*.pem, checksums, arch, not a
  *  downgrade, store schema readable) and install side by side; switch `current`; record the pending
@@ -9,15 +18,108 @@ export async function applyUpdate(
   bundlePath: string,
   ctx: UpdateContext,
 ): Promise<{ version: string; previous: string | null }> {
-  void bundlePath;
-  void ctx;
-  throw new LangbiangError('UPDATE_FAILED', 'updates are not implemented yet');
+  const now = ctx.now ?? Date.now;
+  const source = ctx.source ?? 'cli';
+  let version: string | undefined;
+  try {
+    const pendingBefore = readState(ctx.dataDir).pending;
+    if (pendingBefore)
+      throw new LangbiangError(
+        'UPDATE_FAILED',
+        `release ${pendingBefore.version} is installed and not confirmed yet; wait for it to be confirmed or rolled back`,
+      );
+    const v = await verifyBundleFile(bundlePath, ctx);
+    version = v.manifest.version;
+    const baseline = await baselineOf(ctx);
+    await installRelease(bundlePath, v, ctx.installRoot);
+    const previous = v.running === version ? null : v.running;
+    const at = new Date(now()).toISOString();
+    const state = readState(ctx.dataDir);
+    state.pending = {
+      version,
+      previous,
+      attempts: 0,
+      maxAttempts: ctx.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      appliedAt: at,
+      source,
+      baseline,
+    };
+    state.last = { outcome: 'installed', version, previous, at };
+    writeState(ctx.dataDir, state);
+    // the switch comes last: until here, a failure leaves the running release as it was
+    switchCurrent(ctx.installRoot, version);
+    matchOwners(ctx, version);
+    ctx.log.info({ version, previous, source }, `release ${version} installed; it starts next and must confirm itself`);
+    recordUpdateEvent(ctx.dataDir, { outcome: 'installed', version, previous, source, at }, ctx.events);
+    return { version, previous };
+  } catch (err) {
+    const e = isLangbiangError(err)
+      ? err
+      : new LangbiangError('UPDATE_FAILED', `update failed: ${describeError(err)}`, undefined, { cause: err });
+    const at = new Date(now()).toISOString();
+    try {
+      const state = readState(ctx.dataDir);
+      state.last = { outcome: 'refused', version: version ?? 'unknown', at, reason: e.code };
+      writeState(ctx.dataDir, state);
+      recordUpdateEvent(
+        ctx.dataDir,
+        {
+          outcome: 'refused',
+          ...(version ? { version } : {}),
+          running: runningVersionOf(ctx),
+          reason: e.code,
+          message: e.message,
+          source,
+          at,
+        },
+        ctx.events,
+      );
+    } catch (recordErr) {
+      ctx.log.warn({ err: describeError(recordErr) }, 'the refused update could not be recorded');
+    }
+    ctx.log.warn({ code: e.code, source }, `update refused: ${e.message}`);
+    throw e;
+  }
 }
 
 /** The checks of applyUpdate that need no unpacking: signature, payload checksum, arch, version,
  *  store schema. Cheap enough to run after a download, before applying. */
 export async function verifyBundle(bundlePath: string, ctx: UpdateContext): Promise<BundleSummary> {
-  void bundlePath;
-  void ctx;
-  throw new LangbiangError('UPDATE_FAILED', 'updates are not implemented yet');
+  return (await verifyBundleFile(bundlePath, ctx)).summary;
+}
+
+async function baselineOf(ctx: UpdateContext): Promise<HealthBaseline | null> {
+  const b = ctx.baseline;
+  if (!b) return null;
+  try {
+    return typeof b === 'function' ? ((await b()) ?? null) : b;
+  } catch (err) {
+    ctx.log.warn(
+      { err: describeError(err) },
+      'the running release’s health could not be read; the new one is judged on its store and buses',
+    );
+    return null;
+  }
+}
+
+/**
+ * A technician runs `langbiang update apply` as root; the service runs as its own user and must
+ * later confirm, prune and roll back what root installed: give the new release and the state the
+ * owners of the directories they are in.
+ */
+function matchOwners(ctx: UpdateContext, version: string): void {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return;
+  const chownTree = (path: string, uid: number, gid: number) => {
+    const st = lstatSync(path);
+    lchownSync(path, uid, gid);
+    if (st.isDirectory()) for (const name of readdirSync(path)) chownTree(join(path, name), uid, gid);
+  };
+  try {
+    const root = statSync(ctx.installRoot);
+    chownTree(join(ctx.installRoot, 'releases', version), root.uid, root.gid);
+    const data = statSync(ctx.dataDir);
+    chownTree(updateDir(ctx.dataDir), data.uid, data.gid);
+  } catch (err) {
+    ctx.log.warn({ err: describeError(err) }, 'could not give the new release to the service user');
+  }
 }

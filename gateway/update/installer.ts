@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import { LangbiangError } from '../core/errors.js';
 import type { EventRecorder } from '../core/outbox.js';
 import type { Logger } from '../log.js';
 import type { UpdateContext } from './types.js';
@@ -15,28 +17,18 @@ export interface UpdateInstaller {
   verify(bundlePath: string): Promise<{ version: string }>;
   /**
    * install beside the running release and switch `current` (the installer records the
-   * `installed` or `failed` event itself); the caller then stops with restartExitCode
+   * `installed` or `refused` event itself); the caller then stops with restartExitCode
    */
   apply(bundlePath: string, source: string): Promise<{ version: string; previous: string | null }>;
   /** a gateway that switched `current` stops with it; systemd starts the new release */
   readonly restartExitCode: number;
-  /** the releases here and the last update's outcome (the retained status, the console) */
-  status(): InstalledStatus;
-}
-
-export interface InstalledStatus {
-  running: string;
-  previous: string | null;
-  /** the running release passed its health window (or was never on probation) */
-  confirmed: boolean;
-  last?: { outcome: string; version: string; at: string; reason?: string };
 }
 
 export interface InstallerContext {
   dataDir: string;
   log: Logger;
   events?: EventRecorder;
-  /** where releases/ and current are ($LANGBIANG_INSTALL_ROOT, else the folder above the running release) */
+  /** where releases/ and current are (default: the install root this code runs in, see layout.ts) */
   installRoot?: string;
   /** overrides for tests and the gateway (the running release's health baseline, …) */
   context?: Partial<UpdateContext>;
@@ -46,9 +38,12 @@ export interface InstallerContext {
 export async function loadInstaller(o: InstallerContext): Promise<UpdateInstaller> {
   const core = await import('./index.js');
   const { isVersion } = await import('./version.js');
+  const { installRootOf } = await import('./layout.js');
+  const root = o.installRoot ?? process.env.LANGBIANG_INSTALL_ROOT ?? installRootOf();
   const ctx: UpdateContext = {
     dataDir: o.dataDir,
-    installRoot: o.installRoot ?? defaultInstallRoot(),
+    // a checkout (not releases/<version> under a current link) can check a bundle, not install one
+    installRoot: root ?? join(o.dataDir, 'update', 'no-install-root'),
     log: o.log,
     ...(o.events ? { events: o.events } : {}),
     ...o.context,
@@ -59,26 +54,18 @@ export async function loadInstaller(o: InstallerContext): Promise<UpdateInstalle
       return isVersion(running) ? running : null;
     },
     verify: (p) => core.verifyBundle(p, ctx),
-    apply: (p, source) => core.applyUpdate(p, { ...ctx, source }),
-    restartExitCode: core.UPDATE_RESTART_EXIT_CODE,
-    status: () => {
-      const s = core.readUpdateStatus(ctx);
-      return {
-        running: s.running,
-        previous: s.previous,
-        // a release installed and not yet through its health window is on probation
-        confirmed: s.pending?.version !== s.running,
-        ...(s.last ? { last: s.last } : {}),
-      };
+    apply: async (p, source) => {
+      if (!root) {
+        const e = new LangbiangError(
+          'UPDATE_FAILED',
+          'this gateway does not run from an install root (releases/<version> with a current link), so it cannot install a release',
+        );
+        // the installer's own events say why, as applyUpdate's do
+        o.events?.recordEvent('update', { outcome: 'refused', reason: e.code, message: e.message, source });
+        throw e;
+      }
+      return core.applyUpdate(p, { ...ctx, source });
     },
+    restartExitCode: core.UPDATE_RESTART_EXIT_CODE,
   };
-}
-
-/**
- * A release runs from `<installRoot>/releases/<version>/` (through `<installRoot>/current`), so
- * the root is two folders above the running code's package; $LANGBIANG_INSTALL_ROOT says it outright.
- */
-function defaultInstallRoot(): string {
-  if (process.env.LANGBIANG_INSTALL_ROOT) return process.env.LANGBIANG_INSTALL_ROOT;
-  return new URL('../../../../..', import.meta.url).pathname.replace(/\/$/, '') || '/opt/langbiang';
 }

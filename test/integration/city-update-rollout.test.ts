@@ -16,13 +16,15 @@ import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
  * signs wrongly fails here), then answers as a gateway does — the new version in its retained
  * status, confirmed; or a rollback (status and `update` event); or nothing at all.
  */
-type Behaviour = 'ok' | 'rollback' | 'silent';
+type Behaviour = 'ok' | 'rollback';
 
 interface FakeGateway {
   id: string;
   orders: Array<{ version: string; sha256: string }>;
   refusals: string[];
   client: mqtt.MqttClient;
+  /** runs the new release but never confirms it */
+  probationOnly?: boolean;
 }
 
 const FROM = '1.3.0';
@@ -64,7 +66,7 @@ function status(id: string, running: string, extra: Record<string, unknown> = {}
       state: 'online',
       ts: Date.now(),
       version: running,
-      update: { running, previous: null, confirmed: true, ...extra },
+      update: { previous: null, ...extra },
     }),
   );
 }
@@ -123,7 +125,19 @@ async function startFleet(n: number, behaviour: (i: number) => Behaviour): Promi
               ]),
               { qos: 1 },
             );
-            void client.publishAsync(`langbiang/v1/${id}/status`, status(id, version), { qos: 1, retain: true });
+            // the new release starts on probation, then confirms itself
+            const pending = { previous: FROM, pending: { version, attempts: 1 } };
+            void client.publishAsync(`langbiang/v1/${id}/status`, status(id, version, pending), {
+              qos: 1,
+              retain: true,
+            });
+            setTimeout(() => {
+              if (g.probationOnly) return;
+              void client.publishAsync(`langbiang/v1/${id}/status`, status(id, version, { previous: FROM }), {
+                qos: 1,
+                retain: true,
+              });
+            }, 100);
           } else if (how === 'rollback') {
             const last = { outcome: 'rolled-back', version, at: new Date().toISOString(), reason: 'crashed at start' };
             void client.publishAsync(
@@ -207,8 +221,10 @@ describe('langbiang city update (a staged roll-out)', () => {
     expect(saved.finished).toBeTruthy();
   });
 
-  it('counts a gateway that never confirms as failed after --confirm-timeout, and skips one already on the release', async () => {
-    const gateways = await startFleet(10, (i) => (i === 1 ? 'silent' : 'ok'));
+  it('counts a gateway that runs the release unconfirmed as failed after --confirm-timeout, and skips one already on the release', async () => {
+    const gateways = await startFleet(10, () => 'ok');
+    // gateway 1 starts the new release and never confirms it (a hang the pre-start check has not caught yet)
+    fleet[1]!.probationOnly = true;
     // gateway 0 already runs 1.4.0, confirmed: no order for it
     await fleet[0]!.client.publishAsync(`langbiang/v1/${fleet[0]!.id}/status`, status(fleet[0]!.id, '1.4.0'), {
       qos: 1,

@@ -43,7 +43,6 @@ function recordingInstaller(running: string, bundleVersion: string): Recorder {
       return { version: bundleVersion, previous: running };
     },
     restartExitCode: 75,
-    status: () => ({ running, previous: null, confirmed: true }),
   };
 }
 

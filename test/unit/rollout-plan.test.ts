@@ -47,14 +47,18 @@ describe('roll-out plan', () => {
   });
 
   it('reads a gateway status and events for the outcome of one version only', () => {
-    const ok = { state: 'online', update: { running: '1.4.0', confirmed: true } };
+    const ok = { state: 'online', version: '1.4.0', update: { previous: '1.3.0' } };
     expect(statusSignal(ok, '1.4.0')).toEqual({ outcome: 'confirmed' });
     expect(statusSignal({ ...ok, state: 'offline' }, '1.4.0')).toBeNull();
-    expect(statusSignal({ state: 'online', update: { running: '1.4.0', confirmed: false } }, '1.4.0')).toBeNull();
+    // running it, still on probation
+    expect(
+      statusSignal({ ...ok, update: { previous: '1.3.0', pending: { version: '1.4.0', attempts: 1 } } }, '1.4.0'),
+    ).toBeNull();
     expect(statusSignal(ok, '1.5.0')).toBeNull();
     const rolled = {
       state: 'online',
-      update: { running: '1.3.0', confirmed: true, last: { outcome: 'rolled-back', version: '1.4.0', reason: 'hung' } },
+      version: '1.3.0',
+      update: { previous: null, last: { outcome: 'rolled-back', version: '1.4.0', reason: 'hung' } },
     };
     expect(statusSignal(rolled, '1.4.0')).toEqual({ outcome: 'failed', reason: 'rolled-back: hung' });
     const t = 1_000_000;
