@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describeError } from '../core/errors.js';
 import type { Logger } from '../log.js';
@@ -75,6 +75,8 @@ export function findMediaBundles(dirs: string[]): string[] {
 export class UpdateMedia {
   private timer: NodeJS.Timeout | null = null;
   private scanning = false;
+  /** hashes of files already read, by path, size and time: a bundle left on a stick is hashed once */
+  private readonly hashes = new Map<string, { size: number; mtimeMs: number; sha256: string }>();
 
   constructor(private readonly o: MediaOptions) {}
 
@@ -98,7 +100,7 @@ export class UpdateMedia {
       for (const file of findMediaBundles(this.o.dirs ?? mediaDirs())) {
         let sha: string;
         try {
-          sha = await sha256File(file);
+          sha = await this.hashOf(file);
         } catch {
           continue; // removed while we looked
         }
@@ -128,6 +130,15 @@ export class UpdateMedia {
     } finally {
       this.scanning = false;
     }
+  }
+
+  private async hashOf(file: string): Promise<string> {
+    const st = statSync(file);
+    const known = this.hashes.get(file);
+    if (known && known.size === st.size && known.mtimeMs === st.mtimeMs) return known.sha256;
+    const sha256 = await sha256File(file);
+    this.hashes.set(file, { size: st.size, mtimeMs: st.mtimeMs, sha256 });
+    return sha256;
   }
 
   /** `….lbr.applied` / `….lbr.failed` where the medium can be written; remembered by hash anyway. */

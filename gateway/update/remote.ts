@@ -119,6 +119,8 @@ export class RemoteUpdater {
 
   /** A message on `langbiang/v1/{id}/update`. Never throws: every refusal is an event. */
   handleMessage(payload: Buffer): void {
+    // an empty message is the city clearing a retained order on the broker: nothing to do
+    if (payload.length === 0) return;
     try {
       this.dispatch(payload);
     } catch (err) {
@@ -246,6 +248,15 @@ export class RemoteUpdater {
 
   private async run(active: ActiveOrder, signal: AbortSignal): Promise<void> {
     const { order } = active;
+    // installed already (the process stopped between the switch and forgetting the order)
+    const running = (await this.o.installer()).runningVersion();
+    if (running !== null && compareVersions(order.version, running) <= 0) {
+      this.o.log.info({ version: order.version, running }, 'update order already done; forgotten');
+      rmSync(this.partFile(order.sha256), { force: true });
+      const state = this.read();
+      if (state.active?.order.sha256 === order.sha256) this.write({ ...state, active: null });
+      return;
+    }
     const part = this.partFile(order.sha256);
     const have = fileSize(part);
     this.record('downloading', { source: 'city', key: active.key, version: order.version, size: order.size, have });

@@ -315,6 +315,37 @@ describe('update orders from the city', () => {
     expect(r.updater.status().busy).toBe(false);
   });
 
+  it('an empty message (a retained order cleared) is no refusal; an order already installed is forgotten at start', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lb-upd-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const key = makeCityKey('city-ops');
+    const { url, ranges } = await serveBundle(BODY, (_req, res) => {
+      res.writeHead(200, { 'content-length': BODY.length });
+      res.write(BODY.subarray(0, 1000)); // the link goes quiet
+      return true;
+    });
+    const first = rig(async () => recordingInstaller('1.3.0', '1.4.0'), {}, dir, key);
+    first.updater.handleMessage(Buffer.alloc(0));
+    first.updater.handleMessage(key.signUpdate(GW, orderFor(BODY, url)));
+    await waitUntil(() => ranges.length === 1, 5000, 'the download');
+    expect(first.outcomes()).toEqual(['downloading']);
+    first.updater.stop();
+    first.store.close();
+    cleanups.pop();
+    // the process stopped after the switch to 1.4.0 and before it forgot the order
+    const again = rig(async () => recordingInstaller('1.4.0', '1.4.0'), {}, dir, key);
+    again.updater.resumeAtStart();
+    await waitUntil(
+      () => !JSON.parse(readFileSync(path.join(dir, 'update', 'remote.json'), 'utf8')).active,
+      5000,
+      'the order to be forgotten',
+    );
+    expect(ranges).toHaveLength(1);
+    expect(again.outcomes()).toEqual(['downloading']);
+    expect(again.installed).toHaveLength(0);
+    expect(readdirSync(path.join(dir, 'update', 'downloads'))).toEqual([]);
+  });
+
   it('a local install while a download runs is refused as busy', async () => {
     const slow = await serveBundle(BODY, (_req, res) => {
       res.writeHead(200, { 'content-length': BODY.length });
