@@ -171,6 +171,16 @@ describe('update download', () => {
     expect(broken.seen).toHaveLength(3);
   });
 
+  it('keeps under the bandwidth cap (a lower bound: a slow machine only makes it longer)', async () => {
+    const { url } = await serve(rangeServer());
+    const part = path.join(tmp(), `${SHA}.part`);
+    const started = Date.now();
+    // 300 000 bytes at 150 000 B/s: the cap holds the download back for about two seconds
+    await downloadResumable({ url, partFile: part, size: BODY.length, sha256: SHA, maxBytesPerSec: 150_000, ...fast });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
+    expect(readFileSync(part).equals(BODY)).toBe(true);
+  });
+
   it('a cancelled download keeps its .part file for the next start', async () => {
     const { url } = await serve((_req, res) => {
       res.writeHead(200, { 'content-length': BODY.length });
