@@ -98,11 +98,12 @@ function main() {
     return;
   }
   const unhealthy = p.failure === 'unhealthy';
-  if (!unhealthy) p.attempts = (p.attempts ?? 0) + 1;
   const max = Number.isInteger(p.maxAttempts) && p.maxAttempts > 0 ? p.maxAttempts : 3;
-  if (!unhealthy && p.attempts <= max) {
+  const started = Number.isInteger(p.attempts) && p.attempts > 0 ? p.attempts : 0;
+  if (!unhealthy && started < max) {
+    p.attempts = started + 1;
     writeJson(stateFile, state);
-    say(`starting release ${p.version}, not confirmed yet: attempt ${p.attempts} of ${max}`);
+    say(`starting release ${p.version}, not confirmed yet: start ${p.attempts} of ${max}`);
     return;
   }
   const reason = unhealthy ? 'unhealthy' : (p.failure ?? 'crashed');
@@ -116,7 +117,7 @@ function main() {
   symlinkSync(join('releases', p.previous), tmp);
   renameSync(tmp, link);
   const at = new Date().toISOString();
-  const attempts = p.attempts;
+  const attempts = started;
   state.last = { outcome: 'rolled-back', version: p.version, previous: p.previous, reason, at };
   delete state.pending;
   writeJson(stateFile, state);

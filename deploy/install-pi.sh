@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install Langbiang Edge on Raspberry Pi OS (bookworm, arm64 or armhf) or Debian, bare metal:
-# the service user and its groups, the RS-485 udev rule, the directories, the app under
-# /opt/langbiang, and the systemd unit (Type=notify, watchdog, hardened). Run from a checkout of
+# the service user and its groups, the RS-485 udev rule, the directories, the app as a release
+# under /opt/langbiang/releases/VERSION with /opt/langbiang/current pointing at it, the update's
+# pre-start check, and the systemd unit (Type=notify, watchdog, hardened). Run from a checkout of
 # the project as root:
 #
 #   sudo deploy/install-pi.sh [--no-start]
@@ -78,26 +79,42 @@ fi
 install -d -m 0750 -o root -g "$SVC_USER" "$CONF_DIR"
 install -d -m 0750 -o "$SVC_USER" -g "$SVC_USER" "$DATA_DIR"
 
-# 4. The app: built here (dev dependencies only for the build), then pruned to production ones.
-say "installing the app into $APP_DIR"
-mkdir -p "$APP_DIR/app.new"
-tar -C "$SRC" --exclude=./node_modules --exclude=./.git --exclude=./.data --exclude=./dist -cf - . | tar -C "$APP_DIR/app.new" -xf -
+# 4. The app, as a release (docs/operations.md, "Updating gateways"): built here (dev dependencies
+#    only for the build), pruned to production ones, put in releases/VERSION, and `current`
+#    switched to it atomically. The install root belongs to the service user: the gateway installs
+#    signed updates into it itself. Later updates come as signed bundles (langbiang update apply).
+VERSION="$("$NODE_BIN" -p 'require(process.argv[1]).version' "$SRC/package.json")"
+REL="$APP_DIR/releases/$VERSION"
+say "installing release $VERSION into $REL"
+install -d -m 0755 "$APP_DIR" "$APP_DIR/releases" "$APP_DIR/bin"
+rm -rf "$REL.new"
+mkdir -p "$REL.new"
+tar -C "$SRC" --exclude=./node_modules --exclude=./.git --exclude=./.data --exclude=./dist -cf - . | tar -C "$REL.new" -xf -
 (
-  cd "$APP_DIR/app.new"
+  cd "$REL.new"
   PATH="$(dirname "$NODE_BIN"):$PATH"
   npm ci --no-audit --no-fund
   npm run build --silent
   npm prune --omit=dev --no-audit --no-fund
 )
-rm -rf "$APP_DIR/app.old"
-[ -d "$APP_DIR/app" ] && mv "$APP_DIR/app" "$APP_DIR/app.old"
-mv "$APP_DIR/app.new" "$APP_DIR/app"
-chown -R root:root "$APP_DIR/app"
+rm -rf "$REL"
+mv "$REL.new" "$REL"
+ln -sfn "releases/$VERSION" "$APP_DIR/current.new"
+mv -T "$APP_DIR/current.new" "$APP_DIR/current"
+# the pre-start check lives outside every release; a confirmed update replaces it
+install -m 0755 "$REL/bin/langbiang-prestart.mjs" "$APP_DIR/bin/langbiang-prestart.mjs"
+# the layout before releases (one app/ directory) is gone
+rm -rf "$APP_DIR/app" "$APP_DIR/app.old"
+chown -R "$SVC_USER:$SVC_USER" "$APP_DIR/releases" "$APP_DIR/bin"
+chown -h "$SVC_USER:$SVC_USER" "$APP_DIR/current"
+chown "$SVC_USER:$SVC_USER" "$APP_DIR"
 cat >/usr/local/bin/langbiang <<WRAP
 #!/bin/sh
-exec "$NODE_BIN" "$APP_DIR/app/bin/langbiang.js" "\$@"
+exec "$NODE_BIN" "$APP_DIR/current/bin/langbiang.js" "\$@"
 WRAP
 chmod 0755 /usr/local/bin/langbiang
+# Release keys: a bundle installs only when signed by one pinned here (never by a config).
+install -d -m 0750 -o "$SVC_USER" -g "$SVC_USER" "$DATA_DIR/trust" "$DATA_DIR/trust/release"
 
 # 5. A config to start from, unless there is one (or a provisioning bundle will bring it).
 if [ ! -f "$CONF_DIR/config.yaml" ] && [ ! -d /boot/firmware/langbiang ] && [ ! -d /boot/langbiang ]; then
@@ -113,7 +130,7 @@ if command -v udevadm >/dev/null; then
 fi
 
 # 7. The unit, pointing at the Node chosen above and at the installed app.
-sed -e "s#^\(ExecStart[A-Za-z]*=+\{0,1\}\)/usr/bin/node #\1$NODE_BIN #" \
+sed -e "s#^\(Exec[A-Za-z]*=+\{0,1\}\)/usr/bin/node #\1$NODE_BIN #" \
   "$SRC/deploy/systemd/langbiang.service" >/etc/systemd/system/langbiang.service
 chmod 0644 /etc/systemd/system/langbiang.service
 systemctl daemon-reload

@@ -1,5 +1,6 @@
 import { LangbiangError } from '../core/errors.js';
 import { formatTable } from './output.js';
+import { formatUpdateStatus } from './update-format.js';
 
 export async function runStatus(o: { url: string; json?: boolean }): Promise<void> {
   let url: URL;
@@ -34,6 +35,12 @@ export async function runStatus(o: { url: string; json?: boolean }): Promise<voi
     readings: number;
     lastSeq: number;
     clockSynced: boolean;
+    update?: {
+      running: string;
+      previous: string | null;
+      pending?: { version: string; attempts: number };
+      last?: { outcome: string; version: string; at: string; reason?: string };
+    };
     buses: { bus: string; open: boolean; problem?: string; devices: { device: string; state: string }[] }[];
     sync?: {
       connected: boolean;
@@ -57,6 +64,7 @@ export async function runStatus(o: { url: string; json?: boolean }): Promise<voi
     `gateway ${h.gateway} (v${h.version}) up ${h.uptimeS}s, ${h.readings} readings stored (last seq ${h.lastSeq}), ` +
       `last reading ${h.lastReadingAt ?? 'none yet'}, clock ${h.clockSynced ? 'synchronised' : 'NOT synchronised'}\n`,
   );
+  if (h.update && 'previous' in h.update) process.stdout.write(`${formatUpdateStatus(h.update)}\n`);
   if (h.sync) {
     const s = h.sync;
     process.stdout.write(

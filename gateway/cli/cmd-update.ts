@@ -6,6 +6,7 @@ import { createLogger } from '../log.js';
 import { baselineFromHealth, type HealthLike } from '../update/confirm.js';
 import { installRootOf } from '../update/layout.js';
 import { loadValidConfig } from './config-arg.js';
+import { formatUpdateStatus } from './update-format.js';
 
 /**
  * `langbiang update apply FILE` and `langbiang update status`: the technician's way in, on site.
@@ -104,20 +105,4 @@ export async function runUpdateStatus(o: UpdateDirOptions & { json?: boolean }):
     return;
   }
   process.stdout.write(`${formatUpdateStatus(s)}\n`);
-}
-
-/** One or two lines a technician reads: what runs, what is kept, what happened last. */
-export function formatUpdateStatus(s: {
-  running: string;
-  previous: string | null;
-  pending?: { version: string; attempts: number };
-  last?: { outcome: string; version: string; at: string; reason?: string };
-}): string {
-  const lines = [`software ${s.running}, previous ${s.previous ?? 'none'}`];
-  if (s.pending) lines.push(`release ${s.pending.version} waits for confirmation (start ${s.pending.attempts})`);
-  if (s.last)
-    lines.push(
-      `last update: ${s.last.version} ${s.last.outcome}${s.last.reason ? ` (${s.last.reason})` : ''} at ${s.last.at}`,
-    );
-  return lines.join('\n');
 }

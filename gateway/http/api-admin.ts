@@ -21,6 +21,9 @@ export function registerAdminRoutes(r: Router, deps: Deps): void {
   const { gw, auth } = deps;
 
   r.get('/api/buses', 'technician', () => gw.busHealth(), { token: true });
+  // the software: running release, the previous one kept, a release waiting for confirmation, the
+  // last update's outcome (the same as /healthz's `update`; docs/operations.md "Updating gateways")
+  r.get('/api/update', 'technician', () => gw.health().update ?? null, { token: true });
 
   r.post('/api/devices/:id/read', 'technician', async ({ params }) => {
     const dev = gw.config.devices.find((d) => d.id === params.id);

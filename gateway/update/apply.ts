@@ -57,6 +57,7 @@ export async function applyUpdate(
       ? err
       : new LangbiangError('UPDATE_FAILED', `update failed: ${describeError(err)}`, undefined, { cause: err });
     const at = new Date(now()).toISOString();
+    if (!version && typeof e.details?.version === 'string') version = e.details.version;
     try {
       const state = readState(ctx.dataDir);
       state.last = { outcome: 'refused', version: version ?? 'unknown', at, reason: e.code };

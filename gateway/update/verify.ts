@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { loadReleaseKeys } from '../control-keys.js';
-import { describeError, LangbiangError } from '../core/errors.js';
+import { describeError, isLangbiangError, LangbiangError } from '../core/errors.js';
 import { SCHEMA_VERSION, type StoreVersions, storeVersions } from '../store/index.js';
 import { STORE_FILE } from '../store/store.js';
 import { type Member, readMember, readMembers } from './container.js';
@@ -73,8 +73,30 @@ export async function verifyBundleFile(bundlePath: string, ctx: UpdateContext): 
   const keyName = checkSignature(manifestBytes, sig, keys, bundlePath);
   // From here on the manifest is the city's: still checked, as a release tool can have bugs.
   const manifest = parseManifest(manifestBytes);
+  try {
+    return await checkRelease(bundlePath, ctx, manifest, manifestBytes, keyName, members.get('payload.tar.gz')!);
+  } catch (err) {
+    // the refusal names the release it refused
+    if (isLangbiangError(err) && err.details?.version === undefined)
+      throw new LangbiangError(
+        err.code,
+        err.message,
+        { ...err.details, version: manifest.version },
+        { cause: err.cause },
+      );
+    throw err;
+  }
+}
+
+async function checkRelease(
+  bundlePath: string,
+  ctx: UpdateContext,
+  manifest: ReleaseManifest,
+  manifestBytes: Buffer,
+  keyName: string,
+  payload: Member,
+): Promise<VerifiedBundle> {
   if (manifest.key !== keyName) throw new LangbiangError('UPDATE_CORRUPT', 'release manifest: key does not match');
-  const payload = members.get('payload.tar.gz')!;
   if (payload.size !== manifest.payload.size)
     throw new LangbiangError(
       'UPDATE_CORRUPT',

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { gatewayConfigSchema } from '../../gateway/config/schema.js';
+import { DEFAULT_MAX_ATTEMPTS } from '../../gateway/update/apply.js';
 import { parseUnit, systemdAnalyze, verifyUnit } from '../helpers/systemd-unit.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -29,6 +30,7 @@ const KNOWN: Record<string, string[]> = {
     'Environment',
     'ExecStart',
     'ExecStartPre',
+    'ExecStopPost',
     'WorkingDirectory',
     'StateDirectory',
     'StateDirectoryMode',
@@ -99,6 +101,21 @@ function checkUnit(text: string): string[] {
   if (!words('ReadWritePaths').includes(dataDir)) problems.push(`ReadWritePaths must include the data dir ${dataDir}`);
   if (!/\bstart --config \S+/.test(one('ExecStart') ?? ''))
     problems.push('ExecStart must run `langbiang start --config FILE`');
+  // updates (docs/operations.md, "Updating gateways"): the release `current` points at, the
+  // pre-start check before every start and after every stop, an install root the service may write
+  if (!/^\S+ \/opt\/langbiang\/current\/bin\/langbiang\.js start /.test(one('ExecStart') ?? ''))
+    problems.push('ExecStart must run /opt/langbiang/current/bin/langbiang.js');
+  const prestart =
+    '/opt/langbiang/bin/langbiang-prestart.mjs --install-root /opt/langbiang --data-dir /var/lib/langbiang';
+  if (!(svc.get('ExecStartPre') ?? []).some((v) => v.endsWith(prestart)))
+    problems.push('ExecStartPre must run the pre-start check');
+  if (!(svc.get('ExecStopPost') ?? []).some((v) => v.endsWith(`${prestart} --stopped`)))
+    problems.push('ExecStopPost must run the pre-start check with --stopped');
+  if (!words('ReadWritePaths').includes('/opt/langbiang')) problems.push('ReadWritePaths must include /opt/langbiang');
+  // the 3 starts of a failing release, the switch before and the previous release after must fit
+  const burst = Number(unit.get('Unit')?.get('StartLimitBurst')?.at(-1) ?? '5');
+  if (!(burst >= DEFAULT_MAX_ATTEMPTS + 2))
+    problems.push(`StartLimitBurst must leave room for a rollback (≥ ${DEFAULT_MAX_ATTEMPTS + 2}), is ${burst}`);
   if (!unit.get('Install')?.get('WantedBy'))
     problems.push('[Install] WantedBy missing (the unit could not be enabled)');
   return problems;
@@ -116,7 +133,7 @@ describe('deploy/systemd/langbiang.service (static check, always)', () => {
       .replace('Type=notify', 'Type=simple')
       .replace('WatchdogSec=30s', 'WatchdogSecs=30s')
       .replace(/^ProtectSystem=strict$/m, 'ProtectSystem=full')
-      .replace(/^ReadWritePaths=\/var\/lib\/langbiang$/m, '')
+      .replace(/^ReadWritePaths=\/var\/lib\/langbiang \/opt\/langbiang$/m, '')
       .replace('SupplementaryGroups=dialout gpio', 'SupplementaryGroups=dialout')
       .replace('User=langbiang', 'User=root');
     expect(checkUnit(bad)).toEqual([
@@ -127,9 +144,22 @@ describe('deploy/systemd/langbiang.service (static check, always)', () => {
       'User must be a non-root service user',
       'SupplementaryGroups lacks gpio',
       'ReadWritePaths must include the data dir /var/lib/langbiang',
+      'ReadWritePaths must include /opt/langbiang',
     ]);
     expect(checkUnit(unitText.replace('NoNewPrivileges=true', 'NoNewPrivileges=false'))).toEqual([
       'NoNewPrivileges must be true, is false',
+    ]);
+    expect(
+      checkUnit(
+        unitText
+          .replace(/^ExecStopPost=.*$/m, '')
+          .replace('StartLimitBurst=10', 'StartLimitBurst=3')
+          .replace('/opt/langbiang/current/bin/langbiang.js start', '/opt/langbiang/app/bin/langbiang.js start'),
+      ),
+    ).toEqual([
+      'ExecStart must run /opt/langbiang/current/bin/langbiang.js',
+      'ExecStopPost must run the pre-start check with --stopped',
+      'StartLimitBurst must leave room for a rollback (≥ 5), is 3',
     ]);
     expect(checkUnit(`${unitText}\nthis is not a key\n`).join('\n')).toMatch(
       /^line \d+: not a key=value in a section: this is not a key$/,
@@ -140,6 +170,9 @@ describe('deploy/systemd/langbiang.service (static check, always)', () => {
     const pre = /^ExecStartPre=\+(.*)$/m.exec(unitText)?.[1] ?? '';
     expect(pre).toMatch(/ provision --import-boot --config \/etc\/langbiang\/config\.yaml --owner langbiang$/);
     expect(unitText).toMatch(/^ExecStart=\/usr\/bin\/node \S+\/bin\/langbiang\.js start/m);
+    // the pre-start check runs in the sandbox as the service user (no '+'), after provisioning
+    const pres = [...unitText.matchAll(/^ExecStartPre=(.*)$/gm)].map((m) => m[1]!);
+    expect(pres[1]).toMatch(/^\/usr\/bin\/node \/opt\/langbiang\/bin\/langbiang-prestart\.mjs /);
   });
 });
 

@@ -241,10 +241,12 @@ describe('store: epoch, cursors and migrations', () => {
     db2.close();
   });
 
-  it('refuses a database written by a newer release', () => {
+  it('refuses a database written by a newer release it cannot read', () => {
     openStore().close();
     const db = new Database(join(dir, STORE_FILE));
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    // the newer release's migration was not backward-readable (docs/operations.md, "Store versions and rollback")
+    db.prepare("UPDATE meta SET value = ? WHERE key = 'read_version'").run(String(SCHEMA_VERSION + 1));
     db.close();
     expect(() => Store.open({ dataDir: dir })).toThrow(expect.objectContaining({ code: 'STORE_SCHEMA_TOO_NEW' }));
   });

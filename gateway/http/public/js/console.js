@@ -61,6 +61,7 @@ async function loadDevices() {
         )
       : ' every bus open, no device offline',
   );
+  showSoftware(health.version, health.update);
   table(
     document.getElementById('buses'),
     ['bus', 'type', 'port', 'queue', 'transactions', 'reconnects', 'problem / last error'],
@@ -117,6 +118,28 @@ async function loadDevices() {
   );
   if (keep) sel.value = keep;
   fillPoints();
+}
+
+/** The running release, the one kept to go back to, and what the last update did. */
+function showSoftware(version, u) {
+  const box = document.getElementById('software');
+  if (!u) {
+    box.replaceChildren(`Software ${version ?? '?'}`);
+    return;
+  }
+  const last = u.last;
+  const bad = last && (last.outcome === 'rolled-back' || last.outcome === 'refused');
+  box.replaceChildren(
+    `Software ${u.running ?? version}, previous ${u.previous ?? 'none'}`,
+    u.pending ? ` · ${u.pending.version} waits for confirmation (start ${u.pending.attempts})` : '',
+    last
+      ? h(
+          'span',
+          { class: bad ? 'error' : '', dataset: { outcome: last.outcome } },
+          ` · last update: ${last.version} ${last.outcome}${last.reason ? ` (${last.reason})` : ''} ${when(last.at)}`,
+        )
+      : '',
+  );
 }
 
 async function testRead(id) {
