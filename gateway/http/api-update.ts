@@ -18,7 +18,8 @@ export const UPLOAD_LIMIT = 512 * 1024 * 1024;
 export function registerUpdateRoutes(r: Router, deps: Deps): void {
   const { gw } = deps;
 
-  r.get('/api/update', 'technician', () => ({
+  // beside GET /api/update (the releases: running, previous, pending): what the ways in are doing now
+  r.get('/api/update/progress', 'technician', () => ({
     ...(gw.updates?.status() ?? { busy: false, source: null, version: null }),
     last: lastUpdateEvent(deps),
   }));

@@ -199,7 +199,7 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms, confirm: false }
     expect(res.status).toBe(422);
     expect(body.error).toMatch(/^not installed: /);
     expect(body.error).not.toMatch(/\n| {4}at /); // one sentence, no stack
-    const status = await tech.get('/api/update');
+    const status = await tech.get('/api/update/progress');
     expect(status.status).toBe(200);
     expect(status.body).toMatchObject({ busy: false });
     expect(status.body.last).toMatchObject({ source: 'console', actor: 'lan' });

@@ -13,7 +13,7 @@ function describeLast(last) {
 }
 
 export async function loadUpdate() {
-  const s = await api('/api/update');
+  const s = await api('/api/update/progress');
   const busy = s.busy ? `An update${s.version ? ` to ${s.version}` : ''} from the ${s.source} is in progress. ` : '';
   document.getElementById('update-status').textContent = busy + describeLast(s.last);
   document.getElementById('update-install').disabled = s.busy;
