@@ -47,6 +47,7 @@ describe('a city roll-out to a real gateway (download, verify, install, restart,
   let l: Listener;
   let files: http.Server;
   let bundle: string;
+  let stickBundle: string;
   const requests: Array<string | undefined> = [];
   const exits: Array<number | null> = [];
   let gw: ChildProcess | null = null;
@@ -67,7 +68,7 @@ describe('a city roll-out to a real gateway (download, verify, install, restart,
     const child = spawn(
       process.execPath,
       [join(installRoot(), 'current', 'bin', 'langbiang.js'), 'start', '--config', join(dir, 'gateway.yaml')],
-      { env: { ...process.env, LANGBIANG_UPDATE_MEDIA: join(dir, 'no-stick') }, stdio: ['ignore', 'pipe', 'pipe'] },
+      { env: { ...process.env, LANGBIANG_UPDATE_MEDIA: join(dir, 'stick') }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout!.on('data', (d: Buffer) => {
       output += d.toString();
@@ -115,6 +116,14 @@ describe('a city roll-out to a real gateway (download, verify, install, restart,
       reuseModules: true,
       out: join(dir, 'b2'),
     }).file;
+    stickBundle = packRelease({
+      root: src,
+      keyFile: relKey,
+      version: '1.2.0',
+      reuseModules: true,
+      out: join(dir, 'b3'),
+    }).file;
+    mkdirSync(join(dir, 'stick'));
     // 1.0.0 installed as the install script lays it out
     const r100 = join(installRoot(), 'releases', '1.0.0');
     mkdirSync(r100, { recursive: true });
@@ -228,4 +237,37 @@ update: { confirmWindow: 20s }
     const seqs = [...new Set(l.seqs())].sort((a, b) => a - b);
     expect(seqs.at(-1)! - seqs[0]! + 1).toBe(seqs.length);
   }, 240_000);
+
+  it('then 1.2.0 from a USB stick: found while running, installed once, the file marked, a restart does not install it again', async () => {
+    expect(exits).toHaveLength(1);
+    const onStick = join(dir, 'stick', 'langbiang-1.2.0-x64.lbr');
+    copyFileSync(stickBundle, onStick);
+    // the stick is looked at every 30 s
+    await waitUntil(() => exits.length === 2, 60_000, `the gateway to install from the stick\n${output.slice(-3000)}`);
+    expect(exits[1]).toBe(75);
+    expect(readlinkSync(join(installRoot(), 'current'))).toBe(join('releases', '1.2.0'));
+    expect(statSync(`${onStick}.applied`).isFile()).toBe(true);
+    const events = () =>
+      l.events
+        .flatMap((b) => b.events)
+        .filter((e) => e.kind === 'update' && e.data.version === '1.2.0')
+        .map((e) => `${e.data.outcome} ${e.data.source ?? ''}`.trim());
+    await waitUntil(() => events().includes('confirmed usb'), 60_000, '1.2.0 to confirm itself').catch(
+      (err: unknown) => {
+        throw new Error(`${String(err)}\nevents: ${events().join(', ')}\n--- gateway ---\n${output.slice(-6000)}`);
+      },
+    );
+    expect(events()).toEqual(expect.arrayContaining(['verified usb', 'installed usb', 'confirmed usb']));
+    // a read-only stick keeps the file under its name: the hash remembered keeps it from a second install
+    copyFileSync(stickBundle, onStick);
+    const connects = output.split('connected to the broker').length;
+    gw?.kill('SIGTERM');
+    await waitUntil(() => exits.length === 3, 20_000, 'the clean stop');
+    expect(exits[2]).toBe(0);
+    await waitUntil(() => output.split('connected to the broker').length > connects, 30_000, 'the restart');
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(exits).toHaveLength(3);
+    expect(events().filter((e) => e.startsWith('installed'))).toHaveLength(1);
+    expect(readlinkSync(join(installRoot(), 'current'))).toBe(join('releases', '1.2.0'));
+  }, 180_000);
 });
