@@ -185,6 +185,33 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms, confirm: false }
     expect(noCsrf.status).toBe(403);
     const wrongType = await tech.req('POST', '/api/update', { raw: '{}' });
     expect(wrongType.status).toBe(415);
+    // a body announced larger than any release bundle is refused before it is read
+    const tooLarge = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(`${base}/api/update`, {
+        method: 'POST',
+        headers: {
+          cookie: tech.cookie,
+          'x-csrf-token': tech.csrf,
+          origin: base,
+          'content-type': 'application/octet-stream',
+          'content-length': String(600 * 1024 * 1024),
+        },
+      });
+      req.on('response', (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => {
+          body += d.toString();
+        });
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, body });
+          req.destroy();
+        });
+      });
+      req.on('error', reject);
+      req.write(Buffer.alloc(1024));
+    });
+    expect(tooLarge.status).toBe(413);
+    expect(JSON.parse(tooLarge.body).error).toMatch(/larger than 536870912 bytes; that is not a release bundle/);
     const res = await fetch(`${base}/api/update`, {
       method: 'POST',
       headers: {
