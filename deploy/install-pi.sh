@@ -130,7 +130,7 @@ if command -v udevadm >/dev/null; then
 fi
 
 # 7. The unit, pointing at the Node chosen above and at the installed app.
-sed -e "s#^\(Exec[A-Za-z]*=+\{0,1\}\)/usr/bin/node #\1$NODE_BIN #" \
+sed -e "/^Exec/s#/usr/bin/node #$NODE_BIN #g" \
   "$SRC/deploy/systemd/langbiang.service" >/etc/systemd/system/langbiang.service
 chmod 0644 /etc/systemd/system/langbiang.service
 systemctl daemon-reload

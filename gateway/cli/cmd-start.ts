@@ -108,6 +108,9 @@ export async function runStart(o: {
   // A release installed and not yet confirmed confirms itself here once healthy, or stops (exit 1)
   // so the pre-start check rolls it back; `update` events left by other processes are recorded.
   const { superviseUpdates } = await import('../update/confirm.js');
+  const { setUpdateRestartHandler } = await import('../update/restart.js');
+  // an update installed from inside the gateway (city, console) restarts it into the new release
+  setUpdateRestartHandler((reason, exitCode) => void stop?.(reason, exitCode));
   const updates = superviseUpdates({
     dataDir: config.gateway.dataDir,
     log: log.child({ part: 'update' }),

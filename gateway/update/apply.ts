@@ -1,8 +1,18 @@
-import { lchownSync, lstatSync, readdirSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describeError, isLangbiangError, LangbiangError } from '../core/errors.js';
 import { installRelease } from './install.js';
-import { switchCurrent } from './layout.js';
+import { releaseDir, switchCurrent } from './layout.js';
 import { readState, recordUpdateEvent, updateDir, writeState } from './state.js';
 import type { BundleSummary, HealthBaseline, UpdateContext } from './types.js';
 import { runningVersionOf, verifyBundleFile } from './verify.js';
@@ -21,7 +31,9 @@ export async function applyUpdate(
   const now = ctx.now ?? Date.now;
   const source = ctx.source ?? 'cli';
   let version: string | undefined;
+  let unlock: (() => void) | null = null;
   try {
+    unlock = lockInstall(ctx.dataDir);
     const pendingBefore = readState(ctx.dataDir).pending;
     if (pendingBefore)
       throw new LangbiangError(
@@ -32,7 +44,11 @@ export async function applyUpdate(
     version = v.manifest.version;
     const baseline = await baselineOf(ctx);
     await installRelease(bundlePath, v, ctx.installRoot);
-    const previous = v.running === version ? null : v.running;
+    // the release to go back to: the running one, if it is installed here (a first install has none)
+    const previous =
+      v.running !== version && existsSync(join(releaseDir(ctx.installRoot, v.running), 'bin', 'langbiang.js'))
+        ? v.running
+        : null;
     const at = new Date(now()).toISOString();
     const state = readState(ctx.dataDir);
     state.pending = {
@@ -80,6 +96,43 @@ export async function applyUpdate(
     }
     ctx.log.warn({ code: e.code, source }, `update refused: ${e.message}`);
     throw e;
+  } finally {
+    unlock?.();
+  }
+}
+
+/**
+ * One install at a time, whichever way it came in (a technician's CLI while the city's order is
+ * downloading): `update/install.lock` holds the installer's pid; a lock whose process is gone
+ * (a crash, a power cut) is taken over.
+ */
+function lockInstall(dataDir: string): () => void {
+  const file = join(updateDir(dataDir), 'install.lock');
+  mkdirSync(updateDir(dataDir), { recursive: true, mode: 0o750 });
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx', mode: 0o640 });
+      return () => rmSync(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(file, 'utf8').trim());
+      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid))
+        throw new LangbiangError(
+          'UPDATE_FAILED',
+          `another update is being installed (process ${pid}); try again when it is done`,
+        );
+      rmSync(file, { force: true });
+    }
+  }
+  throw new LangbiangError('UPDATE_FAILED', `cannot take the install lock ${file}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -5,6 +5,9 @@
  * `langbiang update apply FILE`, the console's upload, the USB stick and the city's MQTT order.
  */
 export { applyUpdate, verifyBundle } from './apply.js';
+export { baselineFromHealth, missingHealth } from './confirm.js';
+export { installRootOf, packageVersion } from './layout.js';
+export { requestUpdateRestart } from './restart.js';
 export { readUpdateStatus } from './status.js';
 export {
   type BundleSummary,

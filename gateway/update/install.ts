@@ -11,6 +11,7 @@ import {
   readlinkSync,
   renameSync,
   rmSync,
+  statfsSync,
   symlinkSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -33,6 +34,7 @@ import type { VerifiedBundle } from './verify.js';
 export async function installRelease(bundlePath: string, v: VerifiedBundle, installRoot: string): Promise<string> {
   const m = v.manifest;
   mkdirSync(releasesDir(installRoot), { recursive: true, mode: 0o755 });
+  checkSpace(releasesDir(installRoot), m);
   const staging = join(releasesDir(installRoot), `.incoming-${m.version}-${randomBytes(4).toString('hex')}`);
   const tree = join(staging, 'tree');
   mkdirSync(tree, { recursive: true, mode: 0o755 });
@@ -58,6 +60,26 @@ export async function installRelease(bundlePath: string, v: VerifiedBundle, inst
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
+}
+
+/**
+ * The unpacked release and the staged payload must fit, with a margin: an SD card filled by an
+ * update would take the store's writes down with it. (Reused node_modules are hard links: free.)
+ */
+function checkSpace(dir: string, m: ReleaseManifest): void {
+  const need = Math.ceil((m.files.reduce((n, f) => n + f.size, 0) + m.payload.size) * 1.1) + 64 * 1024 * 1024;
+  let free: number;
+  try {
+    const st = statfsSync(dir);
+    free = st.bavail * st.bsize;
+  } catch {
+    return; // cannot tell: let the write fail if it must
+  }
+  if (free < need)
+    throw new LangbiangError(
+      'UPDATE_FAILED',
+      `not enough space to install release ${m.version} in ${dir}: ${Math.round(need / 1048576)} MB needed, ${Math.round(free / 1048576)} MB free`,
+    );
 }
 
 function tar(args: string[]): Promise<string> {

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +55,9 @@ panel: { port: ${httpPort}, host: 127.0.0.1 }
     expect(await page.textContent('#health li')).toBe(
       `bus rs485-1: ${port} not found — see ls /dev/serial/by-id (2 devices not polled)`,
     );
+    // the software: run from a checkout (no install root), so no previous release and no update yet
+    const version = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+    expect(await page.textContent('#software')).toBe(`Software ${version}, previous none`);
     const bus = page.locator('#buses tr[data-bus="rs485-1"]');
     expect(await bus.locator('.badge').textContent()).toBe('closed');
     expect(await bus.locator('td.error').textContent()).toBe(`${port} not found — see ls /dev/serial/by-id`);

@@ -168,7 +168,28 @@ describe('deploy/systemd/langbiang.service (static check, always)', () => {
 
   it('provisioning runs as root before start (the boot partition is root-only FAT), the gateway does not', () => {
     const pre = /^ExecStartPre=\+(.*)$/m.exec(unitText)?.[1] ?? '';
-    expect(pre).toMatch(/ provision --import-boot --config \/etc\/langbiang\/config\.yaml --owner langbiang$/);
+    expect(pre).toMatch(
+      / provision --import-boot --config \/etc\/langbiang\/config\.yaml --owner langbiang; fi; done'$/,
+    );
+    // root runs the (service-writable) release only when a bundle is on the boot partition
+    // systemd turns $$ into $ (a lone $d would be systemd's own, empty, variable)
+    const guard = (/^\/bin\/sh -c '(.*)'$/.exec(pre)?.[1] ?? '').replaceAll('$$', '$');
+    expect(pre).not.toMatch(/[^$]\$d\b/);
+    const sh = (bootDirs: string) =>
+      spawnSync(
+        'sh',
+        [
+          '-c',
+          guard
+            .replaceAll('/boot/firmware/langbiang /boot/langbiang', bootDirs)
+            .replace('exec /usr/bin/node', 'exec echo'),
+        ],
+        {
+          encoding: 'utf8',
+        },
+      );
+    expect(sh('/nonexistent/a /nonexistent/b')).toMatchObject({ status: 0, stdout: '' });
+    expect(sh(`/nonexistent/a ${ROOT}`).stdout).toMatch(/provision --import-boot/);
     expect(unitText).toMatch(/^ExecStart=\/usr\/bin\/node \S+\/bin\/langbiang\.js start/m);
     // the pre-start check runs in the sandbox as the service user (no '+'), after provisioning
     const pres = [...unitText.matchAll(/^ExecStartPre=(.*)$/gm)].map((m) => m[1]!);

@@ -386,12 +386,13 @@ describe('install side by side', () => {
     });
   });
 
-  it('installs a full bundle (production node_modules included, other machines’ prebuilds left out)', async () => {
+  it('installs a full bundle on a gateway with no release yet (production node_modules in, other machines’ prebuilds out)', async () => {
     const gw = gateway();
-    rmSync(join(gw.installRoot, 'releases/1.0.0/node_modules'), { recursive: true });
+    const fresh = { ...gw, installRoot: join(dir, 'fresh'), running: undefined };
     const file = pack('1.1.0', { reuse: false });
-    await applyUpdate(file, gw);
-    const rel = join(gw.installRoot, 'releases/1.1.0');
+    expect(await applyUpdate(file, fresh)).toEqual({ version: '1.1.0', previous: null });
+    const rel = join(fresh.installRoot, 'releases/1.1.0');
+    expect(readlinkSync(join(fresh.installRoot, 'current'))).toBe('releases/1.1.0');
     expect(readFileSync(join(rel, 'node_modules/tiny/build/Release/tiny.node')).equals(readFileSync(X64_NODE))).toBe(
       true,
     );
@@ -408,6 +409,52 @@ describe('install side by side', () => {
       code: 'UPDATE_INCOMPATIBLE',
       message: expect.stringMatching(/dependencies differ/),
     });
+  });
+});
+
+describe('one install at a time', () => {
+  it('refuses while another live installer holds the lock, and takes over the lock of a dead one', async () => {
+    const gw = gateway();
+    const file = pack('1.1.0');
+    mkdirSync(join(gw.dataDir, 'update'), { recursive: true });
+    const lock = join(gw.dataDir, 'update/install.lock');
+    writeFileSync(lock, String(process.ppid)); // a live process that is not us
+    expect(await refusal(applyUpdate(file, gw))).toMatchObject({
+      code: 'UPDATE_FAILED',
+      message: `another update is being installed (process ${process.ppid}); try again when it is done`,
+    });
+    expect(readFileSync(lock, 'utf8')).toBe(String(process.ppid)); // not ours to remove
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    writeFileSync(lock, dead.stdout);
+    expect(await applyUpdate(file, gw)).toEqual({ version: '1.1.0', previous: '1.0.0' });
+    expect(existsSync(lock)).toBe(false);
+  });
+});
+
+describe('langbiang update apply: the restart step', () => {
+  it('runs the restart command after the switch, and says so when it fails (the release stays installed)', async () => {
+    const gw = gateway();
+    const { runUpdateApply } = await import('../../gateway/cli/cmd-update.js');
+    const marker = join(dir, 'restarted');
+    const base = { dataDir: gw.dataDir, installRoot: gw.installRoot, url: 'http://127.0.0.1:9' };
+    await runUpdateApply({
+      ...base,
+      file: pack('1.1.0'),
+      restartCommand: ['sh', '-c', `readlink ${gw.installRoot}/current > ${marker}`],
+    });
+    // the command ran after `current` was switched
+    expect(readFileSync(marker, 'utf8').trim()).toBe('releases/1.1.0');
+    // (the pending 1.1.0 is confirmed or rolled back before another install; pretend it was confirmed)
+    writeFileSync(
+      join(gw.dataDir, 'update/state.json'),
+      JSON.stringify({ v: 1, confirmed: '1.1.0', previous: '1.0.0' }),
+    );
+    const err = await refusal(runUpdateApply({ ...base, file: pack('1.2.0'), restartCommand: ['false'] }));
+    expect(err).toMatchObject({
+      code: 'UPDATE_FAILED',
+      message: expect.stringMatching(/1\.2\.0 is installed but "false" failed \(exit 1\); restart the gateway by hand/),
+    });
+    expect(readlinkSync(join(gw.installRoot, 'current'))).toBe('releases/1.2.0');
   });
 });
 
