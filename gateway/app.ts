@@ -45,11 +45,6 @@ export interface GatewayOptions {
   configHost?: ConfigHost | null;
   /** where the city's `config` messages go (gateway/remote-config); without one the topic is not subscribed */
   onRemoteConfig?: (payload: Buffer) => void;
-  /**
-   * A new release was installed (city order, console upload, USB stick): stop gracefully — store
-   * flushed, sync cursors committed — and exit with this code, so systemd starts the new release.
-   */
-  onUpdateInstalled?: (exitCode: number) => void;
 }
 
 /** the running release's version: its package.json, which `langbiang release pack` stamps */
@@ -457,9 +452,15 @@ export class Gateway {
       allowHttp: sync?.remoteUpdate.allowHttp ?? false,
       maxBytesPerSec: sync?.remoteUpdate.maxBandwidth,
       storeHeadroom: () => Math.max(0, this.config.storage.maxBytes - this.store.stats().bytes),
-      onInstalled: ({ exitCode }) => {
-        // after the answer that reported it (the console) has gone out
-        setTimeout(() => this.opts.onUpdateInstalled?.(exitCode), 300).unref();
+      onInstalled: ({ version }) => {
+        // a clean stop (store flushed, sync cursors committed) with the restart code, after the
+        // answer that reported it (the console) has gone out; systemd starts the new release
+        setTimeout(() => {
+          void import('./update/restart.js').then(({ requestUpdateRestart }) => {
+            if (!requestUpdateRestart(`update ${version} installed`))
+              this.opts.log.warn({ version }, 'release installed; restart the gateway to run it');
+          });
+        }, 300).unref();
       },
     });
     this.updates.resumeAtStart();

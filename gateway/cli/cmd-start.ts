@@ -80,14 +80,7 @@ export async function runStart(o: {
   const { GatewayHost } = await import('../host.js');
   let gateway: Awaited<ReturnType<typeof GatewayHost.start>>;
   try {
-    gateway = await GatewayHost.start(config, demo ? null : file, {
-      log,
-      profiles,
-      // a new release is installed: the same clean stop as SIGTERM, then the installer's exit code
-      onUpdateInstalled: (exitCode) => {
-        if (stop) void stop('update installed', exitCode);
-      },
-    });
+    gateway = await GatewayHost.start(config, demo ? null : file, { log, profiles });
   } catch (err) {
     simulator?.kill('SIGTERM');
     throw err;
