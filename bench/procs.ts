@@ -194,13 +194,20 @@ export async function startReceiver(url: string, db: string): Promise<Proc> {
 const MAIN = new URL('../gateway/cli/main.js', import.meta.url).href;
 
 /**
- * `langbiang start --config FILE` as shipped (bin/langbiang.js, its V8 flags), or with V8's
- * defaults (`flags: 'default'`: the same CLI imported by a bare node, no flags set).
+ * `langbiang start --config FILE` as shipped (bin/langbiang.js, its V8 flags), with V8's defaults
+ * (`flags: 'default'`: the same CLI imported by a bare node, no flags set), or with the launcher's
+ * flags but the optimizing compilers on (`'opt'`: no `--no-opt --no-maglev`), the one trade the
+ * lead decides on (docs/performance.md). `nodeArgs` go before the script (e.g. --cpu-prof).
  */
-export function startGateway(config: string, flags: 'shipped' | 'default' = 'shipped'): Proc {
-  if (flags === 'shipped') return startProc(process.execPath, [BIN, 'start', '--config', config]);
+export function startGateway(
+  config: string,
+  flags: 'shipped' | 'default' | 'opt' = 'shipped',
+  nodeArgs: string[] = [],
+): Proc {
+  if (flags === 'shipped') return startProc(process.execPath, [...nodeArgs, BIN, 'start', '--config', config]);
   const code = `import(${JSON.stringify(MAIN)}).then((m) => m.main(process.argv.slice(1)))`;
-  return startProc(process.execPath, ['-e', code, 'start', '--config', config]);
+  const v8 = flags === 'opt' ? ['--semi-space-growth-factor=1', '--optimize-for-size'] : [];
+  return startProc(process.execPath, [...nodeArgs, ...v8, '-e', code, 'start', '--config', config]);
 }
 
 /** CPU seconds (user + system) a process has used, from /proc/PID/stat (clock ticks of 1/100 s on Linux). */

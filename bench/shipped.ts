@@ -29,7 +29,7 @@ export interface Shipped {
 export async function startShipped(
   dir: string,
   buses: BenchBus[],
-  flags: 'shipped' | 'default' = 'shipped',
+  flags: 'shipped' | 'default' | 'opt' = 'shipped',
 ): Promise<Shipped> {
   mkdirSync(dir, { recursive: true });
   const dataDir = join(dir, 'data');

@@ -4,7 +4,7 @@ import type { NorthboundDevice } from '../cloud-sync/northbound/agent.js';
 import type { NorthboundFormat, NorthboundMessage } from '../cloud-sync/northbound/link.js';
 import { SparkplugFormat } from '../cloud-sync/northbound/sparkplug/format.js';
 import { ThingsBoardFormat } from '../cloud-sync/northbound/thingsboard/format.js';
-import { ACK_VERSION, encodeAck } from '../cloud-sync/protocol/ack.js';
+import { ACK_PACE_MS, ACK_VERSION, encodeAck, encodeCompactAck } from '../cloud-sync/protocol/ack.js';
 import { encodeTelemetry, NATIVE_VERSION } from '../cloud-sync/protocol/native.js';
 import { encodeStatus, STATUS_VERSION } from '../cloud-sync/protocol/status.js';
 import { topicsFor } from '../cloud-sync/protocol/topics.js';
@@ -172,14 +172,36 @@ function thingsboardConnect(): number {
  * Every link reconnects once an hour (more often than a steady link does), and each tally counts
  * every byte of its connection both ways.
  */
-function daySite(
-  site: Site,
-  durationMs: number,
-  opts: { statusIntervalMs: number; cityAck: boolean } = {
-    statusIntervalMs: SYNC_DEFAULTS.statusIntervalMs,
-    cityAck: true,
-  },
-): SiteFigures {
+/**
+ * How the link's own messages go. As shipped: the status on connecting and then only as a
+ * heartbeat (nothing in it changes meaningfully in a day of live operation), the city's ack
+ * compact and paced (at most one per gateway per ACK_PACE_MS unless a batch asks for it promptly).
+ */
+interface LinkChatter {
+  /** status on connecting and then every this many ms */
+  statusEveryMs: number;
+  /** the city's end-to-end acks: off (sync.confirm: false), one per batch, or paced */
+  cityAck: 'none' | 'every-batch' | 'paced';
+  compactAck: boolean;
+  /** the receiver's ack pace (ms) */
+  ackPaceMs: number;
+  /** sync.batchMaxDelay (ms) */
+  batchMaxDelayMs: number;
+  /** sync.confirmTimeout (ms): the gateway asks for a prompt ack at half of it */
+  confirmTimeoutMs: number;
+}
+const SHIPPED: LinkChatter = {
+  statusEveryMs: SYNC_DEFAULTS.statusHeartbeatMs,
+  cityAck: 'paced',
+  compactAck: true,
+  ackPaceMs: ACK_PACE_MS,
+  batchMaxDelayMs: SYNC_DEFAULTS.batchMaxDelayMs,
+  confirmTimeoutMs: SYNC_DEFAULTS.confirmTimeoutMs,
+};
+/** the link before issue 13: status every 60 s, a JSON ack of every batch */
+const BEFORE: LinkChatter = { ...SHIPPED, statusEveryMs: 60_000, cityAck: 'every-batch', compactAck: false };
+
+function daySite(site: Site, durationMs: number, opts: LinkChatter = SHIPPED): SiteFigures {
   const topics = topicsFor(site.gatewayId);
   const epoch = '5f0c7d1e9a2b4c6d8e0f1a2b3c4d5e6f';
   const start = Date.UTC(2026, 2, 1, 17, 0, 0); // local midnight in Đà Lạt
@@ -244,6 +266,7 @@ function daySite(
     return 'first' as const;
   };
   let nextConnect = start;
+  let promptNext = false;
   let nextStatus = Number.POSITIVE_INFINITY;
   /** reconnects and status messages due up to t, in time order */
   const advance = (t: number) => {
@@ -253,6 +276,8 @@ function daySite(
       for (const link of [native, unknownNames, tbBatched, tbPerPoll]) link.at(due);
       if (due === nextConnect) {
         aliased.clear();
+        // what was stored before a reconnect goes as backlog, which asks for a prompt ack
+        promptNext = true;
         const lwt = status(due, 'offline');
         for (const link of [native, unknownNames]) link.connect(due, nativeConnect(site.gatewayId, lwt), 0);
         for (const link of [tbBatched, tbPerPoll]) link.connect(due, thingsboardConnect(), 0);
@@ -267,9 +292,31 @@ function daySite(
         const bytes = status(nextStatus, 'online');
         for (const link of [native, unknownNames])
           link.publish(nextStatus, publishBytes(topics.status, bytes, true, a), bytes, 'status');
-        nextStatus += opts.statusIntervalMs;
+        nextStatus += opts.statusEveryMs;
       }
     }
+  };
+
+  // the receiver's ack pacing (receiver.ts): at most one ack per ACK_PACE_MS, unless a batch asks
+  // for it promptly; a paced ack waits until the pace allows, then goes with the newest watermarks
+  let lastAckAt = Number.NEGATIVE_INFINITY;
+  let ackPending = false;
+  /** the gateway's confirmation lag clock (confirmation.ts): delivered and not yet confirmed since */
+  let lagSince: number | null = null;
+  let ackSeq = 0;
+  const ackBytes = (t: number) => {
+    const a = { v: ACK_VERSION, gateway: site.gatewayId, epoch, seq: ackSeq, events: 0, ts: t };
+    return (opts.compactAck ? encodeCompactAck(a) : encodeAck(a)).length;
+  };
+  const sendAck = (t: number) => {
+    const bytes = publishBytes(topics.ack, ackBytes(t), true);
+    for (const link of [native, unknownNames]) link.receive(t, bytes);
+    lastAckAt = t;
+    ackPending = false;
+    lagSince = null;
+  };
+  const flushPendingAck = (t: number) => {
+    if (ackPending && lastAckAt + opts.ackPaceMs <= t) sendAck(lastAckAt + opts.ackPaceMs);
   };
 
   let batch: WireReading[] = [];
@@ -277,6 +324,7 @@ function daySite(
   let opened = 0;
   const send = (t: number) => {
     if (batch.length === 0) return;
+    flushPendingAck(t);
     advance(t);
     const envelope = {
       v: NATIVE_VERSION,
@@ -301,17 +349,21 @@ function daySite(
     messages++;
     native.publish(t, publishBytes(topics.telemetry, payload, true, a), payload);
     unknownNames.publish(t, publishBytes(topics.telemetry, unknown, true, a), unknown);
-    // the city's end-to-end ack of this batch, on the ack topic (Mosquitto sends the full topic)
-    const ack = encodeAck({
-      v: ACK_VERSION,
-      gateway: site.gatewayId,
-      epoch,
-      seq: envelope.lastSeq,
-      events: 0,
-      ts: t,
-    }).length;
-    if (opts.cityAck)
-      for (const link of [native, unknownNames]) link.receive(t + ACK_DELAY_MS, publishBytes(topics.ack, ack, true));
+    // the city's end-to-end ack on the ack topic (Mosquitto sends the full topic): of every batch
+    // before, paced now — the gateway asks for it promptly once its confirmation lags half of
+    // confirmTimeout (confirmation.ts), which the pace never lets happen in live operation
+    const commit = t + ACK_DELAY_MS;
+    ackSeq = envelope.lastSeq;
+    if (opts.cityAck === 'every-batch') sendAck(commit);
+    else if (opts.cityAck === 'paced') {
+      const prompt = promptNext || (lagSince !== null && t - lagSince >= opts.confirmTimeoutMs / 2);
+      promptNext = false;
+      if (prompt || commit - lastAckAt >= opts.ackPaceMs) sendAck(commit);
+      else {
+        ackPending = true;
+        if (lagSince === null) lagSince = t;
+      }
+    }
     // ThingsBoard JSON, the same batch in one message
     const tb = Buffer.byteLength(thingsboardPayload(batchPolls));
     tbBatched.publish(t, publishBytes(TB_TOPIC, tb, false), tb);
@@ -327,7 +379,8 @@ function daySite(
     batchPolls = [];
   };
   for (const p of pollsOf(site, start, durationMs)) {
-    if (batch.length > 0 && p.t - opened >= SYNC_DEFAULTS.batchMaxDelayMs) send(opened + SYNC_DEFAULTS.batchMaxDelayMs);
+    if (batch.length > 0 && p.t - opened >= opts.batchMaxDelayMs) send(opened + opts.batchMaxDelayMs);
+    flushPendingAck(p.t);
     advance(p.t);
     if (batch.length === 0) opened = p.t;
     batchPolls.push(p);
@@ -349,7 +402,8 @@ function daySite(
     const tb = Buffer.byteLength(thingsboardPayload([p]));
     tbPerPoll.publish(p.t, publishBytes(TB_TOPIC, tb, false), tb);
   }
-  send(opened + SYNC_DEFAULTS.batchMaxDelayMs);
+  send(opened + opts.batchMaxDelayMs);
+  flushPendingAck(start + durationMs);
   advance(start + durationMs);
   return {
     gateway: site.gatewayId,
@@ -388,7 +442,7 @@ export default async function run(ctx: BenchContext): Promise<BenchResult> {
     );
   const batchedTarget = '≤ 4 B and ≤ 0.2×';
   // what the link's own messages cost: the same day with the status every 10 minutes, and without the city's acks
-  const variant = (o: { statusIntervalMs: number; cityAck: boolean }) =>
+  const variant = (o: LinkChatter) =>
     round(realisticSites().reduce((a, s) => a + daySite(s, duration, o).nativeBytes, 0) / readings, 2);
   return {
     keys: {
@@ -447,7 +501,7 @@ export default async function run(ctx: BenchContext): Promise<BenchResult> {
       hours: duration / 3_600_000,
       batching: { batchMaxDelayMs: SYNC_DEFAULTS.batchMaxDelayMs, batchMaxReadings: SYNC_DEFAULTS.batchMaxReadings },
       accounting:
-        'every MQTT packet of the connection both ways, sizes from the MQTT 3.1.1/5.0 specifications: PUBLISH (native: MQTT 5 with topic aliases, reset at each reconnect; ThingsBoard: MQTT 3.1.1), PUBACK both ways, PINGREQ/PINGRESP after each keep-alive (30 s) without a broker acknowledgement, CONNECT/CONNACK/SUBSCRIBE/SUBACK at a reconnect every hour; native also its retained status every 60 s and the city ack (one per batch, full topic, QoS 1). TCP/IP and TLS not counted on either side. The thingsboard/sparkplug format lines count PUBLISH packets and their session announcements only',
+        'every MQTT packet of the connection both ways, sizes from the MQTT 3.1.1/5.0 specifications: PUBLISH (native: MQTT 5 with topic aliases, reset at each reconnect; ThingsBoard: MQTT 3.1.1), PUBACK both ways, PINGREQ/PINGRESP after each keep-alive (30 s) without a broker acknowledgement, CONNECT/CONNACK/SUBSCRIBE/SUBACK at a reconnect every hour; native also its retained status (on connecting, then a heartbeat every sync.statusHeartbeat: nothing in it changes meaningfully in a day of live operation) and the city compact ack (at most one per gateway per minute, full topic, QoS 1). TCP/IP and TLS not counted on either side. The thingsboard/sparkplug format lines count PUBLISH packets and their session announcements only',
       nativeBreakdownPerReading: breakdown('native'),
       payloadPartsPerReading: {
         values: round(sum((s) => s.nativePayload - s.payloadWithoutValues) / readings, 2),
@@ -458,9 +512,13 @@ export default async function run(ctx: BenchContext): Promise<BenchResult> {
       },
       thingsboardBatchedBreakdownPerReading: breakdown('tbBatched'),
       whatIf: {
-        statusEvery10Min: variant({ statusIntervalMs: 600_000, cityAck: true }),
-        statusEvery10MinNoCityAck: variant({ statusIntervalMs: 600_000, cityAck: false }),
-        note: 'the same day, every byte, with the status every 10 minutes instead of every minute, and also without the end-to-end acks (sync.confirm off)',
+        beforeStatusEveryMinuteJsonAckEveryBatch: variant(BEFORE),
+        jsonAcksPaced: variant({ ...SHIPPED, compactAck: false }),
+        statusOnConnectOnly: variant({ ...SHIPPED, statusEveryMs: Number.POSITIVE_INFINITY }),
+        noCityAck: variant({ ...SHIPPED, cityAck: 'none' }),
+        ackPace90sConfirmTimeout3m: variant({ ...SHIPPED, ackPaceMs: 90_000, confirmTimeoutMs: 180_000 }),
+        batchMaxDelay60s: variant({ ...SHIPPED, batchMaxDelayMs: 60_000 }),
+        note: 'the same day, every byte: the link as it was before (status every 60 s, a JSON ack of every batch); the acks paced but JSON; no status but the one on connecting; no end-to-end acks at all (sync.confirm off); acks every 90 s with a 3-minute confirmTimeout; 60 s batches',
       },
       unknownNamesBytesPerReading: round(sum((s) => s.nativeBytesUnknownNames) / readings, 2),
       unknownNamesNote:

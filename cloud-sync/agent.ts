@@ -12,6 +12,7 @@ import { MqttLink } from './link.js';
 import { type SyncLogger, silentLogger } from './log.js';
 import { encodeStatus, STATUS_VERSION, type StatusMessage } from './protocol/status.js';
 import { type GatewayTopics, topicsFor } from './protocol/topics.js';
+import { StatusPacer } from './status-pacer.js';
 import { TelemetryPump } from './telemetry-pump.js';
 
 export const SYNC_FORMATS = ['native'] as const;
@@ -59,7 +60,10 @@ export interface SyncAgentOptions {
   reconnectMaxMs?: number;
   connectTimeoutMs?: number;
   keepaliveS?: number;
+  /** while behind (backlog, confirmation lag): the retained status this often (ms) */
   statusIntervalMs?: number;
+  /** otherwise only on a meaningful change, or this long after the last one (ms; status-pacer.ts) */
+  statusHeartbeatMs?: number;
   sessionExpiryS?: number;
   /**
    * Wait for the city's end-to-end acknowledgements (default true): a reading is kept until the
@@ -168,7 +172,8 @@ export class SyncAgent {
   private pumping = false;
   private tickTimer: NodeJS.Timeout | null = null;
   private pendingResults: Buffer[] = [];
-  private nextStatusAt = 0;
+  private nextStatusCheckAt = 0;
+  private readonly statusPacer: StatusPacer;
 
   constructor(private readonly opts: SyncAgentOptions) {
     const format = opts.format ?? 'native';
@@ -198,6 +203,7 @@ export class SyncAgent {
       connectTimeoutMs: opts.connectTimeoutMs ?? SYNC_DEFAULTS.connectTimeoutMs,
       keepaliveS: opts.keepaliveS ?? SYNC_DEFAULTS.keepaliveS,
       statusIntervalMs: opts.statusIntervalMs ?? SYNC_DEFAULTS.statusIntervalMs,
+      statusHeartbeatMs: opts.statusHeartbeatMs ?? SYNC_DEFAULTS.statusHeartbeatMs,
       sessionExpiryS: opts.sessionExpiryS ?? SYNC_DEFAULTS.sessionExpiryS,
       confirm: opts.confirm ?? true,
       confirmTimeoutMs: opts.confirmTimeoutMs ?? SYNC_DEFAULTS.confirmTimeoutMs,
@@ -209,6 +215,14 @@ export class SyncAgent {
       tickMs: opts.tickMs ?? 200,
     };
     this.topics = topicsFor(opts.gatewayId);
+    this.statusPacer = new StatusPacer({
+      busyIntervalMs: this.o.statusIntervalMs,
+      heartbeatMs: this.o.statusHeartbeatMs,
+      // a live reading waits up to batchMaxDelay for its batch, then a round trip: beyond twice that it is late
+      sendLateMs: Math.max(60_000, 2 * this.o.batchMaxDelayMs),
+      // a reading unconfirmed this long is about to be sent again (confirmTimeout after its delivery)
+      confirmLateMs: this.o.confirmTimeoutMs + this.o.batchMaxDelayMs,
+    });
     this.log = opts.log ?? silentLogger;
     this.clock = opts.clock ?? { wallNow: () => Date.now(), monoNow: () => performance.now() };
     const broker: BrokerSettings = {
@@ -265,6 +279,7 @@ export class SyncAgent {
         backlogRate: o.backlogRate,
         inflightWindow: o.inflightWindow,
         clock: this.clock,
+        promptAck: () => this.confirmation.wantsPromptAck(),
       }),
       events: this.opts.events
         ? new EventPump({
@@ -395,7 +410,8 @@ export class SyncAgent {
       'connected to the broker',
     );
     if (this.confirmation.resendOnConnect(sessionPresent, d)) this.resend('the broker had no session for this gateway');
-    this.publishStatus();
+    this.statusPacer.reset();
+    this.publishStatus(true);
     const results = this.pendingResults;
     this.pendingResults = [];
     for (const r of results) this.publishResult(r);
@@ -441,7 +457,7 @@ export class SyncAgent {
       this.link.restart('watchdog', { resetBackoff: true });
       return;
     }
-    if (this.link.up && now >= this.nextStatusAt) this.publishStatus();
+    if (this.link.up && now >= this.nextStatusCheckAt) this.publishStatus(false);
     this.confirmation.onDelivered(this.delivery());
     if (this.link.up && this.confirmation.resendDue()) this.resend('confirmation stalled');
     this.pump();
@@ -538,10 +554,17 @@ export class SyncAgent {
     return msg;
   }
 
-  private publishStatus(): void {
+  /** On connecting (always), then when the pacer finds it worth its bytes (status-pacer.ts). */
+  private publishStatus(always: boolean): void {
     if (!this.link.up) return;
-    this.nextStatusAt = this.clock.monoNow() + this.o.statusIntervalMs;
-    this.link.publish(this.topics.status, encodeStatus(this.statusMessage('online')), { qos: 1, retain: true });
+    const now = this.clock.monoNow();
+    this.nextStatusCheckAt =
+      now + Math.min(SYNC_DEFAULTS.statusCheckMs, this.o.statusIntervalMs, this.o.statusHeartbeatMs);
+    const msg = this.statusMessage('online');
+    const resends = this.confirmation.status().resends;
+    if (!always && !this.statusPacer.due(now, msg, resends)) return;
+    this.statusPacer.published(now, msg, resends);
+    this.link.publish(this.topics.status, encodeStatus(msg), { qos: 1, retain: true });
   }
 
   private publishResult(payload: Buffer): void {

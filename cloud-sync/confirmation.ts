@@ -5,7 +5,14 @@ import type { Outbox } from '../gateway/core/outbox.js';
 import { verifySigned } from '../gateway/core/signed.js';
 import type { SyncLogger } from './log.js';
 import { LogLimiter } from './log-limiter.js';
-import { ACK_SIGNATURE_LIFETIME_MS, type AckMessage, ackFromObject, decodeAck, MAX_ACK_BYTES } from './protocol/ack.js';
+import {
+  ACK_PACE_MS,
+  ACK_SIGNATURE_LIFETIME_MS,
+  type AckMessage,
+  ackFromObject,
+  decodeAck,
+  MAX_ACK_BYTES,
+} from './protocol/ack.js';
 
 /**
  * How the gateway knows what the city holds:
@@ -167,7 +174,8 @@ export class Confirmation {
   private readAck(payload: Buffer): AckMessage | null {
     const keys = this.o.ackKeys;
     try {
-      if (!keys || keys.size === 0) return decodeAck(payload);
+      // a compact ack names no gateway: it came on this gateway's own ack topic
+      if (!keys || keys.size === 0) return decodeAck(payload, this.o.gatewayId);
       const v = verifySigned(payload, {
         kind: 'ack',
         gateway: this.o.gatewayId,
@@ -218,6 +226,18 @@ export class Confirmation {
       return;
     }
     this.updateLag(d);
+  }
+
+  /**
+   * In `city` mode: should the next batch ask for a prompt ack? Receivers pace acks to at most one
+   * per gateway every ACK_PACE_MS unless asked: once confirmation has lagged half the timeout, ask
+   * (a receiver paced slower than the protocol says must not make the gateway resend); with a
+   * timeout too short for the pace, always ask.
+   */
+  wantsPromptAck(): boolean {
+    if (this.mode !== 'city') return false;
+    if (this.o.timeoutMs < 2 * ACK_PACE_MS) return true;
+    return this.lagSince !== null && this.o.clock.monoNow() - this.lagSince >= this.o.timeoutMs / 2;
   }
 
   /** In `city` mode: has confirmation lagged delivery for the timeout? */

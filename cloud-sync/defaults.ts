@@ -28,7 +28,15 @@ export const SYNC_DEFAULTS = {
   reconnectMaxMs: 60_000,
   connectTimeoutMs: 15_000,
   keepaliveS: 30,
+  /** while a backlog drains or confirmation lags: the retained status this often (progress) */
   statusIntervalMs: 60_000,
+  /**
+   * Otherwise the status goes only when something in it changes meaningfully, or this long after
+   * the last one: at 60 s the status was a third of the wire (docs/performance.md, "Wire").
+   */
+  statusHeartbeatMs: 15 * 60_000,
+  /** how often the agent looks whether the status changed meaningfully */
+  statusCheckMs: 5000,
   /** the broker keeps the session (and queued commands) this long while the gateway is away */
   sessionExpiryS: 3600,
   eventsBatchMax: 100,

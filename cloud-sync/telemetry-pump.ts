@@ -16,6 +16,11 @@ export interface TelemetryPumpOptions {
   backlogRate: number;
   inflightWindow: number;
   clock: Pick<Clock, 'wallNow' | 'monoNow'>;
+  /**
+   * Whether live batches should ask the city for a prompt ack (confirmation lags): backlog and
+   * resent batches always ask, so a drain's end is confirmed at once.
+   */
+  promptAck?: () => boolean;
 }
 
 /** Sends one telemetry message; `done` runs on its PUBACK (or refusal) on the same connection. */
@@ -204,6 +209,8 @@ export class TelemetryPump {
     // Live messages are small and cross the cellular link often: the best deflate pays. A backlog
     // message holds thousands of readings, where level 6 is nearly as small and much faster.
     const level = kind === 'live' ? 9 : 6;
+    const fromConfirmed = from === this.rewoundTo + 1 && this.rewoundTo > 0;
+    const promptAck = kind === 'backlog' || fromConfirmed || this.o.promptAck?.() === true;
     for (;;) {
       payload = encodeColumns(
         {
@@ -217,7 +224,9 @@ export class TelemetryPump {
           ts: cols.ts,
           quality: cols.quality,
           values: cols.values,
-          fromConfirmed: from === this.rewoundTo + 1 && this.rewoundTo > 0,
+          fromConfirmed,
+          promptAck,
+          compactAck: true,
         },
         { level },
       );

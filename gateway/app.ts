@@ -15,7 +15,7 @@ import { ackKeysDir, controlKeysDir, loadAckKeys, loadControlKeys } from './cont
 import type { Clock } from './core/clock.js';
 import type { BusDriver, BusHealth } from './core/driver.js';
 import { describeError } from './core/errors.js';
-import { EventBus } from './core/events.js';
+import { EventBus, type GatewayHealthChange } from './core/events.js';
 import type { DeviceProfile } from './core/point.js';
 import type { Reading } from './core/reading.js';
 import { DeviceHealthWatch } from './device-health-watch.js';
@@ -394,6 +394,7 @@ export class Gateway {
       confirm: sync.confirm,
       confirmTimeoutMs: sync.confirmTimeout,
       confirmStartupWindowMs: sync.confirmStartupWindow,
+      statusHeartbeatMs: sync.statusHeartbeat,
       cursorName: SYNC_CURSOR,
       eventsCursorName: EVENTS_CURSOR,
       confirmedCursorName: CONFIRMED_CURSOR,
@@ -510,6 +511,11 @@ export class Gateway {
         'no receiver key is pinned: end-to-end acks are taken unsigned (whoever can publish on the broker can send one)',
       );
     return keys;
+  }
+
+  /** The health at the last check of the one health watch (null before it ran). */
+  get healthNow(): GatewayHealthChange | null {
+    return this.healthWatch?.current ?? null;
   }
 
   /**

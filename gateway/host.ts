@@ -5,6 +5,7 @@ import { AuthContext } from './auth/index.js';
 import { demoConfigPath } from './config/demo.js';
 import type { GatewayConfig } from './config/index.js';
 import { describeError } from './core/errors.js';
+import type { GatewayHealthChange } from './core/events.js';
 import { HttpError } from './http/respond.js';
 import type { ApplyReport, ConfigHost, RunningConfig } from './http/types.js';
 import type { ConfigApplier } from './remote-config/applier.js';
@@ -38,6 +39,8 @@ export class GatewayHost implements ConfigHost {
   private applierLoad: Promise<ConfigApplier> | null = null;
   private configWatchMs: number | undefined;
 
+  private readonly healthListeners = new Set<(h: GatewayHealthChange) => void>();
+
   private constructor(
     gw: Gateway,
     config: GatewayConfig,
@@ -48,6 +51,7 @@ export class GatewayHost implements ConfigHost {
     this.gw = gw;
     this.config = config;
     this.auth = auth;
+    this.forwardHealth(gw);
   }
 
   /**
@@ -122,6 +126,25 @@ export class GatewayHost implements ConfigHost {
     return this.gw;
   }
 
+  /**
+   * The gateway's health now (when known) and at each change, from the running parts' one health
+   * watch, across config swaps (each swap starts a new watch, whose first check is reported too).
+   */
+  onHealthChange(fn: (h: GatewayHealthChange) => void): () => void {
+    this.healthListeners.add(fn);
+    const now = this.gw.healthNow;
+    if (now) fn(now);
+    return () => this.healthListeners.delete(fn);
+  }
+
+  /** Forwards the running parts' health changes to the listeners of every part that comes next. */
+  private forwardHealth(gw: Gateway): void {
+    gw.events.on('gateway-health', (h) => {
+      if (gw !== this.gw) return; // a stopped part's last word
+      for (const fn of this.healthListeners) fn(h);
+    });
+  }
+
   /** The config the running parts were started with. */
   get runningConfig(): GatewayConfig {
     return this.config;
@@ -142,6 +165,10 @@ export class GatewayHost implements ConfigHost {
     // the profiles handed in at start were only those of the first config's devices
     delete (this.opts as { profiles?: unknown }).profiles;
     this.gw = await startChecked(next, this.opts);
+    this.forwardHealth(this.gw);
+    // its first check ran inside start, before anyone here listened
+    const now = this.gw.healthNow;
+    if (now) for (const fn of this.healthListeners) fn(now);
     this.stopped = false;
     this.config = next;
   }

@@ -25,6 +25,14 @@ export const FLAG_EPOCH_HEX = 0x02;
  * updated from a release without end-to-end acknowledgement) takes it as its starting point.
  */
 export const FLAG_FROM_CONFIRMED = 0x04;
+/**
+ * The gateway asks for the city's ack without the receiver's pacing (docs/protocol.md, "End-to-end
+ * acknowledgement"): it is draining a backlog or sending again, or its confirmation lags.
+ */
+export const FLAG_PROMPT_ACK = 0x08;
+/** The gateway reads compact (binary) acks: the receiver may send those instead of JSON. */
+export const FLAG_COMPACT_ACK = 0x10;
+const V2_FLAGS = FLAG_DEFLATE | FLAG_EPOCH_HEX | FLAG_FROM_CONFIRMED | FLAG_PROMPT_ACK | FLAG_COMPACT_ACK;
 
 /** Decoded bodies larger than this are refused: a few kB of deflate can inflate to gigabytes. */
 export const DEFAULT_MAX_INFLATED = 16 * 1024 * 1024;
@@ -89,6 +97,10 @@ export interface TelemetryColumns {
   values: ArrayLike<number | string | null>;
   /** sets FLAG_FROM_CONFIRMED: every seq below firstSeq is confirmed to the gateway */
   fromConfirmed?: boolean;
+  /** sets FLAG_PROMPT_ACK: ack this at once, not at the receiver's pace */
+  promptAck?: boolean;
+  /** sets FLAG_COMPACT_ACK: this gateway reads compact acks */
+  compactAck?: boolean;
 }
 
 // ---- writer -----------------------------------------------------------------------------------
@@ -398,6 +410,8 @@ export function encodeColumns(c: TelemetryColumns, opts: EncodeOptions = {}): Bu
   if (epoch.length === 0 || epoch.length > MAX_NAME_BYTES) fail('epoch must be 1..1024 bytes');
   if (epochHex) flags |= FLAG_EPOCH_HEX;
   if (c.fromConfirmed) flags |= FLAG_FROM_CONFIRMED;
+  if (c.promptAck) flags |= FLAG_PROMPT_ACK;
+  if (c.compactAck) flags |= FLAG_COMPACT_ACK;
   const head = 2 + (epoch.length < 0x80 ? 1 : 2);
   const msg = Buffer.allocUnsafe(head + epoch.length + payload.length);
   msg[0] = NATIVE_VERSION;
@@ -442,7 +456,7 @@ export function decodeTelemetry(payload: Buffer | Uint8Array, opts: DecodeOption
     );
   }
   const flags = payload[1]!;
-  const known = version === 1 ? FLAG_DEFLATE : FLAG_DEFLATE | FLAG_EPOCH_HEX | FLAG_FROM_CONFIRMED;
+  const known = version === 1 ? FLAG_DEFLATE : V2_FLAGS;
   if ((flags & ~known) !== 0)
     throw new LangbiangError('DECODE_FAILED', `${WHAT}: unknown flags 0x${flags.toString(16)}`);
   const max = opts.maxInflatedBytes ?? DEFAULT_MAX_INFLATED;
@@ -472,6 +486,8 @@ export function decodeTelemetry(payload: Buffer | Uint8Array, opts: DecodeOption
     throw new LangbiangError('DECODE_FAILED', `${WHAT}: body larger than ${max} bytes (refused)`);
   const batch = decodeV2Body(body, opts.gateway, epoch);
   if (flags & FLAG_FROM_CONFIRMED) batch.fromConfirmed = true;
+  if (flags & FLAG_PROMPT_ACK) batch.promptAck = true;
+  if (flags & FLAG_COMPACT_ACK) batch.compactAck = true;
   return batch;
 }
 

@@ -28,6 +28,10 @@ export interface TelemetryBatch {
    * "End-to-end acknowledgement").
    */
   fromConfirmed?: boolean;
+  /** the gateway asks for an ack now, not at the receiver's pace (it drains, resends, or lags) */
+  promptAck?: boolean;
+  /** the gateway reads compact (binary) acks */
+  compactAck?: boolean;
 }
 
 export interface WireEvent {

@@ -4,7 +4,14 @@ import { describeError, LangbiangError } from '../../gateway/core/errors.js';
 import type { Logger } from '../../gateway/core/log.js';
 import { signMessage } from '../../gateway/core/signed.js';
 import { LogLimiter } from '../log-limiter.js';
-import { ACK_SIGNATURE_LIFETIME_MS, ACK_VERSION, type AckMessage, encodeAck } from '../protocol/ack.js';
+import {
+  ACK_PACE_MS,
+  ACK_SIGNATURE_LIFETIME_MS,
+  ACK_VERSION,
+  type AckMessage,
+  encodeAck,
+  encodeCompactAck,
+} from '../protocol/ack.js';
 import { decodeEvents } from '../protocol/events.js';
 import { decodeTelemetry } from '../protocol/native.js';
 import { decodeStatus } from '../protocol/status.js';
@@ -51,8 +58,14 @@ export interface ReceiverOptions {
    * that runs beside another one that acknowledges: a gateway keeps what is not acknowledged.
    */
   acknowledge?: boolean;
-  /** at most one ack per gateway per this many ms (default 250): acks are coalesced */
+  /** pending acks are looked at this often (default 250 ms): prompt acks are coalesced to it */
   ackIntervalMs?: number;
+  /**
+   * In live operation, at most one ack per gateway (and epoch) per this many ms (default 60 s,
+   * the protocol's longest): a batch that asks for a prompt ack (a drain, a resend, a lagging
+   * confirmation) and every events message are acked at the next look instead.
+   */
+  ackPaceMs?: number;
   /**
    * Sign every ack with this receiver key (Ed25519): a gateway that pins its public key takes
    * only signed acks, so nobody else on the broker can tell it the city stored what it did not.
@@ -89,6 +102,12 @@ export interface ReceiverStats {
   lastMessageAt?: number;
 }
 
+/** An ack waiting for its flush; `prompt`: the gateway asked for it now. */
+interface PendingAck {
+  ack: AckMessage;
+  prompt: boolean;
+}
+
 const silent: ReceiverLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /**
@@ -117,7 +136,9 @@ export class Receiver {
     connected: false,
   };
   /** the newest watermarks per gateway and epoch, waiting for the next ack flush */
-  private readonly pendingAcks = new Map<string, AckMessage>();
+  private readonly pendingAcks = new Map<string, PendingAck>();
+  /** per gateway and epoch: when its last ack went (mono ms), and whether it reads compact acks */
+  private readonly ackPeers = new Map<string, { sentAt: number; compact: boolean }>();
   private ackTimer: NodeJS.Timeout | undefined;
   /** bumped on every connect and close: an ack is only ever sent on the connection the message came on */
   private generation = 0;
@@ -268,7 +289,7 @@ export class Receiver {
       c.options.reconnectPeriod = 0;
       if (this.inFlight) await this.inFlight.catch(() => {});
       // what was committed is acknowledged before leaving (a gateway would otherwise wait and resend)
-      await Promise.race([this.flushAcks(), new Promise((r) => setTimeout(r, 1000))]);
+      await Promise.race([this.flushAcks(true), new Promise((r) => setTimeout(r, 1000))]);
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
           c.end(true, {}, () => resolve());
@@ -353,7 +374,10 @@ export class Receiver {
       const r = await this.opts.store.writeTelemetry(batch, now);
       this.s.readingsInserted += r.inserted;
       this.s.duplicates += r.duplicates;
-      this.queueAck(batch.gateway, batch.epoch, r.watermarks.seq, r.watermarks.events);
+      this.queueAck(batch.gateway, batch.epoch, r.watermarks.seq, r.watermarks.events, {
+        prompt: batch.promptAck === true,
+        compact: batch.compactAck === true,
+      });
       this.log.debug(
         {
           gateway: batch.gateway,
@@ -381,7 +405,8 @@ export class Receiver {
       const r = await this.opts.store.writeEvents(batch, now);
       this.s.eventsInserted += r.inserted;
       this.s.eventDuplicates += r.duplicates;
-      this.queueAck(batch.gateway, batch.epoch, r.watermarks.seq, r.watermarks.events);
+      // events are rare and their confirmation is what lets a gateway forget a gap: ack them promptly
+      this.queueAck(batch.gateway, batch.epoch, r.watermarks.seq, r.watermarks.events, { prompt: true });
       for (const e of batch.events) {
         if (e.kind === 'gap')
           this.log.warn({ gateway: batch.gateway, epoch: batch.epoch, ...e.data }, 'gateway reported a gap');
@@ -395,33 +420,66 @@ export class Receiver {
    * sent even when they did not move — a gateway resending what the city already holds needs to
    * hear it, and an ack lost with a broker must be repeated by the next commit.
    */
-  private queueAck(gateway: string, epoch: string, seq: number, events: number): void {
+  private queueAck(
+    gateway: string,
+    epoch: string,
+    seq: number,
+    events: number,
+    how: { prompt: boolean; compact?: boolean },
+  ): void {
     if (this.opts.acknowledge === false) return;
     const key = `${gateway}\u0000${epoch}`;
     const prev = this.pendingAcks.get(key);
+    // what a gateway's telemetry says it reads holds for its events too (they carry no flags)
+    if (how.compact !== undefined) {
+      const peer = this.ackPeers.get(key);
+      if (peer) peer.compact = how.compact;
+      else this.ackPeers.set(key, { sentAt: Number.NEGATIVE_INFINITY, compact: how.compact });
+    }
     this.pendingAcks.set(key, {
-      v: ACK_VERSION,
-      gateway,
-      epoch,
-      seq: Math.max(seq, prev?.seq ?? 0),
-      events: Math.max(events, prev?.events ?? 0),
-      ts: Date.now(),
+      ack: {
+        v: ACK_VERSION,
+        gateway,
+        epoch,
+        seq: Math.max(seq, prev?.ack.seq ?? 0),
+        events: Math.max(events, prev?.ack.events ?? 0),
+        ts: Date.now(),
+      },
+      prompt: how.prompt || prev?.prompt === true,
     });
   }
 
-  /** Publishes the pending acks (QoS 1); without a connection they wait — the next commit renews them. */
-  private flushAcks(): Promise<void> {
+  /**
+   * Publishes the pending acks that are due (QoS 1): prompt ones, and the others once the pace
+   * allows (`all`: every one, on stopping). Without a connection they wait — the next commit
+   * renews them.
+   */
+  private flushAcks(all = false): Promise<void> {
     const c = this.client;
     if (!c || !this.s.connected || this.pendingAcks.size === 0) return Promise.resolve();
-    const acks = [...this.pendingAcks.values()];
-    this.pendingAcks.clear();
+    const now = performance.now();
+    const pace = this.opts.ackPaceMs ?? ACK_PACE_MS;
+    const acks: { ack: AckMessage; compact: boolean }[] = [];
+    for (const [key, p] of this.pendingAcks) {
+      let peer = this.ackPeers.get(key);
+      if (!all && !p.prompt && peer && now - peer.sentAt < pace) continue;
+      if (!peer) {
+        peer = { sentAt: now, compact: false };
+        this.ackPeers.set(key, peer);
+      }
+      peer.sentAt = now;
+      this.pendingAcks.delete(key);
+      acks.push({ ack: p.ack, compact: peer.compact });
+    }
     return Promise.all(
       acks.map(
-        (a) =>
+        ({ ack: a, compact }) =>
           new Promise<void>((resolve) => {
-            c.publish(topicsFor(a.gateway).ack, this.ackPayload(a), { qos: 1 }, (err) => {
-              if (err) this.log.warn({ gateway: a.gateway, err: describeError(err) }, 'ack publish failed');
-              else this.s.acksPublished++;
+            c.publish(topicsFor(a.gateway).ack, this.ackPayload(a, compact), { qos: 1 }, (err) => {
+              if (err) {
+                this.log.warn({ gateway: a.gateway, err: describeError(err) }, 'ack publish failed');
+                this.requeueAck(a);
+              } else this.s.acksPublished++;
               resolve();
             });
           }),
@@ -429,9 +487,18 @@ export class Receiver {
     ).then(() => {});
   }
 
-  private ackPayload(a: AckMessage): Buffer {
+  /** An ack that did not go is due again at once (unless a newer one already waits). */
+  private requeueAck(a: AckMessage): void {
+    const key = `${a.gateway}\u0000${a.epoch}`;
+    const peer = this.ackPeers.get(key);
+    if (peer) peer.sentAt = Number.NEGATIVE_INFINITY;
+    if (!this.pendingAcks.has(key)) this.pendingAcks.set(key, { ack: a, prompt: true });
+  }
+
+  /** Signed acks stay JSON (the signed envelope); unsigned ones are compact for a gateway that reads them. */
+  private ackPayload(a: AckMessage, compact: boolean): Buffer {
     const k = this.opts.ackKey;
-    if (!k) return encodeAck(a);
+    if (!k) return compact ? encodeCompactAck(a) : encodeAck(a);
     return signMessage({
       kind: 'ack',
       gateway: a.gateway,

@@ -1,6 +1,8 @@
-const { bridgeOf, durationMs, num } = require('./lib/gateway.js');
+const { bridgeOf, durationField, num } = require('./lib/gateway.js');
 
-module.exports = (RED) => {
+module.exports = async (RED) => {
+  const duration = await durationField();
+
   function LangbiangHistory(config) {
     RED.nodes.createNode(this, config);
     const bridge = bridgeOf(RED);
@@ -8,17 +10,22 @@ module.exports = (RED) => {
 
     this.on('input', async (msg, send, done) => {
       if (!bridge) return done(new Error('not running on a Langbiang gateway'));
-      const now = Date.now();
-      const to = toMs(msg.to) ?? now;
-      const from = toMs(msg.from) ?? to - durationMs(msg.range ?? config.range ?? '1h', 3_600_000);
-      const query = {
-        device: msg.device || config.device || undefined,
-        point: msg.point || config.point || undefined,
-        from,
-        to,
-        limit: num(msg.limit ?? config.limit, 1000),
-        order: config.order === 'desc' ? 'desc' : 'asc',
-      };
+      let query;
+      try {
+        const to = toMs('to', msg.to) ?? Date.now();
+        const from = toMs('from', msg.from) ?? to - duration('range', msg.range ?? config.range, '1h');
+        query = {
+          device: msg.device || config.device || undefined,
+          point: msg.point || config.point || undefined,
+          from,
+          to,
+          limit: num('limit', msg.limit ?? config.limit, 1000),
+          order: config.order === 'desc' ? 'desc' : 'asc',
+        };
+      } catch (err) {
+        this.status({ fill: 'red', shape: 'ring', text: String(err.message).slice(0, 80) });
+        return done(err);
+      }
       try {
         const rows = await bridge.history(query);
         this.status({ fill: 'green', shape: 'dot', text: `${rows.length} readings` });
@@ -46,10 +53,11 @@ module.exports = (RED) => {
   RED.nodes.registerType('langbiang history', LangbiangHistory);
 };
 
-/** ms since epoch from a number, a Date or an ISO string; undefined when absent or unreadable */
-function toMs(v) {
+/** ms since epoch from a number, a Date or an ISO string; undefined when absent; an error naming it when unreadable */
+function toMs(label, v) {
   if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v === 'number') return v;
-  const t = new Date(v).getTime();
-  return Number.isFinite(t) ? t : undefined;
+  const t = typeof v === 'number' ? v : new Date(v).getTime();
+  if (!Number.isFinite(t))
+    throw new Error(`${label}: ${JSON.stringify(String(v).slice(0, 40))} is not a time (ms since epoch or ISO 8601)`);
+  return t;
 }

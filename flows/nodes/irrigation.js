@@ -1,29 +1,38 @@
-const { durationMs, num } = require('./lib/gateway.js');
+const { durationField, num } = require('./lib/gateway.js');
 const { IrrigationController } = require('./lib/irrigation-logic.js');
 
 const TICK_MS = 1000;
 
-module.exports = (RED) => {
+module.exports = async (RED) => {
+  const duration = await durationField();
+
   function LangbiangIrrigation(config) {
     RED.nodes.createNode(this, config);
     let ctl;
     try {
-      const threshold = num(config.threshold, 30);
+      const threshold = num('Dry below', config.threshold, 30);
       ctl = new IrrigationController(
         {
           threshold,
-          recoverAt: threshold + num(config.hysteresis, 5),
-          dryForMs: durationMs(config.dryFor, 10 * 60_000),
-          maxOpenMs: durationMs(config.maxOpen, 15 * 60_000),
-          budgetMs: durationMs(config.budget, 20 * 60_000),
-          windowMs: durationMs(config.window, 60 * 60_000),
-          staleAfterMs: durationMs(config.staleAfter, 5 * 60_000),
+          recoverAt: threshold + num('Close at +', config.hysteresis, 5),
+          dryForMs: duration('Dry for', config.dryFor, '10m'),
+          maxOpenMs: duration('Max open', config.maxOpen, '15m'),
+          budgetMs: duration('Max per window', config.budget, '20m'),
+          windowMs: duration('Window', config.window, '60m'),
+          staleAfterMs: duration('Stale after', config.staleAfter, '5m'),
         },
         Date.now(),
       );
     } catch (err) {
-      this.status({ fill: 'red', shape: 'ring', text: 'bad settings' });
+      // the editor shows status text on the canvas: the field and the value, not just "bad settings"
+      const bad = () => this.status({ fill: 'red', shape: 'ring', text: String(err.message).slice(0, 80) });
+      bad();
       this.error(err.message);
+      // it never runs on defaults instead; each reading says so again, to a catch node too
+      this.on('input', (_msg, _send, done) => {
+        bad();
+        done(err);
+      });
       return;
     }
 

@@ -1,4 +1,5 @@
 import { quoteShort } from '../config/problems.js';
+import { DurationError, parseDuration } from '../core/duration.js';
 import { LangbiangError } from '../core/errors.js';
 
 /**
@@ -9,9 +10,9 @@ export type TimeExpr =
   | { kind: 'sun'; event: 'sunset' | 'sunrise'; offsetMs: number }
   | { kind: 'clock'; hour: number; minute: number };
 
-const SUN = /^(sunset|sunrise)\s*(?:([+-])\s*(\d+(?:\.\d+)?)\s*(s|m|min|h))?$/;
+// the offset is a duration of the gateway's one grammar (core/duration.ts), with a unit
+const SUN = /^(sunset|sunrise)\s*(?:([+-])\s*(\S.*))?$/;
 const CLOCK = /^([01]?\d|2[0-3]):([0-5]\d)$/;
-const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
 /** an offset beyond this is a typo, not a schedule */
 const MAX_OFFSET_MS = 6 * 3_600_000;
 
@@ -23,7 +24,15 @@ export function parseTimeExpr(text: string): TimeExpr {
   const sun = SUN.exec(t);
   if (sun) {
     const sign = sun[2] === '-' ? -1 : 1;
-    const offsetMs = sun[3] ? sign * Number(sun[3]) * (UNIT_MS[sun[4]!] ?? 0) : 0;
+    let offsetMs = 0;
+    if (sun[3] !== undefined) {
+      try {
+        offsetMs = sign * parseDuration(sun[3]);
+      } catch (err) {
+        if (!(err instanceof DurationError)) throw err;
+        throw new LangbiangError('CONFIG_INVALID', `${quoteShort(String(text))}: the offset ${err.message}`);
+      }
+    }
     if (Math.abs(offsetMs) > MAX_OFFSET_MS) {
       throw new LangbiangError(
         'CONFIG_INVALID',

@@ -2,7 +2,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { MAX_DEADLINE_LEAD_MS } from '../../cloud-sync/protocol/command.js';
-import { parseDuration } from '../config/units.js';
+import { parseDuration } from '../core/duration.js';
 import { describeError, LangbiangError } from '../core/errors.js';
 import { KEY_NAME, parsePrivateKey, type SignedKind, signMessage } from '../core/signed.js';
 import { MAX_CONFIG_LIFETIME_MS } from '../remote-config/envelope.js';
@@ -191,17 +191,17 @@ function wholeNumber(name: string, v: string): number {
   return n;
 }
 
+/** A CLI duration: the one grammar, with a unit (a bare number there has none to count in). */
 export function duration(name: string, v: string): number {
+  let ms: number;
   try {
-    const ms = parseDuration(v);
-    if (ms <= 0) throw new Error('zero');
-    return ms;
-  } catch {
-    throw new LangbiangError(
-      'USAGE',
-      `${name} must be a duration like 5m or 7d, not ${JSON.stringify(v.slice(0, 40))}`,
-    );
+    ms = parseDuration(v);
+  } catch (err) {
+    throw new LangbiangError('USAGE', `${name}: ${(err as Error).message}`);
   }
+  if (ms <= 0)
+    throw new LangbiangError('USAGE', `${name} must be longer than 0, not ${JSON.stringify(v.slice(0, 40))}`);
+  return ms;
 }
 
 function writeOut(out: string | undefined, payload: Buffer): void {

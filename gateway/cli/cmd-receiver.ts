@@ -25,6 +25,8 @@ export interface ReceiverCliOptions extends NgsiLdCliOptions {
   healthHost?: string;
   /** Ed25519 private key (PEM) that signs the end-to-end acks; its file name (NAME.key) names it */
   ackKey?: string;
+  /** seconds: in live operation at most one ack per gateway this often (a gateway's prompt asks go at once) */
+  ackPace?: string;
   verbose?: boolean;
 }
 
@@ -82,6 +84,12 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
   checkNgsiLdFlags(o);
   const sessionExpirySeconds = positiveInt('--session-expiry', o.sessionExpiry, 86_400);
   const statsEverySeconds = positiveInt('--stats-interval', o.statsInterval, 60);
+  const ackPaceSeconds = positiveInt('--ack-pace', o.ackPace, 60);
+  if (ackPaceSeconds > 60)
+    throw new LangbiangError(
+      'USAGE',
+      '--ack-pace must be at most 60 seconds: gateways resend what stays unconfirmed for sync.confirmTimeout (2 minutes by default)',
+    );
   const healthPort = o.healthPort === undefined ? undefined : positiveInt('--health-port', o.healthPort, 0);
   const password = o.passwordFile
     ? readFile('password file', o.passwordFile)
@@ -119,6 +127,7 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
     tls,
     logger: log,
     ackKey,
+    ackPaceMs: ackPaceSeconds * 1000,
   });
   if (ackKey) log.info({ key: ackKey.name }, 'end-to-end acks are signed');
   const ngsiLd = await startNgsiLdOutput(o, o.db, log);

@@ -93,11 +93,7 @@ export async function runStart(o: {
   watchdog?.ready(`polling ${config.devices.length} devices`);
   if (watchdog)
     log.info({ watchdogMs: watchdog.intervalMs === null ? null : watchdog.intervalMs * 2 }, 'systemd notified: ready');
-  const healthWatch = watchHealth(
-    () => gateway.current.health(),
-    log,
-    (text) => watchdog?.status(text),
-  );
+  const stopHealthLog = logHealth(gateway, log, (text) => watchdog?.status(text));
   // A release installed and not yet confirmed confirms itself here once healthy, or stops (exit 1)
   // so the pre-start check rolls it back; `update` events left by other processes are recorded.
   const { superviseUpdates } = await import('../update/confirm.js');
@@ -117,7 +113,7 @@ export async function runStart(o: {
     stopping = true;
     log.info({ signal }, 'stopping');
     clearInterval(summary);
-    clearInterval(healthWatch);
+    stopHealthLog();
     updates.stop();
     watchdog?.stopping();
     try {
@@ -160,37 +156,27 @@ function startSimulatorChild(configFile: string, log: Logger, demo: boolean): Pr
   });
 }
 
-const HEALTH_CHECK_MS = 5_000;
-
 /**
  * Logs each change of the gateway's health (a bus lost or back, a device going offline) as one
  * line in words, and keeps systemd's status line (`systemctl status langbiang`) the same.
  */
-function watchHealth(
-  health: () => Record<string, unknown>,
+function logHealth(
+  host: Pick<GatewayHost, 'onHealthChange'>,
   log: Logger,
   setStatus: (text: string) => void,
-): NodeJS.Timeout {
+): () => void {
   let last = '';
-  const check = () => {
-    try {
-      const h = health();
-      const problems = (h.problems as string[] | undefined) ?? [];
-      const text = problems.length > 0 ? `degraded: ${problems.join('; ')}` : 'ok: every bus open, no device offline';
-      if (text === last) return;
-      const first = last === '';
-      last = text;
-      setStatus(text);
-      if (problems.length > 0) log.warn({ problems }, `gateway degraded: ${problems.join('; ')}`);
-      else if (!first) log.info('gateway healthy again: every bus open, no device offline');
-    } catch (err) {
-      log.warn({ err: describeError(err) }, 'health check failed');
-    }
-  };
-  setTimeout(check, 2_000).unref();
-  const timer = setInterval(check, HEALTH_CHECK_MS);
-  timer.unref();
-  return timer;
+  // the gateway's one health watch (device-health-watch.ts) says when something changed
+  return host.onHealthChange(({ problems }) => {
+    const text = problems.length > 0 ? `degraded: ${problems.join('; ')}` : 'ok: every bus open, no device offline';
+    // a config swap starts a new watch that reports its first check: the same text is no news
+    if (text === last) return;
+    const first = last === '';
+    last = text;
+    setStatus(text);
+    if (problems.length > 0) log.warn({ problems }, `gateway degraded: ${problems.join('; ')}`);
+    else if (!first) log.info('gateway healthy again: every bus open, no device offline');
+  });
 }
 
 /** A line every 30 s so a technician sees readings flowing, with each device's key values. */

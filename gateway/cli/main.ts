@@ -152,6 +152,11 @@ export async function main(argv: string[]): Promise<void> {
       '--ack-key <file>',
       'sign end-to-end acks with this Ed25519 key (NAME.key from `langbiang city keygen NAME`)',
     )
+    .option(
+      '--ack-pace <seconds>',
+      'in live operation, at most one end-to-end ack per gateway this often (≤ 60; drains and resends are acked at once)',
+      '60',
+    )
     .option('--health-port <port>', 'serve GET /healthz (200 connected, 503 not) on this port, for a HEALTHCHECK')
     .option('--health-host <host>', 'address of the health endpoint', '127.0.0.1')
     .action(async (o) => (await import('./cmd-receiver.js')).runReceiver({ ...o, verbose }));

@@ -418,6 +418,12 @@ const syncSchema = z
       'Confirmation lagging delivery this long: everything unconfirmed is sent again (the receiver drops duplicates).',
       1000,
     ).prefault('2m'),
+    // The retained status goes when something in it changes meaningfully (docs/protocol.md,
+    // "Status"); otherwise only this often: the last will already tells the city a gateway is gone.
+    statusHeartbeat: duration(
+      'Longest the retained status goes unrepeated while nothing in it changes (state, confirmation mode, a backlog or confirmation falling behind or catching up, resends, version); while behind it goes every minute.',
+      1000,
+    ).prefault('15m'),
     confirmStartupWindow: duration(
       'A gateway that has never received an acknowledgement falls back to PUBACK this long after its first delivery, with a warning in the log; the first ack switches it back.',
       1000,

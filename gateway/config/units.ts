@@ -1,19 +1,14 @@
+import { parseDuration as parseAnyDuration } from '../core/duration.js';
 import { LangbiangError } from '../core/errors.js';
 import { quoteShort } from './problems.js';
 
 /**
  * Human durations and sizes as technicians write them in YAML. Plain numbers mean milliseconds
- * and bytes, so a value copied from an API response or a log still parses.
+ * and bytes, so a value copied from an API response or a log still parses. Durations follow the
+ * gateway's one grammar (core/duration.ts); a bare number there counts in ms.
  */
 
-const DURATION_UNITS_MS: Record<string, number> = {
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-  w: 604_800_000,
-};
+export { DURATION_EXAMPLES, DURATION_PATTERN, formatDuration } from '../core/duration.js';
 
 // Decimal units are SI (1 MB = 10^6 B); the "i" units are binary (1 MiB = 2^20 B), as on disk labels.
 const SIZE_UNITS_BYTES: Record<string, number> = {
@@ -28,28 +23,19 @@ const SIZE_UNITS_BYTES: Record<string, number> = {
   tib: 2 ** 40,
 };
 
-export const DURATION_EXAMPLES = '500ms, 30s, 5m, 2h, 90d';
 export const SIZE_EXAMPLES = '512MiB, 2GiB';
 
 const NUMBER = String.raw`\d+(?:\.\d+)?`;
-/** One or more number+unit parts (`1h30m`), or a bare number (ms). For the JSON Schema too. */
-export const DURATION_PATTERN = String.raw`^\s*(?:${NUMBER}|(?:${NUMBER}\s*(?:ms|s|m|h|d|w)\s*)+)$`;
 export const SIZE_PATTERN = String.raw`^\s*${NUMBER}\s*(?:[bB]|[kKmMgGtT][iI]?[bB])?\s*$`;
 
-const DURATION_PART = new RegExp(String.raw`(${NUMBER})\s*(ms|s|m|h|d|w)`, 'gy');
-
 /**
- * No duration or size is longer than this. Longer input is refused before any regex sees it, so
+ * No size is longer than this. Longer input is refused before any regex sees it, so
  * parsing stays linear in time whatever a config message carries.
  */
 const MAX_UNIT_TEXT = 64;
 
 function quote(s: unknown): string {
   return typeof s === 'string' ? quoteShort(s) : String(s);
-}
-
-function durationError(input: unknown): LangbiangError {
-  return new LangbiangError('CONFIG_INVALID', `${quote(input)} is not a duration (use e.g. ${DURATION_EXAMPLES})`);
 }
 
 function sizeError(input: unknown): LangbiangError {
@@ -63,24 +49,13 @@ function plainNumber(input: number, err: () => LangbiangError): number {
 
 /** `500ms`, `30s`, `5m`, `2h`, `90d`, `1w`, `1h30m`, or a number of ms. Returns whole ms. */
 export function parseDuration(input: string | number): number {
-  if (typeof input === 'number') return Math.round(plainNumber(input, () => durationError(input)));
-  if (typeof input !== 'string' || input.length > MAX_UNIT_TEXT) throw durationError(input);
-  const text = input.trim();
-  if (/^\d+(?:\.\d+)?$/.test(text)) return Math.round(Number(text));
-  if (text === '') throw durationError(input);
-  let total = 0;
-  let consumed = 0;
-  DURATION_PART.lastIndex = 0;
-  for (;;) {
-    // sticky regex: each part must start exactly where the last one ended, so "5 minutes" fails
-    while (text[DURATION_PART.lastIndex] === ' ') DURATION_PART.lastIndex++;
-    const m = DURATION_PART.exec(text);
-    if (!m) break;
-    total += Number(m[1]) * (DURATION_UNITS_MS[m[2] as string] as number);
-    consumed = DURATION_PART.lastIndex;
+  try {
+    return parseAnyDuration(input, { bare: 'ms' });
+  } catch (err) {
+    // the config's callers report this with the key path, as every other config problem
+    if (err instanceof LangbiangError) throw new LangbiangError('CONFIG_INVALID', err.message);
+    throw err;
   }
-  if (consumed !== text.length || !Number.isFinite(total)) throw durationError(input);
-  return Math.round(total);
 }
 
 /** `512KiB`, `2GiB`, `100MB`, `4096B`, or a number of bytes. Returns whole bytes. */
@@ -96,15 +71,6 @@ export function parseSize(input: string | number): number {
   const bytes = Number(m[1]) * factor;
   if (!Number.isFinite(bytes)) throw sizeError(input);
   return Math.round(bytes);
-}
-
-/** The shortest exact human form of a ms count (`90d`, `1500ms`), for docs, logs and the console. */
-export function formatDuration(ms: number): string {
-  for (const unit of ['w', 'd', 'h', 'm', 's'] as const) {
-    const f = DURATION_UNITS_MS[unit] as number;
-    if (ms >= f && ms % f === 0) return `${ms / f}${unit}`;
-  }
-  return `${ms}ms`;
 }
 
 /** The shortest exact binary form of a byte count (`2GiB`), falling back to bytes. */

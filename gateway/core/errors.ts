@@ -8,6 +8,8 @@ export type ErrorCode =
   | 'CONFIG_UNREADABLE'
   | 'PROFILE_INVALID'
   | 'PROFILE_NOT_FOUND'
+  /** not a duration of the one grammar (gateway/core/duration.ts); config callers report it as CONFIG_INVALID */
+  | 'DURATION_INVALID'
   // modbus / transport
   | 'MODBUS_TIMEOUT'
   | 'MODBUS_CRC'
@@ -57,6 +59,8 @@ export type ErrorCode =
   | 'NGSI_LD_UNAVAILABLE'
   // cli / usage
   | 'USAGE'
+  /** the console's SQL box stopped a query at its time limit */
+  | 'SQL_TIMEOUT'
   | 'BUS_SPEC_INVALID'
   | 'INTERNAL';
 

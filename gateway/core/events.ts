@@ -2,11 +2,19 @@ import { EventEmitter } from 'node:events';
 import type { DeviceHealth } from './driver.js';
 import type { GapEvent, StoredReading } from './reading.js';
 
+/** The gateway's health as /healthz says it: `degraded` when there is any problem. */
+export interface GatewayHealthChange {
+  status: 'ok' | 'degraded';
+  problems: string[];
+}
+
 /** Everything that happens inside a gateway that more than one part cares about. */
 export interface GatewayEventMap {
   readings: [StoredReading[]];
   gap: [GapEvent];
   'device-health': [DeviceHealth];
+  /** the gateway's problems in words changed (or were first seen): the log line and systemd's status */
+  'gateway-health': [GatewayHealthChange];
   'bus-state': [{ bus: string; open: boolean; error?: string }];
   'clock-synced': [{ stepMs: number; corrected: number }];
   /** a local alarm changed (raised, cleared, fault, fault_cleared): the live panel's banner */

@@ -51,7 +51,7 @@ export class History {
   private readonly seriesIds = new Map<string, number>();
   private folded = 0;
   private backfillUpTo = 0;
-  private backfilling = true;
+  private backfillPending = true;
   private maxLive = 0;
   private timer: NodeJS.Timeout | null = null;
   private off: (() => void) | null = null;
@@ -130,6 +130,11 @@ export class History {
     setImmediate(() => this.backfill());
   }
 
+  /** Whether the readings stored before this process started are still being folded in. */
+  get backfilling(): boolean {
+    return this.backfillPending;
+  }
+
   /** Readings committed while the gateway was down or before the rollup existed, in small chunks. */
   private backfill(): void {
     if (this.closed) return;
@@ -150,12 +155,12 @@ export class History {
       }
     } catch (err) {
       this.opts.onError?.(`history backfill failed: ${describeError(err)}`);
-      this.backfilling = false;
+      this.backfillPending = false;
       return;
     }
     this.folded = Math.max(this.folded, last);
     if (count < BACKFILL_CHUNK || last >= this.backfillUpTo) {
-      this.backfilling = false;
+      this.backfillPending = false;
       this.folded = Math.max(this.folded, this.backfillUpTo, this.maxLive);
       return;
     }
@@ -164,7 +169,7 @@ export class History {
 
   private add(r: StoredReading): void {
     if (r.quality !== 'good' || typeof r.value !== 'number' || !Number.isFinite(r.value) || r.ts < MIN_PLAUSIBLE_TS) {
-      if (r.seq > this.folded && !this.backfilling) this.folded = r.seq;
+      if (r.seq > this.folded && !this.backfillPending) this.folded = r.seq;
       return;
     }
     const key = `${r.device}\u0000${r.point}`;
@@ -178,7 +183,7 @@ export class History {
       const b = Math.floor(r.ts / t.res) * t.res;
       s.set(b, fold(s.get(b), r.value));
     }
-    if (!this.backfilling && r.seq > this.folded) this.folded = r.seq;
+    if (!this.backfillPending && r.seq > this.folded) this.folded = r.seq;
   }
 
   private seriesId(key: string, create: boolean): number | undefined {

@@ -1,6 +1,7 @@
 import { registerAdminRoutes } from './api-admin.js';
 import { registerAuthRoutes } from './api-auth.js';
 import { registerDataRoutes } from './api-data.js';
+import { registerSqlRoutes } from './api-sql.js';
 import { registerUpdateRoutes } from './api-update.js';
 import { Metrics } from './metrics.js';
 import { PanelSettings } from './panel-settings.js';
@@ -22,6 +23,7 @@ export function buildRoutes(base: Omit<Deps, 'settings' | 'statics'>, dataDir: s
   registerAuthRoutes(router, deps);
   registerDataRoutes(router, deps);
   registerAdminRoutes(router, deps);
+  registerSqlRoutes(router, deps);
   registerUpdateRoutes(router, deps);
   router.get(
     '/metrics',

@@ -53,6 +53,10 @@ export function openSqlView(store: Store): Database.Database {
       }
     },
   });
+  // belt and braces: whatever a query says, this connection writes nothing (INSERT … RETURNING reads
+  // too). A flag PRAGMA acts when prepared, so `PRAGMA query_only = OFF` would clear it — but that
+  // statement is refused, and each view runs one statement (the CLI's, or one console query's).
+  db.pragma('query_only = ON');
   return db;
 }
 
@@ -66,8 +70,29 @@ function timeParam(name: string, v: unknown): number | undefined {
   }
 }
 
-/** A read-only query's column names and rows; a statement that returns no rows is refused. */
-export function runQuery(db: Database.Database, sql: string): { columns: string[]; rows: unknown[][] } {
+export interface QueryResult {
+  columns: string[];
+  rows: unknown[][];
+  /** more rows than `limit` matched; only the first `limit` are in `rows` */
+  truncated: boolean;
+}
+
+/** About what a cell costs as JSON text (a blob as hex). */
+function cellBytes(v: unknown): number {
+  if (typeof v === 'string') return v.length + 3;
+  if (v instanceof Uint8Array) return 2 * v.length + 4;
+  return 12;
+}
+
+/**
+ * A read-only query's column names and rows (at most `limit` rows and about `maxBytes` of them,
+ * when given: the rest is never read); a statement that returns no rows is refused.
+ */
+export function runQuery(
+  db: Database.Database,
+  sql: string,
+  opts: { limit?: number; maxBytes?: number } = {},
+): QueryResult {
   let stmt: Database.Statement;
   try {
     stmt = db.prepare(sql);
@@ -77,7 +102,20 @@ export function runQuery(db: Database.Database, sql: string): { columns: string[
   if (!stmt.reader) throw new LangbiangError('USAGE', 'SQL: only queries that return rows (SELECT …) are run here');
   try {
     const columns = stmt.columns().map((c) => c.name);
-    return { columns, rows: stmt.raw(true).all() as unknown[][] };
+    const limit = opts.limit ?? Number.POSITIVE_INFINITY;
+    const maxBytes = opts.maxBytes ?? Number.POSITIVE_INFINITY;
+    const rows: unknown[][] = [];
+    let truncated = false;
+    let bytes = 0;
+    for (const row of stmt.raw(true).iterate() as IterableIterator<unknown[]>) {
+      bytes += row.reduce((n: number, v) => n + cellBytes(v), 0);
+      if (rows.length >= limit || bytes > maxBytes) {
+        truncated = true;
+        break; // leaving the loop ends the statement: the rest is never computed
+      }
+      rows.push(row);
+    }
+    return { columns, rows, truncated };
   } catch (err) {
     if (err instanceof LangbiangError) throw err;
     throw new LangbiangError('USAGE', `SQL: ${(err as Error).message}`);

@@ -27,6 +27,15 @@ describe('downsampling', () => {
   });
 });
 
+/** Waits for the backfill to finish (a fixed sleep was too short on a busy machine). */
+async function backfilled(h: History): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (h.backfilling) {
+    if (Date.now() > deadline) throw new Error('the history backfill did not finish within 30 s');
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
 describe('history rollup', () => {
   it('answers 30 days of one sensor from the rollup, backfilled from the store after a restart', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'langbiang-history-'));
@@ -43,7 +52,7 @@ describe('history rollup', () => {
     store.append(rows);
     store.flush();
     let h = new History(dir, store, events, { maxAgeMs: 90 * DAY });
-    await new Promise((r) => setTimeout(r, 300)); // backfill runs in chunks on setImmediate
+    await backfilled(h); // backfill runs in chunks on setImmediate
     const q = { device: 'soil-a1', point: 'moisture', from: now - 30 * DAY, to: now, maxPoints: 500 };
     const month = h.query(q);
     expect(month.source).toBe('r15m');
@@ -61,7 +70,7 @@ describe('history rollup', () => {
     const countBefore = day.t.length;
     h.close();
     h = new History(dir, store, events, { maxAgeMs: 90 * DAY });
-    await new Promise((r) => setTimeout(r, 100));
+    await backfilled(h);
     const again = h.query({ ...q, from: now - DAY, to: now + 60_000 });
     expect(again.t.length).toBe(countBefore);
     const bucket = again.t.findIndex((t) => t <= now + 1000 && now + 1000 < t + again.step);

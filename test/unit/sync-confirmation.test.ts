@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Confirmation, type DeliveryState } from '../../cloud-sync/confirmation.js';
 import type { SyncLogger } from '../../cloud-sync/log.js';
-import { encodeAck } from '../../cloud-sync/protocol/ack.js';
+import { encodeAck, encodeCompactAck } from '../../cloud-sync/protocol/ack.js';
 import { decodeTelemetry } from '../../cloud-sync/protocol/native.js';
 import { TelemetryPump } from '../../cloud-sync/telemetry-pump.js';
 import { ManualClock } from '../../gateway/clock/index.js';
@@ -266,6 +266,40 @@ describe('TelemetryPump.rewind', () => {
       [61, 90, true],
       [91, 100, false],
     ]);
+    // a resend is a backlog: every batch of it asks for a prompt ack, and says it reads compact acks
+    expect(batches.map((b) => [b.promptAck === true, b.compactAck === true])).toEqual([
+      [true, true],
+      [true, true],
+    ]);
     expect(pump.cursor).toBe(100);
+  });
+
+  it("takes a compact ack like a JSON one (the gateway is the topic's), and ignores one of another epoch", () => {
+    const c = confirmation();
+    const compact = (seq: number, epoch = store.epoch) =>
+      encodeCompactAck({ v: 1, gateway: 'unused', epoch, seq, events: 0, ts: 1_780_000_000_000 });
+    expect(compact(60).length).toBeLessThan(40);
+    expect(c.onAck(compact(60), delivered(80))).toBe(true);
+    expect(c.confirmed).toBe(60);
+    expect(c.onAck(compact(70, 'ffffffffffffffffffffffffffffffff'), delivered(80))).toBe(false);
+    expect(c.onAck(Buffer.from([2, 0x80]), delivered(80))).toBe(false);
+    expect(c.confirmed).toBe(60);
+    expect(c.status().acksIgnored).toBe(2);
+  });
+
+  it('asks for prompt acks once confirmation lags half the timeout, and always with a timeout under two ack paces', () => {
+    const c = confirmation({ timeoutMs: 120_000 });
+    expect(c.wantsPromptAck()).toBe(false);
+    c.onDelivered(delivered(40));
+    clock.advance(59_000);
+    expect(c.wantsPromptAck()).toBe(false);
+    clock.advance(1000);
+    expect(c.wantsPromptAck()).toBe(true);
+    c.onAck(ack(40), delivered(40));
+    expect(c.wantsPromptAck()).toBe(false);
+    // a gateway whose timeout is shorter than the receivers' pace allows asks every time
+    expect(confirmation({ timeoutMs: 3000 }).wantsPromptAck()).toBe(true);
+    // PUBACK confirms in broker mode: nothing to ask the city for
+    expect(confirmation({ timeoutMs: 3000, enabled: false }).wantsPromptAck()).toBe(false);
   });
 });

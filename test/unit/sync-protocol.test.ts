@@ -14,8 +14,11 @@ import {
   decodeTelemetry,
   encodeColumns,
   encodeTelemetry,
+  FLAG_COMPACT_ACK,
   FLAG_DEFLATE,
   FLAG_EPOCH_HEX,
+  FLAG_FROM_CONFIRMED,
+  FLAG_PROMPT_ACK,
   NATIVE_VERSION,
 } from '../../cloud-sync/protocol/native.js';
 import { mqttPublishWireBytes, simulateLiveDay } from '../../cloud-sync/protocol/size.js';
@@ -245,6 +248,45 @@ describe('native telemetry encoding (version 2)', () => {
       /number, a string or null/,
     );
     expect(() => encodeTelemetry({ ...base, epoch: '' })).toThrow(/epoch/);
+  });
+
+  it('carries the ack flags (PROMPT_ACK, COMPACT_ACK) beside FROM_CONFIRMED, each on its own bit, and refuses bits beyond', () => {
+    const cols = (o: { fromConfirmed?: boolean; promptAck?: boolean; compactAck?: boolean }) =>
+      encodeColumns({
+        epoch: 'abcd',
+        firstSeq: 5,
+        lastSeq: 6,
+        count: 2,
+        seqs: null,
+        series: [0, 0],
+        names: () => ({ device: 'd', point: 'p', unit: null }),
+        ts: [1000, 2000],
+        quality: [0, 0],
+        values: [1.5, 2.5],
+        ...o,
+      });
+    const combos = [
+      {},
+      { promptAck: true },
+      { compactAck: true },
+      { fromConfirmed: true, promptAck: true, compactAck: true },
+    ];
+    for (const o of combos) {
+      const msg = cols(o);
+      expect(msg[1]! & FLAG_PROMPT_ACK).toBe('promptAck' in o ? FLAG_PROMPT_ACK : 0);
+      expect(msg[1]! & FLAG_COMPACT_ACK).toBe('compactAck' in o ? FLAG_COMPACT_ACK : 0);
+      expect(msg[1]! & FLAG_FROM_CONFIRMED).toBe('fromConfirmed' in o ? FLAG_FROM_CONFIRMED : 0);
+      const b = decodeTelemetry(msg, { gateway: 'g' });
+      expect([b.promptAck === true, b.compactAck === true, b.fromConfirmed === true]).toEqual([
+        'promptAck' in o,
+        'compactAck' in o,
+        'fromConfirmed' in o,
+      ]);
+      expect(b.readings.map((r) => r.value)).toEqual([1.5, 2.5]);
+    }
+    const msg = cols({});
+    msg[1] = msg[1]! | 0x20;
+    expect(() => decodeTelemetry(msg, { gateway: 'g' })).toThrow(/unknown flags/);
   });
 
   it('needs the gateway of the topic: version 2 does not repeat it', () => {

@@ -1,4 +1,5 @@
 import { ApiError, api, h, logout, session, toast } from './api.js';
+import { wireSqlBox } from './sql-box.js';
 import { loadUpdate, wireUpdate } from './console-update.js';
 
 let devices = [];
@@ -534,6 +535,7 @@ async function loadLogs() {
 
 function wire() {
   document.getElementById('logout').addEventListener('click', logout);
+  wireSqlBox();
   wireUpdate();
   document.getElementById('refresh').addEventListener('click', () => loadDevices().catch((e) => toast(errText(e))));
   document.getElementById('cmd-device').addEventListener('change', fillPoints);
