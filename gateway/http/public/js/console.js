@@ -1,6 +1,6 @@
 import { ApiError, api, h, logout, session, toast } from './api.js';
-import { wireSqlBox } from './sql-box.js';
 import { loadUpdate, wireUpdate } from './console-update.js';
+import { wireSqlBox } from './sql-box.js';
 
 let devices = [];
 let thresholds = [];
