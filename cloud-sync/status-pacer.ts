@@ -13,8 +13,8 @@ export interface StatusPacerOptions {
 
 /**
  * When the retained status is worth its bytes. Its counters move with every batch, so "changed"
- * means a change the city acts on: the state, the store epoch or software version, the
- * confirmation mode, a backlog or a confirmation lag that starts or ends, a resend. Between those,
+ * means a change the city acts on: the state, the store epoch or software version, an update's
+ * outcome (a release confirmed, rolled back), the confirmation mode, a backlog or a confirmation lag that starts or ends, a resend. Between those,
  * a heartbeat; while the gateway is behind, a status every busy interval (the drain's progress).
  * The last will tells the city when a gateway is gone, so silence is not needed as a sign of life.
  */
@@ -31,6 +31,9 @@ export class StatusPacer {
       s.epoch,
       s.version ?? '',
       s.confirm ?? '',
+      // a release confirming itself or rolled back: a city roll-out waits for exactly this
+      s.update?.pending?.version ?? '',
+      s.update?.last ? `${s.update.last.outcome}:${s.update.last.version}` : '',
       this.sendBehind(s) ? 'send-behind' : '',
       this.confirmBehind(s) ? 'confirm-behind' : '',
       resends,
