@@ -27,6 +27,11 @@ export interface SyncAgentOptions {
   commands?: CommandExecutor;
   /** where the city's `config` messages go (gateway/remote-config); without one the topic is not subscribed */
   onConfig?: (payload: Buffer) => void;
+  /**
+   * where the city's `update` orders go, as received (gateway/update verifies the signature and
+   * does the rest); without one the topic is not subscribed
+   */
+  onUpdate?: (payload: Buffer) => void;
   /** the city's Ed25519 keys pinned on this gateway; without them every `cmd` is refused */
   commandTrust?: CommandTrust;
   clock?: Pick<Clock, 'wallNow' | 'monoNow'>;
@@ -128,7 +133,17 @@ const STOP_GRACE_MS = 2000;
 type Settings = Required<
   Omit<
     SyncAgentOptions,
-    'events' | 'commands' | 'clock' | 'log' | 'tls' | 'username' | 'passwordFile' | 'clientId' | 'onConfig' | 'ackKeys'
+    | 'events'
+    | 'commands'
+    | 'clock'
+    | 'log'
+    | 'tls'
+    | 'username'
+    | 'passwordFile'
+    | 'clientId'
+    | 'onConfig'
+    | 'onUpdate'
+    | 'ackKeys'
   >
 >;
 
@@ -222,6 +237,7 @@ export class SyncAgent {
     if (opts.passwordFile) broker.passwordFile = opts.passwordFile;
     const subscriptions = [this.topics.cmd];
     if (opts.onConfig) subscriptions.push(this.topics.config);
+    if (opts.onUpdate) subscriptions.push(this.topics.update);
     if (this.o.confirm) subscriptions.push(this.topics.ack);
     this.link = new MqttLink({
       broker,
@@ -417,6 +433,12 @@ export class SyncAgent {
         this.opts.onConfig(payload);
       } catch (err) {
         this.log.error({ err: describeError(err) }, 'config message handling failed');
+      }
+    } else if (topic === this.topics.update && this.opts.onUpdate) {
+      try {
+        this.opts.onUpdate(payload);
+      } catch (err) {
+        this.log.error({ err: describeError(err) }, 'update order handling failed');
       }
     }
   }

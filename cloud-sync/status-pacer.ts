@@ -14,8 +14,7 @@ export interface StatusPacerOptions {
 /**
  * When the retained status is worth its bytes. Its counters move with every batch, so "changed"
  * means a change the city acts on: the state, the store epoch or software version, an update's
- * outcome, the
- * confirmation mode, a backlog or a confirmation lag that starts or ends, a resend. Between those,
+ * outcome (a release confirmed, rolled back), the confirmation mode, a backlog or a confirmation lag that starts or ends, a resend. Between those,
  * a heartbeat; while the gateway is behind, a status every busy interval (the drain's progress).
  * The last will tells the city when a gateway is gone, so silence is not needed as a sign of life.
  */
@@ -32,9 +31,9 @@ export class StatusPacer {
       s.epoch,
       s.version ?? '',
       s.confirm ?? '',
-      // a software update's progress: a release waiting for confirmation, the last outcome
+      // a release confirming itself or rolled back: a city roll-out waits for exactly this
       s.update?.pending?.version ?? '',
-      s.update?.last ? `${s.update.last.outcome}@${s.update.last.at}` : '',
+      s.update?.last ? `${s.update.last.outcome}:${s.update.last.version}@${s.update.last.at}` : '',
       this.sendBehind(s) ? 'send-behind' : '',
       this.confirmBehind(s) ? 'confirm-behind' : '',
       resends,

@@ -27,7 +27,10 @@ import { RefusalBudget } from './refusals.js';
 import { pollSlotsFor } from './scheduler/poll-slots.js';
 import { type ScheduledDevice, Scheduler } from './scheduler/scheduler.js';
 import { Store } from './store/index.js';
+import type { HealthLike } from './update/confirm.js';
 import { packageVersion } from './update/layout.js';
+import type { UpdateMedia } from './update/media.js';
+import type { RemoteUpdater } from './update/remote.js';
 import { ownUpdateStatus } from './update/status.js';
 
 export interface GatewayOptions {
@@ -68,6 +71,9 @@ export class Gateway {
   flows: FlowsSupervisor | null = null;
   /** events about commands refused before they were read: a flood from the broker is capped */
   private readonly refusals = new RefusalBudget();
+  /** Updates from the city, the console and a USB stick, one at a time (gateway/update). */
+  updates: RemoteUpdater | null = null;
+  private updateMedia: UpdateMedia | null = null;
   /** MQTT sync to the city (null unless the config has a `sync` section). */
   sync: NorthboundAgent | null = null;
   /** the profiles the devices are polled with (the HTTP API shows their points) */
@@ -285,6 +291,7 @@ export class Gateway {
       });
     }
 
+    await this.startUpdates();
     if (config.sync) await this.startSync(config.sync);
 
     if (opts.http !== false) {
@@ -393,6 +400,7 @@ export class Gateway {
       confirmedCursorName: CONFIRMED_CURSOR,
       eventsConfirmedCursorName: EVENTS_CONFIRMED_CURSOR,
       onConfig: sync.remoteConfig.enabled ? this.opts.onRemoteConfig : undefined,
+      onUpdate: sync.remoteUpdate.enabled && this.updates ? (p) => this.updates?.handleMessage(p) : undefined,
       ackKeys: this.loadAckKeys(),
       commandTrust: {
         keys: controlKeys,
@@ -406,6 +414,66 @@ export class Gateway {
     this.wakeSyncOnCommit(agent);
     await agent.start();
     this.sync = agent;
+  }
+
+  /**
+   * The one place updates come in past their transport (gateway/update/remote.ts): the city's
+   * signed orders, the console's upload, a bundle on the boot partition or a USB stick. The
+   * installer itself (release-key check, side-by-side install) is loaded when an update comes.
+   */
+  private async startUpdates(): Promise<void> {
+    const { RemoteUpdater } = await import('./update/remote.js');
+    const { loadInstaller } = await import('./update/installer.js');
+    const dataDir = resolve(this.config.gateway.dataDir);
+    const log = this.opts.log.child({ part: 'update' });
+    let installer: ReturnType<typeof loadInstaller> | null = null;
+    const sync = this.config.sync;
+    this.updates = new RemoteUpdater({
+      gatewayId: this.config.gateway.id,
+      dataDir,
+      keys: () => loadControlKeys(dataDir).keys,
+      installer: () => {
+        installer ??= import('./update/confirm.js').then(({ baselineFromHealth }) =>
+          loadInstaller({
+            dataDir,
+            log,
+            events: this.store,
+            // what is healthy under this release now is what the new one must match
+            context: { baseline: () => baselineFromHealth(this.health() as HealthLike) },
+          }),
+        );
+        // a failed load is tried again at the next update
+        installer.catch(() => {
+          installer = null;
+        });
+        return installer;
+      },
+      events: this.store,
+      log,
+      allowHttp: sync?.remoteUpdate.allowHttp ?? false,
+      maxBytesPerSec: sync?.remoteUpdate.maxBandwidth,
+      storeHeadroom: () => Math.max(0, this.config.storage.maxBytes - this.store.stats().bytes),
+      onInstalled: ({ version }) => {
+        // a clean stop (store flushed, sync cursors committed) with the restart code, after the
+        // answer that reported it (the console) has gone out; systemd starts the new release
+        setTimeout(() => {
+          void import('./update/restart.js').then(({ requestUpdateRestart }) => {
+            if (!requestUpdateRestart(`update ${version} installed`))
+              this.opts.log.warn({ version }, 'release installed; restart the gateway to run it');
+          });
+        }, 300).unref();
+      },
+    });
+    this.updates.resumeAtStart();
+    const updates = this.updates;
+    const { UpdateMedia } = await import('./update/media.js');
+    this.updateMedia = new UpdateMedia({
+      dataDir,
+      log,
+      busy: () => updates.status().busy,
+      install: (file) => updates.installLocal(file, 'usb', 'usb'),
+    });
+    this.updateMedia.start();
   }
 
   /**
@@ -503,6 +571,9 @@ export class Gateway {
     // before the buses close: the fail-safe writes go out on them
     await this.flows?.stop();
     await this.scheduler?.stop();
+    // a download in progress stops; its .part file is resumed at the next start
+    this.updates?.stop();
+    this.updateMedia?.stop();
     // before the store closes: the agent reads it while it sends what is pending
     await this.sync?.stop();
     await this.http?.close();

@@ -11,6 +11,8 @@ export interface GatewayTopics {
   config: string;
   /** the city's end-to-end acknowledgement of what it has stored (protocol/ack.ts) */
   ack: string;
+  /** the city's signed update orders (gateway/update), subscribed when remote updates are on */
+  update: string;
 }
 
 export function topicsFor(gatewayId: string): GatewayTopics {
@@ -23,6 +25,7 @@ export function topicsFor(gatewayId: string): GatewayTopics {
     cmdResult: `${base}/cmd/result`,
     config: `${base}/config`,
     ack: `${base}/ack`,
+    update: `${base}/update`,
   };
 }
 

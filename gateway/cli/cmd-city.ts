@@ -50,7 +50,7 @@ export interface BrokerCliOptions {
   clientKey?: string;
 }
 
-interface SignCliOptions extends BrokerCliOptions {
+export interface SignCliOptions extends BrokerCliOptions {
   gateway: string;
   key: string;
   keyName?: string;
@@ -161,7 +161,7 @@ function sign(
   });
 }
 
-function readSigningKey(o: SignCliOptions): { key: KeyObject; keyName: string } {
+export function readSigningKey(o: SignCliOptions): { key: KeyObject; keyName: string } {
   let key: KeyObject;
   try {
     key = parsePrivateKey(readFileSync(o.key, 'utf8'));
@@ -192,7 +192,7 @@ function wholeNumber(name: string, v: string): number {
 }
 
 /** A CLI duration: the one grammar, with a unit (a bare number there has none to count in). */
-function duration(name: string, v: string): number {
+export function duration(name: string, v: string): number {
   let ms: number;
   try {
     ms = parseDuration(v);
@@ -228,7 +228,7 @@ async function readStdinLine(): Promise<string> {
 
 type MqttClient = import('mqtt').MqttClient;
 
-async function withBroker<T>(o: BrokerCliOptions, fn: (client: MqttClient) => Promise<T>): Promise<T> {
+export async function withBroker<T>(o: BrokerCliOptions, fn: (client: MqttClient) => Promise<T>): Promise<T> {
   const url = o.broker as string;
   if (!/^(mqtts?|wss?):\/\//i.test(url))
     throw new LangbiangError(

@@ -238,7 +238,7 @@ export async function main(argv: string[]): Promise<void> {
 
   const city = program
     .command('city')
-    .description("the city operator's side: signing keys, signed configs and commands");
+    .description("the city operator's side: signing keys, signed configs, commands and update roll-outs");
   const brokerOptions = (c: Command) =>
     c
       .option('--broker <url>', 'publish to this broker (mqtt://, mqtts://…; no password in it); without it: print')
@@ -283,6 +283,31 @@ export async function main(argv: string[]): Promise<void> {
       .option('--deadline <duration>', 'run within this long or not at all (at most 1h)', '5m')
       .option('--wait <duration>', 'how long to wait for the result', '30s'),
   ).action(async (args, o) => (await import('./cmd-city.js')).runCityCommand({ ...o, args }));
+  brokerOptions(
+    city
+      .command('update')
+      .description(
+        'roll a release out to a fleet in stages: signed update orders, wait for confirmations, stop when failures pass a threshold',
+      )
+      .requiredOption('--gateways <file>', 'the fleet: one gateway id per line, or JSON; in roll-out order')
+      .requiredOption('--bundle <file>', 'the release bundle (its size and sha256 go into the order)')
+      .requiredOption('--url <url>', 'where the gateways download the bundle (https://)')
+      .requiredOption('--release <version>', 'the release version inside the bundle, e.g. 1.4.0')
+      .requiredOption('--key <file>', 'private control key (NAME.key) that signs the orders')
+      .option('--key-name <name>', 'key name (default: the key file name)')
+      .option('--stage <share>', 'the first stage, as a share of the fleet; then 25% and 100%', '5%')
+      .option('--stages <list>', 'all stages as cumulative shares, e.g. 5,25,100 (instead of --stage)')
+      .option('--max-failures <n>', 'stop when failures pass this share of the gateways ordered (10%) or number', '10%')
+      .option(
+        '--confirm-timeout <duration>',
+        'a gateway not confirmed this long after its order counts as failed',
+        '30m',
+      )
+      .option('--expires <duration>', 'how long a gateway may act on its order (at most 14d)', '7d')
+      .option('--state <file>', 'the roll-out state file (default rollout-VERSION.json); a second run continues it'),
+  ).action(async (o) => {
+    await (await import('./cmd-city-update.js')).runCityUpdate(o);
+  });
 
   const release = program.command('release').description('software releases: signed bundles for the gateways');
   release

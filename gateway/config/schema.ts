@@ -441,6 +441,23 @@ const syncSchema = z
       })
       .prefault({})
       .meta({ description: 'Config changes sent by the city over MQTT.' }),
+    remoteUpdate: z
+      .strictObject({
+        enabled: z.boolean().default(true).meta({
+          description:
+            'Accept signed update orders from the city on langbiang/v1/{id}/update (download, verify, install, restart).',
+        }),
+        maxBandwidth: size(
+          'Average download rate at most, in bytes per second (a cellular plan); unset: no cap.',
+          1024,
+        ).optional(),
+        allowHttp: z.boolean().default(false).meta({
+          description:
+            'Fetch bundles over plain http:// from other machines too (the order carries the hash, so the bytes are checked either way); https:// is always allowed, http:// to this machine too.',
+        }),
+      })
+      .prefault({})
+      .meta({ description: 'Release updates ordered by the city over MQTT.' }),
   })
   .superRefine((sync, ctx) => {
     if (sync.format === 'thingsboard' && sync.passwordFile !== undefined)

@@ -53,6 +53,8 @@ export type ErrorCode =
   | 'UPDATE_INCOMPATIBLE'
   | 'UPDATE_WRONG_ARCH'
   | 'UPDATE_FAILED'
+  /** a bundle ordered by the city that could not be fetched whole, with the order's hash (gateway/update/download.ts) */
+  | 'UPDATE_DOWNLOAD'
   // the receiver's NGSI-LD output: the context broker cannot take a batch now (retried)
   | 'NGSI_LD_UNAVAILABLE'
   // cli / usage

@@ -2,6 +2,7 @@ import { registerAdminRoutes } from './api-admin.js';
 import { registerAuthRoutes } from './api-auth.js';
 import { registerDataRoutes } from './api-data.js';
 import { registerSqlRoutes } from './api-sql.js';
+import { registerUpdateRoutes } from './api-update.js';
 import { Metrics } from './metrics.js';
 import { PanelSettings } from './panel-settings.js';
 import { SECURITY_HEADERS } from './respond.js';
@@ -23,6 +24,7 @@ export function buildRoutes(base: Omit<Deps, 'settings' | 'statics'>, dataDir: s
   registerDataRoutes(router, deps);
   registerAdminRoutes(router, deps);
   registerSqlRoutes(router, deps);
+  registerUpdateRoutes(router, deps);
   router.get(
     '/metrics',
     'technician',

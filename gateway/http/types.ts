@@ -30,6 +30,11 @@ export interface HttpGateway {
   readonly flows?: EditorSource | null;
   /** local alarms, when the config has any (the panel's and console's banner) */
   readonly alarms?: { status(): ReadonlyArray<{ state: string; fault: boolean }> } | null;
+  /** updates from the console's upload (gateway/update); until it is there, the upload answers 503 */
+  readonly updates?: {
+    status(): { busy: boolean; source: string | null; version: string | null };
+    installLocal(file: string, source: 'console', actor: string): Promise<{ version: string; previous: string | null }>;
+  } | null;
 }
 
 /**

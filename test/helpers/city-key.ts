@@ -21,13 +21,15 @@ export interface CityKey {
     command: Record<string, unknown>,
     o?: { issuedAt?: number; lifetimeMs?: number },
   ): Buffer;
+  /** an update order (gateway/update/order.ts) */
+  signUpdate(gateway: string, order: Record<string, unknown>, o?: { issuedAt?: number; lifetimeMs?: number }): Buffer;
 }
 
 export function makeCityKey(name = 'city-test'): CityKey {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const pem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
   const sign = (
-    kind: 'config' | 'command',
+    kind: 'config' | 'command' | 'update',
     gateway: string,
     message: Record<string, unknown>,
     o: { issuedAt?: number; lifetimeMs?: number } = {},
@@ -62,5 +64,6 @@ export function makeCityKey(name = 'city-test'): CityKey {
     signConfig: (gateway, message, o) => sign('config', gateway, message, o),
     signCommand: (gateway, command, o) =>
       sign('command', gateway, { deadline: Date.now() + 5 * 60_000, ...command }, o),
+    signUpdate: (gateway, order, o) => sign('update', gateway, { v: 1, ...order }, o),
   };
 }

@@ -55,6 +55,35 @@ describe('StatusPacer', () => {
     expect(p.due(900_000, base, 0)).toBe(true);
   });
 
+  it('an update that ends goes at once (a city roll-out waits for it): pending confirmed, or rolled back', () => {
+    const p = pacer();
+    const onProbation: StatusMessage = {
+      ...base,
+      version: '1.4.0',
+      update: { previous: '1.3.0', pending: { version: '1.4.0', attempts: 1 } },
+    };
+    p.published(0, onProbation, 0);
+    expect(
+      p.due(
+        5000,
+        { ...onProbation, update: { ...onProbation.update!, pending: { version: '1.4.0', attempts: 1 } } },
+        0,
+      ),
+    ).toBe(false);
+    const confirmed: StatusMessage = {
+      ...onProbation,
+      update: { previous: '1.3.0', last: { outcome: 'confirmed', version: '1.4.0', at: '2026-12-06T10:00:00Z' } },
+    };
+    expect(p.due(5000, confirmed, 0)).toBe(true);
+    p.published(5000, confirmed, 0);
+    const rolledBack: StatusMessage = {
+      ...base,
+      version: '1.3.0',
+      update: { previous: null, last: { outcome: 'rolled-back', version: '1.4.0', at: '2026-12-06T10:01:00Z' } },
+    };
+    expect(p.due(10_000, rolledBack, 0)).toBe(true);
+  });
+
   it('a meaningful change goes at once: confirmation mode, version, epoch, a resend, a backlog starting and ending', () => {
     const changes: [Partial<StatusMessage>, number][] = [
       [{ confirm: 'broker' }, 0],

@@ -37,6 +37,21 @@ export async function api(path, { method = 'GET', body } = {}) {
   return data;
 }
 
+/** A file as the raw body of a POST (the console's release upload), with the CSRF token. */
+export async function upload(path, file) {
+  const headers = { accept: 'application/json', 'content-type': 'application/octet-stream' };
+  if (csrf) headers['x-csrf-token'] = csrf;
+  const res = await fetch(path, { method: 'POST', headers, body: file, credentials: 'same-origin' });
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}
+
 /** The session (user, role, CSRF token); sends the browser to the login page when there is none. */
 export async function session() {
   const s = await api('/api/session');

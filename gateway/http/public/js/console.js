@@ -1,4 +1,5 @@
 import { ApiError, api, h, logout, session, toast } from './api.js';
+import { loadUpdate, wireUpdate } from './console-update.js';
 import { wireSqlBox } from './sql-box.js';
 
 let devices = [];
@@ -535,6 +536,7 @@ async function loadLogs() {
 function wire() {
   document.getElementById('logout').addEventListener('click', logout);
   wireSqlBox();
+  wireUpdate();
   document.getElementById('refresh').addEventListener('click', () => loadDevices().catch((e) => toast(errText(e))));
   document.getElementById('cmd-device').addEventListener('change', fillPoints);
   document.getElementById('command-form').addEventListener('submit', sendCommand);
@@ -577,9 +579,16 @@ async function main() {
   wire();
   await session();
   await Promise.all(
-    [loadAlarms(), loadDevices(), loadConfig(), loadThresholds(), loadSync(), loadUsers(), loadLogs()].map((p) =>
-      p.catch((e) => toast(errText(e))),
-    ),
+    [
+      loadAlarms(),
+      loadDevices(),
+      loadConfig(),
+      loadThresholds(),
+      loadSync(),
+      loadUpdate(),
+      loadUsers(),
+      loadLogs(),
+    ].map((p) => p.catch((e) => toast(errText(e)))),
   );
   setInterval(() => {
     loadAlarms().catch(() => {});
