@@ -99,6 +99,14 @@ describe('the sync link keeps no memory it does not need', () => {
     expect(r.delivered).toBe(0);
   }, 40_000);
 
+  it('a URL with credentials still goes through mqtt.connect, and delivers (which loads its transports)', async () => {
+    // the anonymous broker ignores the user name; mqtt.connect is what parses it out of the URL
+    const r = await syncInChild(plain.url.replace('mqtt://', 'mqtt://gateway@'));
+    expect(r.delivered).toBe(r.lastSeq);
+    expect(r.numberCacheEntries).toBe(0);
+    expect(r.loaded.some((f) => f.includes('/ws/'))).toBe(true);
+  }, 40_000);
+
   it('builds the client itself only for mqtt:// and mqtts:// URLs without credentials or query', () => {
     expect(connectsDirectly('mqtt://127.0.0.1:1883')).toBe(true);
     expect(connectsDirectly('mqtts://mqtt.dalat.example:8883')).toBe(true);
