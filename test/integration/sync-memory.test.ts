@@ -33,6 +33,7 @@ afterAll(async () => {
 
 interface ChildReport {
   delivered: number;
+  lastError: string | null;
   lastSeq: number;
   numberCacheEntries: number;
   loaded: string[];
@@ -63,12 +64,13 @@ async function syncInChild(
     const deadline = Date.now() + ${waitMs};
     while (agent.status().cursor < store.lastSeq() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const delivered = agent.status().cursor;
+    const lastError = agent.status().lastError;
     await agent.stop();
     store.close();
     const req = createRequire(root + 'node_modules/mqtt/package.json');
     const numbers = req('mqtt-packet/numbers.js');
     const loaded = Object.keys(req.cache).filter((f) => /node_modules\\/(ws|socks|ip-address)\\//.test(f));
-    process.stdout.write(JSON.stringify({ delivered, lastSeq: 2000, numberCacheEntries: Object.keys(numbers.cache).length, loaded }), () => process.exit(0));
+    process.stdout.write(JSON.stringify({ delivered, lastError, lastSeq: 2000, numberCacheEntries: Object.keys(numbers.cache).length, loaded }), () => process.exit(0));
   `;
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', code], { timeout: 30_000 });
   return JSON.parse(stdout) as ChildReport;
@@ -97,6 +99,8 @@ describe('the sync link keeps no memory it does not need', () => {
     // the broker's own certificate is not a CA: verification fails, as with an impostor broker
     const r = await syncInChild(secure.url, { ca: tls.cert, cert: tls.cert, key: tls.key }, 3000);
     expect(r.delivered).toBe(0);
+    // the link says why (the certificate), as it did through mqtt.connect
+    expect(r.lastError).toMatch(/certificate|signature|self.signed/i);
   }, 40_000);
 
   it('a URL with credentials still goes through mqtt.connect, and delivers (which loads its transports)', async () => {
