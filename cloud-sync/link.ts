@@ -2,9 +2,8 @@ import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
 import { describeError } from '../gateway/core/errors.js';
 import { type BrokerSettings, clientOptions, redactUrl } from './connection.js';
 import type { SyncLogger } from './log.js';
+import { loadMqttConnect, type MqttConnect } from './mqtt-connect.js';
 import { backoffDelay } from './pacing.js';
-
-type MqttConnect = (url: string, opts: IClientOptions) => MqttClient;
 
 /** What the link tells its owner. */
 export interface LinkHandlers {
@@ -59,9 +58,7 @@ export class MqttLink {
 
   async start(handlers: LinkHandlers): Promise<void> {
     if (this.running) return;
-    const mqtt = await import('mqtt');
-    this.connectFn = (mqtt.connect ??
-      (mqtt as unknown as { default: { connect: MqttConnect } }).default.connect) as MqttConnect;
+    this.connectFn = await loadMqttConnect(this.o.broker.url);
     this.handlers = handlers;
     this.running = true;
     this.open();

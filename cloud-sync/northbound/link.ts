@@ -7,6 +7,7 @@ import { type BrokerSettings, clientOptions, redactUrl } from '../connection.js'
 import { SYNC_DEFAULTS } from '../defaults.js';
 import { withTimeout } from '../link.js';
 import { type SyncLogger, silentLogger } from '../log.js';
+import { loadMqttConnect, type MqttConnect } from '../mqtt-connect.js';
 import { backoffDelay, TokenBucket } from '../pacing.js';
 import { readColumnsOf } from '../telemetry-pump.js';
 import type { NorthboundAgent, SyncStatus } from './agent.js';
@@ -88,8 +89,6 @@ interface Batch {
   /** messages of the batch not yet acknowledged */
   pending: number;
 }
-
-type MqttConnect = (url: string, opts: IClientOptions) => MqttClient;
 
 const STOP_GRACE_MS = 2000;
 
@@ -182,9 +181,7 @@ export class NorthboundLink implements NorthboundAgent {
 
   async start(): Promise<void> {
     if (this.running) return;
-    const mqtt = await import('mqtt');
-    this.connectFn = (mqtt.connect ??
-      (mqtt as unknown as { default: { connect: MqttConnect } }).default.connect) as MqttConnect;
+    this.connectFn = await loadMqttConnect(this.broker.url);
     this.running = true;
     this.tracker = new AckTracker(this.o.outbox.getCursor(this.n.cursorName));
     this.eventsCursor = this.o.outbox.getCursor(this.n.eventsCursorName);

@@ -13,7 +13,12 @@ export interface RequestQueueOptions {
 }
 
 export interface QueuedTask<T> {
-  /** does the work; must settle. `signal` aborts when the queue times the task out or fails it. */
+  /**
+   * Does the work; must settle. `signal` aborts when the queue times the task out or fails it. Only
+   * a function that declares the parameter gets one: an AbortController per transaction is the
+   * largest garbage a polling gateway makes (its signal outlives a few young-generation
+   * collections while the transaction waits in the queue, so it dies in the old generation).
+   */
   run: (signal: AbortSignal) => Promise<T>;
   timeoutMs?: number;
   /** used in error messages */
@@ -40,7 +45,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export class RequestQueue {
   private readonly waiting: Pending[] = [];
   private running = false;
-  private current: { controller: AbortController; fail: (e: unknown) => void } | undefined;
+  private current: { fail: (e: unknown) => void } | undefined;
   private readonly interFrameDelayMs: number;
   private readonly timeoutMs: number;
   private completed = 0;
@@ -111,7 +116,7 @@ export class RequestQueue {
 
   private runOne(p: Pending): Promise<void> {
     const timeoutMs = p.task.timeoutMs ?? this.timeoutMs;
-    const controller = new AbortController();
+    const controller = p.task.run.length > 0 ? new AbortController() : null;
     return new Promise<void>((done) => {
       let settled = false;
       const settle = (ok: boolean, value: unknown) => {
@@ -122,7 +127,7 @@ export class RequestQueue {
         this.completed++;
         if (ok) p.resolve(value);
         else {
-          if (!controller.signal.aborted) controller.abort(value);
+          if (controller && !controller.signal.aborted) controller.abort(value);
           p.reject(value);
         }
         done();
@@ -135,10 +140,10 @@ export class RequestQueue {
           }),
         );
       }, timeoutMs);
-      this.current = { controller, fail: (e) => settle(false, e) };
+      this.current = { fail: (e) => settle(false, e) };
       let started: Promise<unknown>;
       try {
-        started = p.task.run(controller.signal);
+        started = controller ? p.task.run(controller.signal) : (p.task.run as () => Promise<unknown>)();
       } catch (err) {
         started = Promise.reject(err);
       }

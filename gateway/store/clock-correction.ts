@@ -20,9 +20,9 @@ export function restampBuffered(
 ): number {
   let count = 0;
   for (const p of buffer) {
-    if (p.unsynced && p.bootId === bootId) {
+    if (!p.synced && p.bootId === bootId) {
       p.ts = restamp(p);
-      if (markSynced) p.unsynced = false;
+      if (markSynced) p.synced = true;
       count++;
     }
   }

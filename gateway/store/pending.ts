@@ -1,26 +1,15 @@
 import { LangbiangError } from '../core/errors.js';
-import {
-  QUALITIES,
-  type Quality,
-  qualityCode,
-  qualityFromCode,
-  type Reading,
-  type StoredReading,
-} from '../core/reading.js';
+import { QUALITIES, type Quality, type Reading, type StoredReading } from '../core/reading.js';
 
-/** A reading appended but not committed yet: checked, normalised, without a seq. */
-export interface PendingReading {
-  device: string;
-  point: string;
-  unit: string;
-  value: number | string | null;
-  /** quality code (core/reading.ts qualityCode) */
-  quality: number;
-  ts: number;
-  mono: number;
-  bootId: string;
-  unsynced: boolean;
-}
+/**
+ * A reading appended but not committed yet: checked, normalised, already in the form the store
+ * hands out once committed (a StoredReading whose seq is 0 until its commit numbers it). The same
+ * object goes from append() to the 'readings' event and the latest cache: one object per reading,
+ * not two. Polling 500 points, each of them lives a second or two (the batch delay, then the
+ * latest cache), long enough to reach V8's old generation, so every copy per reading was garbage
+ * that only a full collection frees — the height of the gateway's RSS saw-tooth.
+ */
+export type PendingReading = StoredReading;
 
 const QUALITY_SET = new Set<string>(QUALITIES);
 
@@ -46,32 +35,17 @@ export function toPending(r: Reading, i: number): PendingReading {
   }
   if (value !== null && typeof value !== 'number' && typeof value !== 'string')
     bad('value must be a number, a string or null');
-  return {
+  const out: PendingReading = {
+    seq: 0,
     device: r.device,
     point: r.point,
-    unit: r.unit ?? '',
     value,
-    quality: qualityCode(quality),
+    quality,
     ts: Math.trunc(r.ts),
     mono: Math.trunc(r.mono),
     bootId: r.bootId,
-    unsynced: !r.synced,
+    synced: Boolean(r.synced),
   };
-}
-
-/** A pending reading as it reads back once committed with seq. */
-export function pendingToStored(p: PendingReading, seq: number): StoredReading {
-  const out: StoredReading = {
-    seq,
-    device: p.device,
-    point: p.point,
-    value: p.value,
-    quality: qualityFromCode(p.quality),
-    ts: p.ts,
-    mono: p.mono,
-    bootId: p.bootId,
-    synced: !p.unsynced,
-  };
-  if (p.unit) out.unit = p.unit;
+  if (r.unit) out.unit = r.unit;
   return out;
 }

@@ -10,7 +10,7 @@ import type {
   Outbox,
   ReadingColumns,
 } from '../core/outbox.js';
-import type { GapEvent, Reading, StoredReading } from '../core/reading.js';
+import { type GapEvent, qualityCode, type Reading, type StoredReading } from '../core/reading.js';
 import { FLAG_UNSYNCED } from './batch-codec.js';
 import { BatchTable } from './batch-table.js';
 import { type Restamp, restampBuffered, restampCommitted } from './clock-correction.js';
@@ -24,7 +24,7 @@ import {
   type StoreStats,
   validateStoreOptions,
 } from './options.js';
-import { type PendingReading, pendingToStored, toPending } from './pending.js';
+import { type PendingReading, toPending } from './pending.js';
 import { ReadingQueries } from './queries.js';
 import { Retention } from './retention.js';
 import { checkVersion, migrate, SCHEMA_VERSION, storeVersions } from './schema.js';
@@ -452,12 +452,12 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
             rowFirst = seq;
           }
           enc.add({
-            series: this.dictionary.seriesIdFor(p.device, p.point, p.unit, newSeries),
+            series: this.dictionary.seriesIdFor(p.device, p.point, p.unit ?? '', newSeries),
             ts: p.ts,
             mono: p.mono,
             value: p.value,
-            quality: p.quality,
-            flags: p.unsynced ? FLAG_UNSYNCED : 0,
+            quality: qualityCode(p.quality),
+            flags: p.synced ? 0 : FLAG_UNSYNCED,
             boot: this.dictionary.bootRowFor(p.bootId, seq, newBoots),
           });
           this.index.add(span, seq, p.ts);
@@ -477,11 +477,12 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     if (batch.length > 0) this.committedSeq = Math.max(this.committedSeq, seq - 1);
     this.index.adopt(span);
 
+    // the buffered objects become the stored readings (pending.ts: one object per reading)
+    for (let i = 0; i < batch.length; i++) (batch[i] as PendingReading).seq = firstSeq + i;
     const events = this.opts.events;
     if ((events || this.queries.tracksLatest()) && batch.length > 0) {
-      const stored = batch.map((p, i) => pendingToStored(p, firstSeq + i));
-      this.queries.noteCommitted(stored);
-      events?.emit('readings', stored);
+      this.queries.noteCommitted(batch);
+      events?.emit('readings', batch);
     }
     for (const g of gapRows) events?.emit('gap', g);
     this.applyCapsAfterCommit();

@@ -51,6 +51,35 @@ describe('RequestQueue', () => {
     expect(await next).toBe('second');
   });
 
+  it('makes an AbortController only for a task that takes the signal (the garbage of every poll)', async () => {
+    const Real = globalThis.AbortController;
+    let made = 0;
+    globalThis.AbortController = class extends Real {
+      constructor() {
+        super();
+        made++;
+      }
+    };
+    try {
+      const q = new RequestQueue({ timeoutMs: 1000 });
+      const plain = await Promise.all(Array.from({ length: 50 }, (_, i) => q.push({ run: async () => i })));
+      expect(plain).toHaveLength(50);
+      expect(made).toBe(0);
+      let seen: AbortSignal | undefined;
+      await q.push({
+        run: async (signal) => {
+          seen = signal;
+          return 1;
+        },
+      });
+      expect(made).toBe(1);
+      expect(seen).toBeInstanceOf(AbortSignal);
+      expect(seen?.aborted).toBe(false);
+    } finally {
+      globalThis.AbortController = Real;
+    }
+  });
+
   it('a per-request timeout overrides the default', async () => {
     const q = new RequestQueue({ timeoutMs: 10_000 });
     const t0 = Date.now();
