@@ -412,6 +412,25 @@ describe('install side by side', () => {
   });
 });
 
+describe('a switch that fails', () => {
+  it('leaves nothing pending and current on the running release, so the next update is not blocked', async () => {
+    const gw = gateway();
+    const file = pack('1.1.0');
+    // the switch's temporary link cannot be made: a non-empty directory is in its place
+    const obstacle = join(gw.installRoot, `current.tmp-${process.pid}`);
+    mkdirSync(obstacle);
+    writeFileSync(join(obstacle, 'x'), 'x');
+    expect(await refusal(applyUpdate(file, gw))).toMatchObject({ code: 'UPDATE_FAILED' });
+    expect(readlinkSync(join(gw.installRoot, 'current'))).toBe('releases/1.0.0');
+    const state = JSON.parse(readFileSync(join(gw.dataDir, 'update/state.json'), 'utf8'));
+    expect(state.pending).toBeUndefined();
+    expect(state.last).toMatchObject({ outcome: 'refused', version: '1.1.0' });
+    rmSync(obstacle, { recursive: true });
+    expect(await applyUpdate(file, gw)).toEqual({ version: '1.1.0', previous: '1.0.0' });
+    expect(readlinkSync(join(gw.installRoot, 'current'))).toBe('releases/1.1.0');
+  });
+});
+
 describe('one install at a time', () => {
   it('refuses while another live installer holds the lock, and takes over the lock of a dead one', async () => {
     const gw = gateway();
