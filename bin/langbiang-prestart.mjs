@@ -17,8 +17,11 @@
 // release records as an `update` event (outcome rolled-back, reason crashed | hung | unhealthy).
 import {
   appendFileSync,
+  closeSync,
   existsSync,
+  fsyncSync,
   mkdirSync,
+  openSync,
   readFileSync,
   readlinkSync,
   renameSync,
@@ -26,7 +29,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** the exit status of a gateway that switched `current` and stops to let the new release start */
 const UPDATE_RESTART_EXIT_CODE = 75;
@@ -41,11 +44,25 @@ function say(msg) {
   process.stderr.write(`langbiang-prestart: ${msg}\n`);
 }
 
+function fsyncPath(path) {
+  let fd;
+  try {
+    fd = openSync(path, 'r');
+    fsyncSync(fd);
+  } catch {
+    // a filesystem that cannot fsync a directory: the rename stands
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 function writeJson(file, value) {
-  // through a temporary file and a rename: a power cut leaves the old state or the new
+  // through a temporary file, fsynced, and a rename: a power cut leaves the old state or the new
   const tmp = `${file}.tmp-${process.pid}`;
   writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o640 });
+  fsyncPath(tmp);
   renameSync(tmp, file);
+  fsyncPath(dirname(file));
 }
 
 function failureOf(env) {
@@ -121,6 +138,7 @@ function main() {
   rmSync(tmp, { force: true });
   symlinkSync(join('releases', p.previous), tmp);
   renameSync(tmp, link);
+  fsyncPath(installRoot);
   rolledBack(state, p, reason, started, stateFile, dataDir);
 }
 

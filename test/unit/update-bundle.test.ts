@@ -431,6 +431,71 @@ describe('a switch that fails', () => {
   });
 });
 
+describe('a power cut at any instant', () => {
+  /**
+   * What reaches the disk, and in which order, as the kernel saw it (strace, on a real child
+   * process running the built installer): the release's files before the rename that makes it a
+   * release, the pending state before the switch, and the switch itself after its rename.
+   */
+  it('flushes the release, the state and the switch to disk in the order that keeps a runnable current', async () => {
+    const gw = gateway();
+    const file = pack('1.1.0');
+    const trace = join(dir, 'strace.txt');
+    const script = `
+      const [bundle, installRoot, dataDir] = process.argv.slice(1);
+      const { applyUpdate } = await import(${JSON.stringify(join(CHECKOUT, 'dist/gateway/update/index.js'))});
+      const { silentLogger } = await import(${JSON.stringify(join(CHECKOUT, 'dist/gateway/core/log.js'))});
+      await applyUpdate(bundle, { installRoot, dataDir, log: silentLogger, running: '1.0.0' });`;
+    // the child is `node --input-type=module -e SCRIPT BUNDLE INSTALL_ROOT DATA_DIR`, under strace
+    const run = spawnSync(
+      'strace',
+      [
+        '-f',
+        '-y',
+        '-qq',
+        '-e',
+        'trace=fsync,fdatasync,syncfs,rename,renameat,renameat2',
+        '-o',
+        trace,
+        process.execPath,
+        '--input-type=module',
+        '-e',
+        script,
+        file,
+        gw.installRoot,
+        gw.dataDir,
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    expect(readlinkSync(join(gw.installRoot, 'current'))).toBe('releases/1.1.0');
+    const calls = readFileSync(trace, 'utf8')
+      .split('\n')
+      .filter((l) => /(fsync|fdatasync|syncfs|rename)/.test(l) && !/= -1/.test(l));
+    const at = (re: RegExp) => calls.findIndex((l) => re.test(l));
+    const renameRelease = at(/rename.*\.incoming-1\.1\.0-[0-9a-f]+\/tree.*releases\/1\.1\.0"/);
+    const renameCurrent = at(/rename.*current\.tmp-\d+".*\/current"/);
+    const stateRenames = calls
+      .map((l, i) => (/rename.*".*update\/state\.json"/.test(l) ? i : -1))
+      .filter((i) => i >= 0);
+    expect(renameRelease).toBeGreaterThan(-1);
+    expect(renameCurrent).toBeGreaterThan(renameRelease);
+    // the release's files: a syncfs of their filesystem, or an fsync of each
+    const flushRelease = at(/syncfs\(|fsync\(\d+<[^>]*\.incoming-1\.1\.0-/);
+    expect(flushRelease).toBeGreaterThan(-1);
+    expect(flushRelease).toBeLessThan(renameRelease);
+    // the pending state: its temporary file fsynced before the rename that precedes the switch
+    const pendingRename = stateRenames.filter((i) => i < renameCurrent).pop() ?? -1;
+    expect(pendingRename).toBeGreaterThan(-1);
+    expect(calls.slice(0, pendingRename).some((l) => /fsync\(\d+<[^>]*update\/state\.json\.[^>]*tmp/.test(l))).toBe(
+      true,
+    );
+    // and the directory of `current` after the switch
+    const root = gw.installRoot.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    expect(calls.slice(renameCurrent + 1).some((l) => new RegExp(`fsync\\(\\d+<${root}>\\)`).test(l))).toBe(true);
+  });
+});
+
 describe('one install at a time', () => {
   it('refuses while another live installer holds the lock, and takes over the lock of a dead one', async () => {
     const gw = gateway();
