@@ -111,12 +111,18 @@ function main() {
     target = null;
   }
   if (target !== pendingTarget) {
+    const attempts = Number.isInteger(p.attempts) ? p.attempts : 0;
     if (p.previous && target === join('releases', p.previous)) {
       // a technician pointed current back by hand: that is a rollback too, and nothing is pending
-      rolledBack(state, p, 'manual', Number.isInteger(p.attempts) ? p.attempts : 0, stateFile, dataDir);
+      rolledBack(state, p, 'manual', attempts, stateFile, dataDir, p.previous);
       return;
     }
+    // the install stopped between writing the pending release and switching to it (a power cut,
+    // a failed rename), or current was pointed elsewhere by hand: the pending release never starts
+    // and so is never confirmed; kept, it would refuse every later update as "not confirmed yet"
     say(`a release is pending (${p.version}) but current points at ${target ?? 'nothing'}; not counting`);
+    const running = target && /^releases\/[^/]+$/.test(target) ? target.slice('releases/'.length) : null;
+    rolledBack(state, p, 'not-switched', attempts, stateFile, dataDir, running);
     return;
   }
   const unhealthy = p.failure === 'unhealthy';
@@ -139,19 +145,19 @@ function main() {
   symlinkSync(join('releases', p.previous), tmp);
   renameSync(tmp, link);
   fsyncPath(installRoot);
-  rolledBack(state, p, reason, started, stateFile, dataDir);
+  rolledBack(state, p, reason, started, stateFile, dataDir, p.previous);
 }
 
 /** Writes the outcome, and the event the previous release records when it starts (update/events.jsonl). */
-function rolledBack(state, p, reason, attempts, stateFile, dataDir) {
+function rolledBack(state, p, reason, attempts, stateFile, dataDir, running) {
   const at = new Date().toISOString();
-  state.last = { outcome: 'rolled-back', version: p.version, previous: p.previous, reason, at };
+  state.last = { outcome: 'rolled-back', version: p.version, previous: running, reason, at };
   delete state.pending;
   writeJson(stateFile, state);
   const event = {
     outcome: 'rolled-back',
     version: p.version,
-    running: p.previous,
+    running,
     reason,
     attempts,
     ...(p.detail ? { detail: p.detail } : {}),
@@ -159,7 +165,7 @@ function rolledBack(state, p, reason, attempts, stateFile, dataDir) {
   };
   mkdirSync(join(dataDir, 'update'), { recursive: true, mode: 0o750 });
   appendFileSync(join(dataDir, 'update', 'events.jsonl'), `${JSON.stringify(event)}\n`, { mode: 0o640 });
-  say(`release ${p.version} rolled back to ${p.previous}: ${reason} after ${attempts} start(s)`);
+  say(`release ${p.version} rolled back to ${running ?? 'nothing'}: ${reason} after ${attempts} start(s)`);
 }
 
 try {
