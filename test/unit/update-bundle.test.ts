@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../gateway/core/log.js';
 import { READ_VERSION, SCHEMA_VERSION, Store } from '../../gateway/store/index.js';
 import { missingHealth } from '../../gateway/update/confirm.js';
@@ -210,7 +210,7 @@ describe('release bundles: pack and verify', () => {
     ).toMatchObject({
       code: 'UPDATE_BAD_SIGNATURE',
     });
-    // signed by a key whose name is not pinned
+    // signed by the pinned key, but naming another one
     expect(
       await refusal(
         verifyBundle(
@@ -220,8 +220,30 @@ describe('release bundles: pack and verify', () => {
       ),
     ).toMatchObject({
       code: 'UPDATE_BAD_SIGNATURE',
-      message: expect.stringMatching(/"stranger", which is not a release key pinned/),
+      message: expect.stringMatching(/names the key "stranger" but is signed by the pinned key "rel"/),
     });
+    // nothing of a manifest no pinned key signed is parsed: JSON.parse never sees its bytes
+    const unsigned = forge(
+      file,
+      (mf) => Object.assign(mf, { key: 'rel', createdAt: '2030-01-01T00:00:00Z' }),
+      undefined,
+      other,
+    );
+    const parsed: string[] = [];
+    const parse = JSON.parse;
+    const watch = vi.spyOn(JSON, 'parse').mockImplementation((text: string, reviver?: Parameters<typeof parse>[1]) => {
+      parsed.push(String(text));
+      return parse(text, reviver);
+    });
+    try {
+      expect(await refusal(verifyBundle(unsigned, gw))).toMatchObject({
+        code: 'UPDATE_BAD_SIGNATURE',
+        message: expect.stringMatching(/signature does not match/),
+      });
+    } finally {
+      watch.mockRestore();
+    }
+    expect(parsed.filter((t) => t.includes('2030-01-01T00:00:00Z'))).toEqual([]);
     const cut = join(dir, 'cut.lbr');
     copyFileSync(file, cut);
     truncateSync(cut, statSync(cut).size - 3000);
