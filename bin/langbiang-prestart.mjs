@@ -17,8 +17,11 @@
 // release records as an `update` event (outcome rolled-back, reason crashed | hung | unhealthy).
 import {
   appendFileSync,
+  closeSync,
   existsSync,
+  fsyncSync,
   mkdirSync,
+  openSync,
   readFileSync,
   readlinkSync,
   renameSync,
@@ -26,7 +29,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** the exit status of a gateway that switched `current` and stops to let the new release start */
 const UPDATE_RESTART_EXIT_CODE = 75;
@@ -41,11 +44,25 @@ function say(msg) {
   process.stderr.write(`langbiang-prestart: ${msg}\n`);
 }
 
+function fsyncPath(path) {
+  let fd;
+  try {
+    fd = openSync(path, 'r');
+    fsyncSync(fd);
+  } catch {
+    // a filesystem that cannot fsync a directory: the rename stands
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 function writeJson(file, value) {
-  // through a temporary file and a rename: a power cut leaves the old state or the new
+  // through a temporary file, fsynced, and a rename: a power cut leaves the old state or the new
   const tmp = `${file}.tmp-${process.pid}`;
   writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o640 });
+  fsyncPath(tmp);
   renameSync(tmp, file);
+  fsyncPath(dirname(file));
 }
 
 function failureOf(env) {
@@ -94,12 +111,18 @@ function main() {
     target = null;
   }
   if (target !== pendingTarget) {
+    const attempts = Number.isInteger(p.attempts) ? p.attempts : 0;
     if (p.previous && target === join('releases', p.previous)) {
       // a technician pointed current back by hand: that is a rollback too, and nothing is pending
-      rolledBack(state, p, 'manual', Number.isInteger(p.attempts) ? p.attempts : 0, stateFile, dataDir);
+      rolledBack(state, p, 'manual', attempts, stateFile, dataDir, p.previous);
       return;
     }
+    // the install stopped between writing the pending release and switching to it (a power cut,
+    // a failed rename), or current was pointed elsewhere by hand: the pending release never starts
+    // and so is never confirmed; kept, it would refuse every later update as "not confirmed yet"
     say(`a release is pending (${p.version}) but current points at ${target ?? 'nothing'}; not counting`);
+    const running = target && /^releases\/[^/]+$/.test(target) ? target.slice('releases/'.length) : null;
+    rolledBack(state, p, 'not-switched', attempts, stateFile, dataDir, running);
     return;
   }
   const unhealthy = p.failure === 'unhealthy';
@@ -121,19 +144,20 @@ function main() {
   rmSync(tmp, { force: true });
   symlinkSync(join('releases', p.previous), tmp);
   renameSync(tmp, link);
-  rolledBack(state, p, reason, started, stateFile, dataDir);
+  fsyncPath(installRoot);
+  rolledBack(state, p, reason, started, stateFile, dataDir, p.previous);
 }
 
 /** Writes the outcome, and the event the previous release records when it starts (update/events.jsonl). */
-function rolledBack(state, p, reason, attempts, stateFile, dataDir) {
+function rolledBack(state, p, reason, attempts, stateFile, dataDir, running) {
   const at = new Date().toISOString();
-  state.last = { outcome: 'rolled-back', version: p.version, previous: p.previous, reason, at };
+  state.last = { outcome: 'rolled-back', version: p.version, previous: running, reason, at };
   delete state.pending;
   writeJson(stateFile, state);
   const event = {
     outcome: 'rolled-back',
     version: p.version,
-    running: p.previous,
+    running,
     reason,
     attempts,
     ...(p.detail ? { detail: p.detail } : {}),
@@ -141,7 +165,7 @@ function rolledBack(state, p, reason, attempts, stateFile, dataDir) {
   };
   mkdirSync(join(dataDir, 'update'), { recursive: true, mode: 0o750 });
   appendFileSync(join(dataDir, 'update', 'events.jsonl'), `${JSON.stringify(event)}\n`, { mode: 0o640 });
-  say(`release ${p.version} rolled back to ${p.previous}: ${reason} after ${attempts} start(s)`);
+  say(`release ${p.version} rolled back to ${running ?? 'nothing'}: ${reason} after ${attempts} start(s)`);
 }
 
 try {

@@ -1,4 +1,4 @@
-import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { describeError, isLangbiangError } from '../core/errors.js';
@@ -17,6 +17,8 @@ export const UPLOAD_LIMIT = 512 * 1024 * 1024;
  */
 export function registerUpdateRoutes(r: Router, deps: Deps): void {
   const { gw } = deps;
+  /** an upload being received: bodies of up to UPLOAD_LIMIT each must not pile up on the data partition */
+  let uploading = false;
 
   // beside GET /api/update (the releases: running, previous, pending): what the ways in are doing now
   r.get('/api/update/progress', 'technician', () => ({
@@ -35,15 +37,18 @@ export function registerUpdateRoutes(r: Router, deps: Deps): void {
       req.resume();
       throw new HttpError(413, `the file is larger than ${UPLOAD_LIMIT} bytes; that is not a release bundle`);
     }
-    if (updates.status().busy) {
+    if (updates.status().busy || uploading) {
       req.resume();
       throw new HttpError(409, 'another update is in progress; wait for its outcome', { update: updates.status() });
     }
+    uploading = true;
     const dir = join(gw.config.gateway.dataDir, 'update', 'uploads');
-    mkdirSync(dir, { recursive: true, mode: 0o750 });
     const file = join(dir, `upload-${Date.now()}-${process.pid}.lbr`);
     let size = 0;
     try {
+      mkdirSync(dir, { recursive: true, mode: 0o750 });
+      // what an upload cut by a crash or a power loss left: nobody will ever read it
+      for (const name of readdirSync(dir)) rmSync(join(dir, name), { force: true, recursive: true });
       await pipeline(
         req,
         async function* (source: AsyncIterable<Buffer>) {
@@ -67,6 +72,7 @@ export function registerUpdateRoutes(r: Router, deps: Deps): void {
       throw new HttpError(422, `not installed: ${describeError(err)}`);
     } finally {
       rmSync(file, { force: true });
+      uploading = false;
     }
   });
 }

@@ -12,7 +12,7 @@ import {
 import { join } from 'node:path';
 import { describeError, isLangbiangError, LangbiangError } from '../core/errors.js';
 import { installRelease } from './install.js';
-import { releaseDir, switchCurrent } from './layout.js';
+import { currentVersion, releaseDir, switchCurrent } from './layout.js';
 import { readState, recordUpdateEvent, updateDir, writeState } from './state.js';
 import type { BundleSummary, HealthBaseline, UpdateContext } from './types.js';
 import { runningVersionOf, verifyBundleFile } from './verify.js';
@@ -32,6 +32,8 @@ export async function applyUpdate(
   const source = ctx.source ?? 'cli';
   let version: string | undefined;
   let unlock: (() => void) | null = null;
+  /** this call wrote the pending release (undone below when `current` did not move to it) */
+  let wrotePending = false;
   try {
     unlock = lockInstall(ctx.dataDir);
     const pendingBefore = readState(ctx.dataDir).pending;
@@ -62,6 +64,7 @@ export async function applyUpdate(
     };
     state.last = { outcome: 'installed', version, previous, at };
     writeState(ctx.dataDir, state);
+    wrotePending = true;
     // the switch comes last: until here, a failure leaves the running release as it was
     switchCurrent(ctx.installRoot, version);
     matchOwners(ctx, version);
@@ -76,6 +79,11 @@ export async function applyUpdate(
     if (!version && typeof e.details?.version === 'string') version = e.details.version;
     try {
       const state = readState(ctx.dataDir);
+      // a failure after the pending release was written but before `current` moved to it (the
+      // switch itself failed): nothing is pending, or every later update would be refused as
+      // "not confirmed yet" and the pre-start check would wait for a start that never comes
+      if (wrotePending && state.pending?.version === version && currentVersion(ctx.installRoot) !== version)
+        delete state.pending;
       state.last = { outcome: 'refused', version: version ?? 'unknown', at, reason: e.code };
       writeState(ctx.dataDir, state);
       recordUpdateEvent(

@@ -14,9 +14,11 @@ import {
   statfsSync,
   symlinkSync,
 } from 'node:fs';
+import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { LangbiangError } from '../core/errors.js';
+import { fsyncDir } from '../provision/files.js';
 import { memberStream } from './container.js';
 import { releaseDir, releasesDir } from './layout.js';
 import type { ReleaseManifest } from './manifest.js';
@@ -53,9 +55,13 @@ export async function installRelease(bundlePath: string, v: VerifiedBundle, inst
     const final = releaseDir(installRoot, m.version);
     if (!m.modules.included)
       linkTree(join(releaseDir(installRoot, v.running), 'node_modules'), join(tree, 'node_modules'));
+    // on disk before anything can point at it: after a power cut, `current` must never name a
+    // release whose files the page cache had not written yet (empty files that "start" and exit)
+    await flushTree(tree);
     // a release of the same version left by an earlier, rolled-back attempt is replaced
     rmSync(final, { recursive: true, force: true });
     renameSync(tree, final);
+    fsyncDir(releasesDir(installRoot));
     return final;
   } finally {
     rmSync(staging, { recursive: true, force: true });
@@ -208,5 +214,35 @@ export function linkTree(from: string, to: string): void {
     for (const name of readdirSync(from)) linkTree(join(from, name), join(to, name));
   } else if (st.isFile()) {
     linkSync(from, to);
+  }
+}
+
+/**
+ * Writes a freshly unpacked tree to the disk: one syncfs of its filesystem (`sync -f`, coreutils)
+ * rather than an fsync per file of node_modules on an SD card; where that cannot run, each file
+ * and directory is fsynced.
+ */
+export async function flushTree(dir: string): Promise<void> {
+  const synced = await new Promise<boolean>((resolve) => {
+    const child = spawn('sync', ['-f', dir], { stdio: 'ignore' });
+    child.on('error', () => resolve(false));
+    child.on('close', (code) => resolve(code === 0));
+  });
+  if (synced) return;
+  const walk = async (path: string): Promise<void> => {
+    for (const entry of await readdir(path, { withFileTypes: true }))
+      if (entry.isDirectory()) await walk(join(path, entry.name));
+      else if (entry.isFile()) await fsyncPath(join(path, entry.name));
+    await fsyncPath(path);
+  };
+  await walk(dir);
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }

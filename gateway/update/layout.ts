@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fsyncDir } from '../provision/files.js';
 import { isVersion } from './version.js';
 
 /**
@@ -49,6 +50,7 @@ export function switchCurrent(installRoot: string, version: string): void {
   rmSync(tmp, { force: true });
   symlinkSync(join('releases', version), tmp);
   renameSync(tmp, link);
+  fsyncDir(installRoot); // the switch itself survives a power cut that follows it
 }
 
 /** The directory of the package this code runs from (…/releases/<version> when installed as a release). */

@@ -182,35 +182,30 @@ export function signManifest(bytes: Buffer, key: KeyObject): Buffer {
   return sign(null, bytes, key);
 }
 
-/** Which pinned key, if any, signed these bytes: the manifest names its key, the pinned set decides. */
+/**
+ * Which pinned key, if any, signed these bytes. Every pinned key is tried on the raw bytes (a
+ * handful of Ed25519 checks): nothing of the manifest is parsed before one matches, so bytes that
+ * no release key vouches for never reach JSON.parse — a 32 MB manifest of tiny objects would cost
+ * more memory than the service may use. The manifest's own `key` must then name that key.
+ */
 export function checkSignature(bytes: Buffer, sig: Buffer, keys: ReadonlyMap<string, KeyObject>, file: string): string {
   if (keys.size === 0)
     throw new LangbiangError(
       'UPDATE_NO_KEY',
       `no release key is pinned on this gateway (trust/release/NAME.pem in the data directory), so ${file} cannot be trusted`,
     );
-  let named: unknown;
-  try {
-    named = (JSON.parse(bytes.toString('utf8')) as { key?: unknown }).key;
-  } catch {
-    named = undefined;
-  }
-  const key = typeof named === 'string' ? keys.get(named) : undefined;
-  if (!key)
-    throw new LangbiangError(
-      'UPDATE_BAD_SIGNATURE',
-      `${file} is signed by ${typeof named === 'string' ? `"${named.slice(0, 64)}"` : 'an unnamed key'}, which is not a release key pinned on this gateway`,
-    );
-  let good = false;
-  try {
-    good = sig.length === 64 && verify(null, bytes, key, sig);
-  } catch {
-    good = false;
-  }
-  if (!good)
-    throw new LangbiangError(
-      'UPDATE_BAD_SIGNATURE',
-      `${file}: the signature does not match the manifest (tampered with, or signed by another key)`,
-    );
-  return named as string;
+  if (sig.length === 64)
+    for (const [name, key] of keys) {
+      let good = false;
+      try {
+        good = verify(null, bytes, key, sig);
+      } catch {
+        good = false;
+      }
+      if (good) return name;
+    }
+  throw new LangbiangError(
+    'UPDATE_BAD_SIGNATURE',
+    `${file}: the signature does not match the manifest under any release key pinned on this gateway (tampered with, or signed by another key)`,
+  );
 }

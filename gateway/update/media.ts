@@ -4,6 +4,7 @@ import { describeError } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import { writeFileAtomic } from '../provision/files.js';
 import { sha256File } from './download.js';
+import { MAX_BUNDLE_BYTES } from './order.js';
 import { UPDATE_DIR } from './remote.js';
 
 /**
@@ -98,6 +99,22 @@ export class UpdateMedia {
     try {
       const state = this.read();
       for (const file of findMediaBundles(this.o.dirs ?? mediaDirs())) {
+        // a file larger than any bundle is not one: refused before it is read, so a stick with a
+        // huge file cannot keep the gateway hashing it (and a removed one is simply skipped)
+        let size: number;
+        try {
+          size = statSync(file).size;
+        } catch {
+          continue;
+        }
+        if (size > MAX_BUNDLE_BYTES) {
+          this.o.log.warn(
+            { file, size },
+            `${file} is larger than a release bundle can be (${MAX_BUNDLE_BYTES} bytes); not read`,
+          );
+          this.mark(file, 'failed');
+          continue;
+        }
         let sha: string;
         try {
           sha = await this.hashOf(file);

@@ -78,6 +78,19 @@ export function urlProblem(raw: string, allowHttp: boolean): string | null {
   return `http:// URLs are fetched only from this machine unless sync.remoteUpdate.allowHttp is set; use https://`;
 }
 
+/**
+ * Whether a redirect may be followed: the URL rule, and never from another machine to this one —
+ * a download server must not be able to make the gateway send requests to its own local services
+ * (Node-RED, the console) over the http:// that is allowed to loopback for a local mirror.
+ */
+export function redirectProblem(from: string, to: string, allowHttp: boolean): string | null {
+  const problem = urlProblem(to, allowHttp);
+  if (problem) return problem;
+  if (isLoopback(new URL(to).hostname) && !isLoopback(new URL(from).hostname))
+    return 'a redirect from another machine to this one is not followed';
+  return null;
+}
+
 function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);

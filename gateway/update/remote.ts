@@ -13,6 +13,7 @@ import {
   MAX_UPDATE_ORDER_BYTES,
   MAX_UPDATE_ORDER_LIFETIME_MS,
   parseUpdateOrder,
+  redirectProblem,
   type UpdateOrder,
   urlProblem,
 } from './order.js';
@@ -271,7 +272,7 @@ export class RemoteUpdater {
         sha256: order.sha256,
         maxBytesPerSec: this.o.maxBytesPerSec,
         signal,
-        allowUrl: (u) => urlProblem(u, this.o.allowHttp ?? false),
+        allowUrl: (u) => redirectProblem(order.url, u, this.o.allowHttp ?? false),
         ...this.o.download,
         onProgress: (bytes, size) => {
           const tenth = Math.floor((bytes / size) * 10);

@@ -1,6 +1,7 @@
-import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventRecorder } from '../core/outbox.js';
+import { writeFileAtomic } from '../provision/files.js';
 import type { HealthBaseline } from './types.js';
 
 /**
@@ -69,10 +70,9 @@ export function readState(dataDir: string): UpdateState {
 
 export function writeState(dataDir: string, state: UpdateState): void {
   mkdirSync(updateDir(dataDir), { recursive: true, mode: 0o750 });
-  const file = statePath(dataDir);
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o640 });
-  renameSync(tmp, file);
+  // fsynced before and after the rename: the pending release must be on disk before `current`
+  // moves to it, or a power cut could leave a switched release that nothing watches
+  writeFileAtomic(statePath(dataDir), `${JSON.stringify(state, null, 2)}\n`, 0o640);
 }
 
 /**

@@ -96,7 +96,11 @@ async function checkRelease(
   keyName: string,
   payload: Member,
 ): Promise<VerifiedBundle> {
-  if (manifest.key !== keyName) throw new LangbiangError('UPDATE_CORRUPT', 'release manifest: key does not match');
+  if (manifest.key !== keyName)
+    throw new LangbiangError(
+      'UPDATE_BAD_SIGNATURE',
+      `${bundlePath}: the manifest names the key "${manifest.key}" but is signed by the pinned key "${keyName}"`,
+    );
   if (payload.size !== manifest.payload.size)
     throw new LangbiangError(
       'UPDATE_CORRUPT',

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -212,6 +212,34 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms, confirm: false }
     });
     expect(tooLarge.status).toBe(413);
     expect(JSON.parse(tooLarge.body).error).toMatch(/larger than 536870912 bytes; that is not a release bundle/);
+    // one upload at a time: a second one while the first is still coming in is refused
+    const slow = http.request(`${base}/api/update`, {
+      method: 'POST',
+      headers: {
+        cookie: tech.cookie,
+        'x-csrf-token': tech.csrf,
+        origin: base,
+        'content-type': 'application/octet-stream',
+        'content-length': String(1024 * 1024),
+      },
+    });
+    slow.on('error', () => {}); // destroyed below
+    slow.write(Buffer.alloc(64 * 1024));
+    const uploads = join(dir, 'data', 'update', 'uploads');
+    await waitUntil(
+      () => existsSync(uploads) && readdirSync(uploads).length === 1,
+      10_000,
+      'the first upload being received',
+    );
+    const second = await tech.req('POST', '/api/update', {
+      raw: 'x',
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    expect(second.status).toBe(409);
+    slow.destroy();
+    await waitUntil(() => readdirSync(uploads).length === 0, 10_000, 'the cut upload removed');
+    // a file left by an upload cut by a power loss goes with the next upload
+    writeFileSync(join(uploads, 'upload-1-1.lbr'), Buffer.alloc(4096));
     const res = await fetch(`${base}/api/update`, {
       method: 'POST',
       headers: {

@@ -7,6 +7,7 @@ import {
   readFileSync,
   rmSync,
   symlinkSync,
+  truncateSync,
   writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
@@ -16,6 +17,7 @@ import { createLogger } from '../../gateway/log.js';
 import { Store } from '../../gateway/store/index.js';
 import { loadInstaller } from '../../gateway/update/installer.js';
 import { findMediaBundles, UpdateMedia } from '../../gateway/update/media.js';
+import { MAX_BUNDLE_BYTES } from '../../gateway/update/order.js';
 import { RemoteUpdater } from '../../gateway/update/remote.js';
 
 /**
@@ -126,5 +128,32 @@ describe('release bundles on a stick or the boot partition', () => {
     } finally {
       store.close();
     }
+  });
+
+  it('a file larger than any bundle is neither read nor installed, and is marked .failed', async () => {
+    const dataDir = tmp();
+    const stick = tmp();
+    const file = path.join(stick, 'langbiang-9.9.9-x64.lbr');
+    writeFileSync(file, '');
+    truncateSync(file, MAX_BUNDLE_BYTES + 1); // sparse: costs no disk, but hashing it reads a gigabyte
+    const small = path.join(stick, 'langbiang-9.9.99-x64.lbr');
+    writeFileSync(small, randomBytes(1000));
+    const installed: string[] = [];
+    const media = new UpdateMedia({
+      dataDir,
+      log,
+      dirs: [stick],
+      busy: () => false,
+      install: async (f) => {
+        installed.push(f);
+      },
+    });
+    await media.scan();
+    await media.scan();
+    // the huge one is skipped without a try; the next bundle on the stick is still found
+    expect(installed).toEqual([small]);
+    expect(existsSync(`${file}.failed`)).toBe(true);
+    const state = JSON.parse(readFileSync(path.join(dataDir, 'update', 'media.json'), 'utf8'));
+    expect(state.tried.map((t: { file: string }) => t.file)).toEqual([small]);
   });
 });

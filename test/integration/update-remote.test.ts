@@ -159,6 +159,34 @@ describe('update orders from the city', () => {
     expect(r.outcomes()).toEqual(['downloading', 'downloaded', 'verified']);
   });
 
+  it('does not follow a redirect from another machine to this one (a request to its own local services)', async () => {
+    const external = Object.values(os.networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+    expect(external, 'this test needs a non-loopback IPv4 address').toBeDefined();
+    const local = await serveBundle(BODY); // a local service the download server points at
+    const remote = http.createServer((_req, res) => {
+      res.writeHead(302, { location: local.url });
+      res.end();
+    });
+    await new Promise<void>((r) => remote.listen(0, external, () => r()));
+    cleanups.push(() => {
+      remote.closeAllConnections();
+      remote.close();
+    });
+    const url = `http://${external}:${(remote.address() as AddressInfo).port}/langbiang-1.4.0.lbr`;
+    const installer = recordingInstaller('1.3.0', '1.4.0');
+    const r = rig(async () => installer, { allowHttp: true });
+    r.updater.handleMessage(r.key.signUpdate(GW, orderFor(BODY, url)));
+    await waitUntil(() => r.outcomes().includes('failed'), 10_000, 'the download to fail');
+    expect(local.ranges).toEqual([]); // never asked
+    expect(installer.verified).toEqual([]);
+    const failed = r.events().find((e) => e.data.outcome === 'failed')!.data;
+    expect(String(failed.reason)).toMatch(
+      /redirect refused: a redirect from another machine to this one is not followed/,
+    );
+  });
+
   it('refuses orders it cannot trust, with a rate-limited event and no download', async () => {
     const r = rig(async () => recordingInstaller('1.3.0', '1.4.0'));
     const { url, ranges } = await serveBundle(BODY);

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../gateway/core/log.js';
 import { READ_VERSION, SCHEMA_VERSION, Store } from '../../gateway/store/index.js';
 import { missingHealth } from '../../gateway/update/confirm.js';
@@ -210,7 +210,7 @@ describe('release bundles: pack and verify', () => {
     ).toMatchObject({
       code: 'UPDATE_BAD_SIGNATURE',
     });
-    // signed by a key whose name is not pinned
+    // signed by the pinned key, but naming another one
     expect(
       await refusal(
         verifyBundle(
@@ -220,8 +220,30 @@ describe('release bundles: pack and verify', () => {
       ),
     ).toMatchObject({
       code: 'UPDATE_BAD_SIGNATURE',
-      message: expect.stringMatching(/"stranger", which is not a release key pinned/),
+      message: expect.stringMatching(/names the key "stranger" but is signed by the pinned key "rel"/),
     });
+    // nothing of a manifest no pinned key signed is parsed: JSON.parse never sees its bytes
+    const unsigned = forge(
+      file,
+      (mf) => Object.assign(mf, { key: 'rel', createdAt: '2030-01-01T00:00:00Z' }),
+      undefined,
+      other,
+    );
+    const parsed: string[] = [];
+    const parse = JSON.parse;
+    const watch = vi.spyOn(JSON, 'parse').mockImplementation((text: string, reviver?: Parameters<typeof parse>[1]) => {
+      parsed.push(String(text));
+      return parse(text, reviver);
+    });
+    try {
+      expect(await refusal(verifyBundle(unsigned, gw))).toMatchObject({
+        code: 'UPDATE_BAD_SIGNATURE',
+        message: expect.stringMatching(/signature does not match/),
+      });
+    } finally {
+      watch.mockRestore();
+    }
+    expect(parsed.filter((t) => t.includes('2030-01-01T00:00:00Z'))).toEqual([]);
     const cut = join(dir, 'cut.lbr');
     copyFileSync(file, cut);
     truncateSync(cut, statSync(cut).size - 3000);
@@ -409,6 +431,90 @@ describe('install side by side', () => {
       code: 'UPDATE_INCOMPATIBLE',
       message: expect.stringMatching(/dependencies differ/),
     });
+  });
+});
+
+describe('a switch that fails', () => {
+  it('leaves nothing pending and current on the running release, so the next update is not blocked', async () => {
+    const gw = gateway();
+    const file = pack('1.1.0');
+    // the switch's temporary link cannot be made: a non-empty directory is in its place
+    const obstacle = join(gw.installRoot, `current.tmp-${process.pid}`);
+    mkdirSync(obstacle);
+    writeFileSync(join(obstacle, 'x'), 'x');
+    expect(await refusal(applyUpdate(file, gw))).toMatchObject({ code: 'UPDATE_FAILED' });
+    expect(readlinkSync(join(gw.installRoot, 'current'))).toBe('releases/1.0.0');
+    const state = JSON.parse(readFileSync(join(gw.dataDir, 'update/state.json'), 'utf8'));
+    expect(state.pending).toBeUndefined();
+    expect(state.last).toMatchObject({ outcome: 'refused', version: '1.1.0' });
+    rmSync(obstacle, { recursive: true });
+    expect(await applyUpdate(file, gw)).toEqual({ version: '1.1.0', previous: '1.0.0' });
+    expect(readlinkSync(join(gw.installRoot, 'current'))).toBe('releases/1.1.0');
+  });
+});
+
+describe('a power cut at any instant', () => {
+  /**
+   * What reaches the disk, and in which order, as the kernel saw it (strace, on a real child
+   * process running the built installer): the release's files before the rename that makes it a
+   * release, the pending state before the switch, and the switch itself after its rename.
+   */
+  it('flushes the release, the state and the switch to disk in the order that keeps a runnable current', async () => {
+    const gw = gateway();
+    const file = pack('1.1.0');
+    const trace = join(dir, 'strace.txt');
+    const script = `
+      const [bundle, installRoot, dataDir] = process.argv.slice(1);
+      const { applyUpdate } = await import(${JSON.stringify(join(CHECKOUT, 'dist/gateway/update/index.js'))});
+      const { silentLogger } = await import(${JSON.stringify(join(CHECKOUT, 'dist/gateway/core/log.js'))});
+      await applyUpdate(bundle, { installRoot, dataDir, log: silentLogger, running: '1.0.0' });`;
+    // the child is `node --input-type=module -e SCRIPT BUNDLE INSTALL_ROOT DATA_DIR`, under strace
+    const run = spawnSync(
+      'strace',
+      [
+        '-f',
+        '-y',
+        '-qq',
+        '-e',
+        'trace=fsync,fdatasync,syncfs,rename,renameat,renameat2',
+        '-o',
+        trace,
+        process.execPath,
+        '--input-type=module',
+        '-e',
+        script,
+        file,
+        gw.installRoot,
+        gw.dataDir,
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    expect(readlinkSync(join(gw.installRoot, 'current'))).toBe('releases/1.1.0');
+    const calls = readFileSync(trace, 'utf8')
+      .split('\n')
+      .filter((l) => /(fsync|fdatasync|syncfs|rename)/.test(l) && !/= -1/.test(l));
+    const at = (re: RegExp) => calls.findIndex((l) => re.test(l));
+    const renameRelease = at(/rename.*\.incoming-1\.1\.0-[0-9a-f]+\/tree.*releases\/1\.1\.0"/);
+    const renameCurrent = at(/rename.*current\.tmp-\d+".*\/current"/);
+    const stateRenames = calls
+      .map((l, i) => (/rename.*".*update\/state\.json"/.test(l) ? i : -1))
+      .filter((i) => i >= 0);
+    expect(renameRelease).toBeGreaterThan(-1);
+    expect(renameCurrent).toBeGreaterThan(renameRelease);
+    // the release's files: a syncfs of their filesystem, or an fsync of each
+    const flushRelease = at(/syncfs\(|fsync\(\d+<[^>]*\.incoming-1\.1\.0-/);
+    expect(flushRelease).toBeGreaterThan(-1);
+    expect(flushRelease).toBeLessThan(renameRelease);
+    // the pending state: its temporary file fsynced before the rename that precedes the switch
+    const pendingRename = stateRenames.filter((i) => i < renameCurrent).pop() ?? -1;
+    expect(pendingRename).toBeGreaterThan(-1);
+    expect(calls.slice(0, pendingRename).some((l) => /fsync\(\d+<[^>]*update\/state\.json\.[^>]*tmp/.test(l))).toBe(
+      true,
+    );
+    // and the directory of `current` after the switch
+    const root = gw.installRoot.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    expect(calls.slice(renameCurrent + 1).some((l) => new RegExp(`fsync\\(\\d+<${root}>\\)`).test(l))).toBe(true);
   });
 });
 

@@ -161,7 +161,23 @@ describe('the pre-start check (boot counter)', () => {
     rmSync(join(installRoot, 'current'));
     symlinkSync('releases/0.9.0', join(installRoot, 'current'));
     expect(run()).toMatch(/not counting/);
-    expect(state().pending.attempts).toBe(0);
+    // never started, never confirmed: it is forgotten, or every later update is refused
+    expect(state().pending).toBeUndefined();
+    expect(state().last).toMatchObject({ outcome: 'rolled-back', version: '1.1.0', reason: 'not-switched' });
+    expect(events().at(-1)).toMatchObject({ outcome: 'rolled-back', reason: 'not-switched', running: '0.9.0' });
+  });
+
+  it('forgets a pending release that current never switched to, when there is no previous release', () => {
+    // a power cut between writing the pending release and the switch, on a first install
+    pending({ previous: null });
+    rmSync(join(installRoot, 'current'));
+    symlinkSync('releases/1.0.0', join(installRoot, 'current'));
+    run();
+    expect(current()).toBe('releases/1.0.0');
+    expect(state().pending).toBeUndefined();
+    expect(events()).toEqual([
+      expect.objectContaining({ outcome: 'rolled-back', reason: 'not-switched', running: '1.0.0' }),
+    ]);
   });
 
   it('a technician who points current back at the previous release by hand has rolled back: nothing stays pending', () => {
