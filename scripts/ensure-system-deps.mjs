@@ -13,6 +13,8 @@ const NEEDED = [
   // the watchdog tests: the real sender, and a stand-in for systemd's notify socket
   { program: 'systemd-notify', pkg: 'systemd' },
   { program: 'python3', pkg: 'python3-minimal' },
+  // the update installer's power-cut test reads the order of its system calls (write, fsync, rename)
+  { program: 'strace', pkg: 'strace' },
   // the Sparkplug tests decode what the gateway published with protoc, a different tool than its encoder
   { program: 'protoc', pkg: 'protobuf-compiler' },
   { program: 'chromium', pkg: 'chromium', paths: ['/usr/bin/chromium'] },
