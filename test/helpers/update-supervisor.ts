@@ -8,7 +8,7 @@ import type { NotifyReceiver } from './notify-receiver.js';
  * cannot run the unit: before every start the pre-start check (ExecStartPre=), then
  * `<installRoot>/current/bin/langbiang.js start` (ExecStart=), readiness within TimeoutStartSec
  * and watchdog pings within WatchdogSec (from a real $NOTIFY_SOCKET), the stop hook with
- * $SERVICE_RESULT/$EXIT_CODE/$EXIT_STATUS (ExecStopPost=), and Restart=on-failure after RestartSec.
+ * $SERVICE_RESULT/$EXIT_CODE/$EXIT_STATUS (ExecStopPost=), and Restart=always after RestartSec.
  * A hung process is killed with SIGABRT (WatchdogSignal=) then SIGKILL, as systemd does.
  */
 export interface SupervisorOptions {
@@ -127,8 +127,8 @@ export class UpdateSupervisor {
         EXIT_STATUS: signal ? signal.replace(/^SIG/, '') : String(code),
       });
       this.wake();
-      // Restart=on-failure: every end but a clean exit 0 (or a stop asked for)
-      if (this.stopping || result === 'success') return;
+      // Restart=always: every end but a stop asked for (a clean exit 0 of a broken release too)
+      if (this.stopping) return;
       setTimeout(() => {
         if (!this.stopping) this.launch();
       }, this.o.restartMs).unref();

@@ -86,7 +86,7 @@ function checkUnit(text: string): string[] {
   };
   expectValue('Type', 'notify');
   expectValue('NotifyAccess', 'all');
-  expectValue('Restart', 'on-failure');
+  expectValue('Restart', 'always');
   expectValue('ProtectSystem', 'strict');
   expectValue('NoNewPrivileges', 'true');
   expectValue('PrivateTmp', 'true');
