@@ -13,6 +13,14 @@ import { openPtyPair, type PtyPair } from '../helpers/pty.js';
 const LOSS = 0.05;
 const POLLS = 120;
 const RETRIES = 2; // the config's default
+/**
+ * The bus's reply timeout in the tests that count requests. "Sent again only for a reply that was
+ * lost" holds only if every reply that is not lost arrives within it; on a loaded machine a reply
+ * on loopback or a PTY can take hundreds of milliseconds, and a late reply makes the bus retry
+ * (rightly, from where it stands). So the timeout is far above any scheduling delay: each lost
+ * reply costs this much, which is why the tests take tens of seconds.
+ */
+const TIMEOUT_MS = 500;
 
 let soil: DeviceProfile;
 let climate: DeviceProfile;
@@ -80,7 +88,7 @@ describe('noisy lines: 5 % of replies lost', () => {
       parity: 'none',
       stopBits: 1,
       dataBits: 8,
-      timeoutMs: 120,
+      timeoutMs: TIMEOUT_MS,
       retries: RETRIES,
     });
     cleanups.push(() => bus.close());
@@ -97,7 +105,7 @@ describe('noisy lines: 5 % of replies lost', () => {
     expect(h.retries).toBe(sim.stats(1).lost + sim.stats(2).lost);
     // a lost reply is not a sick device
     for (const d of h.devices) expect(d.state).toBe('ok');
-  }, 60_000);
+  }, 180_000);
 
   it('TCP: a nine-block meter and a climate sensor keep at least 99 % of their polls', async () => {
     const sim = await ModbusSimulator.tcp({
@@ -111,7 +119,7 @@ describe('noisy lines: 5 % of replies lost', () => {
       id: 'tcp-1',
       host: '127.0.0.1',
       port: sim.port as number,
-      timeoutMs: 80,
+      timeoutMs: TIMEOUT_MS,
       retries: RETRIES,
     });
     cleanups.push(() => bus.close());
@@ -124,7 +132,7 @@ describe('noisy lines: 5 % of replies lost', () => {
     expect(tally.get('climate-2')?.goodPolls).toBeGreaterThanOrEqual(Math.ceil(0.99 * POLLS));
     expectEnoughAndNoMore(sim, 1, 9);
     expectEnoughAndNoMore(sim, 2, 2);
-  }, 60_000);
+  }, 180_000);
 
   it('without retries the same line loses polls (what the retries buy)', async () => {
     const sim = await ModbusSimulator.tcp({ units: [{ unit: 1, profile: sdm, lossRate: LOSS, seed: 21 }] });
@@ -150,7 +158,14 @@ describe('noisy lines: 5 % of replies lost', () => {
     // every reply lost: the unit acts on each request it gets, the gateway never hears back
     const sim = await ModbusSimulator.tcp({ units: [{ unit: 1, profile: relay, lossRate: 1 }] });
     cleanups.push(() => sim.close());
-    const bus = ModbusBus.tcp({ id: 'tcp-w', host: '127.0.0.1', port: sim.port as number, timeoutMs: 60, retries: 2 });
+    // the unit must have received every attempt by the time the bus gives up on the last one
+    const bus = ModbusBus.tcp({
+      id: 'tcp-w',
+      host: '127.0.0.1',
+      port: sim.port as number,
+      timeoutMs: TIMEOUT_MS,
+      retries: 2,
+    });
     cleanups.push(() => bus.close());
     await bus.open();
     const dev: DeviceBinding = { id: 'relay-1', unit: 1, profile: relay };
