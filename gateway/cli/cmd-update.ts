@@ -51,6 +51,9 @@ export interface UpdateApplyOptions extends UpdateDirOptions {
   restartCommand?: string[];
 }
 
+/** How long `update apply` waits for the running gateway's /healthz (the new release's baseline). */
+const BASELINE_TIMEOUT_MS = 20_000;
+
 export async function runUpdateApply(o: UpdateApplyOptions): Promise<void> {
   const dataDir = dataDirOf(o);
   const installRoot = installRootFor(o);
@@ -64,12 +67,19 @@ export async function runUpdateApply(o: UpdateApplyOptions): Promise<void> {
     source: 'cli',
     allowDowngrade: o.allowDowngrade === true,
     baseline: async () => {
-      // what is healthy under the running release now is what the new one must match
+      // what is healthy under the running release now is what the new one must match. A stopped
+      // gateway refuses the connection at once; a running one on a busy device (an update is
+      // being unpacked next to it) can take seconds, and giving up on it would judge the new
+      // release without a baseline, so the wait is generous.
       try {
-        const res = await fetch(new URL('/healthz', url), { signal: AbortSignal.timeout(3000) });
+        const res = await fetch(new URL('/healthz', url), { signal: AbortSignal.timeout(BASELINE_TIMEOUT_MS) });
         return baselineFromHealth((await res.json()) as HealthLike);
-      } catch {
-        process.stdout.write(`no gateway answers at ${url}: the new release is judged on its store and buses only\n`);
+      } catch (err) {
+        const why =
+          (err as Error).name === 'TimeoutError'
+            ? `the gateway at ${url} did not answer /healthz within ${BASELINE_TIMEOUT_MS / 1000} s`
+            : `no gateway answers at ${url}`;
+        process.stdout.write(`${why}: the new release is judged on its store and buses only\n`);
         return null;
       }
     },

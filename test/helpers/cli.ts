@@ -49,6 +49,28 @@ export interface RunningCli {
   exited: Promise<number | null>;
 }
 
+/**
+ * Every long-running CLI this test process started and that has not exited yet. A test that fails
+ * half-way never reaches its own kill, and a gateway left running keeps its port, its data dir's
+ * lock and its broker client id, so the next test fails for a reason that is not its own.
+ */
+const started = new Set<RunningCli>();
+
+/**
+ * SIGKILLs every CLI started by startCli that is still running and waits until each has exited.
+ * For `afterEach`/`afterAll`: it runs even when an assertion failed.
+ */
+export async function stopStartedClis(): Promise<void> {
+  const running = [...started];
+  for (const r of running) r.child.kill('SIGKILL');
+  await Promise.all(running.map((r) => r.exited));
+}
+
+// the last resort: a worker that exits (or is torn down) takes its gateways with it
+process.once('exit', () => {
+  for (const r of started) r.child.kill('SIGKILL');
+});
+
 export function startCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): RunningCli {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: opts.cwd,
@@ -74,9 +96,14 @@ export function startCli(args: string[], opts: { cwd?: string; env?: NodeJS.Proc
     check();
   });
   const exited = new Promise<number | null>((resolve) =>
-    child.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))),
+    child.on('exit', (code, signal) => {
+      started.delete(running);
+      resolve(code ?? (signal ? -1 : null));
+    }),
   );
-  return {
+  // a binary that cannot be spawned never emits 'exit': it must not stay in the set
+  child.on('error', () => started.delete(running));
+  const running: RunningCli = {
     child,
     output: () => out,
     exited,
@@ -97,6 +124,8 @@ export function startCli(args: string[], opts: { cwd?: string; env?: NodeJS.Proc
       });
     },
   };
+  started.add(running);
+  return running;
 }
 
 export async function waitUntil<T>(

@@ -204,8 +204,11 @@ sync: { url: "${link.url}", batchMaxDelay: 200ms }
   }, 20_000);
 
   it('clears only once the water is below the hysteresis band', async () => {
+    const polled = sim.stats(LEVEL).requests;
     water(27); // under 30, not under 30 − 5
-    await new Promise((r) => setTimeout(r, 1500));
+    // the gateway has read 27 cm at least twice (one poll only water_level: one request each), not
+    // "1.5 s went by", which on a busy machine may hold no poll at all and prove nothing
+    await waitUntil(() => sim.stats(LEVEL).requests >= polled + 3, 20_000, 'the level read at 27 cm');
     expect(siren()).toBe(1);
     water(20);
     await waitUntil(() => siren() === 0, 5000, 'the siren off');

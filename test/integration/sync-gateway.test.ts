@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openReceiverStore, Receiver } from '../../cloud-sync/receiver/index.js';
 import { loadProfile } from '../../hardware/profiles.js';
 import { ModbusSimulator } from '../../hardware/simulators/index.js';
-import { type RunningCli, runCli, startCli, waitUntil } from '../helpers/cli.js';
+import { type RunningCli, runCli, startCli, stopStartedClis, waitUntil } from '../helpers/cli.js';
 import { ApiClient, setupCodeFrom } from '../helpers/http-client.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { type Listener, listen } from '../helpers/mqtt-listener.js';
@@ -34,6 +34,7 @@ describe('langbiang start with `sync: { url }`', () => {
   let sim: ModbusSimulator;
   let dir: string;
   let config: string;
+  let resendConfig: string;
   let httpPort: number;
   let gw: RunningCli | null = null;
   let l: Listener;
@@ -43,9 +44,7 @@ describe('langbiang start with `sync: { url }`', () => {
     broker = await startMosquitto();
     sim = await ModbusSimulator.tcp({ units: [{ unit: 1, profile: loadProfile('xy-md02') }] });
     httpPort = await freePort();
-    config = join(dir, 'gateway.yaml');
-    writeFileSync(
-      config,
+    const gatewayYaml = (confirmTimeout: string) =>
       `gateway: { id: ${GW}, dataDir: ${dir}/data, assumeClockSynced: true }
 buses:
   - { id: tcp, type: modbus-tcp, host: 127.0.0.1, port: ${sim.port}, timeout: 500ms }
@@ -53,14 +52,26 @@ devices:
   - { id: climate-1, profile: xy-md02, bus: tcp, unit: 1, interval: 200ms }
 storage: { batchMaxDelay: 100ms }
 panel: { port: ${httpPort}, host: 127.0.0.1 }
-sync: { url: "${broker.url}", batchMaxDelay: 300ms, confirmTimeout: 2s }
-`,
-    );
+sync: { url: "${broker.url}", batchMaxDelay: 300ms, confirmTimeout: ${confirmTimeout} }
+`;
+    // The first two tests have no city receiver, so nothing is ever confirmed: with a confirm
+    // timeout inside their window the gateway would (rightly) send everything again, and how soon
+    // depends on the machine's speed. An hour makes any resend during them a bug.
+    config = join(dir, 'gateway.yaml');
+    writeFileSync(config, gatewayYaml('1h'));
+    // The third test wants resends while the city is silent: the same gateway, a short timeout.
+    resendConfig = join(dir, 'gateway-resend.yaml');
+    writeFileSync(resendConfig, gatewayYaml('2s'));
     l = await listen(broker.url, GW);
   });
 
+  // a test that fails half-way must not leave its gateway holding the port for the next one
+  afterEach(async () => {
+    await stopStartedClis();
+  });
+
   afterAll(async () => {
-    gw?.child.kill('SIGKILL');
+    await stopStartedClis();
     await l?.close();
     await sim?.close();
     await broker?.close();
@@ -91,8 +102,11 @@ sync: { url: "${broker.url}", batchMaxDelay: 300ms, confirmTimeout: 2s }
     expect(st.stdout).toMatch(/sync connected, backlog \d+/);
 
     await waitUntil(() => l.status.some((s) => s.payload.state === 'online'), 5000, 'status online');
-    // the receiver sees seqs in order with no holes so far
+    // the receiver sees seqs in order with no holes and no duplicates so far: with nothing
+    // confirmed and an hour's confirm timeout, the gateway has had no reason to send any again
     const seqs = l.seqs();
+    const after = (await (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).json()) as Health;
+    expect(after.sync?.resends).toBe(0);
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
 
     gw.child.kill('SIGKILL');
@@ -140,7 +154,7 @@ sync: { url: "${broker.url}", batchMaxDelay: 300ms, confirmTimeout: 2s }
     let receiver = new Receiver({ brokerUrl: broker.url, store, clientId: 'city-recv', group: 'city' });
     await receiver.start();
     await receiver.ready();
-    gw = startCli(['start', '--config', config]);
+    gw = startCli(['start', '--config', resendConfig]);
     try {
       await gw.waitFor('connected to the broker', 20_000);
       // the city confirms: nothing stays unconfirmed for long
