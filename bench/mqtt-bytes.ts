@@ -2,17 +2,11 @@
  * Sizes of the MQTT control packets, written from the MQTT 3.1.1 and 5.0 specifications (not
  * from the client library the gateway uses), and a tally of every byte one connection carries
  * both ways. The wire benchmark uses it for our link and for the ThingsBoard baselines alike, so
- * both sides pay the same framing, acknowledgements, keep-alives and reconnects.
+ * both sides pay the same framing, acknowledgements, keep-alives and reconnects. A PUBLISH is sized
+ * by the protocol module the gateway's own byte budget uses; test/integration/bench-mqtt-bytes
+ * checks every size here against a real connection.
  */
-
-export function varintLen(n: number): number {
-  let len = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    len++;
-  }
-  return len;
-}
+import { publishPacketBytes, varintLen } from '../cloud-sync/protocol/size.js';
 
 /** fixed header byte + Remaining Length + the rest */
 const packet = (remaining: number) => 1 + varintLen(remaining) + remaining;
@@ -64,17 +58,8 @@ export function subscribeBytes(topic: string, mqtt5: boolean): number {
   return packet(2 + (mqtt5 ? 1 : 0) + field(topic) + 1) + subackBytes(mqtt5);
 }
 
-/** A QoS 1 PUBLISH (topic or alias, packet id, MQTT 5 properties). */
-export function publishBytes(
-  topic: string,
-  payloadBytes: number,
-  mqtt5: boolean,
-  alias: 'none' | 'first' | 'use' = 'none',
-): number {
-  const topicBytes = alias === 'use' ? 0 : Buffer.byteLength(topic);
-  const props = mqtt5 ? 1 + (alias === 'none' ? 0 : 3) : 0;
-  return packet(2 + topicBytes + 2 + props + payloadBytes);
-}
+/** A QoS 1 PUBLISH (topic or alias, packet id, MQTT 5 properties): the protocol's own sizing. */
+export const publishBytes = publishPacketBytes;
 
 export type TallyKey = 'payload' | 'framing' | 'puback' | 'session' | 'ping' | 'status' | 'ack';
 

@@ -1,10 +1,10 @@
 import type { KeyObject } from 'node:crypto';
 import type { Clock } from '../gateway/core/clock.js';
 import { describeError } from '../gateway/core/errors.js';
+import { LogLimiter } from '../gateway/core/log-limiter.js';
 import type { Outbox } from '../gateway/core/outbox.js';
 import { verifySigned } from '../gateway/core/signed.js';
 import type { SyncLogger } from './log.js';
-import { LogLimiter } from './log-limiter.js';
 import {
   ACK_PACE_MS,
   ACK_SIGNATURE_LIFETIME_MS,

@@ -8,7 +8,7 @@ import type { WireReading } from './types.js';
  * Counts the MQTT 5 PUBLISH packet (fixed header, topic or topic alias, packet id, properties) and
  * its PUBACK.
  */
-function varintLen(n: number): number {
+export function varintLen(n: number): number {
   let len = 1;
   while (n >= 128) {
     n = Math.floor(n / 128);

@@ -2,8 +2,8 @@ import type { KeyObject } from 'node:crypto';
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import { describeError, LangbiangError } from '../../gateway/core/errors.js';
 import type { Logger } from '../../gateway/core/log.js';
+import { LogLimiter } from '../../gateway/core/log-limiter.js';
 import { signMessage } from '../../gateway/core/signed.js';
-import { LogLimiter } from '../log-limiter.js';
 import {
   ACK_PACE_MS,
   ACK_SIGNATURE_LIFETIME_MS,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LogLimiter } from '../../cloud-sync/log-limiter.js';
+import { LogLimiter } from '../../gateway/core/log-limiter.js';
 import type { TelemetryBatch } from '../../cloud-sync/protocol/types.js';
 import { parseStoreUrl, redactUrl } from '../../cloud-sync/receiver/store.js';
 import { eventsProblem, telemetryProblem } from '../../cloud-sync/receiver/validate.js';

@@ -1,5 +1,5 @@
 import { describeError } from '../../../gateway/core/errors.js';
-import { LogLimiter } from '../../log-limiter.js';
+import { LogLimiter } from '../../../gateway/core/log-limiter.js';
 import type { ReceiverLogger } from '../receiver.js';
 import type { NgsiLdClient } from './client.js';
 import { deviceEntities, type EntityOptions, type NgsiLdEntity, type NgsiLdSites } from './entities.js';
