@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { LogLimiter } from '../../gateway/core/log-limiter.js';
 import type { TelemetryBatch } from '../../cloud-sync/protocol/types.js';
 import { parseStoreUrl, redactUrl } from '../../cloud-sync/receiver/store.js';
 import { eventsProblem, telemetryProblem } from '../../cloud-sync/receiver/validate.js';
+import { LogLimiter } from '../../gateway/core/log-limiter.js';
 
 describe('receiver database URLs', () => {
   it('takes PostgreSQL URLs, sqlite: URLs and plain paths, and refuses other schemes', () => {
