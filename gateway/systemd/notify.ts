@@ -38,10 +38,14 @@ export function systemdEnv(env: NodeJS.ProcessEnv = process.env, pid = process.p
  *   so a message from a sender that already exited is never dropped as "unknown PID".
  * `--pid` names us as the main process, in case we were started through a wrapper.
  * A ping costs one short-lived process every WatchdogSec/2 (15 s with the shipped unit).
+ * One sender at a time: two processes started back to back race to the socket, and READY=1
+ * must reach systemd before the STATUS= that follows it. Messages wait in order behind the
+ * sender in flight; a later STATUS replaces a waiting one (only the newest line matters).
  */
 export class SystemdNotifySink implements NotifySink {
   private inFlight = 0;
   private lastProblem: string | undefined;
+  private readonly waiting: Record<string, string>[] = [];
 
   constructor(
     private readonly opts: {
@@ -55,8 +59,23 @@ export class SystemdNotifySink implements NotifySink {
   ) {}
 
   send(fields: Record<string, string>): void {
-    // A ping that is still waiting for systemd makes the next one pointless; don't pile up processes.
-    if (this.inFlight > 0 && fields.WATCHDOG === '1' && Object.keys(fields).length === 1) return;
+    const onlyPing = fields.WATCHDOG === '1' && Object.keys(fields).length === 1;
+    if (this.inFlight > 0) {
+      // A ping that is still waiting for systemd makes the next one pointless; don't pile up processes.
+      if (onlyPing) return;
+      const onlyStatus = Object.keys(fields).length === 1 && fields.STATUS !== undefined;
+      const last = this.waiting[this.waiting.length - 1];
+      if (onlyStatus && last && Object.keys(last).length === 1 && last.STATUS !== undefined) {
+        this.waiting[this.waiting.length - 1] = fields;
+      } else {
+        this.waiting.push(fields);
+      }
+      return;
+    }
+    this.spawnSender(fields);
+  }
+
+  private spawnSender(fields: Record<string, string>): void {
     const args = [`--pid=${process.pid}`];
     if (fields.READY === '1') args.push('--ready');
     if (fields.STATUS !== undefined) args.push(`--status=${fields.STATUS}`);
@@ -70,6 +89,8 @@ export class SystemdNotifySink implements NotifySink {
       // Every 15 s the same failure would flood the journal: report each distinct one once.
       if (problem && problem !== this.lastProblem) this.opts.onError?.(problem);
       this.lastProblem = problem;
+      const next = this.waiting.shift();
+      if (next) this.spawnSender(next);
     };
     try {
       const child = spawn(this.opts.program ?? 'systemd-notify', args, {

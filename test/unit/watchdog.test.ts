@@ -1,5 +1,14 @@
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type NotifySink, systemdEnv, Watchdog, type WatchdogTimers } from '../../gateway/systemd/index.js';
+import {
+  type NotifySink,
+  SystemdNotifySink,
+  systemdEnv,
+  Watchdog,
+  type WatchdogTimers,
+} from '../../gateway/systemd/index.js';
 
 /** A clock the test moves by hand; intervals fire as real ones would, in order. */
 class ManualTimers implements WatchdogTimers {
@@ -142,5 +151,36 @@ describe('the systemd status line', () => {
       { STATUS: 'degraded: bus rs485-1: /dev/ttyUSB0 not found' },
       { STATUS: 'ok: every bus open, no device offline' },
     ]);
+  });
+});
+
+describe('SystemdNotifySink (real child processes)', () => {
+  it('delivers in the order sent even when the first sender is slow; a waiting status is replaced by a newer one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'langbiang-notify-'));
+    const log = join(dir, 'sent.log');
+    // Stands in for systemd-notify: the READY sender is slow, so without one-at-a-time the
+    // STATUS sent right after it would reach the socket first.
+    const program = join(dir, 'fake-notify.sh');
+    writeFileSync(
+      program,
+      `#!/bin/sh\ncase "$*" in *--ready*) sleep 0.3;; esac\necho "$*" | sed 's/--pid=[0-9]* //' >> ${log}\n`,
+    );
+    chmodSync(program, 0o755);
+    const sink = new SystemdNotifySink({ socket: join(dir, 'notify.sock'), program });
+    sink.send({ READY: '1', STATUS: 'polling 3 devices' });
+    sink.send({ STATUS: 'degraded: one' });
+    sink.send({ STATUS: 'degraded: two' }); // replaces "one", which never went out
+    sink.send({ WATCHDOG: '1' }); // a sender is in flight: a ping is pointless, dropped
+    sink.send({ STOPPING: '1' });
+    const want = ['--ready --status=polling 3 devices', '--status=degraded: two', 'STOPPING=1'];
+    const deadline = Date.now() + 10_000;
+    let got: string[] = [];
+    while (Date.now() < deadline) {
+      got = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [];
+      if (got.length >= want.length) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 200)); // nothing more arrives
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(want);
   });
 });
