@@ -46,6 +46,9 @@ async function main(): Promise<void> {
           readings: r.n,
           ms: Math.round(r.ms),
           perS: Math.round((r.n / r.ms) * 1000),
+          rowsMs: Math.round(r.rowsMs),
+          rowsPerS: Math.round((r.n / r.rowsMs) * 1000),
+          receiverCpuSPerMillionToRows: +(r.receiverCpuToRows * k).toFixed(2),
           resends: r.resends,
           cpuSPerMillion: {
             gateway: +(r.cpu.gateway * k).toFixed(2),

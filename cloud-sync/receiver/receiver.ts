@@ -371,7 +371,7 @@ export class Receiver {
         this.malformed(topic, problem);
         return;
       }
-      const r = await this.opts.store.writeTelemetry(batch, now);
+      const r = await this.opts.store.writeTelemetry(batch, now, payload);
       this.s.readingsInserted += r.inserted;
       this.s.duplicates += r.duplicates;
       this.queueAck(batch.gateway, batch.epoch, r.watermarks.seq, r.watermarks.events, {

@@ -5,18 +5,18 @@ import { describeError, LangbiangError } from '../../gateway/core/errors.js';
 import type { Quality } from '../../gateway/core/reading.js';
 import type { StatusMessage } from '../protocol/status.js';
 import type { EventsBatch, TelemetryBatch } from '../protocol/types.js';
-import {
-  type EventQuery,
-  type GatewayActivity,
-  RECEIVER_SCHEMA_VERSION,
-  type ReadingQuery,
-  type ReadingSpan,
-  type ReceivedEvent,
-  type ReceivedReading,
-  type ReceiverStore,
-  type StoredStatus,
-  type WatermarkRow,
-  type WriteResult,
+import { LAND_ABOVE_READINGS, LANDED_MAX_READINGS, Landing } from './sqlite-landing.js';
+import type {
+  EventQuery,
+  GatewayActivity,
+  ReadingQuery,
+  ReadingSpan,
+  ReceivedEvent,
+  ReceivedReading,
+  ReceiverStore,
+  StoredStatus,
+  WatermarkRow,
+  WriteResult,
 } from './store.js';
 import {
   type Coverage,
@@ -87,7 +87,21 @@ const MIGRATIONS: readonly string[] = [
      status TEXT NOT NULL
    ) WITHOUT ROWID;
    CREATE INDEX readings_ts ON readings (ts);`,
+  // v4: a backlog's large batches land whole and become rows when the receiver is idle
+  // (sqlite-landing.ts); `body` is the telemetry message as it came.
+  `CREATE TABLE landed (
+     id INTEGER PRIMARY KEY,
+     gateway TEXT NOT NULL,
+     epoch TEXT NOT NULL,
+     first_seq INTEGER NOT NULL,
+     last_seq INTEGER NOT NULL,
+     readings INTEGER NOT NULL,
+     received_at INTEGER NOT NULL,
+     body BLOB NOT NULL
+   );`,
 ];
+/** The SQLite file's schema version (PostgreSQL's has its own: store.ts). */
+const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Columns of one row of `readings`, in the order the INSERTs below bind them. */
 const READING_COLUMNS = 11;
@@ -104,6 +118,47 @@ function insertReadingsSql(rows: number): string {
           VALUES ${Array(rows).fill(one).join(', ')} ON CONFLICT DO NOTHING`;
 }
 
+/** The multi-row INSERT statements, by rows per statement (INSERT_CHUNKS). */
+function prepareInserts(db: Database.Database): Map<number, Database.Statement> {
+  return new Map(INSERT_CHUNKS.map((n) => [n, db.prepare(insertReadingsSql(n))]));
+}
+
+/**
+ * Every reading of the batch, in statements of INSERT_CHUNKS rows, inside the caller's
+ * transaction; returns how many were new (a duplicate key is skipped, not an error).
+ */
+function insertRows(stmts: Map<number, Database.Statement>, b: TelemetryBatch, receivedAt: number): number {
+  const rs = b.readings;
+  let inserted = 0;
+  let i = 0;
+  for (const rows of INSERT_CHUNKS) {
+    if (rs.length - i < rows) continue;
+    const stmt = stmts.get(rows)!;
+    // one bind array per statement size, refilled: no per-reading allocation
+    const args: unknown[] = new Array(rows * READING_COLUMNS);
+    for (; rs.length - i >= rows; i += rows) {
+      for (let j = 0, o = 0; j < rows; j++, o += READING_COLUMNS) {
+        const r = rs[i + j]!;
+        const v = r.value;
+        args[o] = b.gateway;
+        args[o + 1] = b.epoch;
+        args[o + 2] = r.seq;
+        args[o + 3] = r.device;
+        args[o + 4] = r.point;
+        args[o + 5] = r.ts;
+        // numbers and strings apart, so a number stays a number (splitValue)
+        args[o + 6] = typeof v === 'number' ? v : null;
+        args[o + 7] = typeof v === 'string' ? v : null;
+        args[o + 8] = r.unit;
+        args[o + 9] = r.quality;
+        args[o + 10] = receivedAt;
+      }
+      inserted += stmt.run(args).changes;
+    }
+  }
+  return inserted;
+}
+
 /**
  * The default backend: one SQLite file, for one receiver (a pilot, a lab, a small city). WAL with
  * synchronous=FULL: a message is acknowledged only after its commit, so the commit must survive
@@ -115,6 +170,8 @@ export class SqliteReceiverStore implements ReceiverStore {
   readonly location: string;
   private db: Database.Database | undefined;
   private readonly readonly: boolean;
+  private readonly onError: ((message: string) => void) | undefined;
+  private landing: Landing | undefined;
   private stmts:
     | {
         /** by rows per statement: INSERT_CHUNKS */
@@ -128,9 +185,10 @@ export class SqliteReceiverStore implements ReceiverStore {
       }
     | undefined;
 
-  constructor(path: string, opts: { readonly?: boolean } = {}) {
+  constructor(path: string, opts: { readonly?: boolean; onError?: (message: string) => void } = {}) {
     this.location = resolve(path);
     this.readonly = opts.readonly === true;
+    this.onError = opts.onError;
   }
 
   async init(): Promise<void> {
@@ -161,7 +219,7 @@ export class SqliteReceiverStore implements ReceiverStore {
     this.migrate();
     if (!this.readonly) {
       this.stmts = {
-        insertReadings: new Map(INSERT_CHUNKS.map((n) => [n, this.db!.prepare(insertReadingsSql(n))])),
+        insertReadings: prepareInserts(this.db),
         insertEvent: this.db.prepare(
           `INSERT INTO events (gateway, epoch, id, kind, ts, data, received_at)
            VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
@@ -180,7 +238,45 @@ export class SqliteReceiverStore implements ReceiverStore {
           'INSERT INTO coverage (gateway, epoch, stream, first, last) VALUES (?, ?, ?, ?, ?)',
         ),
       };
+      this.landing = new Landing(this.db, (b, at) => this.insertReadings(b, at), { onError: this.onError });
+      // batches landed before a stop or a crash become rows once the receiver is idle
+      if (this.landing.pending() > 0) this.landing.touched();
+    } else {
+      this.expandForReader();
     }
+  }
+
+  /**
+   * A read-only opener (export, archive, fleet) must see every stored reading, also those still
+   * landed: it expands them first, through a connection of its own — the same idempotent work
+   * the receiver does when idle, and it changes nothing a reader can tell.
+   */
+  private expandForReader(): void {
+    const has = this.must().prepare('SELECT 1 FROM landed LIMIT 1').get();
+    if (!has) return;
+    let writer: Database.Database | undefined;
+    try {
+      writer = new Database(this.location, { fileMustExist: true });
+      writer.pragma('busy_timeout = 10000');
+      writer.pragma('temp_store = MEMORY');
+      writer.pragma('synchronous = FULL');
+      const inserts = prepareInserts(writer);
+      new Landing(writer, (b, at) => insertRows(inserts, b, at)).expandAll();
+    } catch (err) {
+      throw new LangbiangError(
+        'STORE_FAILED',
+        `${this.location} holds readings landed but not yet expanded into rows, and they cannot be expanded from here (${describeError(err)}): run this again where the database is writable, or once the receiver has been idle for a second`,
+        undefined,
+        { cause: err },
+      );
+    } finally {
+      writer?.close();
+    }
+  }
+
+  /** Before a query of `readings`: what is landed becomes rows first. */
+  private settle(): void {
+    this.landing?.expandAll();
   }
 
   private migrate(): void {
@@ -193,20 +289,20 @@ export class SqliteReceiverStore implements ReceiverStore {
         `${this.location} is an SQLite database of another program, not a receiver database`,
       );
     }
-    if (found > RECEIVER_SCHEMA_VERSION) {
+    if (found > SCHEMA_VERSION) {
       throw new LangbiangError(
         'STORE_SCHEMA_TOO_NEW',
-        `${this.location} has receiver schema version ${found}; this release knows up to ${RECEIVER_SCHEMA_VERSION}: upgrade langbiang`,
+        `${this.location} has receiver schema version ${found}; this release knows up to ${SCHEMA_VERSION}: upgrade langbiang`,
       );
     }
-    if (found === RECEIVER_SCHEMA_VERSION) return;
+    if (found === SCHEMA_VERSION) return;
     if (this.readonly) {
       throw new LangbiangError('USAGE', `${this.location} is not a receiver database (run the receiver on it first)`);
     }
     db.transaction(() => {
-      for (let v = found; v < RECEIVER_SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+      for (let v = found; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
       db.pragma(`application_id = ${APPLICATION_ID}`);
-      db.pragma(`user_version = ${RECEIVER_SCHEMA_VERSION}`);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
   }
 
@@ -215,56 +311,52 @@ export class SqliteReceiverStore implements ReceiverStore {
     return this.db;
   }
 
-  async writeTelemetry(b: TelemetryBatch, receivedAt: number): Promise<WriteResult> {
+  /**
+   * `payload`: the message as it came, kept as is when the batch lands (sqlite-landing.ts). A
+   * landed batch's `inserted` counts its readings that the database did not account for before
+   * (the watermark and the ranges above it); its rows are written later.
+   */
+  async writeTelemetry(b: TelemetryBatch, receivedAt: number, payload?: Uint8Array): Promise<WriteResult> {
     const db = this.must();
+    const landing = this.landing!;
     let inserted = 0;
     let watermarks!: Watermarks;
     try {
+      if (b.readings.length > LAND_ABOVE_READINGS && landing.pending() > LANDED_MAX_READINGS) landing.expandChunk();
       db.transaction(() => {
-        inserted = this.insertReadings(b, receivedAt);
+        if (b.readings.length > LAND_ABOVE_READINGS) {
+          // landed even when every seq is accounted for: the rows' key, not the watermark, is what dedupes
+          inserted = this.notYetHeld(b);
+          landing.land(b, receivedAt, payload);
+        } else {
+          inserted = this.insertReadings(b, receivedAt);
+        }
         watermarks = this.advance(b.gateway, b.epoch, telemetryCoverage(b), receivedAt);
       }).immediate();
     } catch (err) {
       throw storeError(err);
     }
+    if (b.readings.length > LAND_ABOVE_READINGS) landing.touched();
     return { inserted, duplicates: b.readings.length - inserted, watermarks };
   }
 
-  /**
-   * Every reading of the batch, in statements of INSERT_CHUNKS rows, inside the caller's
-   * transaction; returns how many were new (a duplicate key is skipped, not an error).
-   */
-  private insertReadings(b: TelemetryBatch, receivedAt: number): number {
-    const stmts = this.stmts!.insertReadings;
-    const rs = b.readings;
-    let inserted = 0;
-    let i = 0;
-    for (const rows of INSERT_CHUNKS) {
-      if (rs.length - i < rows) continue;
-      const stmt = stmts.get(rows)!;
-      // one bind array per statement size, refilled: no per-reading allocation
-      const args: unknown[] = new Array(rows * READING_COLUMNS);
-      for (; rs.length - i >= rows; i += rows) {
-        for (let j = 0, o = 0; j < rows; j++, o += READING_COLUMNS) {
-          const r = rs[i + j]!;
-          const v = r.value;
-          args[o] = b.gateway;
-          args[o + 1] = b.epoch;
-          args[o + 2] = r.seq;
-          args[o + 3] = r.device;
-          args[o + 4] = r.point;
-          args[o + 5] = r.ts;
-          // numbers and strings apart, so a number stays a number (splitValue)
-          args[o + 6] = typeof v === 'number' ? v : null;
-          args[o + 7] = typeof v === 'string' ? v : null;
-          args[o + 8] = r.unit;
-          args[o + 9] = r.quality;
-          args[o + 10] = receivedAt;
-        }
-        inserted += stmt.run(args).changes;
-      }
+  /** The batch's readings whose seq the database does not account for yet (inside the write's transaction). */
+  private notYetHeld(b: TelemetryBatch): number {
+    const s = this.stmts!;
+    const mark = s.getMark.get(b.gateway, b.epoch, 'readings') as { upto: number; settled: number } | undefined;
+    const above = s.getCoverage.all(b.gateway, b.epoch, 'readings') as { first: number; last: number }[];
+    const upto = Math.max(mark?.upto ?? 0, mark?.settled ?? 0);
+    let n = 0;
+    for (const r of b.readings) {
+      if (r.seq <= upto) continue;
+      if (above.some((a) => r.seq >= a.first && r.seq <= a.last)) continue;
+      n++;
     }
-    return inserted;
+    return n;
+  }
+
+  private insertReadings(b: TelemetryBatch, receivedAt: number): number {
+    return insertRows(this.stmts!.insertReadings, b, receivedAt);
   }
 
   async writeEvents(b: EventsBatch, receivedAt: number): Promise<WriteResult> {
@@ -326,6 +418,7 @@ export class SqliteReceiverStore implements ReceiverStore {
 
   async *readings(q: ReadingQuery = {}): AsyncIterable<ReceivedReading[]> {
     const db = this.must();
+    this.settle();
     const where: string[] = [];
     const args: unknown[] = [];
     if (q.gateway !== undefined) {
@@ -387,6 +480,7 @@ export class SqliteReceiverStore implements ReceiverStore {
 
   async counts(): Promise<{ readings: number; events: number }> {
     const db = this.must();
+    this.settle();
     return {
       readings: db.prepare('SELECT count(*) FROM readings').pluck().get() as number,
       events: db.prepare('SELECT count(*) FROM events').pluck().get() as number,
@@ -415,6 +509,7 @@ export class SqliteReceiverStore implements ReceiverStore {
   }
 
   async activity(since: number, until = Number.MAX_SAFE_INTEGER): Promise<GatewayActivity[]> {
+    this.settle();
     const rows = this.must()
       .prepare(
         `SELECT gateway, count(*) AS readings, max(ts) AS last_ts, max(received_at) AS last_received
@@ -443,6 +538,7 @@ export class SqliteReceiverStore implements ReceiverStore {
   }
 
   async readingSpan(): Promise<ReadingSpan | null> {
+    this.settle();
     const r = this.must().prepare('SELECT min(ts) AS first, max(ts) AS last FROM readings').get() as {
       first: number | null;
       last: number | null;
@@ -451,6 +547,7 @@ export class SqliteReceiverStore implements ReceiverStore {
   }
 
   async dropDaysBefore(before: number): Promise<string[]> {
+    this.settle();
     const db = this.must();
     const cutoff = Math.floor(before / 86_400_000) * 86_400_000;
     try {
@@ -470,6 +567,8 @@ export class SqliteReceiverStore implements ReceiverStore {
   }
 
   async close(): Promise<void> {
+    this.landing?.close();
+    this.landing = undefined;
     this.db?.close();
     this.db = undefined;
   }

@@ -88,7 +88,11 @@ export interface ReceiverStore {
   readonly location: string;
   /** create or upgrade the schema; refuses a database written by a newer release */
   init(): Promise<void>;
-  writeTelemetry(batch: TelemetryBatch, receivedAt: number): Promise<WriteResult>;
+  /**
+   * `payload`: the message's bytes as they came (native encoding), which a backend may keep as is
+   * (SQLite lands a backlog's large batches whole: sqlite-landing.ts).
+   */
+  writeTelemetry(batch: TelemetryBatch, receivedAt: number, payload?: Uint8Array): Promise<WriteResult>;
   writeEvents(batch: EventsBatch, receivedAt: number): Promise<WriteResult>;
   /** readings ordered by gateway, epoch, seq, a page at a time (keyset pagination: no long transaction) */
   readings(q?: ReadingQuery): AsyncIterable<ReceivedReading[]>;
@@ -118,7 +122,7 @@ export interface ReceiverStore {
   close(): Promise<void>;
 }
 
-/** Schema version of the receiver's tables; bumped with each migration (see the backends). */
+/** Schema version of the PostgreSQL receiver's tables (the SQLite file counts its own: sqlite-store.ts). */
 export const RECEIVER_SCHEMA_VERSION = 3;
 
 export type StoreLocation = { backend: 'sqlite'; path: string } | { backend: 'postgres'; url: string };
@@ -154,7 +158,14 @@ export function redactUrl(url: string): string {
 }
 
 /** Opens (and initialises) the store a URL names; the PostgreSQL driver is loaded only when used. */
-export async function openReceiverStore(url: string, opts: { readonly?: boolean } = {}): Promise<ReceiverStore> {
+export async function openReceiverStore(
+  url: string,
+  opts: {
+    readonly?: boolean;
+    /** a background job's failure (SQLite's expansion of landed batches) */
+    onError?: (message: string) => void;
+  } = {},
+): Promise<ReceiverStore> {
   const loc = parseStoreUrl(url);
   const store =
     loc.backend === 'postgres'

@@ -112,7 +112,9 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
   const log = createLogger({ name: 'langbiang-receiver', level: o.verbose ? 'debug' : undefined });
   for (const w of pem.warnings) log.warn({ flag: `--${w.which}` }, `--${w.which} ${w.message}`);
   const { openReceiverStore, Receiver } = await import('../../cloud-sync/receiver/index.js');
-  const store = await openReceiverStore(o.db);
+  const store = await openReceiverStore(o.db, {
+    onError: (message) => log.error({ err: message }, 'moving landed readings into rows failed; retrying in 5 s'),
+  });
   log.info({ db: store.location, backend: store.backend }, 'receiver database ready');
 
   const receiver = new Receiver({
