@@ -562,6 +562,10 @@ export class SqliteReceiverStore implements ReceiverStore {
     }
   }
 
+  landedReadings(): number {
+    return this.landing?.pending() ?? 0;
+  }
+
   async ping(): Promise<void> {
     this.must().prepare('SELECT 1').get();
   }

@@ -119,6 +119,8 @@ export interface ReceiverStore {
   dropDaysBefore(before: number): Promise<string[]>;
   /** resolves when the database answers */
   ping(): Promise<void>;
+  /** readings committed but not yet rows (SQLite's landed batches); absent where every write is rows */
+  landedReadings?(): number;
   close(): Promise<void>;
 }
 

@@ -150,7 +150,11 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
   const statsTimer =
     statsEverySeconds > 0
       ? setInterval(
-          () => log.info({ ...receiver.stats(), ngsiLd: ngsiLd?.stats() }, 'receiver stats'),
+          () =>
+            log.info(
+              { ...receiver.stats(), landedReadings: store.landedReadings?.(), ngsiLd: ngsiLd?.stats() },
+              'receiver stats',
+            ),
           statsEverySeconds * 1000,
         )
       : undefined;

@@ -90,10 +90,12 @@ describe('the SQLite receiver lands large batches', () => {
     const r = await store.writeTelemetry(b, Date.now(), encodeTelemetry(b));
     expect(r).toEqual({ inserted: 5000, duplicates: 0, watermarks: { seq: 5000, events: 0 } });
     expect(onDisk(file)).toEqual({ rows: 0, distinct: 0, landed: 1 });
+    expect(store.landedReadings()).toBe(5000); // what the receiver's stats line reports
     // the reader expands first: everything stored is there, exactly as it was sent
     const got = await all(store);
     expect(got.map(({ gateway, epoch, ...w }) => w)).toEqual(b.readings);
     expect(onDisk(file)).toEqual({ rows: 5000, distinct: 5000, landed: 0 });
+    expect(store.landedReadings()).toBe(0);
     expect(await store.counts()).toEqual({ readings: 5000, events: 0 });
   });
 
