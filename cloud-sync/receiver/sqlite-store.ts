@@ -102,6 +102,10 @@ const MIGRATIONS: readonly string[] = [
 ];
 /** The SQLite file's schema version (PostgreSQL's has its own: store.ts). */
 const SCHEMA_VERSION = MIGRATIONS.length;
+/** The oldest schema a read-only opener (export, archive, fleet) reads as it is. */
+const READABLE_FROM = 3;
+/** The schema that added `landed`. */
+const LANDED_FROM = 4;
 
 /** Columns of one row of `readings`, in the order the INSERTs below bind them. */
 const READING_COLUMNS = 11;
@@ -172,6 +176,8 @@ export class SqliteReceiverStore implements ReceiverStore {
   private readonly readonly: boolean;
   private readonly onError: ((message: string) => void) | undefined;
   private landing: Landing | undefined;
+  /** the file's schema version when it was opened (before any upgrade) */
+  private schemaFound = 0;
   private stmts:
     | {
         /** by rows per statement: INSERT_CHUNKS */
@@ -252,6 +258,7 @@ export class SqliteReceiverStore implements ReceiverStore {
    * the receiver does when idle, and it changes nothing a reader can tell.
    */
   private expandForReader(): void {
+    if (this.schemaFound < LANDED_FROM) return;
     const has = this.must().prepare('SELECT 1 FROM landed LIMIT 1').get();
     if (!has) return;
     let writer: Database.Database | undefined;
@@ -295,7 +302,17 @@ export class SqliteReceiverStore implements ReceiverStore {
         `${this.location} has receiver schema version ${found}; this release knows up to ${SCHEMA_VERSION}: upgrade langbiang`,
       );
     }
+    this.schemaFound = found;
     if (found === SCHEMA_VERSION) return;
+    // v3 has every table a reader queries (v4 only adds `landed`): export and archive work on a file
+    // whose receiver has not been upgraded yet
+    if (this.readonly && found >= READABLE_FROM) return;
+    if (this.readonly && found > 0) {
+      throw new LangbiangError(
+        'USAGE',
+        `${this.location} has receiver schema version ${found}, older than this release reads: start \`langbiang receiver\` on it once (it upgrades the file)`,
+      );
+    }
     if (this.readonly) {
       throw new LangbiangError('USAGE', `${this.location} is not a receiver database (run the receiver on it first)`);
     }

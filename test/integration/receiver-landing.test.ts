@@ -172,4 +172,27 @@ describe('the SQLite receiver lands large batches', () => {
     await until(() => onDisk(file).landed === 0, 5_000);
     expect(onDisk(file)).toEqual({ rows: 2500, distinct: 2500, landed: 0 });
   });
+
+  it('export and archive still read a file of the previous schema (3) as it is; an older one gets a clear word', async () => {
+    const file = join(dir, 'v3.db');
+    const store = new SqliteReceiverStore(file);
+    await store.init();
+    await store.writeTelemetry(batch(1, 200), Date.now());
+    await store.close();
+    // as the previous release left it: no landed table, user_version 3
+    const db = new Database(file);
+    db.exec('DROP TABLE landed');
+    db.pragma('user_version = 3');
+    db.close();
+    const reader = await openReceiverStore(file, { readonly: true });
+    open.push(reader);
+    expect((await all(reader)).length).toBe(200);
+    await reader.close();
+    const old = new Database(file);
+    old.pragma('user_version = 2');
+    old.close();
+    await expect(openReceiverStore(file, { readonly: true })).rejects.toThrow(
+      /has receiver schema version 2, older than this release reads: start `langbiang receiver` on it once/,
+    );
+  });
 });
