@@ -153,14 +153,19 @@ describe('Modbus RTU over a PTY', () => {
     expect(deadHealth?.state).toBe('offline');
     expect(deadHealth?.retryAt).toBeGreaterThan(Date.now() - 1000);
 
-    // refusing: every point comes back as an exception with its code, never backed off
+    // refusing: its points come back as an exception with its code, never backed off. On a
+    // loaded machine an answer can arrive after the 150 ms timeout: that one is a timeout, rightly
+    // (the bus cannot tell a late answer from a lost one), but never device_offline, and most
+    // answers are in time.
     const refusals = (during.get(refuser.id) ?? []).flat();
     expect(refusals.length).toBeGreaterThan(0);
+    const exceptions = refusals.filter((v) => v.quality === 'exception');
+    expect(exceptions.length).toBeGreaterThanOrEqual(refusals.length / 2);
     for (const v of refusals) {
-      expect(v.quality).toBe('exception');
-      expect(v.error).toContain('exception 4');
+      expect(['exception', 'timeout']).toContain(v.quality);
       expect(v.value).toBeNull();
     }
+    for (const v of exceptions) expect(v.error).toContain('exception 4');
     expect(bus.health().devices.find((h) => h.device === refuser.id)?.state).toBe('degraded');
 
     // dropping: some good, some garbled (crc_error), some lost (timeout); never silently missing
