@@ -97,6 +97,8 @@ export interface ReceiverStats {
   writeErrors: number;
   /** end-to-end acknowledgements published (coalesced: at most one per gateway per ackIntervalMs) */
   acksPublished: number;
+  /** telemetry messages committed whole, their rows written when the receiver is idle (SQLite) */
+  telemetryLanded: number;
   connected: boolean;
   /** wall ms of the last stored message */
   lastMessageAt?: number;
@@ -133,6 +135,7 @@ export class Receiver {
     malformed: 0,
     writeErrors: 0,
     acksPublished: 0,
+    telemetryLanded: 0,
     connected: false,
   };
   /** the newest watermarks per gateway and epoch, waiting for the next ack flush */
@@ -374,6 +377,7 @@ export class Receiver {
       const r = await this.opts.store.writeTelemetry(batch, now, payload);
       this.s.readingsInserted += r.inserted;
       this.s.duplicates += r.duplicates;
+      if (r.landed) this.s.telemetryLanded++;
       this.queueAck(batch.gateway, batch.epoch, r.watermarks.seq, r.watermarks.events, {
         prompt: batch.promptAck === true,
         compact: batch.compactAck === true,

@@ -51,7 +51,8 @@ export class Landing {
       land: db.prepare(
         'INSERT INTO landed (gateway, epoch, first_seq, last_seq, readings, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
-      next: db.prepare('SELECT id, gateway, readings, body FROM landed ORDER BY id LIMIT 64'),
+      // one at a time: a chunk takes ~10 of a drain's batches, and each body is read once
+      next: db.prepare('SELECT id, gateway, readings, body FROM landed ORDER BY id LIMIT 1'),
       drop: db.prepare('DELETE FROM landed WHERE id = ?'),
       pending: db.prepare('SELECT coalesce(sum(readings), 0) FROM landed').pluck(),
     };
@@ -104,47 +105,43 @@ export class Landing {
 
   /**
    * Moves whole landed batches, up to about one chunk of readings, into `readings` in one
-   * transaction. Returns the readings moved (0: nothing was landed).
+   * transaction. Returns the batches moved (0: nothing was landed).
    */
   expandChunk(limit = this.opts.chunk ?? EXPAND_CHUNK_READINGS): number {
-    let moved = 0;
+    let batches = 0;
     this.db
       .transaction(() => {
         const now = Date.now();
-        while (moved < limit) {
-          const rows = this.stmts.next.all() as { id: number; gateway: string; readings: number; body: Buffer }[];
-          if (rows.length === 0) break;
-          for (const r of rows) {
-            let b: TelemetryBatch;
-            try {
-              b = decodeTelemetry(r.body, { gateway: r.gateway });
-            } catch (err) {
-              // it decoded when it landed: this is a damaged database, not a bad message
-              throw new LangbiangError(
-                'STORE_FAILED',
-                `landed batch ${r.id} of ${r.gateway} no longer decodes: ${describeError(err)}`,
-              );
-            }
-            // received_at is when the row is written: a reader following rows by arrival finds them
-            this.insertRows(b, now);
-            this.stmts.drop.run(r.id);
-            moved += r.readings;
-            if (moved >= limit) break;
+        let readings = 0;
+        while (readings < limit) {
+          const r = this.stmts.next.get() as
+            | { id: number; gateway: string; readings: number; body: Buffer }
+            | undefined;
+          if (!r) break;
+          let b: TelemetryBatch;
+          try {
+            b = decodeTelemetry(r.body, { gateway: r.gateway });
+          } catch (err) {
+            // it decoded when it landed: this is a damaged database, not a bad message
+            throw new LangbiangError(
+              'STORE_FAILED',
+              `landed batch ${r.id} of ${r.gateway} no longer decodes: ${describeError(err)}`,
+            );
           }
+          // received_at is when the row is written: a reader following rows by arrival finds them
+          this.insertRows(b, now);
+          this.stmts.drop.run(r.id);
+          readings += r.readings;
+          batches++;
         }
       })
       .immediate();
-    return moved;
+    return batches;
   }
 
   /** Everything landed into `readings` (a reader is about to read them). */
-  expandAll(): number {
-    let total = 0;
-    for (;;) {
-      const n = this.expandChunk();
-      if (n === 0) return total;
-      total += n;
-    }
+  expandAll(): void {
+    for (;;) if (this.expandChunk() === 0) return;
   }
 
   close(): void {

@@ -20,6 +20,7 @@ import type {
 } from './store.js';
 import {
   type Coverage,
+  countUnaccounted,
   eventsCoverage,
   nextWatermark,
   type Range,
@@ -100,6 +101,14 @@ const MIGRATIONS: readonly string[] = [
      body BLOB NOT NULL
    );`,
 ];
+/** One stream's stored acknowledgement state (watermark.ts), and whether its row exists. */
+interface StreamState {
+  known: boolean;
+  upto: number;
+  settled: number;
+  above: Range[];
+}
+
 /** The SQLite file's schema version (PostgreSQL's has its own: store.ts). */
 const SCHEMA_VERSION = MIGRATIONS.length;
 /** The oldest schema a read-only opener (export, archive, fleet) reads as it is. */
@@ -120,6 +129,16 @@ function insertReadingsSql(rows: number): string {
   const one = `(${Array(READING_COLUMNS).fill('?').join(', ')})`;
   return `INSERT INTO readings (gateway, epoch, seq, device, point, ts, value_num, value_text, unit, quality, received_at)
           VALUES ${Array(rows).fill(one).join(', ')} ON CONFLICT DO NOTHING`;
+}
+
+/** A connection that writes: WAL, durable commits, the statement journal in memory. */
+function setUpWriter(db: Database.Database): void {
+  // A multi-row INSERT keeps a statement journal (to undo its own rows if one fails); on a file
+  // it spilled to a temporary file: six times the writes of the one-row statements.
+  db.pragma('temp_store = MEMORY');
+  db.pragma('journal_mode = WAL');
+  // a message is acknowledged after its commit: the commit must survive a power cut
+  db.pragma('synchronous = FULL');
 }
 
 /** The multi-row INSERT statements, by rows per statement (INSERT_CHUNKS). */
@@ -175,6 +194,8 @@ export class SqliteReceiverStore implements ReceiverStore {
   private db: Database.Database | undefined;
   private readonly readonly: boolean;
   private readonly onError: ((message: string) => void) | undefined;
+  /** messages of more readings than this land whole */
+  private readonly landAbove: number;
   private landing: Landing | undefined;
   /** the file's schema version when it was opened (before any upgrade) */
   private schemaFound = 0;
@@ -191,10 +212,14 @@ export class SqliteReceiverStore implements ReceiverStore {
       }
     | undefined;
 
-  constructor(path: string, opts: { readonly?: boolean; onError?: (message: string) => void } = {}) {
+  constructor(
+    path: string,
+    opts: { readonly?: boolean; onError?: (message: string) => void; landAbove?: number } = {},
+  ) {
     this.location = resolve(path);
     this.readonly = opts.readonly === true;
     this.onError = opts.onError;
+    this.landAbove = opts.landAbove ?? LAND_ABOVE_READINGS;
   }
 
   async init(): Promise<void> {
@@ -205,13 +230,7 @@ export class SqliteReceiverStore implements ReceiverStore {
       if (!this.readonly) mkdirSync(dirname(this.location), { recursive: true });
       this.db = new Database(this.location, { readonly: this.readonly, fileMustExist: this.readonly });
       this.db.pragma('busy_timeout = 10000');
-      if (!this.readonly) {
-        // A multi-row INSERT keeps a statement journal (to undo its own rows if one fails); on a
-        // file it spilled to a temporary file: six times the writes of the one-row statements.
-        this.db.pragma('temp_store = MEMORY');
-        this.db.pragma('journal_mode = WAL');
-        this.db.pragma('synchronous = FULL');
-      }
+      if (!this.readonly) setUpWriter(this.db);
     } catch (err) {
       throw new LangbiangError(
         'STORE_FAILED',
@@ -247,16 +266,20 @@ export class SqliteReceiverStore implements ReceiverStore {
       this.landing = new Landing(this.db, (b, at) => this.insertReadings(b, at), { onError: this.onError });
       // batches landed before a stop or a crash become rows once the receiver is idle
       if (this.landing.pending() > 0) this.landing.touched();
-    } else {
-      this.expandForReader();
     }
   }
 
   /**
-   * A read-only opener (export, archive, fleet) must see every stored reading, also those still
-   * landed: it expands them first, through a connection of its own — the same idempotent work
-   * the receiver does when idle, and it changes nothing a reader can tell.
+   * Before a query of `readings`: what is landed becomes rows first. A read-only opener (export,
+   * archive, fleet, a test watching the city) does it through a connection of its own, at each
+   * query, since the receiver keeps landing while it reads — the same idempotent work the receiver
+   * does when idle, and it changes nothing a reader can tell.
    */
+  private settle(): void {
+    if (this.landing) this.landing.expandAll();
+    else this.expandForReader();
+  }
+
   private expandForReader(): void {
     if (this.schemaFound < LANDED_FROM) return;
     const has = this.must().prepare('SELECT 1 FROM landed LIMIT 1').get();
@@ -265,8 +288,7 @@ export class SqliteReceiverStore implements ReceiverStore {
     try {
       writer = new Database(this.location, { fileMustExist: true });
       writer.pragma('busy_timeout = 10000');
-      writer.pragma('temp_store = MEMORY');
-      writer.pragma('synchronous = FULL');
+      setUpWriter(writer);
       const inserts = prepareInserts(writer);
       new Landing(writer, (b, at) => insertRows(inserts, b, at)).expandAll();
     } catch (err) {
@@ -279,11 +301,6 @@ export class SqliteReceiverStore implements ReceiverStore {
     } finally {
       writer?.close();
     }
-  }
-
-  /** Before a query of `readings`: what is landed becomes rows first. */
-  private settle(): void {
-    this.landing?.expandAll();
   }
 
   private migrate(): void {
@@ -336,40 +353,29 @@ export class SqliteReceiverStore implements ReceiverStore {
   async writeTelemetry(b: TelemetryBatch, receivedAt: number, payload?: Uint8Array): Promise<WriteResult> {
     const db = this.must();
     const landing = this.landing!;
+    const lands = b.readings.length > this.landAbove;
     let inserted = 0;
     let watermarks!: Watermarks;
     try {
-      if (b.readings.length > LAND_ABOVE_READINGS && landing.pending() > LANDED_MAX_READINGS) landing.expandChunk();
+      // a receiver that is never idle still turns what it landed into rows, at the rate of row inserts
+      if (lands && landing.pending() > LANDED_MAX_READINGS) landing.expandChunk();
       db.transaction(() => {
-        if (b.readings.length > LAND_ABOVE_READINGS) {
+        let readings: StreamState | undefined;
+        if (lands) {
           // landed even when every seq is accounted for: the rows' key, not the watermark, is what dedupes
-          inserted = this.notYetHeld(b);
+          readings = this.streamState(b.gateway, b.epoch, 'readings');
+          inserted = countUnaccounted(b.readings, readings);
           landing.land(b, receivedAt, payload);
         } else {
           inserted = this.insertReadings(b, receivedAt);
         }
-        watermarks = this.advance(b.gateway, b.epoch, telemetryCoverage(b), receivedAt);
+        watermarks = this.advance(b.gateway, b.epoch, telemetryCoverage(b), receivedAt, readings);
       }).immediate();
     } catch (err) {
       throw storeError(err);
     }
-    if (b.readings.length > LAND_ABOVE_READINGS) landing.touched();
-    return { inserted, duplicates: b.readings.length - inserted, watermarks };
-  }
-
-  /** The batch's readings whose seq the database does not account for yet (inside the write's transaction). */
-  private notYetHeld(b: TelemetryBatch): number {
-    const s = this.stmts!;
-    const mark = s.getMark.get(b.gateway, b.epoch, 'readings') as { upto: number; settled: number } | undefined;
-    const above = s.getCoverage.all(b.gateway, b.epoch, 'readings') as { first: number; last: number }[];
-    const upto = Math.max(mark?.upto ?? 0, mark?.settled ?? 0);
-    let n = 0;
-    for (const r of b.readings) {
-      if (r.seq <= upto) continue;
-      if (above.some((a) => r.seq >= a.first && r.seq <= a.last)) continue;
-      n++;
-    }
-    return n;
+    if (lands) landing.touched();
+    return { inserted, duplicates: b.readings.length - inserted, watermarks, landed: lands };
   }
 
   private insertReadings(b: TelemetryBatch, receivedAt: number): number {
@@ -394,12 +400,25 @@ export class SqliteReceiverStore implements ReceiverStore {
     return { inserted, duplicates: b.events.length - inserted, watermarks };
   }
 
-  /** Inside the write's transaction (SQLite has one writer at a time: nothing else moves them). */
-  private advance(gateway: string, epoch: string, c: Coverage, now: number): Watermarks {
+  /**
+   * Inside the write's transaction (SQLite has one writer at a time: nothing else moves them).
+   * `readings`: the readings stream's state if the caller has read it already.
+   */
+  private advance(gateway: string, epoch: string, c: Coverage, now: number, readings?: StreamState): Watermarks {
     return {
-      seq: this.advanceStream(gateway, epoch, 'readings', c.readings, c.settledReadings, now),
+      seq: this.advanceStream(gateway, epoch, 'readings', c.readings, c.settledReadings, now, readings),
       events: this.advanceStream(gateway, epoch, 'events', c.events, c.settledEvents, now),
     };
+  }
+
+  /** One stream's stored watermark, settled point and ranges above it. */
+  private streamState(gateway: string, epoch: string, stream: Stream): StreamState {
+    const s = this.stmts!;
+    const row = s.getMark.get(gateway, epoch, stream) as { upto: number; settled: number } | undefined;
+    const above = (s.getCoverage.all(gateway, epoch, stream) as { first: number; last: number }[]).map(
+      (r) => [r.first, r.last] as const,
+    );
+    return { known: row !== undefined, upto: row?.upto ?? 0, settled: row?.settled ?? 0, above };
   }
 
   private advanceStream(
@@ -409,17 +428,19 @@ export class SqliteReceiverStore implements ReceiverStore {
     added: Range[],
     settled: number | undefined,
     now: number,
+    state?: StreamState,
   ): number {
+    if (added.length === 0 && !settled) {
+      if (state) return state.upto;
+      const row = this.stmts!.getMark.get(gateway, epoch, stream) as { upto: number } | undefined;
+      return row?.upto ?? 0;
+    }
+    const stored = state ?? this.streamState(gateway, epoch, stream);
+    const next = nextWatermark(stored, added, settled);
+    if (!next.changed && stored.known) return next.upto;
     const s = this.stmts!;
-    const row = s.getMark.get(gateway, epoch, stream) as { upto: number; settled: number } | undefined;
-    if (added.length === 0 && !settled) return row?.upto ?? 0;
-    const above = (s.getCoverage.all(gateway, epoch, stream) as { first: number; last: number }[]).map(
-      (r) => [r.first, r.last] as const,
-    );
-    const next = nextWatermark({ upto: row?.upto ?? 0, settled: row?.settled ?? 0, above }, added, settled);
-    if (!next.changed && row) return next.upto;
     s.putMark.run(gateway, epoch, stream, next.upto, next.settled, now);
-    if (above.length > 0) s.clearCoverage.run(gateway, epoch, stream);
+    if (stored.above.length > 0) s.clearCoverage.run(gateway, epoch, stream);
     for (const [first, last] of next.above) s.putCoverage.run(gateway, epoch, stream, first, last);
     return next.upto;
   }

@@ -24,6 +24,8 @@ export interface WriteResult {
    * receiver acknowledges end to end (protocol/ack.ts).
    */
   watermarks: Watermarks;
+  /** the batch was committed whole, its rows written later (SQLite: sqlite-landing.ts) */
+  landed?: boolean;
 }
 
 export interface ReadingQuery {
@@ -166,6 +168,8 @@ export async function openReceiverStore(
     readonly?: boolean;
     /** a background job's failure (SQLite's expansion of landed batches) */
     onError?: (message: string) => void;
+    /** SQLite: messages of more readings than this are committed whole (default 1,000; 0: every one) */
+    landAbove?: number;
   } = {},
 ): Promise<ReceiverStore> {
   const loc = parseStoreUrl(url);

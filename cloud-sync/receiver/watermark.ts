@@ -108,3 +108,23 @@ export function nextWatermark(
     next.above.some((r, i) => r[0] !== stored.above[i]![0] || r[1] !== stored.above[i]![1]);
   return { upto: next.upto, settled: s, above: next.above, changed };
 }
+
+/**
+ * How many of these readings (seqs increasing) the stored state does not account for yet: above
+ * the watermark (and the settled point) and outside every range kept above it.
+ */
+export function countUnaccounted(
+  readings: readonly { seq: number }[],
+  stored: { upto: number; settled: number; above: readonly Range[] },
+): number {
+  const floor = Math.max(stored.upto, stored.settled);
+  let n = 0;
+  let k = 0;
+  for (const { seq } of readings) {
+    if (seq <= floor) continue;
+    while (k < stored.above.length && stored.above[k]![1] < seq) k++;
+    const r = stored.above[k];
+    if (!r || seq < r[0]) n++;
+  }
+  return n;
+}

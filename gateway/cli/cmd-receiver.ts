@@ -20,6 +20,7 @@ export interface ReceiverCliOptions extends NgsiLdCliOptions {
   key?: string;
   sessionExpiry?: string;
   statsInterval?: string;
+  landAbove?: string;
   /** serve GET /healthz on this port (127.0.0.1, or --health-host) */
   healthPort?: string;
   healthHost?: string;
@@ -85,6 +86,8 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
   const sessionExpirySeconds = positiveInt('--session-expiry', o.sessionExpiry, 86_400);
   const statsEverySeconds = positiveInt('--stats-interval', o.statsInterval, 60);
   const ackPaceSeconds = positiveInt('--ack-pace', o.ackPace, 60);
+  // the store's own default (sqlite-landing.ts) unless the flag is given
+  const landAbove = o.landAbove === undefined ? undefined : positiveInt('--land-above', o.landAbove, 0);
   if (ackPaceSeconds > 60)
     throw new LangbiangError(
       'USAGE',
@@ -113,6 +116,7 @@ export async function runReceiver(o: ReceiverCliOptions): Promise<void> {
   for (const w of pem.warnings) log.warn({ flag: `--${w.which}` }, `--${w.which} ${w.message}`);
   const { openReceiverStore, Receiver } = await import('../../cloud-sync/receiver/index.js');
   const store = await openReceiverStore(o.db, {
+    landAbove,
     onError: (message) => log.error({ err: message }, 'moving landed readings into rows failed; retrying in 5 s'),
   });
   log.info({ db: store.location, backend: store.backend }, 'receiver database ready');

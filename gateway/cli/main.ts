@@ -143,6 +143,10 @@ export async function main(argv: string[]): Promise<void> {
     .option('--key <file>', 'client private key (PEM)')
     .option('--session-expiry <seconds>', "how long the broker keeps this receiver's session while it is away", '86400')
     .option('--stats-interval <seconds>', 'log counters this often (0: never)', '60')
+    .option(
+      '--land-above <readings>',
+      'SQLite: commit a message of more readings than this whole, its rows made when idle (default 1000; 0: every message)',
+    )
     .option('--ngsi-ld <url>', 'also upsert each device as a Smart Data Model entity into this NGSI-LD context broker')
     .option('--tenant <name>', 'NGSI-LD tenant (NGSILD-Tenant header)')
     .option('--context <url>', "one JSON-LD @context for every entity instead of each model's own")

@@ -88,7 +88,7 @@ describe('the SQLite receiver lands large batches', () => {
     await store.init();
     const b = batch(1, 5000);
     const r = await store.writeTelemetry(b, Date.now(), encodeTelemetry(b));
-    expect(r).toEqual({ inserted: 5000, duplicates: 0, watermarks: { seq: 5000, events: 0 } });
+    expect(r).toEqual({ inserted: 5000, duplicates: 0, watermarks: { seq: 5000, events: 0 }, landed: true });
     expect(onDisk(file)).toEqual({ rows: 0, distinct: 0, landed: 1 });
     expect(store.landedReadings()).toBe(5000); // what the receiver's stats line reports
     // the reader expands first: everything stored is there, exactly as it was sent
@@ -194,5 +194,22 @@ describe('the SQLite receiver lands large batches', () => {
     await expect(openReceiverStore(file, { readonly: true })).rejects.toThrow(
       /has receiver schema version 2, older than this release reads: start `langbiang receiver` on it once/,
     );
+  });
+
+  it('a reader open for long sees what lands after it opened; landAbove 0 lands every message', async () => {
+    const file = join(dir, 'long-reader.db');
+    const store = new SqliteReceiverStore(file, { landAbove: 0 });
+    open.push(store);
+    await store.init();
+    const first = await store.writeTelemetry(batch(1, 10), Date.now());
+    expect(first.landed).toBe(true);
+    const reader = await openReceiverStore(file, { readonly: true });
+    open.push(reader);
+    expect((await reader.counts()).readings).toBe(10);
+    // the receiver keeps landing while the reader stays open (a test watching the city, a long export)
+    await store.writeTelemetry(batch(11, 25), Date.now());
+    expect(onDisk(file).landed).toBe(1);
+    expect((await reader.counts()).readings).toBe(25);
+    expect((await all(reader)).map((r) => r.seq)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { TelemetryBatch } from '../../cloud-sync/protocol/types.js';
 import { parseStoreUrl, redactUrl } from '../../cloud-sync/receiver/store.js';
 import { eventsProblem, telemetryProblem } from '../../cloud-sync/receiver/validate.js';
+import { countUnaccounted } from '../../cloud-sync/receiver/watermark.js';
 import { LogLimiter } from '../../gateway/core/log-limiter.js';
 
 describe('receiver database URLs', () => {
@@ -74,4 +75,41 @@ describe('decoded message checks', () => {
       /NUL/,
     );
   });
+});
+
+describe('countUnaccounted: the readings of a batch the database does not hold yet', () => {
+  const table: {
+    name: string;
+    seqs: number[];
+    stored: { upto: number; settled: number; above: [number, number][] };
+    want: number;
+  }[] = [
+    { name: 'a new gateway', seqs: [1, 2, 3], stored: { upto: 0, settled: 0, above: [] }, want: 3 },
+    { name: 'all below the watermark', seqs: [4, 5], stored: { upto: 5, settled: 0, above: [] }, want: 0 },
+    { name: 'straddling the watermark', seqs: [4, 5, 6, 7], stored: { upto: 5, settled: 0, above: [] }, want: 2 },
+    { name: 'below the settled point', seqs: [1, 2, 9], stored: { upto: 0, settled: 8, above: [] }, want: 1 },
+    {
+      name: 'inside and between ranges above a hole',
+      seqs: [11, 12, 20, 21, 25, 30, 31],
+      stored: {
+        upto: 10,
+        settled: 0,
+        above: [
+          [20, 21],
+          [30, 40],
+        ],
+      },
+      want: 3,
+    },
+    { name: 'holes in the batch', seqs: [2, 5, 9], stored: { upto: 0, settled: 0, above: [[5, 5]] }, want: 2 },
+  ];
+  for (const row of table)
+    it(row.name, () => {
+      expect(
+        countUnaccounted(
+          row.seqs.map((seq) => ({ seq })),
+          row.stored,
+        ),
+      ).toBe(row.want);
+    });
 });
