@@ -185,18 +185,21 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms, confirm: false }
     expect(noCsrf.status).toBe(403);
     const wrongType = await tech.req('POST', '/api/update', { raw: '{}' });
     expect(wrongType.status).toBe(415);
-    // a body announced larger than any release bundle is refused before it is read
-    const tooLarge = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = http.request(`${base}/api/update`, {
+    /** an upload announcing `length` bytes, its body written by the caller (none of it yet) */
+    const rawUpload = (length: number) =>
+      http.request(`${base}/api/update`, {
         method: 'POST',
         headers: {
           cookie: tech.cookie,
           'x-csrf-token': tech.csrf,
           origin: base,
           'content-type': 'application/octet-stream',
-          'content-length': String(600 * 1024 * 1024),
+          'content-length': String(length),
         },
       });
+    // a body announced larger than any release bundle is refused before it is read
+    const tooLarge = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = rawUpload(600 * 1024 * 1024);
       req.on('response', (res) => {
         let body = '';
         res.on('data', (d: Buffer) => {
@@ -213,16 +216,7 @@ sync: { url: "${broker.url}", batchMaxDelay: 200ms, confirm: false }
     expect(tooLarge.status).toBe(413);
     expect(JSON.parse(tooLarge.body).error).toMatch(/larger than 536870912 bytes; that is not a release bundle/);
     // one upload at a time: a second one while the first is still coming in is refused
-    const slow = http.request(`${base}/api/update`, {
-      method: 'POST',
-      headers: {
-        cookie: tech.cookie,
-        'x-csrf-token': tech.csrf,
-        origin: base,
-        'content-type': 'application/octet-stream',
-        'content-length': String(1024 * 1024),
-      },
-    });
+    const slow = rawUpload(1024 * 1024);
     slow.on('error', () => {}); // destroyed below
     slow.write(Buffer.alloc(64 * 1024));
     const uploads = join(dir, 'data', 'update', 'uploads');
