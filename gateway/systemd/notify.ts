@@ -41,6 +41,9 @@ export function systemdEnv(env: NodeJS.ProcessEnv = process.env, pid = process.p
  * One sender at a time: two processes started back to back race to the socket, and READY=1
  * must reach systemd before the STATUS= that follows it. Messages wait in order behind the
  * sender in flight; a later STATUS replaces a waiting one (only the newest line matters).
+ * STOPPING=1 waits for nothing: the process exits soon after it, and a queue dies with the
+ * process, so it is sent at once and whatever still waits is dropped (a stopping gateway's
+ * status and pings no longer matter).
  */
 export class SystemdNotifySink implements NotifySink {
   private inFlight = 0;
@@ -60,6 +63,11 @@ export class SystemdNotifySink implements NotifySink {
 
   send(fields: Record<string, string>): void {
     const onlyPing = fields.WATCHDOG === '1' && Object.keys(fields).length === 1;
+    if (fields.STOPPING === '1') {
+      this.waiting.length = 0;
+      this.spawnSender(fields);
+      return;
+    }
     if (this.inFlight > 0) {
       // A ping that is still waiting for systemd makes the next one pointless; don't pile up processes.
       if (onlyPing) return;

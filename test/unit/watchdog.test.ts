@@ -171,8 +171,8 @@ describe('SystemdNotifySink (real child processes)', () => {
     sink.send({ STATUS: 'degraded: one' });
     sink.send({ STATUS: 'degraded: two' }); // replaces "one", which never went out
     sink.send({ WATCHDOG: '1' }); // a sender is in flight: a ping is pointless, dropped
-    sink.send({ STOPPING: '1' });
-    const want = ['--ready --status=polling 3 devices', '--status=degraded: two', 'STOPPING=1'];
+    sink.send({ STATUS: 'degraded: three' }); // replaces "two"
+    const want = ['--ready --status=polling 3 devices', '--status=degraded: three'];
     const deadline = Date.now() + 10_000;
     let got: string[] = [];
     while (Date.now() < deadline) {
@@ -182,5 +182,27 @@ describe('SystemdNotifySink (real child processes)', () => {
     }
     await new Promise((r) => setTimeout(r, 200)); // nothing more arrives
     expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(want);
+  });
+
+  it('sends STOPPING=1 at once, not behind a sender in flight (the process exits right after)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'langbiang-notify-'));
+    const log = join(dir, 'sent.log');
+    // The ping's sender hangs for 1.5 s, as when systemd is busy; the gateway stops meanwhile.
+    const program = join(dir, 'fake-notify.sh');
+    writeFileSync(
+      program,
+      `#!/bin/sh\ncase "$*" in *WATCHDOG*) sleep 1.5;; esac\necho "$*" | sed 's/--pid=[0-9]* //' >> ${log}\n`,
+    );
+    chmodSync(program, 0o755);
+    const sink = new SystemdNotifySink({ socket: join(dir, 'notify.sock'), program });
+    sink.send({ WATCHDOG: '1' });
+    sink.send({ STATUS: 'degraded: waiting' }); // waits behind the ping
+    sink.send({ STOPPING: '1' }); // goes now; the waiting status is dropped
+    const deadline = Date.now() + 1_000;
+    while (Date.now() < deadline && !existsSync(log)) await new Promise((r) => setTimeout(r, 20));
+    // before the ping's sender is done, STOPPING=1 has been delivered
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['STOPPING=1']);
+    await new Promise((r) => setTimeout(r, 1_800));
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['STOPPING=1', 'WATCHDOG=1']);
   });
 });
