@@ -199,7 +199,9 @@ describe('SystemdNotifySink (real child processes)', () => {
     sink.send({ STATUS: 'degraded: waiting' }); // waits behind the ping
     sink.send({ STOPPING: '1' }); // goes now; the waiting status is dropped
     const deadline = Date.now() + 1_000;
-    while (Date.now() < deadline && !existsSync(log)) await new Promise((r) => setTimeout(r, 20));
+    // the shell creates the file before the line is written: wait for the line
+    const lines = () => (existsSync(log) ? readFileSync(log, 'utf8') : '');
+    while (Date.now() < deadline && !lines().endsWith('\n')) await new Promise((r) => setTimeout(r, 20));
     // before the ping's sender is done, STOPPING=1 has been delivered
     expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['STOPPING=1']);
     await new Promise((r) => setTimeout(r, 1_800));
