@@ -7,7 +7,7 @@ import { fiveHundredPoints, startShipped } from './shipped.js';
  * CPU of the gateway as shipped (bench/shipped.ts: HTTP on, sync on with a receiver
  * acknowledging, Node-RED off) polling 500 points every 2 s, at steady state: user + system
  * seconds of the gateway process over a window after a warm-up, as CPU seconds per hour. Twice:
- * with the launcher's V8 flags (`--no-opt --no-maglev --optimize-for-size`, the semi-space cap)
+ * with the launcher's V8 flags (`--turbo-filter=hot* --no-maglev --optimize-for-size`, the semi-space cap)
  * and with V8's defaults (the same CLI imported by a bare node), so the flags' cost is a number.
  */
 async function measure(dir: string, flags: 'shipped' | 'default', warmupS: number, windowS: number) {

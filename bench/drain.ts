@@ -89,8 +89,8 @@ export async function fillWithHistory(dataDir: string, n: number): Promise<void>
 /** How the end-to-end drain runs its processes (the defaults are the product as shipped). */
 export interface ShippedDrainOptions {
   /**
-   * 'shipped': bin/langbiang.js with its V8 flags. 'opt': the same flags but the optimizing
-   * compilers (no `--no-opt --no-maglev`), for the lead's decision on them.
+   * 'shipped': bin/langbiang.js with its V8 flags. 'opt': the same memory flags but the optimizing
+   * compilers free to compile any function (not only the hot… ones), for the lead's decision on them.
    */
   gatewayFlags?: 'shipped' | 'opt';
   /** node options before the script, e.g. --cpu-prof (profiles are written on a clean exit) */

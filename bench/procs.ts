@@ -196,8 +196,9 @@ const MAIN = new URL('../gateway/cli/main.js', import.meta.url).href;
 /**
  * `langbiang start --config FILE` as shipped (bin/langbiang.js, its V8 flags), with V8's defaults
  * (`flags: 'default'`: the same CLI imported by a bare node, no flags set), or with the launcher's
- * flags but the optimizing compilers on (`'opt'`: no `--no-opt --no-maglev`), the one trade the
- * lead decides on (docs/performance.md). `nodeArgs` go before the script (e.g. --cpu-prof).
+ * memory flags but the optimizing compilers free to compile any function (`'opt'`: no
+ * `--turbo-filter=hot*`, no `--no-maglev`), the one trade the lead decides on
+ * (docs/performance.md). `nodeArgs` go before the script (e.g. --cpu-prof).
  */
 export function startGateway(
   config: string,

@@ -212,18 +212,22 @@ export class TelemetryPump {
     const fromConfirmed = from === this.rewoundTo + 1 && this.rewoundTo > 0;
     const promptAck = kind === 'backlog' || fromConfirmed || this.o.promptAck?.() === true;
     for (;;) {
+      const lastSeq = cols.seqs[n - 1]!;
       payload = encodeColumns(
         {
           epoch: this.o.outbox.epoch,
           firstSeq: from,
-          lastSeq: cols.seqs[n - 1]!,
+          lastSeq,
           count: n,
-          seqs: cols.seqs,
+          // the outbox gives increasing seqs: a run as long as its span has no holes to list
+          seqs: lastSeq - from + 1 === n && cols.seqs[0] === from ? null : cols.seqs,
           series: cols.series,
           names: cols.names,
           ts: cols.ts,
           quality: cols.quality,
           values: cols.values,
+          decimals: cols.decimals,
+          scaled: cols.scaled,
           fromConfirmed,
           promptAck,
           compactAck: true,

@@ -95,6 +95,13 @@ export interface TelemetryColumns {
   /** index in QUALITIES */
   quality: ArrayLike<number>;
   values: ArrayLike<number | string | null>;
+  /**
+   * Optional: how each number is held, values[i] === scaled[i] / 10^decimals[i] where
+   * decimals[i] ≥ 0 (ReadingColumns). Checked per reading, so a wrong hint costs a search, not
+   * a wrong value.
+   */
+  decimals?: ArrayLike<number>;
+  scaled?: ArrayLike<number>;
   /** sets FLAG_FROM_CONFIRMED: every seq below firstSeq is confirmed to the gateway */
   fromConfirmed?: boolean;
   /** sets FLAG_PROMPT_ACK: ack this at once, not at the receiver's pace */
@@ -144,11 +151,27 @@ function uv(n: number): void {
   out[pos++] = n;
 }
 
+/**
+ * The zig-zag varint of d at o[w] (o is `out`, with room); returns the position after it. Called
+ * once per column value by the hot… loops, which the optimizing compiler inlines it into.
+ */
+function hotSvAt(o: Buffer, w: number, d: number): number {
+  const z = d >= 0 ? d * 2 : -d * 2 - 1;
+  if (z < 0x80) {
+    o[w] = z;
+    return w + 1;
+  }
+  pos = w;
+  uv(z);
+  return pos;
+}
+
 function sv(n: number): void {
   uv(n >= 0 ? n * 2 : -n * 2 - 1);
 }
 
 function str(s: string): void {
+  if (hotUtf8(s, 0)) return;
   const len = Buffer.byteLength(s, 'utf8');
   ensure(len + 8);
   uv(len);
@@ -162,10 +185,50 @@ function unitStr(u: string | null): void {
     out[pos++] = 0;
     return;
   }
+  if (hotUtf8(u, 1)) return;
   const len = Buffer.byteLength(u, 'utf8');
   ensure(len + 8);
   uv(len + 1);
   pos += out.write(u, pos, 'utf8');
+}
+
+/**
+ * Writes varint(UTF-8 length + lenOffset) and the UTF-8 bytes of s, encoding in place: a drain
+ * message names hundreds of series, and Buffer's own write path (its argument checks, a call into
+ * C++) cost more than the readings' columns. Returns false, having written nothing, for a string
+ * with surrogates (characters beyond U+FFFF, or broken halves): Buffer's encoder handles those.
+ */
+function hotUtf8(s: string, lenOffset: number): boolean {
+  const n = s.length;
+  ensure(n * 3 + 8);
+  const o = out;
+  const start = pos + 1; // most lengths take one varint byte
+  let w = start;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) o[w++] = c;
+    else if (c < 0x800) {
+      o[w++] = 0xc0 | (c >> 6);
+      o[w++] = 0x80 | (c & 0x3f);
+    } else if (c >= 0xd800 && c <= 0xdfff) return false;
+    else {
+      o[w++] = 0xe0 | (c >> 12);
+      o[w++] = 0x80 | ((c >> 6) & 0x3f);
+      o[w++] = 0x80 | (c & 0x3f);
+    }
+  }
+  const len = w - start + lenOffset;
+  if (len < 0x80) {
+    o[pos] = len;
+    pos = w;
+    return true;
+  }
+  let k = 1;
+  for (let v = len; v >= 0x80; v = Math.floor(v / 0x80)) k++;
+  o.copyWithin(pos + k, start, w);
+  uv(len);
+  pos += w - start;
+  return true;
 }
 
 // ---- encoder ----------------------------------------------------------------------------------
@@ -237,19 +300,13 @@ export function encodeColumns(c: TelemetryColumns, opts: EncodeOptions = {}): Bu
 
   // Series in order of first appearance, then grouped by device (device-major): a poll's points
   // then sit together in the name section, in the order the dictionary has them.
-  const firstIdx = new Map<number, number>();
-  const order: number[] = [];
-  const fa = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const key = c.series[i]!;
-    let f = firstIdx.get(key);
-    if (f === undefined) {
-      f = order.length;
-      firstIdx.set(key, f);
-      order.push(key);
-    }
-    fa[i] = f;
-  }
+  // The loops that run once per reading are the hot… functions: the shipped gateway lets V8's
+  // optimizing compiler at those alone (bin/langbiang.js); one-byte varints are written inline,
+  // lookups go through typed arrays, and no call or allocation is made per reading where it can
+  // be helped (the interpreter runs them until they are compiled).
+  const firstOf = hotFirstAppearance(c.series, n);
+  const order = firstOf.order;
+  const fa = firstOf.index;
   const devices = new Map<string, { names: SeriesName[]; firsts: number[] }>();
   for (let f = 0; f < order.length; f++) {
     const name = c.names(order[f]!);
@@ -290,12 +347,7 @@ export function encodeColumns(c: TelemetryColumns, opts: EncodeOptions = {}): Bu
 
   // series column: delta to the previous reading's series, minus one (a poll's run is all zeros)
   ensure(n * 5);
-  let prevS = -1;
-  for (let i = 0; i < n; i++) {
-    const s = local[fa[i]!]!;
-    sv(s - prevS - 1);
-    prevS = s;
-  }
+  const loc = hotSeriesColumn(fa, local, n);
   // seq column only when there are holes
   const seqs = c.seqs;
   if (n < c.lastSeq - c.firstSeq + 1) {
@@ -312,86 +364,13 @@ export function encodeColumns(c: TelemetryColumns, opts: EncodeOptions = {}): Bu
     for (let i = 0; i < n; i++) if (seqs[i] !== c.firstSeq + i) fail(`seq ${seqs[i]} is not increasing`);
   }
   ensure(n * 8);
-  let prevTs = baseTs;
-  for (let i = 0; i < n; i++) {
-    const t = c.ts[i]!;
-    if (!Number.isSafeInteger(t)) fail(`seq ${seqs ? seqs[i] : c.firstSeq + i}: ts must be an integer number of ms`);
-    if (Math.abs(t - prevTs) > MAX_TS_STEP) fail(`seq ${seqs ? seqs[i] : c.firstSeq + i}: ts step too large`);
-    sv(t - prevTs);
-    prevTs = t;
-  }
+  hotTsColumn(c, n, baseTs, fail);
 
   // The tag column is reserved here and filled in the same pass that writes the values after it.
   const tagStart = pos;
   ensure(n);
   pos += n;
-  const nSeries = order.length;
-  const lastVal: (number | string | undefined)[] = new Array(nSeries);
-  const lastK = new Int8Array(nSeries).fill(-1);
-  const lastN = new Float64Array(nSeries);
-  for (let i = 0; i < n; i++) {
-    const q = c.quality[i]!;
-    if (!(q >= 0 && q < QUALITIES.length && Number.isInteger(q))) fail(`reading ${i}: unknown quality code ${q}`);
-    const s = local[fa[i]!]!;
-    const v = c.values[i]!;
-    let kind: number;
-    ensure(16);
-    if (v === null) {
-      kind = KIND_NULL;
-    } else if (lastVal[s] !== undefined && Object.is(lastVal[s], v)) {
-      kind = KIND_REPEAT;
-    } else if (typeof v === 'number') {
-      let k = -1;
-      let scaled = 0;
-      // -0, NaN and ±Infinity have no scaled-integer form
-      if (Number.isFinite(v) && !Object.is(v, -0)) {
-        // the series' current k first: keeps the delta small and usually fits at once
-        const sk = lastK[s]!;
-        if (sk >= 0) {
-          const m = Math.round(v * POW10[sk]!);
-          if (Math.abs(m) <= MAX_SCALED && m / POW10[sk]! === v) {
-            k = sk;
-            scaled = m;
-          }
-        }
-        if (k < 0) {
-          for (let j = 0; j <= MAX_DECIMALS; j++) {
-            const m = Math.round(v * POW10[j]!);
-            if (Math.abs(m) > MAX_SCALED) break;
-            if (m / POW10[j]! === v) {
-              k = j;
-              scaled = m;
-              break;
-            }
-          }
-        }
-      }
-      if (k >= 0) {
-        kind = KIND_DECIMAL0 + k;
-        sv(scaled - (lastK[s] === k ? lastN[s]! : 0));
-        lastK[s] = k;
-        lastN[s] = scaled;
-      } else if (Object.is(Math.fround(v), v)) {
-        kind = KIND_F32;
-        pos = out.writeFloatLE(v, pos);
-        lastK[s] = -1;
-      } else {
-        kind = KIND_F64;
-        pos = out.writeDoubleLE(v, pos);
-        lastK[s] = -1;
-      }
-      lastVal[s] = v;
-    } else if (typeof v === 'string') {
-      kind = KIND_STRING;
-      if (Buffer.byteLength(v) > MAX_STRING_VALUE_BYTES) fail(`reading ${i}: string value longer than 64 KiB`);
-      str(v);
-      lastVal[s] = v;
-      lastK[s] = -1;
-    } else {
-      return fail(`reading ${i}: value must be a number, a string or null`);
-    }
-    out[tagStart + i] = q | (kind << 4);
-  }
+  hotValueColumns(c, n, loc, order.length, tagStart, fail);
   const body = out.subarray(0, pos);
 
   const level = opts.level ?? 9;
@@ -426,6 +405,240 @@ export function encodeColumns(c: TelemetryColumns, opts: EncodeOptions = {}): Bu
   msg.set(payload, p + epoch.length);
   if (out.length > KEEP_BYTES) out = Buffer.allocUnsafe(0);
   return msg;
+}
+
+/**
+ * Writes the series column (room ensured by the caller) and returns each reading's series index in
+ * the name section.
+ */
+function hotSeriesColumn(fa: Int32Array, local: Int32Array, n: number): Int32Array {
+  const loc = new Int32Array(n);
+  const o = out;
+  let w = pos;
+  let prevS = -1;
+  for (let i = 0; i < n; i++) {
+    const s = local[fa[i]!]!;
+    loc[i] = s;
+    w = hotSvAt(o, w, s - prevS - 1);
+    prevS = s;
+  }
+  pos = w;
+  return loc;
+}
+
+/** Writes the timestamp column as steps from baseTs (room ensured by the caller), checking each. */
+function hotTsColumn(c: TelemetryColumns, n: number, baseTs: number, fail: (msg: string) => never): void {
+  const o = out;
+  let w = pos;
+  const tsCol = c.ts;
+  let prevTs = baseTs;
+  for (let i = 0; i < n; i++) {
+    const t = tsCol[i]!;
+    const d = t - prevTs;
+    // an integer (NaN and ±Infinity fail the first test), a safe one, and a step that stays safe
+    if (!(t % 1 === 0 && t <= MAX_TS_STEP && t >= -MAX_TS_STEP && d <= MAX_TS_STEP && d >= -MAX_TS_STEP)) {
+      pos = w;
+      const at = c.seqs ? c.seqs[i] : c.firstSeq + i;
+      if (!Number.isSafeInteger(t)) fail(`seq ${at}: ts must be an integer number of ms`);
+      fail(`seq ${at}: ts step too large`);
+    }
+    w = hotSvAt(o, w, d);
+    prevTs = t;
+  }
+  pos = w;
+}
+
+/**
+ * Each series key's index in order of first appearance. Keys are small integers in practice (the
+ * store's series ids): a typed-array table then, reused across calls and told apart by a
+ * generation number; a Map for any other key.
+ */
+const SMALL_KEYS = 1 << 20;
+let slotGen = new Int32Array(0);
+let slotIdx = new Int32Array(0);
+let generation = 0;
+
+function hotFirstAppearance(keys: ArrayLike<number>, n: number): { order: number[]; index: Int32Array } {
+  const order: number[] = [];
+  const index = new Int32Array(n);
+  if (++generation > 0x7ffffff0) {
+    generation = 1;
+    slotGen.fill(0);
+  }
+  const gen = generation;
+  let big: Map<number, number> | null = null;
+  for (let i = 0; i < n; i++) {
+    const key = keys[i]!;
+    let f: number;
+    if (key >>> 0 === key && key < SMALL_KEYS) {
+      if (key >= slotGen.length) {
+        let size = Math.max(1024, slotGen.length * 2);
+        while (size <= key) size *= 2;
+        const g = new Int32Array(size);
+        g.set(slotGen);
+        const x = new Int32Array(size);
+        x.set(slotIdx);
+        slotGen = g;
+        slotIdx = x;
+      }
+      if (slotGen[key] === gen) f = slotIdx[key]!;
+      else {
+        f = order.length;
+        order.push(key);
+        slotGen[key] = gen;
+        slotIdx[key] = f;
+      }
+    } else {
+      big ??= new Map();
+      const known = big.get(key);
+      if (known === undefined) {
+        f = order.length;
+        order.push(key);
+        big.set(key, f);
+      } else f = known;
+    }
+    index[i] = f;
+  }
+  return { order, index };
+}
+
+/**
+ * The smallest k ≤ MAX_DECIMALS with v = m / 10^k exactly (m an integer, |m| ≤ MAX_SCALED), trying
+ * the series' current k first; sets `searchM`. -1 when there is none (−0, NaN, ±Infinity, other
+ * fractions).
+ */
+let searchM = 0;
+function decimalScale(v: number, current: number): number {
+  // -0, NaN and ±Infinity have no scaled-integer form
+  if (!Number.isFinite(v) || Object.is(v, -0)) return -1;
+  if (current >= 0) {
+    const m = Math.round(v * POW10[current]!);
+    if (Math.abs(m) <= MAX_SCALED && m / POW10[current]! === v) {
+      searchM = m;
+      return current;
+    }
+  }
+  for (let j = 0; j <= MAX_DECIMALS; j++) {
+    const m = Math.round(v * POW10[j]!);
+    if (Math.abs(m) > MAX_SCALED) break;
+    if (m / POW10[j]! === v) {
+      searchM = m;
+      return j;
+    }
+  }
+  return -1;
+}
+
+/**
+ * The tag and value columns. Per series the decoder keeps the last value and, for decimals, its
+ * scale k and scaled integer n: a value equal to the last is a REPEAT, a decimal of the same k is
+ * sent as the difference of the scaled integers. Where the columns say how the store held a number
+ * (decimals/scaled), that scale is taken (raised to the series' k when that is exact), not searched.
+ */
+function hotValueColumns(
+  c: TelemetryColumns,
+  n: number,
+  loc: Int32Array,
+  nSeries: number,
+  tagStart: number,
+  fail: (msg: string) => never,
+): void {
+  const values = c.values;
+  const quality = c.quality;
+  const hintK = c.decimals;
+  const hintM = c.scaled;
+  const nq = QUALITIES.length;
+  // last non-decimal value of a series (strings, f32, f64), meaningful only while lastK < 0
+  const lastVal: (number | string | undefined)[] = new Array(nSeries);
+  // -1: the last value was not a decimal (or none yet)
+  const lastK = new Int8Array(nSeries).fill(-1);
+  const lastN = new Float64Array(nSeries);
+  ensure(n * 8 + 16);
+  let o = out;
+  let p = pos;
+  for (let i = 0; i < n; i++) {
+    const q = quality[i]!;
+    if (!(q >>> 0 === q && q < nq)) fail(`reading ${i}: unknown quality code ${q}`);
+    const s = loc[i]!;
+    const v = values[i]!;
+    let kind: number;
+    if (v === null) {
+      kind = KIND_NULL;
+    } else if (typeof v === 'number') {
+      const sk = lastK[s]!;
+      let k = -1;
+      let m = 0;
+      const hk = hintK !== undefined && hintM !== undefined ? hintK[i]! : -1;
+      if (hk >= 0) {
+        m = hintM![i]!;
+        // trust, but check: the scale must give back exactly this value (and +0, not -0)
+        if (
+          hk <= MAX_DECIMALS &&
+          m <= MAX_SCALED &&
+          m >= -MAX_SCALED &&
+          (hk === 0 ? m === v : m / POW10[hk]! === v) &&
+          (m !== 0 || 1 / v > 0)
+        ) {
+          k = hk;
+          if (sk > k) {
+            // the series' own scale keeps the difference small
+            const m2 = m * POW10[sk - k]!;
+            if (m2 <= MAX_SCALED && m2 >= -MAX_SCALED && m2 / POW10[sk]! === v) {
+              k = sk;
+              m = m2;
+            }
+          }
+        } else {
+          k = decimalScale(v, sk);
+          m = searchM;
+        }
+      } else if (!(sk < 0 && lastVal[s] !== undefined && Object.is(lastVal[s], v))) {
+        // not known to be a decimal (and not a repeat of the last non-decimal): search
+        k = decimalScale(v, sk);
+        m = searchM;
+      }
+      if (k >= 0) {
+        if (k === sk && m === lastN[s]) kind = KIND_REPEAT;
+        else {
+          kind = KIND_DECIMAL0 + k;
+          p = hotSvAt(o, p, m - (k === sk ? lastN[s]! : 0));
+          lastK[s] = k;
+          lastN[s] = m;
+        }
+      } else if (sk < 0 && lastVal[s] !== undefined && Object.is(lastVal[s], v)) {
+        kind = KIND_REPEAT;
+      } else if (Object.is(Math.fround(v), v)) {
+        kind = KIND_F32;
+        p = o.writeFloatLE(v, p);
+        lastK[s] = -1;
+        lastVal[s] = v;
+      } else {
+        kind = KIND_F64;
+        p = o.writeDoubleLE(v, p);
+        lastK[s] = -1;
+        lastVal[s] = v;
+      }
+    } else if (typeof v === 'string') {
+      if (lastK[s]! < 0 && lastVal[s] === v) kind = KIND_REPEAT;
+      else {
+        kind = KIND_STRING;
+        if (Buffer.byteLength(v) > MAX_STRING_VALUE_BYTES) fail(`reading ${i}: string value longer than 64 KiB`);
+        pos = p;
+        str(v);
+        // str may have grown the buffer; numbers after it still need their 8 bytes each
+        ensure((n - i) * 8 + 16);
+        o = out;
+        p = pos;
+        lastVal[s] = v;
+        lastK[s] = -1;
+      }
+    } else {
+      pos = p;
+      fail(`reading ${i}: value must be a number, a string or null`);
+    }
+    o[tagStart + i] = q | (kind! << 4);
+  }
+  pos = p;
 }
 
 // ---- decoder ----------------------------------------------------------------------------------

@@ -24,15 +24,22 @@ export interface Outbox {
 /** A run of stored readings as columns, index i of every array being the same reading. */
 export interface ReadingColumns {
   count: number;
-  seqs: number[];
+  seqs: ArrayLike<number>;
   /** the store's series id of each reading; `names` resolves it */
-  series: number[];
+  series: ArrayLike<number>;
   names: (series: number) => { device: string; point: string; unit: string | null };
   /** wall ms */
-  ts: number[];
+  ts: ArrayLike<number>;
   /** index in QUALITIES */
-  quality: number[];
-  values: (number | string | null)[];
+  quality: ArrayLike<number>;
+  values: ArrayLike<number | string | null>;
+  /**
+   * How the store holds each number, when it knows: values[i] === scaled[i] / 10^decimals[i]
+   * exactly where decimals[i] ≥ 0 (0 for integers), -1 for other values. Lets an encoder skip
+   * searching for a scale.
+   */
+  decimals?: ArrayLike<number>;
+  scaled?: ArrayLike<number>;
 }
 
 /** Events that are themselves synced to the city: gaps, command audit, alarms, config changes. */

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { BatchEncoder, ColumnBuilder, decodeBatch, type RawRow } from './batch-codec.js';
+import { BatchEncoder, ColumnBuilder, decodeBatch, hotDecodeColumns, type RawRow } from './batch-codec.js';
 import { prepareStatements } from './statements.js';
 
 interface BatchRow {
@@ -104,7 +104,10 @@ export class BatchTable {
       want,
       false,
       () => out.count,
-      (b) => decodeBatch(b.seq, b.data, out, lo, hi),
+      (b) => {
+        out.reserve(Math.min(b.n, want - out.count));
+        hotDecodeColumns(b.seq, b.data, out, lo, hi, want);
+      },
     );
     return out;
   }

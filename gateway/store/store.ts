@@ -238,13 +238,17 @@ export class Store implements Outbox, EventRecorder, EventOutbox {
     this.assertOpen();
     const cols = this.batches.columns(afterSeq + 1, maxSeq, limit);
     cols.truncate(Math.max(0, limit));
+    const n = cols.count;
+    // views of exactly count readings (the builder's arrays have room beyond)
     return {
-      count: cols.count,
-      seqs: cols.seqs,
-      series: cols.series,
-      ts: cols.ts,
-      quality: cols.quality,
+      count: n,
+      seqs: cols.seqs.subarray(0, n),
+      series: cols.series.subarray(0, n),
+      ts: cols.ts.subarray(0, n),
+      quality: cols.quality.subarray(0, n),
       values: cols.values,
+      decimals: cols.decimals.subarray(0, n),
+      scaled: cols.scaled.subarray(0, n),
       names: (id) => {
         const s = this.dictionary.series(id);
         return { device: s?.device ?? `#${id}`, point: s?.point ?? `#${id}`, unit: s?.unit ? s.unit : null };

@@ -43,7 +43,8 @@ describe('Store.readColumnsAfter', () => {
       const asColumns = (after: number, limit: number, maxSeq?: number) => {
         const c = s.readColumnsAfter(after, limit, maxSeq);
         expect(c.seqs.length).toBe(c.count);
-        return c.seqs.map((seq, i) => {
+        // typed arrays: map through a plain array
+        return Array.from(c.seqs, (seq, i) => {
           const n = c.names(c.series[i]!);
           return [seq, n.device, n.point, n.unit, c.ts[i], c.values[i], QUALITIES[c.quality[i]!]];
         });
@@ -60,6 +61,18 @@ describe('Store.readColumnsAfter', () => {
       expect(all.some((r) => typeof r[5] === 'string')).toBe(true);
       expect(all.some((r) => r[5] === null && r[6] === 'timeout')).toBe(true);
       expect(all.some((r) => r[3] === null)).toBe(true);
+      // the columns say how the store held each number: value === scaled / 10^decimals, exactly
+      const c = s.readColumnsAfter(0, 100);
+      expect(c.decimals?.length).toBe(c.count);
+      for (let i = 0; i < c.count; i++) {
+        const v = c.values[i];
+        const k = c.decimals![i]!;
+        if (typeof v === 'number') {
+          expect(k).toBeGreaterThanOrEqual(0);
+          expect(c.scaled![i]! / 10 ** k).toBe(v);
+        } else expect(k).toBe(-1);
+      }
+      expect(Array.from(c.decimals!)).toContain(1); // i / 10
       expect(asColumns(0, 3)).toEqual(asRows(0, 3));
       expect(asColumns(4, 4).map((r) => r[0])).toEqual([5, 21, 22, 23]);
       expect(asColumns(4, 4, 22)).toEqual(asRows(4, 4, 22));
