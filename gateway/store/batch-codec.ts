@@ -316,6 +316,8 @@ function longVarint(data: Uint8Array, p: number, first: number): number {
   let v = first & 127;
   let mul = 128;
   for (;;) {
+    // a varint cut off by the end of the blob would read `undefined` forever
+    if (p >= data.length) throw new Error('a packed batch ends inside a number (truncated)');
     const b = data[p++]!;
     v += (b & 127) * mul;
     if (b < 128) {
