@@ -221,7 +221,9 @@ describe('the drain fast path: store columns → wire', () => {
 
   it('a packed batch cut inside a number is an error, not a loop', () => {
     const enc = new BatchEncoder();
-    const data = encodeBatch(enc, [{ seq: 0, series: 3, ts: 5000, mono: 5000, value: 2 ** 40, quality: 0, flags: 0, boot: 1 }]);
+    const data = encodeBatch(enc, [
+      { seq: 0, series: 3, ts: 5000, mono: 5000, value: 2 ** 40, quality: 0, flags: 0, boot: 1 },
+    ]);
     // every cut after the version byte: inside the tag, the series, the times or the value
     for (let keep = 2; keep < data.length; keep++) {
       expect(() => decodeBatch(1, data.subarray(0, keep), new ColumnBuilder())).toThrow(/truncated/);
