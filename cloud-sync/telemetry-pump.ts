@@ -219,8 +219,8 @@ export class TelemetryPump {
           firstSeq: from,
           lastSeq,
           count: n,
-          // the outbox gives increasing seqs: a run as long as its span has no holes to list
-          seqs: lastSeq - from + 1 === n && cols.seqs[0] === from ? null : cols.seqs,
+          // the outbox gives increasing seqs after from - 1: a run as long as its span has no holes
+          seqs: lastSeq - from + 1 === n ? null : cols.seqs,
           series: cols.series,
           names: cols.names,
           ts: cols.ts,

@@ -453,7 +453,8 @@ function hotTsColumn(c: TelemetryColumns, n: number, baseTs: number, fail: (msg:
  * store's series ids): a typed-array table then, reused across calls and told apart by a
  * generation number; a Map for any other key.
  */
-const SMALL_KEYS = 1 << 20;
+/** the tables stay at most 2 × 256 KiB for the life of the process; larger keys go to a Map */
+const SMALL_KEYS = 1 << 16;
 let slotGen = new Int32Array(0);
 let slotIdx = new Int32Array(0);
 let generation = 0;

@@ -231,14 +231,10 @@ export function encodeRows(rows: readonly RawRow[], enc = new BatchEncoder()): B
 export function decodeBatch(
   firstSeq: number,
   data: Uint8Array,
-  out: RawRow[] | ColumnBuilder,
+  out: RawRow[],
   lo = Number.NEGATIVE_INFINITY,
   hi = Number.POSITIVE_INFINITY,
 ): number {
-  if (out instanceof ColumnBuilder) {
-    out.reserve(Math.ceil(data.length / 4)); // a reading takes 4 bytes at least
-    return hotDecodeColumns(firstSeq, data, out, lo, hi, Number.POSITIVE_INFINITY);
-  }
   if (data[0] !== CODEC_VERSION) throw new Error(`unknown batch format ${data[0]} at seq ${firstSeq}`);
   const rows = out;
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);

@@ -154,19 +154,35 @@ describe('the systemd status line', () => {
   });
 });
 
+/**
+ * A stand-in for systemd-notify that appends its arguments (without --pid) to a log, sleeping
+ * first when they match `slowCase` (a sh case pattern): a sender that systemd keeps waiting.
+ */
+function fakeNotify(slowCase: string, seconds: number): { sink: SystemdNotifySink; lines: () => string[] } {
+  const dir = mkdtempSync(join(tmpdir(), 'langbiang-notify-'));
+  const log = join(dir, 'sent.log');
+  const program = join(dir, 'fake-notify.sh');
+  writeFileSync(
+    program,
+    `#!/bin/sh\ncase "$*" in ${slowCase}) sleep ${seconds};; esac\necho "$*" | sed 's/--pid=[0-9]* //' >> ${log}\n`,
+  );
+  chmodSync(program, 0o755);
+  // the shell creates the file before the line is written: only whole lines count
+  const lines = () => {
+    const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
+    return text
+      .slice(0, text.lastIndexOf('\n') + 1)
+      .split('\n')
+      .filter(Boolean);
+  };
+  return { sink: new SystemdNotifySink({ socket: join(dir, 'notify.sock'), program }), lines };
+}
+
 describe('SystemdNotifySink (real child processes)', () => {
   it('delivers in the order sent even when the first sender is slow; a waiting status is replaced by a newer one', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'langbiang-notify-'));
-    const log = join(dir, 'sent.log');
-    // Stands in for systemd-notify: the READY sender is slow, so without one-at-a-time the
-    // STATUS sent right after it would reach the socket first.
-    const program = join(dir, 'fake-notify.sh');
-    writeFileSync(
-      program,
-      `#!/bin/sh\ncase "$*" in *--ready*) sleep 0.3;; esac\necho "$*" | sed 's/--pid=[0-9]* //' >> ${log}\n`,
-    );
-    chmodSync(program, 0o755);
-    const sink = new SystemdNotifySink({ socket: join(dir, 'notify.sock'), program });
+    // The READY sender is slow, so without one-at-a-time the STATUS sent right after it would
+    // reach the socket first.
+    const { sink, lines } = fakeNotify('*--ready*', 0.3);
     sink.send({ READY: '1', STATUS: 'polling 3 devices' });
     sink.send({ STATUS: 'degraded: one' });
     sink.send({ STATUS: 'degraded: two' }); // replaces "one", which never went out
@@ -176,35 +192,25 @@ describe('SystemdNotifySink (real child processes)', () => {
     const deadline = Date.now() + 10_000;
     let got: string[] = [];
     while (Date.now() < deadline) {
-      got = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [];
+      got = lines();
       if (got.length >= want.length) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     await new Promise((r) => setTimeout(r, 200)); // nothing more arrives
-    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(want);
+    expect(lines()).toEqual(want);
   });
 
   it('sends STOPPING=1 at once, not behind a sender in flight (the process exits right after)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'langbiang-notify-'));
-    const log = join(dir, 'sent.log');
     // The ping's sender hangs for 1.5 s, as when systemd is busy; the gateway stops meanwhile.
-    const program = join(dir, 'fake-notify.sh');
-    writeFileSync(
-      program,
-      `#!/bin/sh\ncase "$*" in *WATCHDOG*) sleep 1.5;; esac\necho "$*" | sed 's/--pid=[0-9]* //' >> ${log}\n`,
-    );
-    chmodSync(program, 0o755);
-    const sink = new SystemdNotifySink({ socket: join(dir, 'notify.sock'), program });
+    const { sink, lines } = fakeNotify('*WATCHDOG*', 1.5);
     sink.send({ WATCHDOG: '1' });
     sink.send({ STATUS: 'degraded: waiting' }); // waits behind the ping
     sink.send({ STOPPING: '1' }); // goes now; the waiting status is dropped
     const deadline = Date.now() + 1_000;
-    // the shell creates the file before the line is written: wait for the line
-    const lines = () => (existsSync(log) ? readFileSync(log, 'utf8') : '');
-    while (Date.now() < deadline && !lines().endsWith('\n')) await new Promise((r) => setTimeout(r, 20));
+    while (Date.now() < deadline && lines().length === 0) await new Promise((r) => setTimeout(r, 20));
     // before the ping's sender is done, STOPPING=1 has been delivered
-    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['STOPPING=1']);
+    expect(lines()).toEqual(['STOPPING=1']);
     await new Promise((r) => setTimeout(r, 1_800));
-    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['STOPPING=1', 'WATCHDOG=1']);
+    expect(lines()).toEqual(['STOPPING=1', 'WATCHDOG=1']);
   });
 });
